@@ -1,0 +1,140 @@
+"""The autograd graph as it really is: nodes found by walking ``grad_fn`` / ``next_functions``.
+
+Every walk here is iterative (an explicit stack), so a 100,000-node chain is as safe as a 3-node
+one; torchviz recurses and dies near 1,000.
+
+# NOTE [node identity]
+Python wrappers of autograd nodes are cached on the C++ node while a wrapper is alive, so holding
+the wrapper (``NodeRecord.fn``) keeps ``id(fn)`` stable and lets a dict keyed by ``id`` recognise a
+node we have already seen. Holding it also keeps the node alive until the run ends.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import BackwardCFunction
+
+from gradtrace.capture.values import fmt, summarize
+from gradtrace.protocol import Edge, Node
+
+SAVED_PREFIX = "_saved_"
+_MAX_SAVED_REPR = 80
+
+
+class NodeRecord:
+    """A node we have seen: the live autograd node plus the document's Node being filled in."""
+
+    __slots__ = ("fn", "node", "variable", "saved_done")
+
+    def __init__(self, fn, node: Node, variable=None):
+        self.fn = fn
+        self.node = node
+        self.variable = variable  # the leaf tensor, for AccumulateGrad
+        self.saved_done = False
+
+
+def node_name(fn) -> tuple[str, str]:
+    """(kind, name) of an autograd node; a custom Function is named after its class."""
+    if isinstance(fn, BackwardCFunction):
+        forward_cls = getattr(type(fn), "_forward_cls", None)
+        return "function", forward_cls.__name__ if forward_cls else type(fn).__name__
+    name = fn.name()
+    if name.endswith("AccumulateGrad"):
+        return "leaf", "AccumulateGrad"
+    return "op", name
+
+
+class Graph:
+    """Registry of every autograd node the run created, with its edges."""
+
+    def __init__(self):
+        self.records: list[NodeRecord] = []
+        self.edges: list[Edge] = []
+        self._by_id: dict[int, NodeRecord] = {}
+        self._saved_attrs: dict[type, tuple[str, ...]] = {}
+
+    def get(self, fn) -> NodeRecord | None:
+        return self._by_id.get(id(fn))
+
+    def _register(self, fn, step: int | None, pass_: int | None) -> NodeRecord:
+        kind, name = node_name(fn)
+        node = Node(id=len(self.records), kind=kind, name=name, step=step, pass_=pass_)
+        rec = NodeRecord(fn, node, getattr(fn, "variable", None) if kind == "leaf" else None)
+        self.records.append(rec)
+        self._by_id[id(fn)] = rec
+        return rec
+
+    def discover(self, roots, step: int | None = None, pass_: int | None = None,
+                 collect_all: bool = False) -> list[NodeRecord]:
+        """Register every node reachable from ``roots`` that is new, with its edges, and return the
+        new records (or, with ``collect_all``, every reachable record). Known nodes end the walk
+        unless ``collect_all`` asks for the whole reachable graph."""
+        found: list[NodeRecord] = []
+        seen: set[int] = set()
+        stack = []
+        for fn in roots:
+            if fn is None or id(fn) in seen:
+                continue
+            rec = self._by_id.get(id(fn))
+            is_new = rec is None
+            if is_new:
+                rec = self._register(fn, step, pass_)
+            if is_new or collect_all:
+                seen.add(id(fn))
+                stack.append((rec, is_new))
+        while stack:
+            rec, is_new = stack.pop()
+            found.append(rec)
+            if not (is_new or collect_all):
+                continue
+            for slot, (nxt, output_nr) in enumerate(rec.fn.next_functions):
+                if nxt is None:
+                    continue
+                child = self._by_id.get(id(nxt))
+                child_new = child is None
+                if child_new:
+                    child = self._register(nxt, step, pass_)
+                if is_new:
+                    self.edges.append(Edge(child.node.id, rec.node.id, slot, output_nr))
+                if (child_new or collect_all) and id(nxt) not in seen:
+                    seen.add(id(nxt))
+                    stack.append((child, child_new))
+        return found
+
+    def snapshot_saved(self, rec: NodeRecord) -> None:
+        """Record the node's saved tensors and values now, before backward frees them."""
+        if rec.saved_done:
+            return
+        rec.saved_done = True
+        fn = rec.fn
+        saved = []
+        try:
+            if rec.node.kind == "function":
+                for i, t in enumerate(fn.saved_tensors):
+                    saved.append({"name": f"saved_tensors[{i}]", "value": _saved_value(t)})
+            else:
+                for attr in self._saved_names(type(fn)):
+                    saved.append({"name": attr[len(SAVED_PREFIX):],
+                                  "value": _saved_value(getattr(fn, attr))})
+        except RuntimeError:  # already freed by an earlier backward
+            rec.node.saved = [{"name": "freed", "value": None}]
+            return
+        rec.node.saved = saved
+
+    def _saved_names(self, cls) -> tuple[str, ...]:
+        names = self._saved_attrs.get(cls)
+        if names is None:
+            names = tuple(a for a in dir(cls) if a.startswith(SAVED_PREFIX))
+            self._saved_attrs[cls] = names
+        return names
+
+
+def _saved_value(v):
+    if isinstance(v, torch.Tensor):
+        return summarize(v)
+    if isinstance(v, bool | int | float):
+        return fmt(v)
+    if v is None:
+        return None
+    text = repr(v)
+    return text if len(text) <= _MAX_SAVED_REPR else text[: _MAX_SAVED_REPR - 1] + "…"

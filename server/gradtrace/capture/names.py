@@ -1,0 +1,66 @@
+"""Names as the user wrote them: top-level variables, module parameters as ``net.0.weight``, and
+source text for intermediates nobody named."""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+
+from gradtrace.capture.values import dtype_name, summarize
+from gradtrace.protocol import Variable
+
+
+def binding_lines(tree: ast.Module) -> dict[str, int]:
+    """The line of the last top-level statement that binds each name (not inside def/class)."""
+    lines: dict[str, int] = {}
+    stack = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            lines[node.name] = node.lineno
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            lines[node.id] = max(lines.get(node.id, 0), node.lineno)
+        elif isinstance(node, ast.alias):
+            name = (node.asname or node.name).split(".")[0]
+            lines[name] = max(lines.get(name, 0), getattr(node, "lineno", 0) or 0)
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return lines
+
+
+def named_tensors(namespace: dict):
+    """(name, tensor, binding name) for each top-level tensor and each top-level module's
+    parameters, in the order the names were bound."""
+    for name, value in list(namespace.items()):
+        if name.startswith("__"):
+            continue
+        if isinstance(value, torch.Tensor):
+            yield name, value, name
+        elif isinstance(value, torch.nn.Module):
+            for param_name, param in value.named_parameters():
+                yield f"{name}.{param_name}", param, name
+
+
+def collect_variables(namespace: dict, lines: dict[str, int], graph) -> list[Variable]:
+    leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
+    variables = []
+    for name, t, bound in named_tensors(namespace):
+        rec = graph.get(t.grad_fn) if t.grad_fn is not None else leaf_nodes.get(id(t))
+        if rec is not None and rec.variable is not None and rec.variable is not t:
+            rec = None
+        grad = t.grad if t.is_leaf or t.retains_grad else None
+        variables.append(Variable(
+            name=name, line=lines.get(bound), shape=list(t.shape), dtype=dtype_name(t.dtype),
+            device=str(t.device), requires_grad=t.requires_grad, is_leaf=t.is_leaf,
+            value=summarize(t), grad=summarize(grad) if grad is not None else None,
+            node=rec.node.id if rec is not None else None, retains_grad=t.retains_grad,
+        ))
+        if rec is not None and not rec.node.label:
+            rec.node.label = name
+            if rec.variable is not None and lines.get(bound):
+                rec.node.line = lines[bound]
+    for rec in graph.records:
+        if not rec.node.label:
+            rec.node.label = rec.node.span or rec.node.op or rec.node.name
+    return variables

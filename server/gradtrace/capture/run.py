@@ -1,0 +1,228 @@
+"""Run a snippet under capture and return its Trace. Pure: torch and the standard library only.
+
+Example::
+
+    >>> trace = capture("import torch\\nx = torch.tensor(2.0, requires_grad=True)\\n"
+    ...                 "y = x ** 2\\ny.backward()\\n")
+    >>> [v.grad["values"] for v in trace.variables if v.name == "x"]
+    [[4.0]]
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import gc
+import io
+import linecache
+import random
+
+import torch
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+
+from gradtrace.capture import doctor, names
+from gradtrace.capture.backward import PassRecorder
+from gradtrace.capture.forward import ForwardRecorder
+from gradtrace.capture.hooks import HookTap
+from gradtrace.capture.session import CaptureConfig, Session
+from gradtrace.capture.source import SNIPPET_FILENAME, SourceMap
+from gradtrace.layout import layout
+from gradtrace.protocol import ErrorInfo, PassLog, Trace
+
+
+class OutputLimitExceeded(Exception):
+    """The snippet printed more than the run may keep."""
+
+
+class CappedOutput(io.TextIOBase):
+    """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        if self.size > self.limit:
+            raise OutputLimitExceeded(f"the snippet printed more than {self.limit} characters")
+        self.parts.append(text)
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
+            output_limit: int = 1_000_000, seed: int = 0) -> Trace:
+    """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
+
+    Runs are deterministic: torch, random and numpy are seeded with ``seed`` first."""
+    source = SourceMap(code)
+    trace = Trace(device=device)
+    try:
+        tree = ast.parse(code, SNIPPET_FILENAME)
+        compiled = compile(tree, SNIPPET_FILENAME, "exec")
+    except (SyntaxError, ValueError) as exc:
+        trace.error = doctor.error_info(exc, SNIPPET_FILENAME)
+        return trace
+    if device == "cuda" and not torch.cuda.is_available():
+        trace.error = ErrorInfo("DeviceUnavailable", "CUDA is not available on this machine: "
+                                "run on cpu instead.", None, "user_exception")
+        return trace
+    linecache.cache[SNIPPET_FILENAME] = (len(code), None, code.splitlines(True), SNIPPET_FILENAME)
+    session = Session(source, config)
+    session.namespace = namespace = {"__name__": "__main__", "__builtins__": builtins}
+    output = CappedOutput(output_limit)
+    _seed(seed)
+    gc.freeze()  # hooks and records are many small objects: keep the collector out of the run
+    gc.disable()
+    try:
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
+                _recording(session, device):
+            exec(compiled, namespace)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            trace.error = ErrorInfo("SystemExit", f"the snippet called sys.exit({exc.code!r})",
+                                    doctor.snippet_line(exc, SNIPPET_FILENAME), "user_exception")
+    except OutputLimitExceeded as exc:
+        trace.error = ErrorInfo("OutputLimitExceeded", str(exc),
+                                doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
+    except BaseException as exc:  # the snippet's own failure is part of the trace
+        trace.error = doctor.error_info(exc, SNIPPET_FILENAME)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    _finish(trace, session, names.binding_lines(tree))
+    trace.stdout = output.getvalue()
+    return trace
+
+
+@contextlib.contextmanager
+def _recording(session: Session, device: str):
+    """Install every recorder; remove all of them in ``finally``, whatever the snippet did."""
+    passes = PassRecorder(session)
+    hooks = HookTap(session)
+    stack = session.module_stack
+    handles = []
+    original_apply = torch.autograd.Function.__dict__["apply"]
+    try:
+        passes.install()
+        hooks.install()
+        handles.append(register_module_forward_pre_hook(_enter_module(session)))
+        handles.append(register_module_forward_hook(_leave_module(stack), always_call=True))
+        torch.autograd.Function.apply = classmethod(_recorded_apply(session, original_apply))
+        with _default_device(device), ForwardRecorder(session):
+            yield
+    finally:
+        torch.autograd.Function.apply = original_apply
+        for handle in handles:
+            handle.remove()
+        hooks.uninstall()
+        passes.uninstall()
+        stack.clear()
+
+
+@contextlib.contextmanager
+def _default_device(device: str):
+    """Tensors the snippet creates land on ``device``. CPU needs nothing: setting it anyway would
+    leave a device mode installed."""
+    if device == "cpu":
+        yield
+        return
+    with torch.device(device):
+        yield
+
+
+def _enter_module(session: Session):
+    def enter(module, args):
+        session.module_stack.append(session.module_path(module))  # returns None: args unchanged
+
+    return enter
+
+
+def _leave_module(stack: list):
+    def leave(module, args, output):
+        if stack:
+            stack.pop()  # returns None: the output is unchanged
+
+    return leave
+
+
+def _recorded_apply(session: Session, original_apply):
+    """A custom autograd.Function call is one step named after its class; the ops inside its
+    forward are its own business and are not recorded."""
+    apply = original_apply.__func__
+
+    def recorded(cls, *args, **kwargs):
+        if session.suspended:
+            return apply(cls, *args, **kwargs)
+        line, span = session.source.locate(1)
+        session.suspended += 1
+        try:
+            result = apply(cls, *args, **kwargs)
+        finally:
+            session.suspended -= 1
+        outputs = [t for t in (result if isinstance(result, tuple) else (result,))
+                   if isinstance(t, torch.Tensor)]
+        inputs = [a for a in args if isinstance(a, torch.Tensor)]
+        session.add_step("function", cls.__name__, line, span, inputs, outputs)
+        return result
+
+    return recorded
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:
+        pass
+
+
+def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
+    trace.variables = names.collect_variables(session.namespace, lines, session.graph)
+    trace.diagnostics = doctor.diagnose(trace.variables, session)
+    trace.steps = session.steps
+    trace.skipped_steps = len(session.dropped_steps)
+    trace.passes = session.passes
+    trace.pass_log = PassLog(total=session.pass_count, kept=[p.index for p in session.passes],
+                             losses=session.losses)
+    kept = _kept_nodes(session)
+    trace.nodes = [rec.node for rec in session.graph.records if rec.node.id in kept]
+    trace.edges = [e for e in session.graph.edges if e.src in kept and e.dst in kept]
+    roots = {r for p in session.passes for r in p.roots}
+    for node in trace.nodes:
+        if node.id in roots and node.kind == "op":
+            node.kind = "output"
+    _name_hook_targets(trace, session)
+    layout(trace.nodes, trace.edges)
+
+
+def _kept_nodes(session: Session) -> set[int]:
+    """Nodes of dropped loop iterations leave the document, unless a kept pass ran them."""
+    dropped = session.dropped_steps
+    kept = {rec.node.id for rec in session.graph.records if rec.node.step not in dropped}
+    for p in session.passes:
+        kept.update(s.node for s in p.steps if s.node is not None)
+    return kept
+
+
+def _name_hook_targets(trace: Trace, session: Session) -> None:
+    """Tensor hooks name their tensor as the user did, where the user named it."""
+    by_tensor = {session.tensors.find(t): name
+                 for name, t, _ in names.named_tensors(session.namespace)}
+    for p in trace.passes:
+        for s in p.steps:
+            if s.kind == "hook" and s.detail and "tensor" in s.detail:
+                s.detail["target"] = by_tensor.get(s.detail["tensor"])

@@ -1,0 +1,173 @@
+"""Tensor summaries: shape, dtype, min, max, mean, norm, NaN/Inf counts, and small tensors in full.
+
+Summaries are plain dicts of JSON-ready values, computed at capture time so that later in-place
+changes cannot alter what the trace says a tensor held. Numbers are rounded to 7 significant digits
+here (float32 precision) so the JSON stays short; NaN and infinities become the strings "nan",
+"inf" and "-inf" because JSON has no spelling for them.
+
+Small tensors (at most ``FULL_VALUES_LIMIT`` elements) are read once with ``tolist`` and summarised
+in Python, which is far cheaper than several torch reductions; their rounding is vectorised in
+numpy. Large tensors use torch reductions and
+never copy more than one temporary, so 10^8 elements stay cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+FULL_VALUES_LIMIT = 1024
+_PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
+_SIG_DIGITS = 7
+
+
+def fmt(v):
+    """One number, JSON-ready: ints stay ints, floats keep 7 significant digits, NaN/Inf become
+    strings."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if v != v:
+        return "nan"
+    if v in (math.inf, -math.inf):
+        return "inf" if v > 0 else "-inf"
+    return float(f"{v:.7g}")
+
+
+def _round_sig(a: np.ndarray) -> np.ndarray:
+    """Round float64 values to 7 significant digits so that repr() of each is short. Multiplying by
+    an exact power of ten, rounding and dividing back gives the double nearest the short decimal."""
+    with np.errstate(all="ignore"):
+        scale = 10.0 ** (_SIG_DIGITS - 1 - np.floor(np.log10(np.abs(a) + 1e-300)))
+        rounded = np.round(a * scale) / scale
+    return np.where(np.isfinite(rounded), rounded, a)
+
+
+def _flat_values(t: torch.Tensor) -> tuple[list, list]:
+    """The elements as (JSON-ready list, numbers for statistics). Complex elements become [re, im]
+    pairs in the first list and magnitudes in the second."""
+    flat = t.reshape(-1)
+    if t.is_complex():
+        pairs = torch.view_as_real(flat.to(torch.complex128)).tolist()
+        return [[fmt(a), fmt(b)] for a, b in pairs], [math.hypot(a, b) for a, b in pairs]
+    if not t.is_floating_point():
+        ints = [int(v) for v in flat.tolist()]
+        return ints, ints
+    if flat.numel() <= _PY_FORMAT_LIMIT:
+        raw = flat.tolist()
+        return [fmt(v) for v in raw], raw
+    rounded = _round_sig(flat.cpu().numpy().astype(np.float64)).tolist()
+    if all(map(math.isfinite, rounded)):
+        return rounded, rounded
+    return [fmt(v) for v in rounded], rounded
+
+
+def _stats_small(nums: list) -> dict:
+    """min/max/mean/norm and NaN/Inf counts of a short Python list (NaNs are excluded)."""
+    total = sum(nums)
+    if isinstance(total, int) or math.isfinite(total):
+        clean, nan, inf = nums, 0, 0
+    else:
+        clean = [v for v in nums if v == v]
+        nan = len(nums) - len(clean)
+        inf = sum(1 for v in clean if v in (math.inf, -math.inf))
+        total = sum(clean)
+    if not clean:
+        return {"min": None, "max": None, "mean": None, "norm": None, "nan": nan, "inf": inf}
+    return {
+        "min": fmt(min(clean)),
+        "max": fmt(max(clean)),
+        "mean": fmt(total / len(clean)),
+        "norm": fmt(math.hypot(*clean)),
+        "nan": nan,
+        "inf": inf,
+    }
+
+
+def _stats_large(t: torch.Tensor) -> dict:
+    """The same statistics with torch reductions, for tensors too big to list."""
+    if t.is_complex():
+        x = t.abs()
+    elif t.dtype == torch.bool:
+        x = t.to(torch.uint8)
+    else:
+        x = t
+    x = x.reshape(-1)
+    acc = torch.float64 if x.dtype in (torch.float64, torch.int64) else torch.float32
+    total = float(x.sum(dtype=acc))
+    nan = inf = 0
+    if not math.isfinite(total):
+        if x.is_floating_point():
+            nan_mask = torch.isnan(x)
+            nan = int(nan_mask.sum())
+            inf = int(torch.isinf(x).sum())
+            if nan:
+                x = x[~nan_mask]
+                total = float(x.sum(dtype=acc))
+        if x.numel() == 0:
+            return {"min": None, "max": None, "mean": None, "norm": None, "nan": nan, "inf": inf}
+    lo, hi = torch.aminmax(x)
+    xf = x if x.is_floating_point() else x.to(acc)
+    norm = float(torch.linalg.vector_norm(xf, dtype=acc) if xf.dtype != acc else
+                 torch.linalg.vector_norm(xf))
+    return {
+        "min": fmt(lo.item()),
+        "max": fmt(hi.item()),
+        "mean": fmt(total / x.numel()),
+        "norm": fmt(norm),
+        "nan": nan,
+        "inf": inf,
+    }
+
+
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+def summarize(t: torch.Tensor) -> dict:
+    """A JSON-ready summary of ``t``'s current value. Never raises on odd tensors: a summary that
+    cannot be computed carries an ``error`` field instead of statistics."""
+    out = {
+        "shape": list(t.shape),
+        "dtype": dtype_name(t.dtype),
+        "device": str(t.device),
+    }
+    try:
+        _fill_stats(out, t.detach())
+    except Exception as exc:  # a summary must never break a run: say why instead
+        out["error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return out
+
+
+def _fill_stats(out: dict, t: torch.Tensor) -> None:
+    if t.layout != torch.strided:
+        out["layout"] = str(t.layout).removeprefix("torch.")
+        if t.is_sparse:
+            t = t.coalesce()
+        out["nnz"] = int(t._nnz()) if t.is_sparse else int(t.values().numel())
+        t = t.values()  # statistics of the stored elements
+    if t.is_quantized:
+        t = t.dequantize()
+    if t.is_meta:
+        out["numel"] = t.numel()
+        return
+    n = t.numel()
+    out["numel"] = n
+    if n == 0:
+        out.update({"min": None, "max": None, "mean": None, "norm": None, "nan": 0, "inf": 0})
+        return
+    if n <= FULL_VALUES_LIMIT:
+        values, nums = _flat_values(t)
+        out.update(_stats_small(nums))
+        out["values"] = values
+    else:
+        out.update(_stats_large(t))

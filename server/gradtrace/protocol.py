@@ -1,0 +1,245 @@
+"""The trace document (schema "gradtrace/1"): the single source of truth for what a run recorded.
+
+Capture fills these dataclasses; ``document()`` turns a Trace into the JSON-ready dict that
+`gradtrace trace --json` prints. Summaries (the ``value``/``grad``/``grad_in`` fields) are already
+JSON-ready dicts made by capture/values.py. docs/protocol.md describes every field;
+static/js/protocol.js mirrors the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "gradtrace/1"
+
+# Diagnosis and error codes (the contract in DESIGN.md).
+DIAGNOSIS_CODES = (
+    "requires_grad_false", "non_leaf", "detached", "no_grad", "left_graph", "not_connected",
+    "no_backward", "autograd_grad_only", "grad_cleared", "inplace_modified", "inplace_leaf",
+    "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
+    "syntax_error", "user_exception",
+)
+
+Summary = dict  # a tensor summary from capture/values.py
+
+
+@dataclass(slots=True)
+class Node:
+    """One autograd node. ``step`` is the forward step that created it; ``pass_`` the backward pass
+    (create_graph) that created it, when no forward step did."""
+
+    id: int
+    kind: str  # "leaf" (AccumulateGrad), "op", "function" (custom autograd.Function), "output"
+    name: str  # MulBackward0, AccumulateGrad, or the custom Function's class name
+    op: str = ""  # the forward call that created it, e.g. "mul"
+    line: int | None = None
+    span: str = ""
+    module: str | None = None
+    step: int | None = None
+    pass_: int | None = None
+    label: str = ""  # the user's name for the tensor, or the source text of an unnamed one
+    values: list[Summary | None] = field(default_factory=list)  # forward value per output slot
+    saved: list[dict] | None = None  # saved tensors, snapshotted before backward frees them
+    x: float = 0.0
+    y: float = 0.0
+
+    def to_json(self) -> dict:
+        out = {
+            "id": self.id, "kind": self.kind, "name": self.name, "op": self.op,
+            "line": self.line, "span": self.span, "x": self.x, "y": self.y,
+            "module": self.module, "step": self.step, "pass": self.pass_,
+            "label": self.label, "values": self.values,
+        }
+        if self.saved is not None:
+            out["saved"] = self.saved
+        return out
+
+
+@dataclass(slots=True)
+class Edge:
+    """Data flows from ``src`` to ``dst``; gradients flow back from ``dst`` to ``src``. ``slot`` is
+    the index in dst's next_functions; ``output_nr`` which output of src feeds it."""
+
+    src: int
+    dst: int
+    slot: int
+    output_nr: int
+
+    def to_json(self) -> dict:
+        return {"src": self.src, "dst": self.dst, "slot": self.slot, "output_nr": self.output_nr}
+
+
+@dataclass(slots=True)
+class Step:
+    """One forward call, in execution order. ``kind`` is "op", "function" (a custom
+    autograd.Function), "cut" (the value leaves the graph, or a new leaf enters from Python values),
+    "set" (an attribute such as .grad or .data assigned) or "hook" (a module forward hook ran)."""
+
+    index: int
+    kind: str
+    op: str
+    line: int | None
+    span: str
+    grad_mode: str  # "grad", "no_grad" or "inference"
+    module: str | None = None
+    inputs: list[int] = field(default_factory=list)  # tensor ids
+    outputs: list[int] = field(default_factory=list)  # tensor ids
+    values: list[Summary] = field(default_factory=list)  # one per output
+    nodes: list[int] = field(default_factory=list)  # autograd nodes this step created
+    detail: dict | None = None  # kind-specific: the cut's Python value, the hook's target, ...
+
+    def to_json(self) -> dict:
+        out = {
+            "index": self.index, "kind": self.kind, "op": self.op, "line": self.line,
+            "span": self.span, "grad_mode": self.grad_mode, "module": self.module,
+            "inputs": self.inputs, "outputs": self.outputs, "values": self.values,
+            "nodes": self.nodes,
+        }
+        if self.detail is not None:
+            out.update(self.detail)
+        return out
+
+
+@dataclass(slots=True)
+class BackwardStep:
+    """One thing the engine did, in order: a node ran, or a tensor/module hook fired."""
+
+    order: int
+    node: int | None
+    grad_in: list[Summary | None]  # gradients w.r.t. the node's forward outputs (arriving)
+    grad_out: list[Summary | None]  # gradients w.r.t. its forward inputs (leaving, per edge slot)
+    kind: str = "node"  # "node" or "hook"
+    detail: dict | None = None  # leaves: grad_before/grad_after; hooks: hook, target, line
+
+    def to_json(self) -> dict:
+        out = {"order": self.order, "kind": self.kind, "node": self.node,
+               "grad_in": self.grad_in, "grad_out": self.grad_out}
+        if self.detail is not None:
+            out.update(self.detail)
+        return out
+
+
+@dataclass(slots=True)
+class Pass:
+    """One backward run: ``.backward()``, ``torch.autograd.backward`` or ``torch.autograd.grad``."""
+
+    index: int
+    kind: str  # "backward" or "grad"
+    line: int | None
+    span: str
+    after_step: int  # the index of the last forward step before it (-1 when none)
+    roots: list[int]
+    loss: float | str | None  # the root's value when it is a single number
+    retain_graph: bool
+    create_graph: bool
+    steps: list[BackwardStep] = field(default_factory=list)
+    created_nodes: list[int] = field(default_factory=list)  # nodes made by create_graph
+    error: str | None = None  # set when the engine raised during this pass
+
+    def to_json(self) -> dict:
+        return {
+            "index": self.index, "kind": self.kind, "line": self.line, "span": self.span,
+            "after_step": self.after_step, "roots": self.roots, "loss": self.loss,
+            "retain_graph": self.retain_graph, "create_graph": self.create_graph,
+            "steps": [s.to_json() for s in self.steps], "created_nodes": self.created_nodes,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class Variable:
+    name: str
+    line: int | None
+    shape: list[int]
+    dtype: str
+    device: str
+    requires_grad: bool
+    is_leaf: bool
+    value: Summary
+    grad: Summary | None
+    node: int | None = None  # its grad_fn, or the AccumulateGrad of a leaf
+    retains_grad: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name, "line": self.line, "shape": self.shape, "dtype": self.dtype,
+            "device": self.device, "requires_grad": self.requires_grad, "is_leaf": self.is_leaf,
+            "value": self.value, "grad": self.grad, "node": self.node,
+            "retains_grad": self.retains_grad,
+        }
+
+
+@dataclass(slots=True)
+class Diagnostic:
+    variable: str
+    code: str
+    line: int | None
+    severity: str  # "error", "warning" or "info"
+    message: str
+    fix: str
+
+    def to_json(self) -> dict:
+        return {"variable": self.variable, "code": self.code, "line": self.line,
+                "severity": self.severity, "message": self.message, "fix": self.fix}
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    type: str
+    message: str
+    line: int | None
+    code: str
+    cause_line: int | None = None
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "message": self.message, "line": self.line,
+                "code": self.code, "cause_line": self.cause_line}
+
+
+@dataclass(slots=True)
+class PassLog:
+    """Every pass's loss, and which passes kept their full record (loops keep first and last N)."""
+
+    total: int = 0
+    kept: list[int] = field(default_factory=list)
+    losses: list[Any] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"total": self.total, "kept": self.kept, "skipped": self.total - len(self.kept),
+                "losses": self.losses}
+
+
+@dataclass(slots=True)
+class Trace:
+    device: str = "cpu"
+    variables: list[Variable] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    passes: list[Pass] = field(default_factory=list)
+    pass_log: PassLog = field(default_factory=PassLog)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    error: ErrorInfo | None = None
+    stdout: str = ""
+    skipped_steps: int = 0  # forward steps dropped with the passes a loop skipped
+
+
+def document(trace: Trace) -> dict:
+    """The trace document: plain JSON-ready data."""
+    return {
+        "schema": SCHEMA,
+        "device": trace.device,
+        "variables": [v.to_json() for v in trace.variables],
+        "graph": {
+            "nodes": [n.to_json() for n in trace.nodes],
+            "edges": [e.to_json() for e in trace.edges],
+        },
+        "steps": [s.to_json() for s in trace.steps],
+        "skipped_steps": trace.skipped_steps,
+        "passes": [p.to_json() for p in trace.passes],
+        "pass_log": trace.pass_log.to_json(),
+        "diagnostics": [d.to_json() for d in trace.diagnostics],
+        "error": trace.error.to_json() if trace.error else None,
+        "stdout": trace.stdout,
+    }
