@@ -99,7 +99,6 @@ class PassRecorder:
         finally:
             for handle in handles:
                 handle.remove()
-            session.suspended -= 1
             session.pass_events = None
             record = Pass(
                 index=index, kind=kind, line=line, span=span,
@@ -116,6 +115,7 @@ class PassRecorder:
                 record.created_nodes = [rec.node.id for rec in created]
             start = session.passes[-1].after_step + 1 if session.passes else 0
             session.keep_pass(record, (start, record.after_step))
+            session.suspended -= 1
         return result
 
 

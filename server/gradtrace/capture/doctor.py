@@ -18,6 +18,8 @@ _ERROR_PATTERNS = (
     ("modified by an inplace operation", "inplace_modified"),
     ("does not require grad and does not have a grad_fn", "no_grad_fn"),
     ("grad can be implicitly created only for", "nonscalar_backward"),
+    ("can't allocate memory", "memory_limit"),
+    ("out of memory", "memory_limit"),
 )
 
 

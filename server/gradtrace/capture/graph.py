@@ -101,6 +101,31 @@ class Graph:
                     stack.append((child, child_new))
         return found
 
+    def release(self) -> None:
+        """Drop our references to the autograd nodes, consumers before their inputs.
+
+        # NOTE [release order]
+        A node's Python wrapper and the node keep each other alive, and freeing a node whose inputs
+        are only kept by it frees them too, recursively in C++. Released from the leaves' end, a
+        100,000-node chain overflows the C stack; released consumers first, each node dies alone
+        because its inputs are still held here."""
+        self._by_id.clear()
+        consumed_by = [0] * len(self.records)
+        inputs_of: list[list[int]] = [[] for _ in self.records]
+        for e in self.edges:
+            consumed_by[e.src] += 1
+            inputs_of[e.dst].append(e.src)
+        ready = [i for i, n in enumerate(consumed_by) if n == 0]
+        while ready:
+            i = ready.pop()
+            self.records[i].fn = None
+            self.records[i].variable = None
+            for src in inputs_of[i]:
+                consumed_by[src] -= 1
+                if consumed_by[src] == 0:
+                    ready.append(src)
+        self.records.clear()
+
     def snapshot_saved(self, rec: NodeRecord) -> None:
         """Record the node's saved tensors and values now, before backward frees them."""
         if rec.saved_done:

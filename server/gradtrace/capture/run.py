@@ -17,6 +17,7 @@ import gc
 import io
 import linecache
 import random
+import warnings
 
 import torch
 from torch.nn.modules.module import (
@@ -56,6 +57,9 @@ class CappedOutput(io.TextIOBase):
         self.parts.append(text)
         return len(text)
 
+    def show_warning(self, message, category, filename, lineno, file=None, line=None):
+        self.write(warnings.formatwarning(message, category, filename, lineno, line))
+
     def getvalue(self) -> str:
         return "".join(self.parts)
 
@@ -86,7 +90,9 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
     gc.disable()
     try:
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
-                _recording(session, device):
+                warnings.catch_warnings(), _recording(session, device):
+            warnings.simplefilter("default")  # warnings print, as in a plain script ...
+            warnings.showwarning = output.show_warning  # ... into the snippet's own output
             exec(compiled, namespace)
     except SystemExit as exc:
         if exc.code not in (None, 0):
@@ -102,6 +108,8 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
         gc.unfreeze()
     _finish(trace, session, names.binding_lines(tree))
     trace.stdout = output.getvalue()
+    namespace.clear()  # the user's tensors go first, while the graph is still held ...
+    session.graph.release()  # ... then the graph, in an order that cannot recurse deeply
     return trace
 
 

@@ -74,6 +74,13 @@ class Session:
     # -- forward steps ---------------------------------------------------------------------------
 
     def add_step(self, kind, op, line, span, inputs, outputs, detail=None) -> Step:
+        self.suspended += 1  # summaries call torch too: they are not the snippet's steps
+        try:
+            return self._add_step(kind, op, line, span, inputs, outputs, detail)
+        finally:
+            self.suspended -= 1
+
+    def _add_step(self, kind, op, line, span, inputs, outputs, detail) -> Step:
         index = self.step_count
         self.step_count += 1
         tensors = self.tensors

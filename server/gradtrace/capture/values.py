@@ -59,7 +59,7 @@ def _flat_values(t: torch.Tensor) -> tuple[list, list]:
     if flat.numel() <= _PY_FORMAT_LIMIT:
         raw = flat.tolist()
         return [fmt(v) for v in raw], raw
-    rounded = _round_sig(flat.cpu().numpy().astype(np.float64)).tolist()
+    rounded = _round_sig(flat.to(torch.float64).cpu().numpy()).tolist()
     if all(map(math.isfinite, rounded)):
         return rounded, rounded
     return [fmt(v) for v in rounded], rounded

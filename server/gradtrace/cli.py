@@ -1,0 +1,69 @@
+"""The command line: `gradtrace` / `gradtrace serve` and `gradtrace trace FILE`.
+
+Exit codes of `trace`: 0 when the snippet ran to the end; 1 when it raised, timed out or hit a
+limit (the document is still printed, with ``error`` set); 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+DEVICES = ("cpu", "cuda")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradtrace", description=(
+        "An interactive autograd visualiser for PyTorch."))
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="start the web app (the default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds a run may take")
+    trace = sub.add_parser("trace", help="run a snippet and report its autograd trace")
+    trace.add_argument("file", help="a Python file, or - for standard input")
+    trace.add_argument("--json", action="store_true", help="print the trace document as JSON")
+    trace.add_argument("--timeout", type=float, default=30.0, help="seconds the snippet may take")
+    trace.add_argument("--device", choices=DEVICES, default="cpu")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "trace":
+        return trace_command(args, parser)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+    return serve_command(args)
+
+
+def trace_command(args, parser) -> int:
+    if args.timeout <= 0:
+        parser.error("--timeout must be a positive number of seconds")
+    try:
+        code = sys.stdin.read() if args.file == "-" else _read(args.file)
+    except OSError as exc:
+        parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
+    from gradtrace.report import render
+    from gradtrace.runner import RunLimits, run_snippet
+
+    doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
+    if args.json:
+        json.dump(doc, sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(doc, args.file))
+    return 1 if doc.get("error") else 0
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def serve_command(args) -> int:
+    print("gradtrace serve: the live server is not part of this build yet; "
+          "use `gradtrace trace FILE`.", file=sys.stderr)
+    return 2

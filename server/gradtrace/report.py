@@ -1,0 +1,86 @@
+"""The readable report of `gradtrace trace FILE`: graph summary, every gradient, every diagnosis."""
+
+from __future__ import annotations
+
+
+def short(summary: dict | None, limit: int = 6) -> str:
+    """A tensor summary in a few characters: the values when there are few, else the statistics."""
+    if summary is None:
+        return "None"
+    if "error" in summary:
+        return f"<{summary['error']}>"
+    values = summary.get("values")
+    shape = summary.get("shape", [])
+    if values is not None and len(values) <= limit:
+        text = ", ".join(_num(v) for v in values)
+        return text if not shape else f"[{text}]"
+    if summary.get("mean") is None:
+        return f"{_shape(shape)} {summary.get('dtype')}"
+    return (f"{_shape(shape)} mean {_num(summary['mean'])} min {_num(summary['min'])} "
+            f"max {_num(summary['max'])} norm {_num(summary['norm'])}")
+
+
+def _num(v) -> str:
+    if isinstance(v, list):  # complex
+        return f"{_num(v[0])}{'+' if not str(v[1]).startswith('-') else ''}{_num(v[1])}j"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v)) + "."
+    return str(v)
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
+
+
+def render(doc: dict, filename: str) -> str:
+    lines = [f"gradtrace: {filename} ({doc.get('device', 'cpu')})"]
+    graph, passes, log = doc["graph"], doc["passes"], doc["pass_log"]
+    lines.append(f"graph: {len(graph['nodes'])} nodes, {len(graph['edges'])} edges, "
+                 f"{len(doc['steps'])} forward steps, {_plural(log['total'], 'backward pass')}")
+    if log["skipped"]:
+        lines.append(f"  kept the full record of passes {_ranges(log['kept'])}; "
+                     f"{log['skipped']} passes in between keep only their loss")
+    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    for p in passes:
+        order = [names.get(s["node"], "?") for s in p["steps"] if s["kind"] == "node"]
+        loss = f"  loss {_num(p['loss'])}" if p.get("loss") is not None else ""
+        lines.append(f"  pass {p['index']}: line {p['line']}  {p['span']}{loss}")
+        lines.append("    order: " + (" -> ".join(order[:12]) + (" ..." if len(order) > 12
+                                                                    else "") or "(none ran)"))
+    lines.append("variables:")
+    width = max((len(v["name"]) for v in doc["variables"]), default=4)
+    for v in doc["variables"]:
+        lines.append(f"  {v['name']:<{width}}  line {v['line']}  {v['dtype']}{_shape(v['shape'])}"
+                     f"  value {short(v['value'])}  grad {short(v['grad'])}")
+    if doc["diagnostics"]:
+        lines.append("diagnostics:")
+        for d in doc["diagnostics"]:
+            lines.append(f"  line {d['line']}  {d['variable']}: [{d['code']}] {d['message']}")
+            lines.append(f"      fix: {d['fix']}")
+    if doc["stdout"]:
+        lines.append("stdout:")
+        lines.extend("  " + line for line in doc["stdout"].rstrip("\n").splitlines()[:50])
+    error = doc.get("error")
+    if error:
+        where = f"line {error['line']}" if error.get("line") else "no line"
+        lines.append(f"error: {where}  {error['type']} [{error['code']}]: {error['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def _ranges(indices: list[int]) -> str:
+    parts, start, prev = [], None, None
+    for i in indices:
+        if start is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    return ", ".join(parts)

@@ -1,0 +1,55 @@
+import builtins
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from gradtrace.capture import capture
+from gradtrace.protocol import document
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def example_paths():
+    return sorted(EXAMPLES.rglob("*.py"))
+
+
+def example_id(path: Path) -> str:
+    return str(path.relative_to(EXAMPLES))
+
+
+def trace_doc(code: str, **kwargs) -> dict:
+    """Capture ``code`` in this process and return the trace document."""
+    return document(capture(code, **kwargs))
+
+
+def run_plain(code: str, seed: int = 0):
+    """Run ``code`` with plain PyTorch, as the oracle: (namespace, exception or None)."""
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    torch.manual_seed(seed)
+    error = None
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                warnings.catch_warnings():
+            warnings.simplefilter("default")
+            exec(compile(code, "<snippet>", "exec"), namespace)
+    except Exception as exc:
+        error = exc
+    return namespace, error
+
+
+def variable(doc: dict, name: str) -> dict:
+    for v in doc["variables"]:
+        if v["name"] == name:
+            return v
+    raise KeyError(f"no variable {name!r} in the trace; have {[v['name'] for v in doc['variables']]}")
+
+
+@pytest.fixture
+def trace():
+    return trace_doc
