@@ -36,7 +36,7 @@ def run_plain(code: str, seed: int = 0):
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
                 warnings.catch_warnings():
-            warnings.simplefilter("default")
+            warnings.simplefilter("ignore")  # the oracle's warnings are not under test
             exec(compile(code, "<snippet>", "exec"), namespace)
     except Exception as exc:
         error = exc
@@ -47,7 +47,8 @@ def variable(doc: dict, name: str) -> dict:
     for v in doc["variables"]:
         if v["name"] == name:
             return v
-    raise KeyError(f"no variable {name!r} in the trace; have {[v['name'] for v in doc['variables']]}")
+    names = [v["name"] for v in doc["variables"]]
+    raise KeyError(f"no variable {name!r} in the trace; have {names}")
 
 
 @pytest.fixture

@@ -69,7 +69,8 @@ def test_custom_function_is_one_step_named_after_its_class():
     assert ops == ["tensor", "Square", "sum"]
     step = doc["steps"][1]
     assert step["kind"] == "function" and step["line"] == 12
-    node = next(n for n in doc["graph"]["nodes"] if n["id"] in step["nodes"] and n["kind"] == "function")
+    node = next(n for n in doc["graph"]["nodes"]
+                if n["id"] in step["nodes"] and n["kind"] == "function")
     assert node["name"] == "Square"
     assert node["saved"][0]["value"]["values"] == [1.0, 2.0]
 

@@ -10,7 +10,8 @@ def test_scalar_float():
     s = summarize(torch.tensor(2.5))
     assert s["shape"] == [] and s["dtype"] == "float32" and s["device"] == "cpu"
     assert s["values"] == [2.5]
-    assert (s["min"], s["max"], s["mean"], s["norm"], s["nan"], s["inf"]) == (2.5, 2.5, 2.5, 2.5, 0, 0)
+    stats = (s["min"], s["max"], s["mean"], s["norm"], s["nan"], s["inf"])
+    assert stats == (2.5, 2.5, 2.5, 2.5, 0, 0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])

@@ -12,8 +12,13 @@ import torch
 
 from gradtrace.capture.graph import Graph
 from gradtrace.capture.source import SourceMap
-from gradtrace.capture.values import summarize
+from gradtrace.capture.values import describe, summarize
 from gradtrace.protocol import Pass, Step
+
+# Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
+# repeatable.
+_UNINITIALIZED = frozenset({"empty", "empty_like", "empty_strided", "new_empty",
+                            "new_empty_strided"})
 
 
 @dataclass
@@ -84,7 +89,10 @@ class Session:
         index = self.step_count
         self.step_count += 1
         tensors = self.tensors
-        values = [summarize(t) for t in outputs]
+        if op in _UNINITIALIZED:
+            values = [describe(t) for t in outputs]
+        else:
+            values = [summarize(t) for t in outputs]
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=_grad_mode(),
             module=self.module_stack[-1] if self.module_stack else None,

@@ -133,6 +133,12 @@ def dtype_name(dtype: torch.dtype) -> str:
     return name
 
 
+def describe(t: torch.Tensor) -> dict:
+    """Shape, dtype and device only: for tensors whose memory holds no values yet (torch.empty)."""
+    return {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": str(t.device),
+            "numel": t.numel(), "uninitialized": True}
+
+
 def summarize(t: torch.Tensor) -> dict:
     """A JSON-ready summary of ``t``'s current value. Never raises on odd tensors: a summary that
     cannot be computed carries an ``error`` field instead of statistics."""

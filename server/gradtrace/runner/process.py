@@ -18,7 +18,7 @@ import time
 from gradtrace.protocol import ErrorInfo, Trace, document
 from gradtrace.runner.limits import RunLimits
 
-STARTUP_ALLOWANCE = 60.0  # seconds a cold worker may take to import torch, not charged to the snippet
+STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None) -> dict:
     """Run ``code`` in a fresh worker process and return its trace document."""

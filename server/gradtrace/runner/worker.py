@@ -1,8 +1,9 @@
 """The worker: a child process that runs one snippet under capture and writes its trace document.
 
 Protocol: a JSON request on stdin ``{code, device, limits}``; on the file descriptor passed as
-argv[1], the line "started" when the snippet starts, then the trace document as one JSON line. File descriptors 1 and 2 go to a temp file, so output
-that bypasses Python (C++ warnings, os.write) cannot corrupt the document and is still reported.
+argv[1], the line "started" when the snippet starts, then the trace document as one JSON line.
+File descriptors 1 and 2 go to a temp file, so output that bypasses Python (C++ warnings,
+os.write) cannot corrupt the document and is still reported.
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""`gradtrace trace` end to end: a real child process per run, real exit codes, real timeouts."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import EXAMPLES
+
+
+def gradtrace(*args, stdin=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "gradtrace", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_trace_json_prints_the_document_and_exits_0():
+    result = gradtrace("trace", str(EXAMPLES / "basics/wx_plus_b_loss.py"), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "gradtrace/1" and doc["error"] is None
+    grads = {v["name"]: v["grad"]["values"] for v in doc["variables"] if v["grad"]}
+    assert grads == {"x": [5.0], "w": [10.0], "b": [5.0]}
+    assert doc["stdout"] == "tensor(5.) tensor(10.) tensor(5.)\n"
+
+
+def test_trace_report_is_readable():
+    result = gradtrace("trace", str(EXAMPLES / "basics/wx_plus_b_loss.py"))
+    assert result.returncode == 0
+    out = result.stdout
+    assert "graph: 6 nodes, 5 edges, 6 forward steps, 1 backward pass" in out
+    assert "order: PowBackward0 -> AddBackward0" in out
+    assert "w     line 6  float32[]  value 1.  grad 10." in out
+    assert "y: [non_leaf]" in out
+
+
+def test_snippet_error_exits_1_with_the_document():
+    result = gradtrace("trace", str(EXAMPLES / "pitfalls/second_backward_graph_freed.py"),
+                       "--json")
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    assert (doc["error"]["code"], doc["error"]["line"]) == ("graph_freed", 11)
+    assert doc["variables"][0]["grad"]["values"] == [2.0, 2.0, 2.0, 2.0]
+
+
+def test_report_names_the_error_line():
+    result = gradtrace("trace", str(EXAMPLES / "pitfalls/inplace_add_on_leaf.py"))
+    assert result.returncode == 1
+    assert "error: line 6  RuntimeError [inplace_leaf]" in result.stdout
+
+
+def test_timeout_kills_the_snippet_and_exits_1():
+    started = time.monotonic()
+    result = gradtrace("trace", "-", "--json", "--timeout", "1", stdin="while True:\n    pass\n")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "timeout"
+    assert time.monotonic() - started < 30
+
+
+def test_sleeping_snippet_times_out_too():
+    result = gradtrace("trace", "-", "--json", "--timeout", "1",
+                       stdin="import time\ntime.sleep(1000)\n")
+    assert json.loads(result.stdout)["error"]["code"] == "timeout"
+
+
+def test_snippet_killing_its_own_process_is_a_clear_error():
+    result = gradtrace("trace", "-", "--json", stdin="import os, signal\n"
+                       "os.kill(os.getpid(), signal.SIGSEGV)\n")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "WorkerCrashed" and "SIGSEGV" in error["message"]
+
+
+def test_hard_exit_is_a_clear_error():
+    result = gradtrace("trace", "-", "--json", stdin="import os\nos._exit(3)\n")
+    assert result.returncode == 1
+    assert "status 3" in json.loads(result.stdout)["error"]["message"]
+
+
+def test_memory_limit():
+    result = gradtrace("trace", "-", "--json", stdin="import torch\n"
+                       "x = torch.empty(50 * 1024**3, dtype=torch.uint8)\n")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "memory_limit" and error["line"] == 2
+
+
+def test_cuda_device_on_a_cpu_machine_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = gradtrace("trace", "-", "--device", "cuda", stdin="import torch\nx = torch.ones(2)\n")
+    assert result.returncode == 1
+    assert "CUDA is not available" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["trace"],
+    ["trace", "/no/such/file.py"],
+    ["trace", "x.py", "--device", "tpu"],
+    ["trace", "x.py", "--timeout", "0"],
+    ["bogus"],
+])
+def test_bad_usage_exits_2(args):
+    result = gradtrace(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr or "error:" in result.stderr
