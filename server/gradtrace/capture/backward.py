@@ -14,7 +14,7 @@ from functools import partial
 
 import torch
 
-from gradtrace.capture.values import fmt, summarize
+from gradtrace.capture.values import fmt
 from gradtrace.protocol import BackwardStep, Pass
 
 _BACKWARD_SIG = inspect.signature(torch.autograd.backward)
@@ -29,8 +29,25 @@ def _as_list(x) -> list:
     return list(x)
 
 
-def _summaries(grads) -> list:
-    return [summarize(g) if isinstance(g, torch.Tensor) else None for g in grads or ()]
+class _GradSummaries:
+    """Summaries of a pass's gradients. The tensor a node sends along an edge is usually the one
+    the next node receives, so each tensor is summarised once (the pass holds them all alive,
+    so their ids are stable)."""
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.seen: dict[int, dict] = {}
+
+    def one(self, g):
+        if not isinstance(g, torch.Tensor):
+            return None
+        found = self.seen.get(id(g))
+        if found is None:
+            found = self.seen[id(g)] = self.batch.of(g)
+        return found
+
+    def all(self, grads) -> list:
+        return [self.one(g) for g in grads or ()]
 
 
 class PassRecorder:
@@ -106,7 +123,7 @@ class PassRecorder:
                 roots=[graph.get(f).node.id for f in root_fns if f is not None and graph.get(f)],
                 loss=loss, retain_graph=retain_graph, create_graph=create_graph, error=error,
             )
-            record.steps = _backward_steps(events, grads_out)
+            record.steps = _backward_steps(events, grads_out, _GradSummaries(session.summaries))
             session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
             if create_graph and error is None:
                 created = _discover_created(graph, reach, result, index)
@@ -130,24 +147,21 @@ def _on_post(grads_out, rec, grad_inputs, grad_outputs):
     grads_out[rec.node.id] = grad_inputs
 
 
-def _backward_steps(events, grads_out) -> list[BackwardStep]:
+def _backward_steps(events, grads_out, summaries: _GradSummaries) -> list[BackwardStep]:
     steps = []
     for order, event in enumerate(events):
         if event[0] == "hook":
             _, detail, grad_in, grad_out = event
-            steps.append(BackwardStep(order, None, _summaries(grad_in), _summaries(grad_out),
+            steps.append(BackwardStep(order, None, summaries.all(grad_in), summaries.all(grad_out),
                                       kind="hook", detail=detail))
             continue
         _, rec, grad_outputs, before = event
         detail = None
         if rec.variable is not None:
-            grad = rec.variable.grad
-            detail = {
-                "grad_before": summarize(before) if before is not None else None,
-                "grad_after": summarize(grad) if grad is not None else None,
-            }
-        steps.append(BackwardStep(order, rec.node.id, _summaries(grad_outputs),
-                                  _summaries(grads_out.get(rec.node.id, ())), detail=detail))
+            detail = {"grad_before": summaries.one(before),
+                      "grad_after": summaries.one(rec.variable.grad)}
+        steps.append(BackwardStep(order, rec.node.id, summaries.all(grad_outputs),
+                                  summaries.all(grads_out.get(rec.node.id, ())), detail=detail))
     return steps
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import BackwardCFunction
 
-from gradtrace.capture.values import fmt, summarize
+from gradtrace.capture.values import fmt
 from gradtrace.protocol import Edge, Node
 
 SAVED_PREFIX = "_saved_"
@@ -47,7 +47,8 @@ def node_name(fn) -> tuple[str, str]:
 class Graph:
     """Registry of every autograd node the run created, with its edges."""
 
-    def __init__(self):
+    def __init__(self, summaries):
+        self.summaries = summaries
         self.records: list[NodeRecord] = []
         self.edges: list[Edge] = []
         self._by_id: dict[int, NodeRecord] = {}
@@ -136,15 +137,25 @@ class Graph:
         try:
             if rec.node.kind == "function":
                 for i, t in enumerate(fn.saved_tensors):
-                    saved.append({"name": f"saved_tensors[{i}]", "value": _saved_value(t)})
+                    saved.append({"name": f"saved_tensors[{i}]", "value": self._saved_value(t)})
             else:
                 for attr in self._saved_names(type(fn)):
                     saved.append({"name": attr[len(SAVED_PREFIX):],
-                                  "value": _saved_value(getattr(fn, attr))})
+                                  "value": self._saved_value(getattr(fn, attr))})
         except RuntimeError:  # already freed by an earlier backward
             rec.node.saved = [{"name": "freed", "value": None}]
             return
         rec.node.saved = saved
+
+    def _saved_value(self, v):
+        if isinstance(v, torch.Tensor):
+            return self.summaries.of(v)
+        if isinstance(v, bool | int | float):
+            return fmt(v)
+        if v is None:
+            return None
+        text = repr(v)
+        return text if len(text) <= _MAX_SAVED_REPR else text[: _MAX_SAVED_REPR - 1] + "…"
 
     def _saved_names(self, cls) -> tuple[str, ...]:
         names = self._saved_attrs.get(cls)
@@ -152,14 +163,3 @@ class Graph:
             names = tuple(a for a in dir(cls) if a.startswith(SAVED_PREFIX))
             self._saved_attrs[cls] = names
         return names
-
-
-def _saved_value(v):
-    if isinstance(v, torch.Tensor):
-        return summarize(v)
-    if isinstance(v, bool | int | float):
-        return fmt(v)
-    if v is None:
-        return None
-    text = repr(v)
-    return text if len(text) <= _MAX_SAVED_REPR else text[: _MAX_SAVED_REPR - 1] + "…"

@@ -7,7 +7,7 @@ import ast
 
 import torch
 
-from gradtrace.capture.values import dtype_name, summarize
+from gradtrace.capture.values import FULL_VALUES_LIMIT, dtype_name
 from gradtrace.protocol import Variable
 
 
@@ -42,7 +42,7 @@ def named_tensors(namespace: dict):
                 yield f"{name}.{param_name}", param, name
 
 
-def collect_variables(namespace: dict, lines: dict[str, int], graph) -> list[Variable]:
+def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries) -> list[Variable]:
     leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
     variables = []
     for name, t, bound in named_tensors(namespace):
@@ -53,7 +53,8 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph) -> list[Var
         variables.append(Variable(
             name=name, line=lines.get(bound), shape=list(t.shape), dtype=dtype_name(t.dtype),
             device=str(t.device), requires_grad=t.requires_grad, is_leaf=t.is_leaf,
-            value=summarize(t), grad=summarize(grad) if grad is not None else None,
+            value=summaries.of(t, FULL_VALUES_LIMIT),
+            grad=summaries.of(grad, FULL_VALUES_LIMIT) if grad is not None else None,
             node=rec.node.id if rec is not None else None, retains_grad=t.retains_grad,
         ))
         if rec is not None and not rec.node.label:

@@ -65,10 +65,11 @@ class CappedOutput(io.TextIOBase):
 
 
 def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
-            output_limit: int = 1_000_000, seed: int = 0) -> Trace:
+            output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None) -> Trace:
     """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
 
-    Runs are deterministic: torch, random and numpy are seeded with ``seed`` first."""
+    Runs are deterministic: torch, random and numpy are seeded with ``seed`` first. ``preset``
+    pre-binds top-level names (a model built beforehand, say); it is copied, not changed."""
     source = SourceMap(code)
     trace = Trace(device=device)
     try:
@@ -83,7 +84,8 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
         return trace
     linecache.cache[SNIPPET_FILENAME] = (len(code), None, code.splitlines(True), SNIPPET_FILENAME)
     session = Session(source, config)
-    session.namespace = namespace = {"__name__": "__main__", "__builtins__": builtins}
+    session.namespace = namespace = {**(preset or {}), "__name__": "__main__",
+                                     "__builtins__": builtins}
     output = CappedOutput(output_limit)
     _seed(seed)
     gc.freeze()  # hooks and records are many small objects: keep the collector out of the run
@@ -199,7 +201,9 @@ def _seed(seed: int) -> None:
 
 
 def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
-    trace.variables = names.collect_variables(session.namespace, lines, session.graph)
+    trace.variables = names.collect_variables(session.namespace, lines, session.graph,
+                                              session.summaries)
+    session.summaries.flush()
     trace.diagnostics = doctor.diagnose(trace.variables, session)
     trace.steps = session.steps
     trace.skipped_steps = len(session.dropped_steps)

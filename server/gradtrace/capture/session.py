@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
+from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph
 from gradtrace.capture.source import SourceMap
-from gradtrace.capture.values import describe, summarize
+from gradtrace.capture.values import describe
 from gradtrace.protocol import Pass, Step
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
@@ -58,7 +59,8 @@ class Session:
     def __init__(self, source: SourceMap, config: CaptureConfig | None = None):
         self.source = source
         self.config = config or CaptureConfig()
-        self.graph = Graph()
+        self.summaries = SummaryBatch()
+        self.graph = Graph(self.summaries)
         self.tensors = TensorTable()
         self.steps: list[Step] = []
         self.step_count = 0
@@ -92,7 +94,7 @@ class Session:
         if op in _UNINITIALIZED:
             values = [describe(t) for t in outputs]
         else:
-            values = [summarize(t) for t in outputs]
+            values = [self.summaries.of(t) for t in outputs]
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=_grad_mode(),
             module=self.module_stack[-1] if self.module_stack else None,
@@ -117,7 +119,7 @@ class Session:
             node.op, node.line, node.span, node.module = step.op, step.line, step.span, step.module
             step.nodes.append(node.id)
             if rec.variable is not None:
-                node.values = [summarize(rec.variable)]
+                node.values = [self.summaries.of(rec.variable)]
 
     # -- graph cuts ------------------------------------------------------------------------------
 

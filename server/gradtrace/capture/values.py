@@ -18,7 +18,8 @@ import math
 import numpy as np
 import torch
 
-FULL_VALUES_LIMIT = 1024
+FULL_VALUES_LIMIT = 1024  # variables' summaries list every value up to this size (the contract)
+PREVIEW_LIMIT = 64  # steps, edges and saved tensors list values up to this size
 _PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
 _SIG_DIGITS = 7
 
@@ -139,22 +140,23 @@ def describe(t: torch.Tensor) -> dict:
             "numel": t.numel(), "uninitialized": True}
 
 
-def summarize(t: torch.Tensor) -> dict:
-    """A JSON-ready summary of ``t``'s current value. Never raises on odd tensors: a summary that
-    cannot be computed carries an ``error`` field instead of statistics."""
+def summarize(t: torch.Tensor, values_limit: int = FULL_VALUES_LIMIT) -> dict:
+    """A JSON-ready summary of ``t``'s current value, listing its values when it has at most
+    ``values_limit`` elements. Never raises on odd tensors: a summary that cannot be computed
+    carries an ``error`` field instead of statistics."""
     out = {
         "shape": list(t.shape),
         "dtype": dtype_name(t.dtype),
         "device": str(t.device),
     }
     try:
-        _fill_stats(out, t.detach())
+        _fill_stats(out, t.detach(), values_limit)
     except Exception as exc:  # a summary must never break a run: say why instead
         out["error"] = f"{type(exc).__name__}: {exc}"[:200]
     return out
 
 
-def _fill_stats(out: dict, t: torch.Tensor) -> None:
+def _fill_stats(out: dict, t: torch.Tensor, values_limit: int) -> None:
     if t.layout != torch.strided:
         out["layout"] = str(t.layout).removeprefix("torch.")
         if t.is_sparse:
@@ -171,7 +173,7 @@ def _fill_stats(out: dict, t: torch.Tensor) -> None:
     if n == 0:
         out.update({"min": None, "max": None, "mean": None, "norm": None, "nan": 0, "inf": 0})
         return
-    if n <= FULL_VALUES_LIMIT:
+    if n <= values_limit:
         values, nums = _flat_values(t)
         out.update(_stats_small(nums))
         out["values"] = values

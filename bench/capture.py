@@ -1,0 +1,237 @@
+"""Capture cost against plain PyTorch, side by side in one process, one torch thread.
+
+    python bench/capture.py [--reps N] [--quick] [--torchviz]
+
+For each workload the model and inputs are built once, untimed; then the forward and backward
+snippet runs alternately as plain `exec` and under `capture`, and the medians are compared.
+Columns:
+  plain     median of plain forward + backward
+  capture   median of capture (recording, summaries, names, doctor; layout excluded)
+  ratio     capture / plain, against the budget in DESIGN.md
+  layout    median of the layered layout of the captured graph
+  doc       median of building the document and json.dumps of it
+  B/node    bytes of the compact JSON document per graph node
+With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from gradtrace.capture import capture
+from gradtrace.layout import layout
+from gradtrace.protocol import document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCALAR = ("""
+import torch
+""", """
+x = torch.tensor(2.0, requires_grad=True)
+w = torch.tensor(1.0, requires_grad=True)
+b = torch.tensor(0.5, requires_grad=True)
+y = w * x + b
+loss = y ** 2
+loss.backward()
+""")
+
+
+def mlp(width: int, depth: int, batch: int):
+    setup = f"""
+import torch
+torch.manual_seed(0)
+layers = []
+for _ in range({depth}):
+    layers += [torch.nn.Linear({width}, {width}), torch.nn.ReLU()]
+net = torch.nn.Sequential(*layers, torch.nn.Linear({width}, 1))
+inputs = torch.randn({batch}, {width})
+"""
+    body = """
+net.zero_grad()
+loss = net(inputs).pow(2).mean()
+loss.backward()
+"""
+    return setup, body
+
+
+def transformer(blocks: int, d: int = 16, seq: int = 8):
+    setup = f"""
+import torch
+import torch.nn.functional as F
+torch.manual_seed(0)
+
+class Block(torch.nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ln1 = torch.nn.LayerNorm(d)
+        self.qkv = torch.nn.Linear(d, 3 * d)
+        self.proj = torch.nn.Linear(d, d)
+        self.ln2 = torch.nn.LayerNorm(d)
+        self.fc1 = torch.nn.Linear(d, 4 * d)
+        self.fc2 = torch.nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1) / {d ** 0.5}).softmax(dim=-1)
+        x = x + self.proj(attn @ v)
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+model = torch.nn.Sequential(*[Block({d}) for _ in range({blocks})])
+tokens = torch.randn({seq}, {d})
+"""
+    body = """
+model.zero_grad()
+loss = model(tokens).pow(2).mean()
+loss.backward()
+"""
+    return setup, body
+
+
+def rnn(steps: int, hidden: int = 4):
+    setup = f"""
+import torch
+torch.manual_seed(0)
+W = torch.randn({hidden}, {hidden}, requires_grad=True)
+U = torch.randn({hidden}, {hidden}, requires_grad=True)
+b = torch.zeros({hidden}, requires_grad=True)
+xs = torch.randn({steps}, {hidden})
+"""
+    body = f"""
+W.grad = U.grad = b.grad = None
+h = torch.zeros({hidden})
+for t in range({steps}):
+    h = torch.tanh(xs[t] @ W + h @ U + b)
+loss = h.sum()
+loss.backward()
+"""
+    return setup, body
+
+
+def workloads(quick: bool):
+    scale = 10 if quick else 1
+    return [
+        ("scalar expression", SCALAR, 2.0),
+        ("MLP width 32 (~1k nodes)", mlp(32, 200 // scale, 16), 2.0),
+        ("MLP width 512 (~1k nodes)", mlp(512, 200 // scale, 64), 1.3),
+        ("transformer-like (~10k nodes)", transformer(250 // scale), 3.0),
+        ("unrolled RNN (~50k nodes)", rnn(8000 // scale), 4.0),
+    ]
+
+
+def _plain(body_code, preset):
+    namespace = dict(preset)
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    exec(body_code, namespace)
+    elapsed = time.perf_counter() - started
+    namespace.clear()
+    return elapsed
+
+
+def _captured(body, preset):
+    started = time.perf_counter()
+    trace = capture(body, preset=preset)
+    elapsed = time.perf_counter() - started
+    assert trace.error is None, trace.error
+    started = time.perf_counter()
+    layout(trace.nodes, trace.edges)
+    layout_time = time.perf_counter() - started
+    return elapsed - layout_time, layout_time, trace
+
+
+def measure(setup: str, body: str, reps: int) -> dict:
+    preset: dict = {}
+    exec(setup, preset)
+    body_code = compile(body, "<snippet>", "exec")
+    plain, captured, layouts, docs = [], [], [], []
+    size = nodes = 0
+    for _ in range(reps):
+        gc.collect()
+        plain.append(_plain(body_code, preset))
+        gc.collect()
+        elapsed, layout_time, trace = _captured(body, preset)
+        captured.append(elapsed)
+        layouts.append(layout_time)
+        started = time.perf_counter()
+        payload = json.dumps(document(trace), separators=(",", ":"))
+        docs.append(time.perf_counter() - started)
+        size, nodes = len(payload), len(trace.nodes)
+        del trace, payload
+    return {
+        "plain": statistics.median(plain), "capture": statistics.median(captured),
+        "layout": statistics.median(layouts), "doc": statistics.median(docs),
+        "nodes": nodes, "bytes_per_node": size / max(nodes, 1), "preset": preset,
+        "body": body,
+    }
+
+
+def torchviz_time(setup: str, body: str, limit: float = 60.0) -> str:
+    try:
+        from torchviz import make_dot
+    except ImportError:
+        return "torchviz not installed"
+    namespace: dict = {}
+    exec(setup, namespace)
+    exec(body.replace("loss.backward()", ""), namespace)
+    started = time.perf_counter()
+    try:
+        dot = make_dot(namespace["loss"])
+    except RecursionError:
+        return "make_dot: RecursionError"
+    made = time.perf_counter() - started
+    try:
+        subprocess.run(["dot", "-Tsvg", "-o", "/dev/null"], input=dot.source.encode(),
+                       timeout=limit, check=True)
+    except subprocess.TimeoutExpired:
+        return f"make_dot {made:.2f} s, dot timed out after {limit:.0f} s"
+    except FileNotFoundError:
+        return f"make_dot {made:.2f} s, no graphviz `dot` installed"
+    return f"make_dot + dot {time.perf_counter() - started:.2f} s"
+
+
+def cli_end_to_end(reps: int) -> float:
+    example = ROOT / "examples/basics/wx_plus_b_loss.py"
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gradtrace", "trace", str(example), "--json"],
+                       check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="workloads 10x smaller")
+    parser.add_argument("--torchviz", action="store_true", help="also time torchviz + dot")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
+              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7}")
+    print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
+    print(header)
+    print("-" * len(header))
+    for name, (setup, body), budget in workloads(args.quick):
+        r = measure(setup, body, args.reps)
+        ratio = r["capture"] / r["plain"]
+        print(f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
+              f" {ratio:>5.2f}x {budget:>5.1f}x {r['layout'] * 1e3:>6.1f}ms "
+              f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f}", flush=True)
+        if args.torchviz:
+            print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
+    print(f"\n`gradtrace trace` on examples/basics/wx_plus_b_loss.py, end to end: "
+          f"{cli_end_to_end(max(3, args.reps // 2)) * 1e3:.0f} ms (median)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Summaries in bulk: snapshot now, compute later, all at once.
+
+A run asks for thousands of summaries of small tensors (every op output, every gradient on every
+edge). Computing each on the spot costs several torch calls per tensor. Instead ``of()`` copies
+the tensor's current values into a float64 snapshot (one call) and hands back the summary dict
+to be filled; ``flush()`` then computes every pending summary with a handful of segment
+reductions (numpy's reduceat) over all snapshots together. The copy is what makes this honest:
+later in-place changes cannot reach a snapshot, so a summary still says what the tensor held when
+it was captured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gradtrace.capture.values import PREVIEW_LIMIT, _round_sig, dtype_name, fmt, summarize
+
+BATCH_LIMIT = 4096  # larger tensors are summarised at once with torch reductions
+_FLUSH_AT = 4_000_000  # pending elements that trigger a flush, to bound snapshot memory
+
+
+_FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64}
+_BATCHED = _FLOATS | {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool}
+_CPU = torch.device("cpu")
+
+
+class SummaryBatch:
+    def __init__(self):
+        self._pending: list[tuple[dict, torch.Tensor, int, bool]] = []
+        self._pending_elements = 0
+        self._devices: dict = {}
+
+    def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT) -> dict:
+        """The summary of ``t`` as it is now; filled in by the next ``flush()``."""
+        n = t.numel()
+        dtype = t.dtype
+        if 0 < n <= BATCH_LIMIT and dtype in _BATCHED and t.layout == torch.strided:
+            device = t.device
+            if device.type != "meta":
+                name = self._devices.get(device)
+                if name is None:
+                    name = self._devices[device] = str(device)
+                out = {"shape": list(t.shape), "dtype": dtype_name(dtype), "device": name,
+                       "numel": n}
+                snapshot = t.detach().to(_CPU, torch.float64, copy=True,
+                                         memory_format=torch.contiguous_format)
+                self._pending.append((out, snapshot, values_limit, dtype in _FLOATS))
+                self._pending_elements += n
+                if self._pending_elements > _FLUSH_AT:
+                    self.flush()
+                return out
+        return summarize(t, values_limit)
+
+    def flush(self) -> None:
+        """Fill every pending summary."""
+        pending, self._pending, self._pending_elements = self._pending, [], 0
+        if pending:
+            _fill(pending)
+
+
+def _fill(pending) -> None:
+    """Segment reductions over all snapshots laid end to end (numpy's reduceat: one pass each)."""
+    flat = torch.cat([p[1].view(-1) for p in pending]).numpy()
+    lengths = np.fromiter((p[1].numel() for p in pending), dtype=np.int64, count=len(pending))
+    starts = np.zeros(len(pending), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    nan_count = inf_count = np.zeros(len(pending), dtype=np.int64)
+    if not np.isfinite(flat).all():  # rare: count, then keep NaNs out of the statistics
+        nan = np.isnan(flat)
+        nan_count = np.add.reduceat(nan, starts)
+        inf_count = np.add.reduceat(np.isinf(flat), starts)
+        flat_lo, flat_hi, flat = (np.where(nan, np.inf, flat), np.where(nan, -np.inf, flat),
+                                  np.where(nan, 0.0, flat))
+    else:
+        flat_lo = flat_hi = flat
+    valid = lengths - nan_count
+    with np.errstate(all="ignore"):
+        means = np.add.reduceat(flat, starts) / valid
+        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+    stats = np.stack([np.minimum.reduceat(flat_lo, starts), np.maximum.reduceat(flat_hi, starts),
+                      means, norms], axis=1)
+    stats = _json_numbers(_round_sig(stats))
+    listed = [p[1].view(-1) for p in pending if p[1].numel() <= p[2]]
+    rounded = _round_sig(torch.cat(listed).numpy()).tolist() if listed else []
+    start = 0
+    rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(), strict=True)
+    for (out, snapshot, limit, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf in rows:
+        if n_valid == 0:
+            out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)
+        elif is_float:
+            out.update(min=low, max=high, mean=mean, norm=norm, nan=n_nan, inf=n_inf)
+        else:
+            out.update(min=int(low), max=int(high), mean=mean, norm=norm, nan=n_nan, inf=n_inf)
+        n = out["numel"]
+        if n <= limit:
+            chunk = rounded[start:start + n]
+            if not is_float:
+                chunk = [int(v) for v in chunk]
+            elif n_nan or n_inf:
+                chunk = [fmt(v) for v in chunk]
+            out["values"] = chunk
+            start += n
+
+
+def _json_numbers(a: np.ndarray) -> list:
+    """Rows of numbers as Python lists, NaN and infinities spelled as JSON-safe strings."""
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [[fmt(v) for v in row] for row in a.tolist()]
