@@ -51,6 +51,17 @@ def variable(doc: dict, name: str) -> dict:
     raise KeyError(f"no variable {name!r} in the trace; have {names}")
 
 
+def saved_values(doc: dict, node: dict) -> dict:
+    """A node's saved tensors as {name: values}, following ``same_as`` to the step output."""
+    steps = {s["index"]: s for s in doc["steps"]}
+    out = {}
+    for entry in node["saved"]:
+        ref = entry.get("same_as")
+        value = steps[ref["step"]]["values"][ref["output"]] if ref else entry["value"]
+        out[entry["name"]] = value["values"] if isinstance(value, dict) else value
+    return out
+
+
 @pytest.fixture
 def trace():
     return trace_doc

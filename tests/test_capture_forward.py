@@ -4,7 +4,7 @@ import textwrap
 
 import torch
 
-from conftest import trace_doc
+from conftest import saved_values, trace_doc
 
 
 def code(text: str) -> str:
@@ -72,7 +72,7 @@ def test_custom_function_is_one_step_named_after_its_class():
     node = next(n for n in doc["graph"]["nodes"]
                 if n["id"] in step["nodes"] and n["kind"] == "function")
     assert node["name"] == "Square"
-    assert node["saved"][0]["value"]["values"] == [1.0, 2.0]
+    assert saved_values(doc, node) == {"saved_tensors[0]": [1.0, 2.0]}
 
 
 def test_module_paths():

@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from conftest import EXAMPLES, example_id, example_paths, run_plain, trace_doc, variable
+from conftest import (
+    EXAMPLES,
+    example_id,
+    example_paths,
+    run_plain,
+    saved_values,
+    trace_doc,
+    variable,
+)
 from gradtrace.capture.names import named_tensors
 from seed_expectations import SEEDS
 
@@ -195,5 +203,13 @@ def test_saved_tensors_are_snapshotted_before_backward_frees_them():
     doc = trace_doc("import torch\nx = torch.tensor(3.0, requires_grad=True)\ny = x * x\n"
                     "y.backward()\n")
     mul = next(n for n in doc["graph"]["nodes"] if n["name"] == "MulBackward0")
-    assert {s["name"]: s["value"]["values"] for s in mul["saved"]} == {"self": [3.0],
-                                                                       "other": [3.0]}
+    assert saved_values(doc, mul) == {"self": [3.0], "other": [3.0]}
+
+
+def test_saved_tensor_clobbered_in_place_says_so():
+    doc = trace_doc("import torch\nx = torch.tensor(3.0, requires_grad=True)\n"
+                    "h = x * 1\ny = h * h\nh.detach().add_(100)\ny.backward()\n")
+    assert doc["error"]["code"] == "inplace_modified" and doc["error"]["line"] == 6
+    mul = next(n for n in doc["graph"]["nodes"] if n["line"] == 4)
+    entry = next(e for e in mul["saved"] if e["name"] == "self")
+    assert entry["value"] is None and "modified by an inplace operation" in entry["error"]

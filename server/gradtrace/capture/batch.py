@@ -61,7 +61,7 @@ class SummaryBatch:
 
 def _fill(pending) -> None:
     """Segment reductions over all snapshots laid end to end (numpy's reduceat: one pass each)."""
-    flat = torch.cat([p[1].view(-1) for p in pending]).numpy()
+    flat = torch.cat([p[1].flatten() for p in pending]).numpy()
     lengths = np.fromiter((p[1].numel() for p in pending), dtype=np.int64, count=len(pending))
     starts = np.zeros(len(pending), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
@@ -81,11 +81,11 @@ def _fill(pending) -> None:
     stats = np.stack([np.minimum.reduceat(flat_lo, starts), np.maximum.reduceat(flat_hi, starts),
                       means, norms], axis=1)
     stats = _json_numbers(_round_sig(stats))
-    listed = [p[1].view(-1) for p in pending if p[1].numel() <= p[2]]
+    listed = [p[1].flatten() for p in pending if p[1].numel() <= p[2]]
     rounded = _round_sig(torch.cat(listed).numpy()).tolist() if listed else []
     start = 0
     rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(), strict=True)
-    for (out, snapshot, limit, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf in rows:
+    for (out, _, limit, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf in rows:
         if n_valid == 0:
             out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)
         elif is_float:

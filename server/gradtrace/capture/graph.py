@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import BackwardCFunction
 
-from gradtrace.capture.values import fmt
+from gradtrace.capture.batch import BATCH_LIMIT
+from gradtrace.capture.values import describe, fmt
 from gradtrace.protocol import Edge, Node
 
 SAVED_PREFIX = "_saved_"
@@ -47,8 +48,9 @@ def node_name(fn) -> tuple[str, str]:
 class Graph:
     """Registry of every autograd node the run created, with its edges."""
 
-    def __init__(self, summaries):
+    def __init__(self, summaries, tensors):
         self.summaries = summaries
+        self.tensors = tensors  # to point at values the trace already holds
         self.records: list[NodeRecord] = []
         self.edges: list[Edge] = []
         self._by_id: dict[int, NodeRecord] = {}
@@ -133,29 +135,40 @@ class Graph:
             return
         rec.saved_done = True
         fn = rec.fn
-        saved = []
-        try:
-            if rec.node.kind == "function":
-                for i, t in enumerate(fn.saved_tensors):
-                    saved.append({"name": f"saved_tensors[{i}]", "value": self._saved_value(t)})
-            else:
-                for attr in self._saved_names(type(fn)):
-                    saved.append({"name": attr[len(SAVED_PREFIX):],
-                                  "value": self._saved_value(getattr(fn, attr))})
-        except RuntimeError:  # already freed by an earlier backward
-            rec.node.saved = [{"name": "freed", "value": None}]
+        if rec.node.kind == "function":
+            try:
+                rec.node.saved = [self._saved(f"saved_tensors[{i}]", t)
+                                  for i, t in enumerate(fn.saved_tensors)]
+            except RuntimeError as exc:
+                rec.node.saved = [_unreadable("saved_tensors", exc)]
             return
+        saved = []
+        for attr in self._saved_names(type(fn)):
+            name = attr[len(SAVED_PREFIX):]
+            try:
+                saved.append(self._saved(name, getattr(fn, attr)))
+            except RuntimeError as exc:
+                saved.append(_unreadable(name, exc))
         rec.node.saved = saved
 
-    def _saved_value(self, v):
+    def _saved(self, name: str, v) -> dict:
+        """One saved value. A tensor that a step output holds unchanged points at that output
+        (``same_as``) instead of repeating its summary."""
         if isinstance(v, torch.Tensor):
-            return self.summaries.of(v)
+            same_as = self.tensors.recorded_value(v)
+            if same_as is not None:
+                return {"name": name, "value": None, "same_as": same_as}
+            if v.numel() > BATCH_LIMIT:  # usually a view of a weight: its shape says enough
+                return {"name": name, "value": describe(v, "large")}
+            return {"name": name, "value": self.summaries.of(v)}
         if isinstance(v, bool | int | float):
-            return fmt(v)
+            return {"name": name, "value": fmt(v)}
         if v is None:
-            return None
+            return {"name": name, "value": None}
         text = repr(v)
-        return text if len(text) <= _MAX_SAVED_REPR else text[: _MAX_SAVED_REPR - 1] + "…"
+        if len(text) > _MAX_SAVED_REPR:
+            text = text[: _MAX_SAVED_REPR - 1] + "…"
+        return {"name": name, "value": text}
 
     def _saved_names(self, cls) -> tuple[str, ...]:
         names = self._saved_attrs.get(cls)
@@ -163,3 +176,12 @@ class Graph:
             names = tuple(a for a in dir(cls) if a.startswith(SAVED_PREFIX))
             self._saved_attrs[cls] = names
         return names
+
+
+def _unreadable(name: str, exc: RuntimeError) -> dict:
+    """A saved value autograd refuses to give back: freed by an earlier backward, or modified in
+    place after it was saved (the doctor's evidence for inplace_modified)."""
+    message = str(exc)
+    if "freed" in message:
+        return {"name": name, "value": None, "freed": True}
+    return {"name": name, "value": None, "error": message.split(". Hint")[0][:300]}

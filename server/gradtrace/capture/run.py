@@ -88,31 +88,38 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
                                      "__builtins__": builtins}
     output = CappedOutput(output_limit)
     _seed(seed)
-    gc.freeze()  # hooks and records are many small objects: keep the collector out of the run
+    gc.freeze()  # records and summaries are many small objects: keep the collector out of it
     gc.disable()
+    try:
+        trace.error = _execute(compiled, session, output, device)
+        _finish(trace, session, names.binding_lines(tree))
+        trace.stdout = output.getvalue()
+        namespace.clear()  # the user's tensors go first, while the graph is still held ...
+        session.graph.release()  # ... then the graph, in an order that cannot recurse deeply
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    return trace
+
+
+def _execute(compiled, session: Session, output: CappedOutput, device: str) -> ErrorInfo | None:
+    """Run the snippet under every recorder. Its own failure is part of the trace, not ours."""
     try:
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
                 warnings.catch_warnings(), _recording(session, device):
             warnings.simplefilter("default")  # warnings print, as in a plain script ...
             warnings.showwarning = output.show_warning  # ... into the snippet's own output
-            exec(compiled, namespace)
+            exec(compiled, session.namespace)
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            trace.error = ErrorInfo("SystemExit", f"the snippet called sys.exit({exc.code!r})",
-                                    doctor.snippet_line(exc, SNIPPET_FILENAME), "user_exception")
+            return ErrorInfo("SystemExit", f"the snippet called sys.exit({exc.code!r})",
+                             doctor.snippet_line(exc, SNIPPET_FILENAME), "user_exception")
     except OutputLimitExceeded as exc:
-        trace.error = ErrorInfo("OutputLimitExceeded", str(exc),
-                                doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
-    except BaseException as exc:  # the snippet's own failure is part of the trace
-        trace.error = doctor.error_info(exc, SNIPPET_FILENAME)
-    finally:
-        gc.enable()
-        gc.unfreeze()
-    _finish(trace, session, names.binding_lines(tree))
-    trace.stdout = output.getvalue()
-    namespace.clear()  # the user's tensors go first, while the graph is still held ...
-    session.graph.release()  # ... then the graph, in an order that cannot recurse deeply
-    return trace
+        return ErrorInfo("OutputLimitExceeded", str(exc),
+                         doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
+    except BaseException as exc:
+        return doctor.error_info(exc, SNIPPET_FILENAME)
+    return None
 
 
 @contextlib.contextmanager

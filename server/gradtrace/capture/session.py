@@ -35,18 +35,31 @@ class TensorTable:
     def __init__(self):
         self._by_id: dict[int, tuple[int, weakref.ref]] = {}
         self._count = 0
-        self.producer: dict[int, int] = {}  # tensor id -> step that first output it
+        self._outputs: dict[int, tuple[int, int, int]] = {}  # tid -> (step, position, version)
 
-    def id_of(self, t: torch.Tensor, producer: int | None = None) -> int:
+    def id_of(self, t: torch.Tensor) -> int:
         entry = self._by_id.get(id(t))
         if entry is not None and entry[1]() is t:
             return entry[0]
         tid = self._count
         self._count += 1
         self._by_id[id(t)] = (tid, weakref.ref(t))
-        if producer is not None:
-            self.producer[tid] = producer
         return tid
+
+    def output_id(self, t: torch.Tensor, step: int, position: int) -> int:
+        """The id of a step's output; remembers the step, and the tensor's version then."""
+        tid = self.id_of(t)
+        self._outputs[tid] = (step, position, t._version)
+        return tid
+
+    def recorded_value(self, t: torch.Tensor) -> dict | None:
+        """Where the trace already holds ``t``'s current value: the step output that made it,
+        unless it was modified in place since."""
+        tid = self.find(t)
+        found = self._outputs.get(tid) if tid is not None else None
+        if found is None or found[2] != t._version:
+            return None
+        return {"step": found[0], "output": found[1]}
 
     def find(self, t: torch.Tensor) -> int | None:
         entry = self._by_id.get(id(t))
@@ -60,8 +73,8 @@ class Session:
         self.source = source
         self.config = config or CaptureConfig()
         self.summaries = SummaryBatch()
-        self.graph = Graph(self.summaries)
         self.tensors = TensorTable()
+        self.graph = Graph(self.summaries, self.tensors)
         self.steps: list[Step] = []
         self.step_count = 0
         self.suspended = 0  # > 0 while running code whose torch calls are not the snippet's own
@@ -92,14 +105,14 @@ class Session:
         self.step_count += 1
         tensors = self.tensors
         if op in _UNINITIALIZED:
-            values = [describe(t) for t in outputs]
+            values = [describe(t, "uninitialized") for t in outputs]
         else:
             values = [self.summaries.of(t) for t in outputs]
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=_grad_mode(),
             module=self.module_stack[-1] if self.module_stack else None,
             inputs=[tensors.id_of(t) for t in inputs],
-            outputs=[tensors.id_of(t, index) for t in outputs],
+            outputs=[tensors.output_id(t, index, i) for i, t in enumerate(outputs)],
             values=values, detail=detail,
         )
         roots = [t.grad_fn for t in outputs if t.grad_fn is not None]

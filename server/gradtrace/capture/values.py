@@ -96,7 +96,6 @@ def _stats_large(t: torch.Tensor) -> dict:
         x = t.to(torch.uint8)
     else:
         x = t
-    x = x.reshape(-1)
     acc = torch.float64 if x.dtype in (torch.float64, torch.int64) else torch.float32
     total = float(x.sum(dtype=acc))
     nan = inf = 0
@@ -134,10 +133,11 @@ def dtype_name(dtype: torch.dtype) -> str:
     return name
 
 
-def describe(t: torch.Tensor) -> dict:
-    """Shape, dtype and device only: for tensors whose memory holds no values yet (torch.empty)."""
+def describe(t: torch.Tensor, skipped: str) -> dict:
+    """Shape, dtype and device only, saying why the values were skipped: "uninitialized" (the
+    output of torch.empty holds whatever was in memory) or "large" (a big saved tensor)."""
     return {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": str(t.device),
-            "numel": t.numel(), "uninitialized": True}
+            "numel": t.numel(), "skipped": skipped}
 
 
 def summarize(t: torch.Tensor, values_limit: int = FULL_VALUES_LIMIT) -> dict:
