@@ -7,10 +7,12 @@ snippet runs alternately as plain `exec` and under `capture`, and the medians ar
 Columns:
   plain     median of plain forward + backward
   capture   median of capture (recording, summaries, names, doctor; layout excluded)
+The collector is off while layout and document are timed, as it is in the worker.
   ratio     capture / plain, against the budget in DESIGN.md
   layout    median of the layered layout of the captured graph
   doc       median of building the document and json.dumps of it
   B/node    bytes of the compact JSON document per graph node
+  w/o vars  the same without `variables` (whose summaries list up to 1,024 values each)
 With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
 """
 
@@ -29,6 +31,7 @@ import torch
 
 from gradtrace.capture import capture
 from gradtrace.layout import layout
+from gradtrace.capture.values import summarize
 from gradtrace.protocol import document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,14 +141,25 @@ def _plain(body_code, preset):
 
 
 def _captured(body, preset):
+    """(capture without layout, layout, document + JSON, trace). capture() lays the graph out
+    itself; the layout is timed again on its own and subtracted."""
     started = time.perf_counter()
     trace = capture(body, preset=preset)
     elapsed = time.perf_counter() - started
     assert trace.error is None, trace.error
-    started = time.perf_counter()
-    layout(trace.nodes, trace.edges)
-    layout_time = time.perf_counter() - started
-    return elapsed - layout_time, layout_time, trace
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        layout(trace.nodes, trace.edges)
+        layout_time = time.perf_counter() - started
+        started = time.perf_counter()
+        doc = document(trace)
+        payload = json.dumps(doc, separators=(",", ":"))
+        doc_time = time.perf_counter() - started
+        variables = len(json.dumps(doc["variables"], separators=(",", ":")))
+    finally:
+        gc.enable()
+    return elapsed - layout_time, layout_time, doc_time, (len(payload), variables), trace
 
 
 def measure(setup: str, body: str, reps: int) -> dict:
@@ -153,24 +167,22 @@ def measure(setup: str, body: str, reps: int) -> dict:
     exec(setup, preset)
     body_code = compile(body, "<snippet>", "exec")
     plain, captured, layouts, docs = [], [], [], []
-    size = nodes = 0
+    size = variables = nodes = 0
     for _ in range(reps):
         gc.collect()
         plain.append(_plain(body_code, preset))
         gc.collect()
-        elapsed, layout_time, trace = _captured(body, preset)
+        elapsed, layout_time, doc_time, (size, variables), trace = _captured(body, preset)
         captured.append(elapsed)
         layouts.append(layout_time)
-        started = time.perf_counter()
-        payload = json.dumps(document(trace), separators=(",", ":"))
-        docs.append(time.perf_counter() - started)
-        size, nodes = len(payload), len(trace.nodes)
-        del trace, payload
+        docs.append(doc_time)
+        nodes = len(trace.nodes)
+        del trace
     return {
         "plain": statistics.median(plain), "capture": statistics.median(captured),
         "layout": statistics.median(layouts), "doc": statistics.median(docs),
-        "nodes": nodes, "bytes_per_node": size / max(nodes, 1), "preset": preset,
-        "body": body,
+        "nodes": nodes, "bytes_per_node": size / max(nodes, 1),
+        "graph_bytes_per_node": (size - variables) / max(nodes, 1),
     }
 
 
@@ -217,7 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
-              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7}")
+              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8}")
     print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
     print(header)
     print("-" * len(header))
@@ -226,11 +238,24 @@ def main() -> None:
         ratio = r["capture"] / r["plain"]
         print(f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
               f" {ratio:>5.2f}x {budget:>5.1f}x {r['layout'] * 1e3:>6.1f}ms "
-              f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f}", flush=True)
+              f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
+              f"{r['graph_bytes_per_node']:>8.0f}", flush=True)
         if args.torchviz:
             print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
     print(f"\n`gradtrace trace` on examples/basics/wx_plus_b_loss.py, end to end: "
           f"{cli_end_to_end(max(3, args.reps // 2)) * 1e3:.0f} ms (median)")
+    print(f"summary of a 10^8-element float32 tensor: {summary_time(args.reps) * 1e3:.0f} ms "
+          "(median)")
+
+
+def summary_time(reps: int) -> float:
+    big = torch.randn(10**8)
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        summarize(big)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

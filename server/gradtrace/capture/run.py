@@ -87,7 +87,7 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
     session.namespace = namespace = {**(preset or {}), "__name__": "__main__",
                                      "__builtins__": builtins}
     output = CappedOutput(output_limit)
-    _seed(seed)
+    _seed(seed, device)
     gc.freeze()  # records and summaries are many small objects: keep the collector out of it
     gc.disable()
     try:
@@ -196,8 +196,11 @@ def _recorded_apply(session: Session, original_apply):
     return recorded
 
 
-def _seed(seed: int) -> None:
-    torch.manual_seed(seed)
+def _seed(seed: int, device: str) -> None:
+    if device == "cpu" and not torch.cuda.is_available():
+        torch.default_generator.manual_seed(seed)  # torch.manual_seed also queues CUDA seeding
+    else:
+        torch.manual_seed(seed)
     random.seed(seed)
     try:
         import numpy

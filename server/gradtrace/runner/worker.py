@@ -8,6 +8,7 @@ os.write) cannot corrupt the document and is still reported.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ import tempfile
 
 
 def main(argv: list[str]) -> int:
+    gc.disable()  # a worker lives for one run: collections would only slow the document down
     result_fd = int(argv[1])
     request = json.loads(sys.stdin.read())
     os.close(0)
