@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from gradtrace.capture import capture
-from gradtrace.layout import layout
 from gradtrace.capture.values import summarize
+from gradtrace.layout import layout
 from gradtrace.protocol import document
 
 ROOT = Path(__file__).resolve().parent.parent
