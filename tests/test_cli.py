@@ -30,7 +30,7 @@ def test_trace_report_is_readable():
     assert result.returncode == 0
     out = result.stdout
     assert "graph: 6 nodes, 5 edges, 6 forward steps, 1 backward pass" in out
-    assert "order: PowBackward0 -> AddBackward0" in out
+    assert "order: PowBackward0 -> AddBackward0 -> AccumulateGrad(b) -> MulBackward0" in out
     assert "w     line 6  float32[]  value 1.  grad 10." in out
     assert "y: [non_leaf]" in out
 

@@ -44,7 +44,8 @@ def render(doc: dict, filename: str) -> str:
     if log["skipped"]:
         lines.append(f"  kept the full record of passes {_ranges(log['kept'])}; "
                      f"{log['skipped']} passes in between keep only their loss")
-    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    names = {n["id"]: f"{n['name']}({n['label']})" if n["kind"] == "leaf" else n["name"]
+             for n in graph["nodes"]}
     for p in passes:
         order = [names.get(s["node"], "?") for s in p["steps"] if s["kind"] == "node"]
         loss = f"  loss {_num(p['loss'])}" if p.get("loss") is not None else ""
