@@ -4,7 +4,6 @@ import io
 import warnings
 from pathlib import Path
 
-import pytest
 import torch
 
 from gradtrace.capture import capture
@@ -60,8 +59,3 @@ def saved_values(doc: dict, node: dict) -> dict:
         value = steps[ref["step"]]["values"][ref["output"]] if ref else entry["value"]
         out[entry["name"]] = value["values"] if isinstance(value, dict) else value
     return out
-
-
-@pytest.fixture
-def trace():
-    return trace_doc

@@ -13,6 +13,7 @@ from conftest import (
     variable,
 )
 from gradtrace.capture.names import named_tensors
+from gradtrace.protocol import DIAGNOSIS_CODES
 from seed_expectations import SEEDS
 
 PATHS = example_paths()
@@ -63,6 +64,15 @@ def test_errors_match_plain_pytorch_and_the_seed_table(example):
     assert plain_error is not None, "the oracle must raise too"
     assert doc["error"]["type"] == type(plain_error).__name__
     assert (doc["error"]["code"], doc["error"]["line"]) == (expected["code"], expected["line"])
+
+
+def test_codes_are_the_contract_codes(example):
+    _, doc, _ = example
+    codes = {d["code"] for d in doc["diagnostics"]} | ({doc["error"]["code"]} if doc["error"]
+                                                       else set())
+    assert codes <= set(DIAGNOSIS_CODES)
+    for d in doc["diagnostics"]:
+        assert d["line"] is not None and d["message"] and d["fix"]
 
 
 def test_seed_table_gradients(example):

@@ -36,6 +36,16 @@ def test_two_traces_are_identical_and_leave_nothing_behind():
         assert _global_state() == before, path
 
 
+def test_process_wide_settings_a_snippet_changes_are_restored():
+    before = _global_state()
+    doc = trace_doc("import torch\ntorch.set_grad_enabled(False)\n"
+                    "torch.set_default_dtype(torch.float64)\n"
+                    "torch.autograd.set_detect_anomaly(True)\nx = torch.ones(2)\n")
+    assert doc["variables"][0]["dtype"] == "float64"
+    assert _global_state() == before
+    assert not torch.is_anomaly_enabled() and torch.get_default_dtype() == torch.float32
+
+
 def test_snippet_that_raises_inside_no_grad_restores_grad_mode():
     doc = trace_doc("import torch\nwith torch.no_grad():\n    raise ValueError('boom')\n")
     assert doc["error"]["type"] == "ValueError" and doc["error"]["line"] == 3
@@ -98,3 +108,4 @@ def test_diagnostics_cover_every_variable_whose_grad_is_none():
 def test_no_backward_diagnosis():
     doc = trace_doc("import torch\nw = torch.ones(2, requires_grad=True)\n")
     assert [(d["variable"], d["code"]) for d in doc["diagnostics"]] == [("w", "no_backward")]
+

@@ -130,6 +130,9 @@ def _recording(session: Session, device: str):
     stack = session.module_stack
     handles = []
     original_apply = torch.autograd.Function.__dict__["apply"]
+    # Process-wide settings a snippet may change without restoring them.
+    grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    anomaly = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
     try:
         passes.install()
         hooks.install()
@@ -139,6 +142,9 @@ def _recording(session: Session, device: str):
         with _default_device(device), ForwardRecorder(session):
             yield
     finally:
+        torch.set_grad_enabled(grad_enabled)
+        torch.set_default_dtype(default_dtype)
+        torch.set_anomaly_enabled(*anomaly)
         torch.autograd.Function.apply = original_apply
         for handle in handles:
             handle.remove()
