@@ -11,6 +11,8 @@ it was captured.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -25,9 +27,13 @@ _BATCHED = _FLOATS | {torch.int8, torch.int16, torch.int32, torch.int64, torch.u
 _CPU = torch.device("cpu")
 
 
+_LIST_LIMIT = 64  # 0-d and 1-d tensors up to this size are snapshotted with tolist()
+
+
 class SummaryBatch:
     def __init__(self):
-        self._pending: list[tuple[dict, torch.Tensor, int, bool]] = []
+        self._tensors: list[tuple[dict, torch.Tensor, int, bool]] = []
+        self._lists: list[tuple[dict, list, int, bool]] = []
         self._pending_elements = 0
         self._devices: dict = {}
 
@@ -43,9 +49,15 @@ class SummaryBatch:
                     name = self._devices[device] = str(device)
                 out = {"shape": list(t.shape), "dtype": dtype_name(dtype), "device": name,
                        "numel": n}
-                snapshot = t.detach().to(_CPU, torch.float64, copy=True,
-                                         memory_format=torch.contiguous_format)
-                self._pending.append((out, snapshot, values_limit, dtype in _FLOATS))
+                if n <= _LIST_LIMIT and t.ndim <= 1:
+                    # Small vectors: tolist() is a copy too, and five times cheaper.
+                    values = t.tolist()
+                    self._lists.append((out, values if t.ndim else [values], values_limit,
+                                        dtype in _FLOATS))
+                else:
+                    snapshot = t.detach().to(_CPU, torch.float64, copy=True,
+                                             memory_format=torch.contiguous_format)
+                    self._tensors.append((out, snapshot, values_limit, dtype in _FLOATS))
                 self._pending_elements += n
                 if self._pending_elements > _FLUSH_AT:
                     self.flush()
@@ -54,15 +66,20 @@ class SummaryBatch:
 
     def flush(self) -> None:
         """Fill every pending summary."""
-        pending, self._pending, self._pending_elements = self._pending, [], 0
-        if pending:
-            _fill(pending)
+        tensors, lists = self._tensors, self._lists
+        self._tensors, self._lists, self._pending_elements = [], [], 0
+        if tensors:
+            _fill(tensors, torch.cat([p[1].flatten() for p in tensors]).numpy(),
+                  [p[1].numel() for p in tensors])
+        if lists:
+            flat = np.fromiter(itertools.chain.from_iterable(p[1] for p in lists),
+                               dtype=np.float64)
+            _fill(lists, flat, [len(p[1]) for p in lists])
 
 
-def _fill(pending) -> None:
+def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:
     """Segment reductions over all snapshots laid end to end (numpy's reduceat: one pass each)."""
-    flat = torch.cat([p[1].flatten() for p in pending]).numpy()
-    lengths = np.fromiter((p[1].numel() for p in pending), dtype=np.int64, count=len(pending))
+    lengths = np.array(sizes, dtype=np.int64)
     starts = np.zeros(len(pending), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     nan_count = inf_count = np.zeros(len(pending), dtype=np.int64)
@@ -70,37 +87,39 @@ def _fill(pending) -> None:
         nan = np.isnan(flat)
         nan_count = np.add.reduceat(nan, starts)
         inf_count = np.add.reduceat(np.isinf(flat), starts)
-        flat_lo, flat_hi, flat = (np.where(nan, np.inf, flat), np.where(nan, -np.inf, flat),
-                                  np.where(nan, 0.0, flat))
+        flat_lo, flat_hi, clean = (np.where(nan, np.inf, flat), np.where(nan, -np.inf, flat),
+                                   np.where(nan, 0.0, flat))
     else:
-        flat_lo = flat_hi = flat
+        flat_lo = flat_hi = clean = flat
     valid = lengths - nan_count
     with np.errstate(all="ignore"):
-        means = np.add.reduceat(flat, starts) / valid
-        norms = np.sqrt(np.add.reduceat(flat * flat, starts))
+        means = np.add.reduceat(clean, starts) / valid
+        norms = np.sqrt(np.add.reduceat(clean * clean, starts))
     stats = np.stack([np.minimum.reduceat(flat_lo, starts), np.maximum.reduceat(flat_hi, starts),
                       means, norms], axis=1)
     stats = _json_numbers(_round_sig(stats))
-    listed = [p[1].flatten() for p in pending if p[1].numel() <= p[2]]
-    rounded = _round_sig(torch.cat(listed).numpy()).tolist() if listed else []
-    start = 0
-    rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(), strict=True)
-    for (out, _, limit, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf in rows:
+    listed = lengths <= np.array([p[2] for p in pending], dtype=np.int64)
+    rounded: list = []
+    if listed.any():  # round only the elements that will be listed
+        rounded = _round_sig(flat[np.repeat(listed, lengths)]).tolist()
+    listed_lengths = lengths * listed
+    offsets = np.cumsum(listed_lengths) - listed_lengths  # where each listed run starts
+    rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(),
+               offsets.tolist(), listed.tolist(), strict=True)
+    for (out, _, _, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show in rows:
         if n_valid == 0:
             out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)
         elif is_float:
             out.update(min=low, max=high, mean=mean, norm=norm, nan=n_nan, inf=n_inf)
         else:
             out.update(min=int(low), max=int(high), mean=mean, norm=norm, nan=n_nan, inf=n_inf)
-        n = out["numel"]
-        if n <= limit:
-            chunk = rounded[start:start + n]
+        if show:
+            chunk = rounded[start:start + out["numel"]]
             if not is_float:
                 chunk = [int(v) for v in chunk]
             elif n_nan or n_inf:
                 chunk = [fmt(v) for v in chunk]
             out["values"] = chunk
-            start += n
 
 
 def _json_numbers(a: np.ndarray) -> list:
