@@ -137,14 +137,21 @@ class Pass:
     created_nodes: list[int] = field(default_factory=list)  # nodes made by create_graph
     error: str | None = None  # set when the engine raised during this pass
 
-    def to_json(self) -> dict:
+    def header_json(self) -> dict:
+        """What is known when the pass starts (the `pass` event)."""
         return {
             "index": self.index, "kind": self.kind, "line": self.line, "span": self.span,
             "after_step": self.after_step, "roots": self.roots, "loss": self.loss,
             "retain_graph": self.retain_graph, "create_graph": self.create_graph,
-            "steps": [s.to_json() for s in self.steps], "created_nodes": self.created_nodes,
-            "error": self.error,
         }
+
+    def result_json(self) -> dict:
+        """What the engine did (the `backward` event)."""
+        return {"steps": [s.to_json() for s in self.steps], "created_nodes": self.created_nodes,
+                "error": self.error}
+
+    def to_json(self) -> dict:
+        return {**self.header_json(), **self.result_json()}
 
 
 @dataclass(slots=True)
@@ -225,16 +232,53 @@ class Trace:
     skipped_steps: int = 0  # forward steps dropped with the passes a loop skipped
 
 
+def graph_json(nodes: list[Node], edges: list[Edge]) -> dict:
+    return {"nodes": [n.to_json() for n in nodes], "edges": [e.to_json() for e in edges]}
+
+
+# Events: the live form of the document. Each is {type, ...}; applied in order by rebuild() they
+# give back the document. "done" is added by the server and carries no part of the document.
+EVENT_TYPES = ("start", "forward", "cut", "pass", "backward", "drop", "graph", "stdout",
+               "variables", "diagnostics", "pass_log", "error", "done")
+
+
+def rebuild(events) -> dict:
+    """The trace document that a run's events describe."""
+    doc = document(Trace())
+    passes: dict[int, dict] = {}
+    for event in events:
+        kind = event["type"]
+        if kind == "start":
+            doc["device"] = event["device"]
+        elif kind in ("forward", "cut"):
+            doc["steps"].append(event["step"])
+        elif kind == "pass":
+            passes[event["pass"]["index"]] = {**event["pass"], "steps": [], "created_nodes": [],
+                                               "error": None}
+        elif kind == "backward":
+            passes[event["index"]].update(event["result"])
+        elif kind == "drop":
+            start, end = event["steps"]
+            doc["steps"] = [s for s in doc["steps"] if not start <= s["index"] <= end]
+            for index in event["passes"]:
+                passes.pop(index, None)
+        elif kind == "stdout":
+            doc["stdout"] += event["text"]
+        elif kind == "pass_log":
+            doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
+        elif kind in ("graph", "variables", "diagnostics", "error"):
+            doc[kind] = event[kind]
+    doc["passes"] = [passes[i] for i in sorted(passes)]
+    return doc
+
+
 def document(trace: Trace) -> dict:
     """The trace document: plain JSON-ready data."""
     return {
         "schema": SCHEMA,
         "device": trace.device,
         "variables": [v.to_json() for v in trace.variables],
-        "graph": {
-            "nodes": [n.to_json() for n in trace.nodes],
-            "edges": [e.to_json() for e in trace.edges],
-        },
+        "graph": graph_json(trace.nodes, trace.edges),
         "steps": [s.to_json() for s in trace.steps],
         "skipped_steps": trace.skipped_steps,
         "passes": [p.to_json() for p in trace.passes],

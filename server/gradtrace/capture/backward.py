@@ -98,12 +98,17 @@ class PassRecorder:
             graph.snapshot_saved(rec)
         loss = _scalar(roots[0]) if len(roots) == 1 else None
         session.losses.append(loss)
+        record = Pass(
+            index=index, kind=kind, line=line, span=span, after_step=session.step_count - 1,
+            roots=[graph.get(f).node.id for f in root_fns if f is not None and graph.get(f)],
+            loss=loss, retain_graph=retain_graph, create_graph=create_graph,
+        )
+        session.announce_pass(record)
         events: list = []
         grads_out: dict[int, tuple] = {}
         handles = []
         session.pass_events = events
         session.suspended += 1
-        error = None
         result = None
         try:
             for rec in reach:
@@ -111,26 +116,22 @@ class PassRecorder:
                 handles.append(rec.fn.register_hook(partial(_on_post, grads_out, rec)))
             result = original(*args, **kwargs)
         except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            record.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
             for handle in handles:
                 handle.remove()
             session.pass_events = None
-            record = Pass(
-                index=index, kind=kind, line=line, span=span,
-                after_step=session.step_count - 1,
-                roots=[graph.get(f).node.id for f in root_fns if f is not None and graph.get(f)],
-                loss=loss, retain_graph=retain_graph, create_graph=create_graph, error=error,
-            )
             record.steps = _backward_steps(events, grads_out, _GradSummaries(session.summaries))
             session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
-            if create_graph and error is None:
+            if create_graph and record.error is None:
                 created = _discover_created(graph, reach, result, index)
                 for rec in created:
                     rec.node.op, rec.node.line, rec.node.span = kind, line, span
                 record.created_nodes = [rec.node.id for rec in created]
             start = session.passes[-1].after_step + 1 if session.passes else 0
+            session.emit({"type": "backward", "index": index, "result": record.result_json},
+                         urgent=True)
             session.keep_pass(record, (start, record.after_step))
             session.suspended -= 1
         return result

@@ -69,7 +69,8 @@ class HookTap:
 
     def _tensor_register(self, tensor, hook):
         session = self.session
-        detail = {"hook": "tensor", "tensor": session.tensors.id_of(tensor),
+        target = next((name for name, value in session.namespace.items() if value is tensor), None)
+        detail = {"hook": "tensor", "tensor": session.tensors.id_of(tensor), "target": target,
                   "registered_line": self._registered_at(), "name": _hook_name(hook)}
 
         @functools.wraps(hook)

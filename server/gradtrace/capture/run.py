@@ -18,6 +18,7 @@ import io
 import linecache
 import random
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch.nn.modules.module import (
@@ -31,8 +32,9 @@ from gradtrace.capture.forward import ForwardRecorder
 from gradtrace.capture.hooks import HookTap
 from gradtrace.capture.session import CaptureConfig, Session
 from gradtrace.capture.source import SNIPPET_FILENAME, SourceMap
+from gradtrace.capture.stream import EventStream
 from gradtrace.layout import layout
-from gradtrace.protocol import ErrorInfo, PassLog, Trace
+from gradtrace.protocol import SCHEMA, ErrorInfo, PassLog, Trace, document
 
 
 class OutputLimitExceeded(Exception):
@@ -42,8 +44,9 @@ class OutputLimitExceeded(Exception):
 class CappedOutput(io.TextIOBase):
     """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, emit: Callable[[dict], None]):
         self.limit = limit
+        self.emit = emit
         self.parts: list[str] = []
         self.size = 0
 
@@ -55,6 +58,7 @@ class CappedOutput(io.TextIOBase):
         if self.size > self.limit:
             raise OutputLimitExceeded(f"the snippet printed more than {self.limit} characters")
         self.parts.append(text)
+        self.emit({"type": "stdout", "text": text})
         return len(text)
 
     def show_warning(self, message, category, filename, lineno, file=None, line=None):
@@ -65,11 +69,36 @@ class CappedOutput(io.TextIOBase):
 
 
 def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
-            output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None) -> Trace:
+            output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None,
+            on_events: Callable[[list[dict]], None] | None = None) -> Trace:
     """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
 
     Runs are deterministic: torch, random and numpy are seeded with ``seed`` first. ``preset``
-    pre-binds top-level names (a model built beforehand, say); it is copied, not changed."""
+    pre-binds top-level names (a model built beforehand, say); it is copied, not changed.
+    ``on_events`` receives the run as it happens, in batches of events (protocol.EVENT_TYPES)
+    that protocol.rebuild() turns back into the document."""
+    stream = EventStream(on_events) if on_events else None
+    if stream:
+        stream.push({"type": "start", "schema": SCHEMA, "device": device})
+    trace = _capture(code, device, config, output_limit, seed, preset, stream)
+    if stream:
+        _send_conclusion(stream, document(trace))
+    return trace
+
+
+def _send_conclusion(stream: EventStream, doc: dict) -> None:
+    """What is only known at the end: the final graph, variables, diagnoses, the error."""
+    stream.push({"type": "graph", "graph": doc["graph"]})
+    stream.push({"type": "variables", "variables": doc["variables"]})
+    stream.push({"type": "diagnostics", "diagnostics": doc["diagnostics"]})
+    stream.push({"type": "pass_log", "pass_log": doc["pass_log"],
+                 "skipped_steps": doc["skipped_steps"]})
+    if doc["error"]:
+        stream.push({"type": "error", "error": doc["error"]})
+    stream.drain()
+
+
+def _capture(code, device, config, output_limit, seed, preset, stream) -> Trace:
     source = SourceMap(code)
     trace = Trace(device=device)
     try:
@@ -86,7 +115,10 @@ def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = No
     session = Session(source, config)
     session.namespace = namespace = {**(preset or {}), "__name__": "__main__",
                                      "__builtins__": builtins}
-    output = CappedOutput(output_limit)
+    session.stream = stream
+    if stream:
+        stream.flush_summaries = session.flush_summaries
+    output = CappedOutput(output_limit, session.emit)
     _seed(seed, device)
     gc.freeze()  # records and summaries are many small objects: keep the collector out of it
     gc.disable()
@@ -233,7 +265,6 @@ def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
     for node in trace.nodes:
         if node.id in roots and node.kind == "op":
             node.kind = "output"
-    _name_hook_targets(trace, session)
     layout(trace.nodes, trace.edges)
 
 
@@ -244,13 +275,3 @@ def _kept_nodes(session: Session) -> set[int]:
     for p in session.passes:
         kept.update(s.node for s in p.steps if s.node is not None)
     return kept
-
-
-def _name_hook_targets(trace: Trace, session: Session) -> None:
-    """Tensor hooks name their tensor as the user did, where the user named it."""
-    by_tensor = {session.tensors.find(t): name
-                 for name, t, _ in names.named_tensors(session.namespace)}
-    for p in trace.passes:
-        for s in p.steps:
-            if s.kind == "hook" and s.detail and "tensor" in s.detail:
-                s.detail["target"] = by_tensor.get(s.detail["tensor"])

@@ -14,7 +14,8 @@ from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
-from gradtrace.protocol import Pass, Step
+from gradtrace.layout import layout
+from gradtrace.protocol import Pass, Step, graph_json
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
 # repeatable.
@@ -88,8 +89,21 @@ class Session:
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
         self.namespace: dict = {}
+        self.stream = None  # an EventStream when the run is watched live
+        self.graph_sent = False
         self.module_paths: dict[int, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
+
+    def flush_summaries(self) -> None:
+        self.suspended += 1  # the reductions are torch calls, not the snippet's
+        try:
+            self.summaries.flush()
+        finally:
+            self.suspended -= 1
+
+    def emit(self, event: dict, urgent: bool = False) -> None:
+        if self.stream is not None:
+            self.stream.push(event, urgent)
 
     # -- forward steps ---------------------------------------------------------------------------
 
@@ -124,6 +138,7 @@ class Session:
                 if rec is not None and rec.node.step == index:
                     _set_slot(rec.node.values, t.output_nr, value)
         self.steps.append(step)
+        self.emit({"type": "cut" if kind == "cut" else "forward", "step": step})
         return step
 
     def _describe_new_nodes(self, records, step: Step) -> None:
@@ -168,6 +183,18 @@ class Session:
 
     # -- passes ----------------------------------------------------------------------------------
 
+    def announce_pass(self, record: Pass) -> None:
+        """A pass is starting: the graph it runs on goes out first (once), then the pass."""
+        if self.stream is None:
+            return
+        if not self.graph_sent:
+            self.graph_sent = True
+            nodes = [rec.node for rec in self.graph.records]
+            edges = list(self.graph.edges)
+            layout(nodes, edges)
+            self.emit({"type": "graph", "graph": lambda: graph_json(nodes, edges)})
+        self.emit({"type": "pass", "pass": record.header_json}, urgent=True)
+
     def keep_pass(self, record: Pass, segment: tuple[int, int]) -> None:
         """Keep the first and last N passes in full. A pass that falls out of the tail takes the
         forward steps of its segment (first and last step index since the pass before it) along."""
@@ -184,6 +211,7 @@ class Session:
         lo = bisect.bisect_left(self.steps, start, key=lambda s: s.index)
         hi = bisect.bisect_right(self.steps, end, key=lambda s: s.index)
         del self.steps[lo:hi]
+        self.emit({"type": "drop", "passes": [dropped.index], "steps": [start, end]})
 
 
 def _grad_mode() -> str:

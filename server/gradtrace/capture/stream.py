@@ -1,0 +1,41 @@
+"""Events as a run happens: buffered, and written out about every 50 ms.
+
+Summaries are filled in batches (batch.py), so before a batch of events is written the pending
+summaries are flushed: an event always goes out complete. Values in events that are objects with
+``to_json`` (a Step) or callables (a bound ``Pass.result_json``) are turned into JSON at that
+moment, not when they are pushed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+INTERVAL = 0.05  # seconds between writes while a run is busy
+
+
+class EventStream:
+    def __init__(self, write: Callable[[list[dict]], None], interval: float = INTERVAL):
+        self.write = write  # receives a list of JSON-ready events
+        self.interval = interval
+        self.flush_summaries: Callable[[], None] = lambda: None
+        self._pending: list = []
+        self._last = time.monotonic()
+
+    def push(self, event: dict, urgent: bool = False) -> None:
+        self._pending.append(event)
+        if urgent or time.monotonic() - self._last >= self.interval:
+            self.drain()
+
+    def drain(self) -> None:
+        if not self._pending:
+            return
+        self.flush_summaries()
+        events, self._pending = self._pending, []
+        self._last = time.monotonic()
+        self.write([_json_ready(e) for e in events])
+
+
+def _json_ready(event: dict) -> dict:
+    return {k: v.to_json() if hasattr(v, "to_json") else v() if callable(v) else v
+            for k, v in event.items()}

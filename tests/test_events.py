@@ -1,0 +1,50 @@
+"""The run as events: applied in order, they rebuild exactly the document capture returns."""
+
+import json
+
+import pytest
+
+from conftest import EXAMPLES, example_id, example_paths
+from gradtrace.capture import capture
+from gradtrace.protocol import EVENT_TYPES, document, rebuild
+
+
+def captured_with_events(code: str):
+    batches = []
+    trace = capture(code, on_events=lambda events: batches.append(json.loads(json.dumps(events))))
+    return document(trace), [e for batch in batches for e in batch], batches
+
+
+@pytest.mark.parametrize("path", example_paths(), ids=example_id)
+def test_events_rebuild_the_document(path):
+    doc, events, _ = captured_with_events(path.read_text())
+    assert json.loads(json.dumps(doc)) == rebuild(events)
+    assert {e["type"] for e in events} <= set(EVENT_TYPES)
+    assert events[0]["type"] == "start"
+
+
+def test_event_order_forward_then_graph_then_pass_then_backward():
+    doc, events, _ = captured_with_events((EXAMPLES / "basics/wx_plus_b_loss.py").read_text())
+    kinds = [e["type"] for e in events]
+    first_pass = kinds.index("pass")
+    assert kinds.index("graph") < first_pass < kinds.index("backward")
+    assert all(k in ("start", "cut", "forward") for k in kinds[:kinds.index("graph")])
+    assert kinds[-4:] == ["graph", "variables", "diagnostics", "pass_log"]
+
+
+def test_long_loop_streams_drops_and_stays_bounded():
+    doc, events, batches = captured_with_events(
+        (EXAMPLES / "training/manual_linear_xor.py").read_text())
+    drops = [e for e in events if e["type"] == "drop"]
+    assert len(drops) == 980
+    assert rebuild(events)["pass_log"]["skipped"] == 980
+    assert len(batches) > 2  # written as the run went, not all at the end
+
+
+def test_error_event_comes_with_its_line():
+    _, events, _ = captured_with_events(
+        (EXAMPLES / "pitfalls/second_backward_graph_freed.py").read_text())
+    error = next(e for e in events if e["type"] == "error")["error"]
+    assert (error["code"], error["line"]) == ("graph_freed", 11)
+    passes = [e for e in events if e["type"] == "backward"]
+    assert passes[-1]["result"]["error"].startswith("RuntimeError")
