@@ -58,6 +58,16 @@ def test_timeout_kills_the_snippet_and_exits_1():
     assert time.monotonic() - started < 30
 
 
+def test_timeout_keeps_what_was_recorded_before_the_hang():
+    result = gradtrace("trace", "-", "--json", "--timeout", "2", stdin=(
+        "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\nprint('before')\n"
+        "while True:\n    pass\n"))
+    doc = json.loads(result.stdout)
+    assert doc["error"]["code"] == "timeout"
+    assert [s["op"] for s in doc["steps"]] == ["ones", "mul"]
+    assert doc["stdout"] == "before\n"
+
+
 def test_sleeping_snippet_times_out_too():
     result = gradtrace("trace", "-", "--json", "--timeout", "1",
                        stdin="import time\ntime.sleep(1000)\n")

@@ -6,12 +6,14 @@ import pytest
 
 from conftest import EXAMPLES, example_id, example_paths
 from gradtrace.capture import capture
+from gradtrace.capture.stream import EventStream
 from gradtrace.protocol import EVENT_TYPES, document, rebuild
 
 
 def captured_with_events(code: str):
     batches = []
-    trace = capture(code, on_events=lambda events: batches.append(json.loads(json.dumps(events))))
+    stream = EventStream(lambda events: batches.append(json.loads(json.dumps(events))))
+    trace = capture(code, stream=stream)
     return document(trace), [e for batch in batches for e in batch], batches
 
 

@@ -36,6 +36,7 @@ class SummaryBatch:
         self._lists: list[tuple[dict, list, int, bool]] = []
         self._pending_elements = 0
         self._devices: dict = {}
+        self.busy = False  # a flush is running (a timer's signal handler may want one too)
 
     def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT) -> dict:
         """The summary of ``t`` as it is now; filled in by the next ``flush()``."""
@@ -66,6 +67,13 @@ class SummaryBatch:
 
     def flush(self) -> None:
         """Fill every pending summary."""
+        self.busy = True
+        try:
+            self._flush()
+        finally:
+            self.busy = False
+
+    def _flush(self) -> None:
         tensors, lists = self._tensors, self._lists
         self._tensors, self._lists, self._pending_elements = [], [], 0
         if tensors:

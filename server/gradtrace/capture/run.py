@@ -70,16 +70,15 @@ class CappedOutput(io.TextIOBase):
 
 def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
             output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None,
-            on_events: Callable[[list[dict]], None] | None = None) -> Trace:
+            stream: EventStream | None = None) -> Trace:
     """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
 
     Runs are deterministic: torch, random and numpy are seeded with ``seed`` first. ``preset``
     pre-binds top-level names (a model built beforehand, say); it is copied, not changed.
-    ``on_events`` receives the run as it happens, in batches of events (protocol.EVENT_TYPES)
+    ``stream`` receives the run as it happens, in batches of events (protocol.EVENT_TYPES)
     that protocol.rebuild() turns back into the document."""
-    stream = EventStream(on_events) if on_events else None
     if stream:
-        stream.push({"type": "start", "schema": SCHEMA, "device": device})
+        stream.push({"type": "start", "schema": SCHEMA, "device": device}, urgent=True)
     trace = _capture(code, device, config, output_limit, seed, preset, stream)
     if stream:
         _send_conclusion(stream, document(trace))

@@ -94,12 +94,17 @@ class Session:
         self.module_paths: dict[int, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
 
-    def flush_summaries(self) -> None:
+    def flush_summaries(self) -> bool:
+        """Fill pending summaries; False when a flush is already under way (we were called from
+        a signal handler that interrupted it), so the caller tries again later."""
+        if self.summaries.busy:
+            return False
         self.suspended += 1  # the reductions are torch calls, not the snippet's
         try:
             self.summaries.flush()
         finally:
             self.suspended -= 1
+        return True
 
     def emit(self, event: dict, urgent: bool = False) -> None:
         if self.stream is not None:

@@ -18,9 +18,10 @@ class EventStream:
     def __init__(self, write: Callable[[list[dict]], None], interval: float = INTERVAL):
         self.write = write  # receives a list of JSON-ready events
         self.interval = interval
-        self.flush_summaries: Callable[[], None] = lambda: None
+        self.flush_summaries: Callable[[], bool] = lambda: True
         self._pending: list = []
         self._last = time.monotonic()
+        self._draining = False
 
     def push(self, event: dict, urgent: bool = False) -> None:
         self._pending.append(event)
@@ -28,12 +29,22 @@ class EventStream:
             self.drain()
 
     def drain(self) -> None:
-        if not self._pending:
+        if not self._pending or self._draining:
             return
-        self.flush_summaries()
-        events, self._pending = self._pending, []
-        self._last = time.monotonic()
-        self.write([_json_ready(e) for e in events])
+        self._draining = True  # a timer may call drain() again from a signal handler
+        try:
+            if not self.flush_summaries():
+                return  # interrupted a flush: the events would go out incomplete
+            events, self._pending = self._pending, []
+            self._last = time.monotonic()
+            self.write([_json_ready(e) for e in events])
+        finally:
+            self._draining = False
+
+    def drain_if_due(self) -> None:
+        """For a timer: send what waits when the run has gone quiet (a long loop, a sleep)."""
+        if time.monotonic() - self._last >= self.interval:
+            self.drain()
 
 
 def _json_ready(event: dict) -> dict:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from gradtrace.protocol import ErrorInfo, Trace, document
+from gradtrace.protocol import rebuild
 from gradtrace.runner.limits import RunLimits
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
@@ -33,44 +33,58 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
         pass_fds=(write_fd,), start_new_session=True, env=_worker_env(),
     )
     os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as result:
+    events: list[dict] = []
+    with os.fdopen(read_fd, "rb") as stream:
         try:
             proc.stdin.write(request.encode())
             proc.stdin.close()
-            payload, status = _read_document(result, proc, started, limits.timeout)
+            status = _read_events(stream, proc, started, limits.timeout, events)
+            if status == "timeout":
+                _last_call(proc, stream, events)
         finally:
             _kill_group(proc)
+    doc = rebuild(events)
+    doc["device"] = device
     if status == "timeout":
-        return failed_document(device, "Timeout", f"the snippet ran longer than "
-                               f"{limits.timeout:g} s and was stopped", "timeout")
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return failed_document(device, *_crash_reason(proc.returncode, limits))
+        doc["error"] = _error("Timeout", f"the snippet ran longer than {limits.timeout:g} s "
+                              "and was stopped", "timeout")
+    elif proc.returncode != 0 or not any(e["type"] == "pass_log" for e in events):
+        doc["error"] = _error(*_crash_reason(proc.returncode, limits))  # it never concluded
+    return doc
 
-def _read_document(stream, proc, started: float, timeout: float) -> tuple[bytes, str]:
-    """Read the worker's output until EOF. The first line says the snippet has started, and from
-    then on the snippet has ``timeout`` seconds."""
+def _read_events(stream, proc, started: float, timeout: float, events: list,
+                 started_snippet: bool = False) -> str:
+    """Collect event batches until EOF ("done") or the deadline ("timeout"). The snippet's clock
+    starts with the first batch, which the worker sends as the snippet starts."""
     buffer = b""
-    deadline = started + STARTUP_ALLOWANCE
-    snippet_started = False
+    deadline = started + (timeout if started_snippet else STARTUP_ALLOWANCE)
     with selectors.DefaultSelector() as sel:
         sel.register(stream, selectors.EVENT_READ)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return b"", "timeout"
+                return "timeout"
             if not sel.select(timeout=remaining):
                 continue
             chunk = os.read(stream.fileno(), 1 << 20)
             if not chunk:
                 proc.wait()
-                return buffer, "done"
-            buffer += chunk
-            if not snippet_started and b"\n" in buffer:
-                snippet_started = True
-                buffer = buffer.split(b"\n", 1)[1]
-                deadline = time.monotonic() + timeout
+                return "done"
+            *lines, buffer = (buffer + chunk).split(b"\n")
+            for line in lines:
+                if not events and not started_snippet:
+                    deadline = time.monotonic() + timeout
+                events.extend(json.loads(line))
+
+
+def _last_call(proc, stream, events: list, grace: float = 1.0) -> None:
+    """Ask a worker that ran out of time for the events it still holds, briefly."""
+    try:
+        proc.send_signal(signal.SIGUSR1)
+    except ProcessLookupError:
+        return
+    _read_events(stream, proc, time.monotonic(), grace, events, started_snippet=True)
+
 
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
@@ -101,6 +115,5 @@ def _worker_env() -> dict:
                PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
     return env
 
-def failed_document(device: str, type_: str, message: str, code: str) -> dict:
-    """A trace document for a run that produced none of its own."""
-    return document(Trace(device=device, error=ErrorInfo(type_, message, None, code)))
+def _error(type_: str, message: str, code: str) -> dict:
+    return {"type": type_, "message": message, "line": None, "code": code, "cause_line": None}

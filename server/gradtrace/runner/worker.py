@@ -1,9 +1,9 @@
-"""The worker: a child process that runs one snippet under capture and writes its trace document.
+"""The worker: runs one snippet under capture and streams its events.
 
 Protocol: a JSON request on stdin ``{code, device, limits}``; on the file descriptor passed as
-argv[1], the line "started" when the snippet starts, then the trace document as one JSON line.
-File descriptors 1 and 2 go to a temp file, so output that bypasses Python (C++ warnings,
-os.write) cannot corrupt the document and is still reported.
+argv[1], one line per batch of events (a JSON list), the first batch holding the `start` event as
+the snippet starts. File descriptors 1 and 2 go to a temp file, so output that bypasses Python
+(C++ warnings, os.write) cannot corrupt the stream; it is sent as a last `stdout` event.
 """
 
 from __future__ import annotations
@@ -11,14 +11,21 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import sys
 import tempfile
 
 
 def main(argv: list[str]) -> int:
-    gc.disable()  # a worker lives for one run: collections would only slow the document down
-    result_fd = int(argv[1])
+    gc.disable()  # a worker lives for one run: collections would only slow it down
+    events = os.fdopen(int(argv[1]), "w")
     request = json.loads(sys.stdin.read())
+    run(request, events)
+    return 0
+
+
+def run(request: dict, events) -> None:
+    """Run the request, writing event batches to the file ``events``."""
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0: the snippet sees no stdin
     workdir = tempfile.mkdtemp(prefix="gradtrace-run-")
@@ -28,24 +35,42 @@ def main(argv: list[str]) -> int:
     os.dup2(raw_output.fileno(), 2)
 
     from gradtrace.capture import capture
-    from gradtrace.protocol import document
+    from gradtrace.capture.stream import EventStream
     from gradtrace.runner.limits import RunLimits
 
     limits = RunLimits(**request.get("limits", {}))
     limits.apply()
-    result = os.fdopen(result_fd, "w")
-    result.write("started\n")  # the parent starts the snippet's clock here
-    result.flush()
-    trace = capture(request["code"], device=request.get("device", "cpu"),
-                    output_limit=limits.output_chars)
+
+    def write(batch: list[dict]) -> None:
+        events.write(json.dumps(batch, separators=(",", ":")) + "\n")
+        events.flush()
+
+    stream = EventStream(write)
+    _drain_on_signals(stream)
+    capture(request["code"], device=request.get("device", "cpu"),
+            output_limit=limits.output_chars, stream=stream)
+    signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
     extra = raw_output.read(limits.output_chars).decode("utf-8", "replace")
     if extra:
-        trace.stdout += extra
-    with result:
-        json.dump(document(trace), result, separators=(",", ":"))
-        result.write("\n")
-    return 0
+        write([{"type": "stdout", "text": extra}])
+    events.close()
+
+
+def _drain_on_signals(stream) -> None:
+    """Events must flow while the snippet is quiet too (a sleep, a loop without torch calls):
+    a 50 ms timer drains what waits. SIGUSR1 is the parent's last call before it kills us on a
+    timeout: send everything, then go."""
+    def tick(signum, frame):
+        stream.drain_if_due()
+
+    def last_call(signum, frame):
+        stream.drain()
+        os._exit(0)
+
+    signal.signal(signal.SIGALRM, tick)
+    signal.signal(signal.SIGUSR1, last_call)
+    signal.setitimer(signal.ITIMER_REAL, stream.interval, stream.interval)
 
 
 if __name__ == "__main__":
