@@ -1,7 +1,9 @@
-"""The parent side: start a worker, feed it a snippet, enforce the wall clock, read the document.
+"""Following a worker: read its event batches, enforce the wall clock, say how it ended.
 
 Whatever happens to the worker (timeout, memory, a crash, a snippet that kills itself), the caller
-gets a trace document with ``error`` set: never a hang, never silence.
+gets events and an ending: never a hang, never silence. Workers come from the zygote (client.py,
+the live server) or are spawned fresh (`spawn`, used by `gradtrace trace` and for CUDA runs, which
+must not fork from a process that imported torch).
 """
 
 from __future__ import annotations
@@ -14,99 +16,127 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from gradtrace.protocol import rebuild
 from gradtrace.runner.limits import RunLimits
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
+LAST_CALL = 1.0  # seconds a timed-out worker gets to send the events it holds
+EXIT_GRACE = 5.0  # seconds a worker that finished its stream gets to exit by itself
 
-def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None) -> dict:
-    """Run ``code`` in a fresh worker process and return its trace document."""
-    limits = limits or RunLimits()
-    request = json.dumps({"code": code, "device": device,
-                          "limits": dataclasses.asdict(limits)})
-    read_fd, write_fd = os.pipe()
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradtrace.runner.worker", str(write_fd)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        pass_fds=(write_fd,), start_new_session=True, env=_worker_env(),
-    )
-    os.close(write_fd)
-    events: list[dict] = []
-    with os.fdopen(read_fd, "rb") as stream:
+
+class SpawnedWorker:
+    """A worker in a fresh interpreter: slow to start, but it shares nothing with us."""
+
+    def __init__(self, request: dict):
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gradtrace.runner.worker", str(write_fd)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(write_fd,), start_new_session=True, env=worker_env(),
+        )
+        os.close(write_fd)
+        self.events_fd = read_fd
+        self.proc.stdin.write(json.dumps(request).encode())
+        self.proc.stdin.close()
+
+    def signal(self, sig: int) -> None:
         try:
-            proc.stdin.write(request.encode())
-            proc.stdin.close()
-            status = _read_events(stream, proc, started, limits.timeout, events)
-            if status == "timeout":
-                _last_call(proc, stream, events)
-        finally:
-            _kill_group(proc)
-    doc = rebuild(events)
-    doc["device"] = device
-    if status == "timeout":
-        doc["error"] = _error("Timeout", f"the snippet ran longer than {limits.timeout:g} s "
-                              "and was stopped", "timeout")
-    elif proc.returncode != 0 or not any(e["type"] == "pass_log" for e in events):
-        doc["error"] = _error(*_crash_reason(proc.returncode, limits))  # it never concluded
-    return doc
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
-def _read_events(stream, proc, started: float, timeout: float, events: list,
-                 started_snippet: bool = False) -> str:
-    """Collect event batches until EOF ("done") or the deadline ("timeout"). The snippet's clock
-    starts with the first batch, which the worker sends as the snippet starts."""
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+@dataclass
+class Ending:
+    status: str  # "done", "timeout" or "stopped"
+    returncode: int | None  # negative: killed by that signal; None: unknown
+
+
+def follow(worker, limits: RunLimits, on_batch: Callable[[list[dict]], None],
+           stopped: Callable[[], bool] = lambda: False) -> Ending:
+    """Pass each event batch to ``on_batch`` until the worker is done, out of time, or
+    ``stopped()``; then make sure its whole process group is gone."""
+    status = "done"
+    returncode = None
+    try:
+        with os.fdopen(worker.events_fd, "rb") as stream:
+            status = _read(stream, limits.timeout, on_batch, stopped, STARTUP_ALLOWANCE)
+            if status == "timeout":
+                worker.signal(signal.SIGUSR1)  # the last call: send what you hold
+                _read(stream, LAST_CALL, on_batch, stopped, None)
+        if status == "done":
+            returncode = worker.wait(EXIT_GRACE)  # it closed its stream: let it exit by itself
+    finally:
+        worker.signal(signal.SIGKILL)  # always: it, or whatever it left behind in its group
+    return Ending(status, returncode if returncode is not None else worker.wait(5.0))
+
+
+def _read(stream, timeout: float, on_batch, stopped, startup: float | None) -> str:
+    """Read batches until EOF. With ``startup``, the clock starts at the first batch."""
     buffer = b""
-    deadline = started + (timeout if started_snippet else STARTUP_ALLOWANCE)
+    deadline = time.monotonic() + (startup if startup is not None else timeout)
+    started = startup is None
     with selectors.DefaultSelector() as sel:
         sel.register(stream, selectors.EVENT_READ)
         while True:
+            if stopped():
+                return "stopped"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
-            if not sel.select(timeout=remaining):
+            if not sel.select(timeout=min(remaining, 0.1)):
                 continue
             chunk = os.read(stream.fileno(), 1 << 20)
             if not chunk:
-                proc.wait()
                 return "done"
             *lines, buffer = (buffer + chunk).split(b"\n")
             for line in lines:
-                if not events and not started_snippet:
+                if not started:
+                    started = True
                     deadline = time.monotonic() + timeout
-                events.extend(json.loads(line))
+                on_batch(json.loads(line))
 
 
-def _last_call(proc, stream, events: list, grace: float = 1.0) -> None:
-    """Ask a worker that ran out of time for the events it still holds, briefly."""
-    try:
-        proc.send_signal(signal.SIGUSR1)
-    except ProcessLookupError:
-        return
-    _read_events(stream, proc, time.monotonic(), grace, events, started_snippet=True)
+def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict | None:
+    """The error a run's ending adds to what its events say, if any."""
+    if ending.status == "timeout":
+        return error("Timeout", f"the snippet ran longer than {limits.timeout:g} s and was "
+                     "stopped", "timeout")
+    if ending.status == "stopped":
+        return error("Stopped", "the run was stopped", "user_exception")
+    concluded = any(e["type"] == "pass_log" for e in events)
+    if concluded and ending.returncode in (0, None):
+        return None
+    return error(*_crash_reason(ending.returncode, limits))
 
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 def _crash_reason(returncode: int | None, limits: RunLimits) -> tuple[str, str, str]:
     if returncode is not None and returncode < 0:
         sig = signal.Signals(-returncode).name
         if -returncode == signal.SIGXCPU:
             return "Timeout", "the snippet used up its CPU time and was stopped", "timeout"
-        if -returncode in (signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
-            return ("WorkerCrashed", f"the worker died with {sig}; the memory limit is "
-                    f"{limits.memory_mb} MB", "memory_limit" if -returncode == signal.SIGKILL
-                    else "user_exception")
+        if -returncode == signal.SIGKILL:
+            return ("WorkerCrashed", f"the worker was killed ({sig}); the memory limit is "
+                    f"{limits.memory_mb} MB", "memory_limit")
         return "WorkerCrashed", f"the worker died with {sig}", "user_exception"
     return ("WorkerCrashed", f"the worker exited with status {returncode} before it finished "
             "the trace", "user_exception")
 
-def _worker_env() -> dict:
+
+def error(type_: str, message: str, code: str) -> dict:
+    return {"type": type_, "message": message, "line": None, "code": code, "cause_line": None}
+
+
+def worker_env() -> dict:
     """A minimal environment: one thread per library, so forks and limits behave."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "CUDA_VISIBLE_DEVICES",
             "LD_LIBRARY_PATH")
@@ -115,5 +145,18 @@ def _worker_env() -> dict:
                PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
     return env
 
-def _error(type_: str, message: str, code: str) -> dict:
-    return {"type": type_, "message": message, "line": None, "code": code, "cause_line": None}
+
+def request(code: str, device: str, limits: RunLimits, user: str | None = None) -> dict:
+    return {"code": code, "device": device, "limits": dataclasses.asdict(limits), "user": user}
+
+
+def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None) -> dict:
+    """Run ``code`` in a freshly spawned worker and return its trace document."""
+    limits = limits or RunLimits()
+    events: list[dict] = []
+    worker = SpawnedWorker(request(code, device, limits))
+    ending = follow(worker, limits, events.extend)
+    doc = rebuild(events)
+    doc["device"] = device
+    doc["error"] = ending_error(ending, events, limits) or doc["error"]
+    return doc

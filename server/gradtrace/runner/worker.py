@@ -17,7 +17,6 @@ import tempfile
 
 
 def main(argv: list[str]) -> int:
-    gc.disable()  # a worker lives for one run: collections would only slow it down
     events = os.fdopen(int(argv[1]), "w")
     request = json.loads(sys.stdin.read())
     run(request, events)
@@ -25,7 +24,9 @@ def main(argv: list[str]) -> int:
 
 
 def run(request: dict, events) -> None:
-    """Run the request, writing event batches to the file ``events``."""
+    """Run the request, writing event batches to the file ``events``. Called in a fresh
+    interpreter (main) or in a process forked from the zygote."""
+    gc.disable()  # a worker lives for one run: collections would only slow it down
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0: the snippet sees no stdin
     workdir = tempfile.mkdtemp(prefix="gradtrace-run-")
