@@ -31,11 +31,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["serve", *argv]  # `gradtrace` alone, or with serve's flags, is `gradtrace serve`
     args = parser.parse_args(argv)
     if args.command == "trace":
         return trace_command(args, parser)
-    if args.command is None:
-        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
     return serve_command(args)
 
 
@@ -64,6 +65,31 @@ def _read(path: str) -> str:
 
 
 def serve_command(args) -> int:
-    print("gradtrace serve: the live server is not part of this build yet; "
-          "use `gradtrace trace FILE`.", file=sys.stderr)
-    return 2
+    import ipaddress
+    import secrets
+
+    from gradtrace.app import create_app
+
+    if args.timeout <= 0:
+        print("gradtrace: --timeout must be a positive number of seconds", file=sys.stderr)
+        return 2
+    token = None if _is_loopback(args.host, ipaddress) else secrets.token_urlsafe(24)
+    app = create_app({"TIMEOUT": args.timeout, "TOKEN": token})
+    socketio = app.extensions["socketio"]
+    url = f"http://{args.host}:{args.port}/" + (f"?token={token}" if token else "")
+    print(f"gradtrace is running at {url}", flush=True)
+    try:
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
+                     log_output=False)
+    finally:
+        app.extensions["gradtrace"].close()
+    return 0
+
+
+def _is_loopback(host: str, ipaddress) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

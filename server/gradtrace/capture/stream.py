@@ -24,7 +24,11 @@ class EventStream:
         self._draining = False
 
     def push(self, event: dict, urgent: bool = False) -> None:
-        self._pending.append(event)
+        last = self._pending[-1] if self._pending else None
+        if last is not None and last["type"] == event["type"] == "stdout":
+            last["text"] += event["text"]  # print() writes in pieces: send them as one
+        else:
+            self._pending.append(event)
         if urgent or time.monotonic() - self._last >= self.interval:
             self.drain()
 

@@ -15,6 +15,7 @@ class RunLimits:
     output_chars: int = 1_000_000  # what the snippet may print
     file_mb: int = 64  # largest file the snippet may write
     open_files: int = 256
+    processes: int = 64  # per user: bounds a fork bomb (root itself is exempt)
 
     def apply(self) -> None:
         """Set the rlimits of the calling process. The CPU limit backs up the parent's wall clock:
@@ -25,6 +26,7 @@ class RunLimits:
         _set(resource.RLIMIT_FSIZE, self.file_mb * MiB)
         _set(resource.RLIMIT_NOFILE, self.open_files)
         _set(resource.RLIMIT_CORE, 0)
+        _set(resource.RLIMIT_NPROC, self.processes)
 
 
 def _set(kind: int, soft: int, hard: int | None = None) -> None:

@@ -1,0 +1,81 @@
+"""The Flask app: HTTP routes and the Socket.IO server. Never imports torch."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template
+from flask_socketio import SocketIO
+
+from gradtrace import live
+from gradtrace.runner.isolation import detect
+from gradtrace.runner.limits import RunLimits
+from gradtrace.sessions import Sessions
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+DEFAULTS = {
+    "TIMEOUT": 30.0,  # seconds a run may take
+    "MAX_RUNS": os.cpu_count() or 1,  # runs at once; the others queue
+    "TOKEN": None,  # required from clients when set
+    "USE_BWRAP": True,
+    "EXAMPLES_DIR": str(ROOT / "examples"),
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The app; its SocketIO server is ``app.extensions["socketio"]`` and its runs
+    ``app.extensions["gradtrace"]``."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"))
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1_000_000)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
+    isolation = detect(app.config["USE_BWRAP"])
+    devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
+
+    def send(client: str, batch: list[dict]) -> None:
+        socketio.emit("trace", batch, to=client)
+
+    sessions = Sessions(send, RunLimits(timeout=float(app.config["TIMEOUT"])),
+                        int(app.config["MAX_RUNS"]), isolation)
+    app.extensions["gradtrace"] = sessions
+    live.register(socketio, sessions, devices, app.config["TOKEN"])
+
+    @app.get("/")
+    def index():
+        return render_template("index.html", devices=devices)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(ok=True, zygote=sessions.zygote.alive(), running=sessions.running(),
+                       isolation=isolation.describe(), devices=list(devices),
+                       torch_imported="torch" in sys.modules)
+
+    @app.get("/api/examples")
+    def examples():
+        return jsonify(list_examples(Path(app.config["EXAMPLES_DIR"])))
+
+    return app
+
+
+def list_examples(folder: Path) -> list[dict]:
+    """Each example: its path (group/name), its title (the first comment line) and its code."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        code = path.read_text(encoding="utf-8")
+        first = code.splitlines()[0] if code else ""
+        title = first.removeprefix("#").strip().removeprefix("Title:").strip() or path.stem
+        found.append({"name": str(path.relative_to(folder).with_suffix("")),
+                      "group": path.parent.name, "title": title, "code": code})
+    return found
+
+
+def _has_cuda() -> bool:
+    """Whether runs may ask for CUDA, without importing torch here."""
+    return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()

@@ -1,0 +1,59 @@
+"""Socket.IO handlers: check what arrives, then hand it to Sessions. Kept thin on purpose.
+
+Client to server: `run` {code, device?}, `stop`. Server to client: `trace`, a batch (JSON list)
+of events; docs/protocol.md lists them.
+"""
+
+from __future__ import annotations
+
+from flask import request
+from flask_socketio import ConnectionRefusedError, SocketIO
+
+MAX_CODE_BYTES = 64 * 1024
+
+
+def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str | None) -> None:
+    def reject(reason: str) -> None:
+        socketio.emit("trace", [{"type": "rejected", "message": reason}], to=request.sid)
+
+    @socketio.on("connect")
+    def connect(auth=None):
+        if token is not None and (not isinstance(auth, dict) or auth.get("token") != token):
+            raise ConnectionRefusedError("a valid token is required")
+
+    @socketio.on("disconnect")
+    def disconnect(*args):
+        sessions.stop(request.sid)  # a disconnect kills the run
+
+    @socketio.on("run")
+    def run(payload=None):
+        problem = _check_run(payload, devices)
+        if problem:
+            return reject(problem)
+        device = payload.get("device") or "cpu"
+        problem = sessions.start(request.sid, payload["code"], device)
+        if problem:
+            reject(problem)
+
+    @socketio.on("stop")
+    def stop(*args):
+        if not sessions.stop(request.sid):
+            reject("nothing is running")
+
+    @socketio.on_error_default
+    def on_error(exc):
+        reject(f"the server could not handle that event: {type(exc).__name__}")
+
+
+def _check_run(payload, devices: tuple[str, ...]) -> str | None:
+    if not isinstance(payload, dict):
+        return "run expects an object: {code, device}"
+    code = payload.get("code")
+    if not isinstance(code, str):
+        return "run needs `code`, a string of Python"
+    if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
+        return f"the code is over {MAX_CODE_BYTES // 1024} KiB"
+    device = payload.get("device") or "cpu"
+    if device not in devices:
+        return f"unknown device {device!r}: this server has {', '.join(devices)}"
+    return None

@@ -1,0 +1,144 @@
+"""Runs for connected clients: one run per client at a time, a cap on concurrent runs with a fair
+queue, stop and disconnect, and the run's events relayed to the client as they come.
+
+Everything torch happens in workers (runner/); this module only moves bytes and keeps time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gradtrace.runner.client import ZygoteClient, ZygoteDied
+from gradtrace.runner.isolation import Isolation
+from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
+
+Send = Callable[[str, list[dict]], None]  # (client id, batch of events)
+
+
+@dataclass
+class Run:
+    client: str
+    code: str
+    device: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+
+
+class RunQueue:
+    """At most ``slots`` runs at once; the others wait in order and are told their place."""
+
+    def __init__(self, slots: int, send: Send):
+        self.slots = slots
+        self.send = send
+        self._running = 0
+        self._waiting: deque[Run] = deque()
+        self._cond = threading.Condition()
+
+    def acquire(self, run: Run) -> bool:
+        """Wait for a slot; False when the run was stopped while it waited."""
+        with self._cond:
+            self._waiting.append(run)
+            self._tell_places()
+            while self._waiting[0] is not run or self._running >= self.slots:
+                if run.stop.is_set():
+                    self._waiting.remove(run)
+                    self._tell_places()
+                    return False
+                self._cond.wait(0.1)
+            self._waiting.popleft()
+            self._running += 1
+            self._tell_places()
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def _tell_places(self) -> None:
+        for place, run in enumerate(self._waiting, start=1):
+            if place > 1 or self._running >= self.slots:
+                self.send(run.client, [{"type": "queued", "position": place}])
+
+
+class Sessions:
+    """The runs of every connected client."""
+
+    def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation):
+        self.send = send
+        self.limits = limits
+        self.isolation = isolation
+        self.queue = RunQueue(slots, send)
+        self.zygote = ZygoteClient(isolation)
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+
+    def start(self, client: str, code: str, device: str) -> str | None:
+        """Start a run; a reason it cannot start instead, when it cannot."""
+        with self._lock:
+            if client in self._runs:
+                return "a run is already going: stop it first"
+            run = self._runs[client] = Run(client, code, device)
+        threading.Thread(target=self._execute, args=(run,), name=f"run-{client}",
+                         daemon=True).start()
+        return None
+
+    def stop(self, client: str) -> bool:
+        with self._lock:
+            run = self._runs.get(client)
+        if run:
+            run.stop.set()
+        return run is not None
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def close(self) -> None:
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop.set()
+        self.zygote.close()
+
+    def _execute(self, run: Run) -> None:
+        status = "stopped"
+        try:
+            if self.queue.acquire(run):
+                try:
+                    status = self._run(run)
+                finally:
+                    self.queue.release()
+        finally:
+            with self._lock:
+                self._runs.pop(run.client, None)
+            self.send(run.client, [{"type": "done", "status": status,
+                                    "duration_ms": round((time.monotonic() - run.started) * 1e3)}])
+
+    def _run(self, run: Run) -> str:
+        events: list[dict] = []
+
+        def relay(batch: list[dict]) -> None:
+            events.extend(batch)
+            self.send(run.client, batch)
+
+        job = request(run.code, run.device, self.limits, self.isolation.user)
+        try:  # CUDA must never be initialised in the zygote: such runs get a fresh interpreter
+            worker = SpawnedWorker(job) if run.device == "cuda" else self.zygote.spawn(job)
+        except (OSError, ZygoteDied) as exc:
+            self.send(run.client, [{"type": "error", "error": error(
+                "RunnerUnavailable", f"no worker could be started: {exc}", "user_exception")}])
+            return "error"
+        ending = follow(worker, self.limits, relay, run.stop.is_set)
+        if ending.status == "stopped":
+            return "stopped"
+        problem = ending_error(ending, events, self.limits)
+        if problem:
+            self.send(run.client, [{"type": "error", "error": problem}])
+            return "error"
+        return "error" if any(e["type"] == "error" for e in events) else "ok"
