@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -48,11 +49,29 @@ class ZygoteClient:
         self.generation = 0
         self.restarts = 0
         self._proc: subprocess.Popen | None = None
+        # NOTE [who starts the zygote]: bubblewrap's --die-with-parent follows the *thread* that
+        # started it (PR_SET_PDEATHSIG). Started from a run's thread, the sandbox died when that
+        # run ended. So one long-lived keeper thread does every start.
+        self._starts: queue.Queue = queue.Queue()
+        threading.Thread(target=self._keeper, name="zygote-keeper", daemon=True).start()
         self._start()
+
+    def _keeper(self) -> None:
+        while True:
+            done = self._starts.get()
+            try:
+                self._start_here()
+            finally:
+                done.set()
+
+    def _start(self) -> None:
+        done = threading.Event()
+        self._starts.put(done)
+        done.wait()
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start_here(self) -> None:
         control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         notify, notify_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = (control_child.fileno(), notify_child.fileno())
@@ -163,8 +182,8 @@ class ZygoteClient:
         with self._exit_cond:
             while key not in self._exits:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or worker.generation != self.generation:
-                    return None
+                if remaining <= 0 or worker.generation != self.generation or not self.alive():
+                    return None  # its zygote is gone, and with it the news of its exit
                 self._exit_cond.wait(min(remaining, 0.1))
             return self._exits.pop(key)
 

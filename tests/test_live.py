@@ -1,0 +1,211 @@
+"""The live server for real: `gradtrace serve` as a subprocess, clients over a real WebSocket."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+import socketio
+
+from conftest import EXAMPLES
+from gradtrace.protocol import rebuild
+
+WXB = (EXAMPLES / "basics/wx_plus_b_loss.py").read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
+                             "--timeout", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    assert proc.stdout.readline().strip() == f"gradtrace is running at {url}/"
+    while True:
+        try:
+            health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
+            if health["zygote"]:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() - started < 60, "the server did not come up"
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    proc.stdout.close()
+
+
+class Client:
+    """A python-socketio client that collects each run's events."""
+
+    def __init__(self, url: str, **kwargs):
+        self.sio = socketio.Client()
+        self.events: list[dict] = []
+        self.done = threading.Event()
+        self.sio.on("trace", self._on_trace)
+        self.sio.connect(url, transports=["websocket"], **kwargs)
+
+    def _on_trace(self, batch):
+        self.events.extend(batch)
+        if any(e["type"] == "done" for e in batch):
+            self.done.set()
+
+    def run(self, code: str, timeout: float = 30, **extra) -> list[dict]:
+        self.events, self.done = [], threading.Event()
+        self.sio.emit("run", {"code": code, **extra})
+        assert self.done.wait(timeout), f"no done event; got {self.events[-3:]}"
+        return self.events
+
+    def close(self):
+        self.sio.disconnect()
+
+
+@pytest.fixture
+def client(server):
+    c = Client(server)
+    yield c
+    c.close()
+
+
+def test_server_never_imports_torch(server):
+    health = json.load(urllib.request.urlopen(server + "/healthz"))
+    assert health["ok"] and health["torch_imported"] is False
+
+
+def test_examples_route(server):
+    examples = json.load(urllib.request.urlopen(server + "/api/examples"))
+    names = {e["name"] for e in examples}
+    assert "basics/wx_plus_b_loss" in names
+    square = next(e for e in examples if e["name"] == "basics/square")
+    assert square["group"] == "basics" and "x ** 2" in square["code"] and square["title"]
+
+
+def test_run_streams_events_that_rebuild_what_the_cli_prints(client):
+    started = time.monotonic()
+    events = client.run(WXB)
+    elapsed = time.monotonic() - started
+    types = [e["type"] for e in events]
+    assert types[0] == "start" and types[-1] == "done"
+    assert types.index("graph") < types.index("pass") < types.index("backward")
+    assert events[-1]["status"] == "ok"
+    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"], input=WXB,
+                         capture_output=True, text=True, check=True)
+    assert rebuild(events) == json.loads(cli.stdout)
+    assert elapsed < 2.0  # warm zygote: tens of milliseconds; generous for a shared machine
+
+
+def test_error_run_sends_error_before_done(client):
+    events = client.run((EXAMPLES / "pitfalls/inplace_add_on_leaf.py").read_text())
+    assert [e["type"] for e in events][-2:] == ["error", "done"]
+    assert events[-2]["error"]["code"] == "inplace_leaf" and events[-2]["error"]["line"] == 6
+    assert events[-1]["status"] == "error"
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ("not an object", "run expects an object"),
+    ({"device": "cpu"}, "run needs `code`"),
+    ({"code": 42}, "run needs `code`"),
+    ({"code": "x = 1\n" * 20000}, "over 64 KiB"),
+    ({"code": "x = 1", "device": "tpu"}, "unknown device 'tpu'"),
+])
+def test_bad_input_is_rejected_with_a_reason(client, payload, reason):
+    client.events = []
+    client.sio.emit("run", payload)
+    deadline = time.monotonic() + 5
+    while not client.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.events[0]["type"] == "rejected" and reason in client.events[0]["message"]
+    assert client.run("x = 1\n")[-1]["status"] == "ok"  # and the server carries on
+
+
+def test_one_run_at_a_time_and_stop(client):
+    client.events, client.done = [], threading.Event()
+    client.sio.emit("run", {"code": "import time\ntime.sleep(60)\n"})
+    time.sleep(0.3)
+    client.sio.emit("run", {"code": "x = 1"})
+    time.sleep(0.3)
+    assert any(e["type"] == "rejected" and "already going" in e["message"]
+               for e in client.events)
+    stopped_at = time.monotonic()
+    client.sio.emit("stop")
+    assert client.done.wait(5)
+    assert client.events[-1]["status"] == "stopped" and time.monotonic() - stopped_at < 2
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("while True:\n    pass\n", "timeout"),
+    ("import time\ntime.sleep(1000)\n", "timeout"),
+    ("import torch\nx = torch.empty(50 * 1024**3, dtype=torch.uint8)\n", "memory_limit"),
+    ("print('x' * 100_000_000)\n", "output_limit"),
+    ("import sys\nsys.exit(3)\n", "user_exception"),
+    ("import os\nwhile True:\n    os.fork()\n", None),
+    ("import socket\nsocket.create_connection(('127.0.0.1', 1), timeout=2)\n", "user_exception"),
+])
+def test_hostile_snippets_are_contained(server, client, code, expected):
+    watcher = Client(server)
+    try:
+        hostile = threading.Thread(target=client.run, args=(code,), kwargs={"timeout": 30})
+        hostile.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert watcher.run("x = 1\n")[-1]["status"] == "ok"
+        assert time.monotonic() - started < 3, "a second client waited on the hostile run"
+        hostile.join(30)
+        errors = [e["error"] for e in client.events if e["type"] == "error"]
+        if expected:
+            assert errors and errors[-1]["code"] == expected, errors
+        assert client.events[-1]["type"] == "done"
+    finally:
+        watcher.close()
+    health = json.load(urllib.request.urlopen(server + "/healthz"))
+    assert health["ok"]
+
+
+def test_snippet_killing_its_parent_cannot_touch_the_server(server, client):
+    client.run("import os\nos.kill(os.getppid(), 9)\n")
+    assert client.events[-1]["type"] == "done"
+    assert client.run(WXB)[-1]["status"] == "ok"  # a new zygote serves the next run
+    assert json.load(urllib.request.urlopen(server + "/healthz"))["ok"]
+
+
+def test_load_thirty_clients_two_runs_each_lose_nothing(server):
+    reference = rebuild(Client(server).run(WXB))
+    results, failures = [], []
+
+    def one_client():
+        try:
+            c = Client(server)
+            for _ in range(2):
+                events = c.run(WXB, timeout=120)
+                results.append(rebuild(events))
+                if results[-1] != reference:
+                    failures.append([e for e in events if e["type"] == "error"])
+            c.close()
+        except Exception as exc:  # collected and reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=one_client) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not failures
+    assert len(results) == 60
+
+
+def test_cross_origin_sockets_are_refused(server):
+    sio = socketio.Client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        sio.connect(server, transports=["websocket"], headers={"Origin": "http://evil.example"})
