@@ -1,0 +1,84 @@
+"""Event-level tests of the Socket.IO handlers with Flask-SocketIO's test client (real runs)."""
+
+import time
+
+import pytest
+
+from conftest import EXAMPLES
+from gradtrace.app import create_app
+from gradtrace.protocol import rebuild
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = create_app({"TOKEN": "s3cret", "MAX_RUNS": 1, "TIMEOUT": 20})
+    yield app
+    app.extensions["gradtrace"].close()
+
+
+def connect(app, token="s3cret"):
+    return app.extensions["socketio"].test_client(app, auth={"token": token} if token else None)
+
+
+def wait_for(client, predicate, timeout=30.0) -> list[dict]:
+    """Events received so far, once ``predicate(events)`` holds."""
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in client.get_received():
+            if message["name"] == "trace":
+                events.extend(message["args"][0])
+        if predicate(events):
+            return events
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; last events: {events[-3:]}")
+
+
+def done(events) -> bool:
+    return any(e["type"] == "done" for e in events)
+
+
+def test_a_token_is_required_when_set(app):
+    assert not connect(app, token=None).is_connected()
+    assert not connect(app, token="wrong").is_connected()
+    assert connect(app).is_connected()
+
+
+def test_run_over_the_test_client(app):
+    client = connect(app)
+    client.emit("run", {"code": (EXAMPLES / "basics/square.py").read_text()})
+    events = wait_for(client, done)
+    assert rebuild(events)["variables"][0]["grad"]["values"] == [4.0]
+    assert events[-1]["status"] == "ok" and events[-1]["duration_ms"] >= 0
+
+
+def test_runs_beyond_the_cap_wait_and_are_told_their_place(app):
+    first, second = connect(app), connect(app)
+    first.emit("run", {"code": "import time\ntime.sleep(30)\n"})
+    wait_for(first, lambda ev: any(e["type"] == "start" for e in ev))
+    second.emit("run", {"code": "x = 1\n"})
+    queued = wait_for(second, lambda ev: any(e["type"] == "queued" for e in ev))
+    assert {"type": "queued", "position": 1} in queued
+    first.emit("stop")
+    assert wait_for(first, done)[-1]["status"] == "stopped"
+    assert wait_for(second, done)[-1]["status"] == "ok"
+
+
+def test_a_disconnect_kills_the_run(app):
+    sessions = app.extensions["gradtrace"]
+    client = connect(app)
+    client.emit("run", {"code": "import time\ntime.sleep(30)\n"})
+    wait_for(client, lambda ev: any(e["type"] == "start" for e in ev))
+    assert sessions.running() == 1
+    client.disconnect()
+    deadline = time.monotonic() + 5
+    while sessions.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sessions.running() == 0
+
+
+def test_stop_with_nothing_running_is_rejected(app):
+    client = connect(app)
+    client.emit("stop")
+    events = wait_for(client, lambda ev: bool(ev), timeout=5)
+    assert events == [{"type": "rejected", "message": "nothing is running"}]

@@ -1,0 +1,30 @@
+"""Runs the DOM-free JavaScript modules' tests with node, against events from real captures."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, example_paths
+from gradtrace.capture import capture
+from gradtrace.capture.stream import EventStream
+from gradtrace.protocol import document
+
+
+def test_node_tests(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    fixture = []
+    for path in example_paths():
+        events: list = []
+        trace = capture(path.read_text(), stream=EventStream(events.extend))
+        fixture.append({"name": path.name, "events": json.loads(json.dumps(events)),
+                        "document": json.loads(json.dumps(document(trace)))})
+    (tmp_path / "events.json").write_text(json.dumps(fixture))
+    env = {"GRADTRACE_EVENTS_FIXTURE": str(tmp_path / "events.json"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([node, "--test", str(ROOT / "tests/js")], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# pass 1" in result.stdout and "# fail 0" in result.stdout
