@@ -117,3 +117,12 @@ def test_bad_usage_exits_2(args):
     result = gradtrace(*args)
     assert result.returncode == 2
     assert "usage:" in result.stderr or "error:" in result.stderr
+
+
+def test_event_cap_stops_a_chatty_run():
+    from gradtrace.runner.limits import RunLimits
+    from gradtrace.runner.process import run_snippet
+
+    doc = run_snippet("import torch\nx = torch.ones(1)\nfor _ in range(5000):\n    x = x + 1\n",
+                      limits=RunLimits(max_events=1000))
+    assert doc["error"]["code"] == "output_limit" and "1000 events" in doc["error"]["message"]

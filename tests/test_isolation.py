@@ -109,3 +109,14 @@ def test_no_backward_diagnosis():
     doc = trace_doc("import torch\nw = torch.ones(2, requires_grad=True)\n")
     assert [(d["variable"], d["code"]) for d in doc["diagnostics"]] == [("w", "no_backward")]
 
+
+
+def test_graph_size_cap_stops_the_run_with_memory_limit():
+    from gradtrace.capture import CaptureConfig, capture
+    from gradtrace.protocol import document
+
+    code = "import torch\nx = torch.ones(1, requires_grad=True)\nfor _ in range(100):\n" \
+           "    x = x * 2\n"
+    doc = document(capture(code, config=CaptureConfig(max_nodes=50)))
+    assert doc["error"]["code"] == "memory_limit" and doc["error"]["line"] == 4
+    assert "grew past 50 nodes" in doc["error"]["message"]

@@ -22,6 +22,10 @@ SAVED_PREFIX = "_saved_"
 _MAX_SAVED_REPR = 80
 
 
+class GraphTooLarge(MemoryError):
+    """The run recorded more autograd nodes than it may (a MemoryError: code memory_limit)."""
+
+
 class NodeRecord:
     """A node we have seen: the live autograd node plus the document's Node being filled in."""
 
@@ -48,8 +52,9 @@ def node_name(fn) -> tuple[str, str]:
 class Graph:
     """Registry of every autograd node the run created, with its edges."""
 
-    def __init__(self, summaries, tensors):
+    def __init__(self, summaries, tensors, max_nodes: int = 1_000_000):
         self.summaries = summaries
+        self.max_nodes = max_nodes
         self.tensors = tensors  # to point at values the trace already holds
         self.records: list[NodeRecord] = []
         self.edges: list[Edge] = []
@@ -60,6 +65,8 @@ class Graph:
         return self._by_id.get(id(fn))
 
     def _register(self, fn, step: int | None, pass_: int | None) -> NodeRecord:
+        if len(self.records) >= self.max_nodes:
+            raise GraphTooLarge(f"the autograd graph grew past {self.max_nodes} nodes")
         kind, name = node_name(fn)
         node = Node(id=len(self.records), kind=kind, name=name, step=step, pass_=pass_)
         rec = NodeRecord(fn, node, getattr(fn, "variable", None) if kind == "leaf" else None)

@@ -28,6 +28,7 @@ class CaptureConfig:
     head_passes: int = 10  # full records kept for the first N backward passes ...
     tail_passes: int = 10  # ... and for the last N; the ones between keep only their loss
     max_cut_values: int = 10_000  # Python values remembered to spot data re-entering the graph
+    max_nodes: int = 1_000_000  # a run whose graph grows past this is stopped (memory_limit)
 
 
 class TensorTable:
@@ -75,7 +76,7 @@ class Session:
         self.config = config or CaptureConfig()
         self.summaries = SummaryBatch()
         self.tensors = TensorTable()
-        self.graph = Graph(self.summaries, self.tensors)
+        self.graph = Graph(self.summaries, self.tensors, self.config.max_nodes)
         self.steps: list[Step] = []
         self.step_count = 0
         self.suspended = 0  # > 0 while running code whose torch calls are not the snippet's own

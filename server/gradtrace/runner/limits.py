@@ -16,6 +16,8 @@ class RunLimits:
     file_mb: int = 64  # largest file the snippet may write
     open_files: int = 256
     processes: int = 64  # per user: bounds a fork bomb (root itself is exempt)
+    max_events: int = 500_000  # events one run may send (enforced by the parent)
+    max_nodes: int = 1_000_000  # autograd nodes one run may record (enforced by the capture)
 
     def apply(self) -> None:
         """Set the rlimits of the calling process. The CPU limit backs up the parent's wall clock:

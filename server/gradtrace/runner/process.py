@@ -55,9 +55,13 @@ class SpawnedWorker:
             return None
 
 
+class _TooManyEvents(Exception):
+    pass
+
+
 @dataclass
 class Ending:
-    status: str  # "done", "timeout" or "stopped"
+    status: str  # "done", "timeout", "stopped" or "too_many_events"
     returncode: int | None  # negative: killed by that signal; None: unknown
 
 
@@ -67,9 +71,21 @@ def follow(worker, limits: RunLimits, on_batch: Callable[[list[dict]], None],
     ``stopped()``; then make sure its whole process group is gone."""
     status = "done"
     returncode = None
+    sent = 0
+
+    def counted(batch: list[dict]) -> None:
+        nonlocal sent
+        sent += len(batch)
+        if sent > limits.max_events:
+            raise _TooManyEvents
+        on_batch(batch)
+
     try:
         with os.fdopen(worker.events_fd, "rb") as stream:
-            status = _read(stream, limits.timeout, on_batch, stopped, STARTUP_ALLOWANCE)
+            try:
+                status = _read(stream, limits.timeout, counted, stopped, STARTUP_ALLOWANCE)
+            except _TooManyEvents:
+                status = "too_many_events"
             if status == "timeout":
                 worker.signal(signal.SIGUSR1)  # the last call: send what you hold
                 _read(stream, LAST_CALL, on_batch, stopped, None)
@@ -113,6 +129,9 @@ def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict 
                      "stopped", "timeout")
     if ending.status == "stopped":
         return error("Stopped", "the run was stopped", "user_exception")
+    if ending.status == "too_many_events":
+        return error("OutputLimitExceeded", f"the run sent more than {limits.max_events} "
+                     "events and was stopped", "output_limit")
     concluded = any(e["type"] == "pass_log" for e in events)
     if concluded and ending.returncode in (0, None):
         return None

@@ -35,7 +35,7 @@ def run(request: dict, events) -> None:
     os.dup2(raw_output.fileno(), 1)
     os.dup2(raw_output.fileno(), 2)
 
-    from gradtrace.capture import capture
+    from gradtrace.capture import CaptureConfig, capture
     from gradtrace.capture.stream import EventStream
     from gradtrace.runner.limits import RunLimits
 
@@ -49,7 +49,8 @@ def run(request: dict, events) -> None:
     stream = EventStream(write)
     _drain_on_signals(stream)
     capture(request["code"], device=request.get("device", "cpu"),
-            output_limit=limits.output_chars, stream=stream)
+            output_limit=limits.output_chars, stream=stream,
+            config=CaptureConfig(max_nodes=limits.max_nodes))
     signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
     extra = raw_output.read(limits.output_chars).decode("utf-8", "replace")

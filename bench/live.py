@@ -1,0 +1,142 @@
+"""The live server, measured from a real client over a real WebSocket on loopback.
+
+    python bench/live.py [--reps N]
+
+Prints medians of:
+  cold start     `gradtrace serve` until its first run of an example is done
+  first event    `run` emitted -> first `trace` batch received (warm zygote)
+  graph          `run` emitted -> the batch holding the first `graph` event (budget 150 ms)
+  done           `run` emitted -> `done`
+  events/s       events delivered per second to 1 client, and to 30 clients at once
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = (ROOT / "examples/basics/wx_plus_b_loss.py").read_text()
+CHATTY = """import torch
+x = torch.tensor(1.0, requires_grad=True)
+y = x
+for _ in range(1000):
+    y = y * 1.0
+y.backward()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str, float]:
+    """A server, and the seconds from its start to the end of its first run (the zygote is
+    warm by then)."""
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
+                             "--timeout", "120"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if json.load(urllib.request.urlopen(url + "/healthz", timeout=1))["ok"]:
+                break
+        except OSError:
+            time.sleep(0.02)
+    client = Timed(url)
+    client.run(EXAMPLE)
+    client.sio.disconnect()
+    return proc, url, time.monotonic() - started
+
+
+class Timed:
+    """One client; times the arrival of each kind of event of one run."""
+
+    def __init__(self, url: str):
+        self.sio = socketio.Client()
+        self.sio.on("trace", self._on_trace)
+        self.sio.connect(url, transports=["websocket"])
+
+    def _on_trace(self, batch):
+        now = time.monotonic()
+        self.count += len(batch)
+        self.first = self.first or now
+        if self.graph is None and any(e["type"] == "graph" for e in batch):
+            self.graph = now
+        if any(e["type"] == "done" for e in batch):
+            self.done_at = now
+            self.finished.set()
+
+    def run(self, code: str) -> dict:
+        self.count, self.first, self.graph, self.done_at = 0, None, None, None
+        self.finished = threading.Event()
+        started = time.monotonic()
+        self.sio.emit("run", {"code": code})
+        if not self.finished.wait(300):
+            raise TimeoutError("no done event within 300 s")
+        return {"first": self.first - started, "graph": (self.graph or self.done_at) - started,
+                "done": self.done_at - started, "events": self.count,
+                "rate": self.count / (self.done_at - started)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    args = parser.parse_args()
+    colds = []
+    for _ in range(3):
+        proc, url, cold = start_server()
+        colds.append(cold)
+        proc.terminate()
+        proc.wait()
+    proc, url, _ = start_server()
+    try:
+        client = Timed(url)
+        runs = [client.run(EXAMPLE) for _ in range(args.reps)]
+        chatty = [client.run(CHATTY) for _ in range(3)]
+        crowd_rates: list[float] = []
+
+        def crowd_member():
+            member = Timed(url)
+            crowd_rates.append(member.run(CHATTY)["events"])  # events of one run
+            member.sio.disconnect()
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=crowd_member) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        crowd_seconds = time.monotonic() - started
+    finally:
+        proc.terminate()
+        proc.wait()
+
+    def ms(key):
+        return statistics.median(r[key] for r in runs) * 1e3
+
+    print(f"cold start (serve -> its first run done): {statistics.median(colds) * 1e3:.0f} ms")
+    print(f"example, warm zygote, median of {args.reps}: first event {ms('first'):.0f} ms, "
+          f"graph {ms('graph'):.0f} ms (budget 150), done {ms('done'):.0f} ms")
+    print(f"events/s to 1 client: {statistics.median(r['rate'] for r in chatty):.0f} "
+          f"({chatty[0]['events']} events a run)")
+    print(f"events/s to 30 clients at once: {sum(crowd_rates) / crowd_seconds:.0f} "
+          f"({len(crowd_rates)} runs in {crowd_seconds:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
