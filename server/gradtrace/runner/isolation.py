@@ -12,7 +12,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 UNPRIVILEGED = "nobody"
 _BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
@@ -40,16 +42,34 @@ class Isolation:
 def detect(use_bwrap: bool = True) -> Isolation:
     """Pick the strongest isolation that works here, by trying it."""
     bwrap = shutil.which("bwrap") if use_bwrap else None
-    if bwrap and _self_test([bwrap, *_BWRAP_ARGS]):
-        return Isolation(prefix=(bwrap, *_BWRAP_ARGS))
+    if bwrap:
+        prefix = [bwrap, *_BWRAP_ARGS, *_rebind_under_tmp()]
+        if _self_test(prefix):
+            return Isolation(prefix=tuple(prefix))
     if os.geteuid() == 0:
         return Isolation(user=UNPRIVILEGED)
     return Isolation()
 
 
+def _rebind_under_tmp() -> list[str]:
+    """The sandbox gets a private /tmp; an interpreter, virtual environment or checkout that
+    lives under /tmp is bound back in, read-only."""
+    import gradtrace
+
+    wanted = {sys.prefix, sys.base_prefix, str(Path(gradtrace.__file__).resolve().parents[2]),
+              *(p for p in sys.path if p)}
+    under_tmp = sorted(p for p in (os.path.realpath(w) for w in wanted)
+                       if p.startswith("/tmp/") and os.path.exists(p))
+    roots = [p for i, p in enumerate(under_tmp)
+             if not any(p.startswith(q + "/") for q in under_tmp[:i])]
+    return [arg for root in roots for arg in ("--ro-bind", root, root)]
+
+
 def _self_test(prefix: list[str]) -> bool:
+    """The sandbox works when this interpreter can import gradtrace inside it."""
     try:
-        result = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        result = subprocess.run([*prefix, sys.executable, "-c", "import gradtrace.runner"],
+                                capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
