@@ -82,3 +82,18 @@ def test_stop_with_nothing_running_is_rejected(app):
     client.emit("stop")
     events = wait_for(client, lambda ev: bool(ev), timeout=5)
     assert events == [{"type": "rejected", "message": "nothing is running"}]
+
+
+def test_without_bubblewrap_a_root_server_runs_snippets_as_nobody():
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("only a root server drops privileges")
+    app = create_app({"USE_BWRAP": False})
+    try:
+        client = connect(app, token=None)
+        client.emit("run", {"code": "import os\nprint(os.getuid(), os.getgid())\n"})
+        events = wait_for(client, done)
+        assert rebuild(events)["stdout"] == "65534 65534\n"
+    finally:
+        app.extensions["gradtrace"].close()
