@@ -220,3 +220,32 @@ def test_cross_origin_sockets_are_refused(server):
     sio = socketio.Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
         sio.connect(server, transports=["websocket"], headers={"Origin": "http://evil.example"})
+
+
+def test_non_loopback_host_prints_a_token_and_requires_it():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--host", "0.0.0.0",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith(f"gradtrace is running at http://0.0.0.0:{port}/?token=")
+        token = line.rsplit("=", 1)[1]
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            socketio.Client().connect(url, transports=["websocket"])
+        c = Client(url, auth={"token": token})
+        assert c.run("x = 1\n")[-1]["status"] == "ok"
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
