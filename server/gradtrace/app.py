@@ -53,7 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(ok=True, zygote=sessions.zygote.alive(), running=sessions.running(),
+        return jsonify(ok=True, zygote=sessions.zygote.alive(),
+                       zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
                        isolation=isolation.describe(), devices=list(devices),
                        torch_imported="torch" in sys.modules)
 

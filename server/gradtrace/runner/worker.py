@@ -19,6 +19,9 @@ import tempfile
 def main(argv: list[str]) -> int:
     events = os.fdopen(int(argv[1]), "w")
     request = json.loads(sys.stdin.read())
+    from gradtrace.runner.isolation import drop_privileges
+
+    drop_privileges(request.get("user"))
     run(request, events)
     return 0
 
