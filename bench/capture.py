@@ -19,7 +19,9 @@ With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import json
 import statistics
 import subprocess
@@ -36,9 +38,8 @@ from gradtrace.protocol import document
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SCALAR = ("""
-import torch
-""", """
+# The seed example's expression, without its prints (printing a tensor costs more than autograd).
+SCALAR = ("import torch\n", """
 x = torch.tensor(2.0, requires_grad=True)
 w = torch.tensor(1.0, requires_grad=True)
 b = torch.tensor(0.5, requires_grad=True)
@@ -133,9 +134,10 @@ def workloads(quick: bool):
 def _plain(body_code, preset):
     namespace = dict(preset)
     torch.manual_seed(0)
-    started = time.perf_counter()
-    exec(body_code, namespace)
-    elapsed = time.perf_counter() - started
+    with contextlib.redirect_stdout(io.StringIO()):  # as capture() does with the snippet's prints
+        started = time.perf_counter()
+        exec(body_code, namespace)
+        elapsed = time.perf_counter() - started
     namespace.clear()
     return elapsed
 
