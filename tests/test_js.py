@@ -1,4 +1,5 @@
-"""Runs the DOM-free JavaScript modules' tests with node, against events from real captures."""
+"""Runs the DOM-free JavaScript modules' tests (tests/js) with node; the protocol test gets
+events from real captures."""
 
 import json
 import shutil
@@ -27,4 +28,5 @@ def test_node_tests(tmp_path):
     result = subprocess.run([node, "--test", str(ROOT / "tests/js")], capture_output=True,
                             text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 1" in result.stdout and "# fail 0" in result.stdout
+    passed = int(result.stdout.split("# pass ")[1].split()[0])
+    assert passed >= 5 and "# fail 0" in result.stdout, result.stdout
