@@ -26,35 +26,53 @@ export function emptyDocument() {
   };
 }
 
+// A run in progress: the document so far, plus the passes by index. Apply events one by one
+// (applyEvent) as they arrive; document(state) is the trace document they describe so far.
+export function emptyRun() {
+  return { doc: emptyDocument(), passes: new Map(), status: "idle", queuePosition: null,
+           notices: [] };
+}
+
+export function applyEvent(run, event) {
+  const doc = run.doc;
+  switch (event.type) {
+    case "start": doc.device = event.device; run.status = "running"; run.queuePosition = null;
+      break;
+    case "forward": case "cut": doc.steps.push(event.step); break;
+    case "pass":
+      run.passes.set(event.pass.index, { ...event.pass, steps: [], created_nodes: [], error: null });
+      break;
+    case "backward": Object.assign(run.passes.get(event.index), event.result); break;
+    case "drop": {
+      const [first, last] = event.steps;
+      doc.steps = doc.steps.filter((s) => s.index < first || s.index > last);
+      for (const index of event.passes) { run.passes.delete(index); }
+      break;
+    }
+    case "stdout": doc.stdout += event.text; break;
+    case "pass_log":
+      doc.pass_log = event.pass_log;
+      doc.skipped_steps = event.skipped_steps;
+      break;
+    case "graph": case "variables": case "diagnostics": case "error":
+      doc[event.type] = event[event.type];
+      break;
+    case "done": run.status = event.status; run.durationMs = event.duration_ms; break;
+    case "queued": run.status = "queued"; run.queuePosition = event.position; break;
+    case "rejected": run.notices.push(event.message); break;
+    default: break;
+  }
+  return run;
+}
+
+export function document(run) {
+  const passes = [...run.passes.keys()].sort((a, b) => a - b).map((i) => run.passes.get(i));
+  return { ...run.doc, passes };
+}
+
 // The trace document that a run's events describe (protocol.py's rebuild()).
 export function rebuild(events) {
-  const doc = emptyDocument();
-  const passes = new Map();
-  for (const event of events) {
-    switch (event.type) {
-      case "start": doc.device = event.device; break;
-      case "forward": case "cut": doc.steps.push(event.step); break;
-      case "pass":
-        passes.set(event.pass.index, { ...event.pass, steps: [], created_nodes: [], error: null });
-        break;
-      case "backward": Object.assign(passes.get(event.index), event.result); break;
-      case "drop": {
-        const [first, last] = event.steps;
-        doc.steps = doc.steps.filter((s) => s.index < first || s.index > last);
-        for (const index of event.passes) { passes.delete(index); }
-        break;
-      }
-      case "stdout": doc.stdout += event.text; break;
-      case "pass_log":
-        doc.pass_log = event.pass_log;
-        doc.skipped_steps = event.skipped_steps;
-        break;
-      case "graph": case "variables": case "diagnostics": case "error":
-        doc[event.type] = event[event.type];
-        break;
-      default: break;
-    }
-  }
-  doc.passes = [...passes.keys()].sort((a, b) => a - b).map((i) => passes.get(i));
-  return doc;
+  const run = emptyRun();
+  for (const event of events) { applyEvent(run, event); }
+  return document(run);
 }

@@ -12,3 +12,20 @@ test("rebuild matches the Python document for every example", () => {
     for (const e of events) { assert.ok(EVENT_TYPES.includes(e.type), e.type); }
   }
 });
+
+test("events applied one by one give the same document, and track the run's status", async () => {
+  const { emptyRun, applyEvent, document } = await import("../../static/js/protocol.js");
+  for (const { name, events, document: expected } of fixture) {
+    const run = emptyRun();
+    events.forEach((e) => applyEvent(run, e));
+    assert.deepEqual(document(run), expected, name);
+    assert.equal(run.status, "running");
+  }
+  const run = emptyRun();
+  applyEvent(run, { type: "queued", position: 2 });
+  assert.equal(run.status, "queued");
+  assert.equal(run.queuePosition, 2);
+  applyEvent(run, { type: "rejected", message: "no" });
+  applyEvent(run, { type: "done", status: "stopped", duration_ms: 5 });
+  assert.deepEqual([run.status, run.durationMs, run.notices], ["stopped", 5, ["no"]]);
+});

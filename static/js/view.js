@@ -1,0 +1,75 @@
+// The view: world (layout) coordinates <-> screen pixels, pan, zoom, fit, and hit-testing.
+// Pure functions over plain objects, so they run under `node --test`.
+
+// Node boxes in world units; the layout spaces layers 160 apart and rows 70 apart.
+export const NODE_SIZE = Object.freeze({
+  leaf: { w: 112, h: 40 }, op: { w: 128, h: 44 }, function: { w: 128, h: 44 },
+  output: { w: 128, h: 48 },
+});
+
+export function nodeBox(node) {
+  const size = NODE_SIZE[node.kind] || NODE_SIZE.op;
+  return { x: node.x - size.w / 2, y: node.y - size.h / 2, w: size.w, h: size.h };
+}
+
+export function identity() {
+  return { scale: 1, tx: 0, ty: 0 };
+}
+
+export function toScreen(view, x, y) {
+  return { x: x * view.scale + view.tx, y: y * view.scale + view.ty };
+}
+
+export function toWorld(view, sx, sy) {
+  return { x: (sx - view.tx) / view.scale, y: (sy - view.ty) / view.scale };
+}
+
+// The view that shows every node, centred, with a margin in pixels; never zoomed past 2x.
+export function fitView(nodes, width, height, margin = 32) {
+  if (nodes.length === 0) { return identity(); }
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const n of nodes) {
+    const b = nodeBox(n);
+    x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
+    x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
+  }
+  const scale = Math.min((width - 2 * margin) / (x1 - x0), (height - 2 * margin) / (y1 - y0), 2);
+  return { scale, tx: (width - (x1 - x0) * scale) / 2 - x0 * scale,
+           ty: (height - (y1 - y0) * scale) / 2 - y0 * scale };
+}
+
+export function pan(view, dx, dy) {
+  return { ...view, tx: view.tx + dx, ty: view.ty + dy };
+}
+
+// Zoom by `factor` about the screen point (sx, sy): the world point under it stays put.
+export function zoomAt(view, factor, sx, sy, min = 0.02, max = 8) {
+  const scale = Math.min(Math.max(view.scale * factor, min), max);
+  const world = toWorld(view, sx, sy);
+  return { scale, tx: sx - world.x * scale, ty: sy - world.y * scale };
+}
+
+// The id of the node under the screen point, or null (the topmost: last drawn wins).
+export function hitTest(nodes, view, sx, sy) {
+  const p = toWorld(view, sx, sy);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const b = nodeBox(nodes[i]);
+    if (p.x >= b.x && p.x <= b.x + b.w && p.y >= b.y && p.y <= b.y + b.h) { return nodes[i].id; }
+  }
+  return null;
+}
+
+// Pairs of node ids whose boxes overlap (a layout bug when not empty).
+export function overlaps(nodes) {
+  const found = [];
+  const boxes = nodes.map((n) => [n.id, nodeBox(n)]);
+  boxes.sort((a, b) => a[1].x - b[1].x);
+  for (let i = 0; i < boxes.length; i++) {
+    const [idA, a] = boxes[i];
+    for (let j = i + 1; j < boxes.length && boxes[j][1].x < a.x + a.w; j++) {
+      const [idB, b] = boxes[j];
+      if (a.y < b.y + b.h && b.y < a.y + a.h) { found.push([idA, idB]); }
+    }
+  }
+  return found;
+}
