@@ -1,5 +1,6 @@
 """The live server for real: `gradtrace serve` as a subprocess, clients over a real WebSocket."""
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -25,11 +26,18 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
+    with serve(timeout=3) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve(timeout: float):
+    """A real `gradtrace serve` on a free port, until its zygote is up."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
-                             "--timeout", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                             "--timeout", str(timeout)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     assert proc.stdout.readline().strip() == f"gradtrace is running at {url}/"
     while True:
@@ -41,10 +49,12 @@ def server():
             pass
         assert time.monotonic() - started < 60, "the server did not come up"
         time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    proc.stdout.close()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
 
 
 class Client:

@@ -1,0 +1,114 @@
+// Draws a scene of the graph on a 2-D canvas context: edges (data flow, gradients on them in the
+// backward phase), then nodes shaped by kind (leaf, op, output) with their names and values.
+
+import { shortValue } from "./scene.js";
+import { nodeBox, toScreen } from "./view.js";
+
+function colors(canvas) {
+  const style = getComputedStyle(canvas);
+  const get = (name) => style.getPropertyValue(name).trim();
+  return { ink: get("--ink"), muted: get("--muted"), line: get("--line"), node: get("--node"),
+           forward: get("--forward"), grad: get("--grad"), leaf: get("--leaf"),
+           error: get("--error"), active: get("--active"), bg: get("--bg") };
+}
+
+// Gradient magnitude -> stroke width: log scale, so 1e-6 and 1e6 both stay visible.
+function gradWidth(summary) {
+  const norm = typeof summary.norm === "number" ? Math.abs(summary.norm) : 1;
+  return Math.min(1.5 + Math.max(Math.log10(norm + 1e-12) + 6, 0) * 0.6, 9);
+}
+
+const bad = (s) => s && (s.nan > 0 || s.inf > 0);
+
+export function draw(canvas, graph, scene, view, selected) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const c = colors(canvas);
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  for (const edge of graph.edges) {
+    if (scene.visible.has(edge.src) && scene.visible.has(edge.dst)) {
+      drawEdge(ctx, c, view, nodes.get(edge.src), nodes.get(edge.dst),
+               scene.edgeGrads.get(`${edge.dst}:${edge.slot}`));
+    }
+  }
+  for (const node of graph.nodes) {
+    if (scene.visible.has(node.id)) {
+      drawNode(ctx, c, view, node, scene, node.id === selected);
+    }
+  }
+}
+
+function drawEdge(ctx, c, view, src, dst, grad) {
+  const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
+  const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
+  const bend = Math.max((b.x - a.x) / 2, 20);
+  ctx.beginPath();
+  ctx.moveTo(a.x, a.y);
+  ctx.bezierCurveTo(a.x + bend, a.y, b.x - bend, b.y, b.x, b.y);
+  ctx.setLineDash(bad(grad) ? [6, 4] : []);
+  ctx.strokeStyle = grad ? (bad(grad) ? c.error : c.grad) : c.line;
+  ctx.lineWidth = grad ? gradWidth(grad) * Math.min(view.scale, 1.5) : 1.5;
+  ctx.stroke();
+  ctx.setLineDash([]);
+  if (grad && view.scale > 0.5) {
+    const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6 };
+    ctx.fillStyle = bad(grad) ? c.error : c.grad;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.fillText(shortValue(grad, 2), mid.x, mid.y);
+  }
+}
+
+function roundRect(ctx, x, y, w, h, r) {
+  ctx.beginPath();
+  ctx.moveTo(x + r, y);
+  ctx.arcTo(x + w, y, x + w, y + h, r);
+  ctx.arcTo(x + w, y + h, x, y + h, r);
+  ctx.arcTo(x, y + h, x, y, r);
+  ctx.arcTo(x, y, x + w, y, r);
+  ctx.closePath();
+}
+
+function drawNode(ctx, c, view, node, scene, selected) {
+  const box = nodeBox(node);
+  const p = toScreen(view, box.x, box.y);
+  const w = box.w * view.scale;
+  const h = box.h * view.scale;
+  const leaf = node.kind === "leaf";
+  roundRect(ctx, p.x, p.y, w, h, leaf ? h / 2 : 6 * view.scale);
+  ctx.fillStyle = scene.active.has(node.id) ? c.active : c.node;
+  ctx.fill();
+  ctx.lineWidth = selected ? 3 : node.kind === "output" ? 2.5 : 1.2;
+  ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
+  ctx.stroke();
+  if (view.scale < 0.35) { return; } // level of detail: shapes only when far away
+  const value = leaf && scene.leafGrads.has(node.id)
+    ? `grad ${shortValue(scene.leafGrads.get(node.id))}`
+    : shortValue(node.values && node.values[0]);
+  const title = leaf ? node.label : `${node.label} = ${value}`;
+  const detail = leaf ? value : `${node.op} · ${node.name}`;
+  ctx.textAlign = "center";
+  ctx.fillStyle = c.ink;
+  ctx.font = `${Math.round(12 * Math.min(view.scale, 1.6))}px system-ui, sans-serif`;
+  const cx = p.x + w / 2;
+  ctx.fillText(fit(ctx, title, w - 8), cx, p.y + h * 0.42);
+  ctx.fillStyle = c.muted;
+  ctx.font = `${Math.round(10 * Math.min(view.scale, 1.6))}px system-ui, sans-serif`;
+  ctx.fillText(fit(ctx, detail, w - 8), cx, p.y + h * 0.78);
+}
+
+// Text shortened with an ellipsis until it fits `width` pixels.
+export function fit(ctx, text, width) {
+  if (ctx.measureText(text).width <= width) { return text; }
+  let s = text;
+  while (s.length > 1 && ctx.measureText(`${s}…`).width > width) { s = s.slice(0, -1); }
+  return `${s}…`;
+}

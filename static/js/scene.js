@@ -1,0 +1,54 @@
+// What the canvas shows at one frame of the timeline: which nodes exist yet, which are active,
+// which edges carry which gradient, and each leaf's .grad so far. Pure, for `node --test`.
+
+export function sceneAt(doc, frames, frameIndex) {
+  const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
+                  leafGrads: new Map(), line: null, phase: "forward", pass: null };
+  const byStep = new Map(doc.steps.map((s) => [s.index, s]));
+  const passes = new Map(doc.passes.map((p) => [p.index, p]));
+  const last = Math.min(frameIndex, frames.length - 1);
+  for (let i = 0; i <= last; i++) {
+    const frame = frames[i];
+    const current = i === last;
+    if (frame.kind === "forward") {
+      const step = byStep.get(frame.step);
+      for (const id of step ? step.nodes : []) {
+        scene.visible.add(id);
+        if (current) { scene.active.add(id); }
+      }
+    } else {
+      scene.phase = "backward";
+      scene.pass = frame.pass;
+      const pass = passes.get(frame.pass);
+      for (const id of pass.created_nodes || []) { scene.visible.add(id); }
+      if (frame.kind === "backward") {
+        const step = pass.steps.find((s) => s.order === frame.order);
+        if (step && step.node !== null) {
+          scene.visible.add(step.node);
+          (step.grad_out || []).forEach((g, slot) => {
+            if (g) { scene.edgeGrads.set(`${step.node}:${slot}`, g); }
+          });
+          if (step.grad_after) { scene.leafGrads.set(step.node, step.grad_after); }
+          if (current) { scene.active.add(step.node); }
+        }
+      }
+    }
+    if (current) { scene.line = frame.line; }
+  }
+  // Nodes a pass ran but no kept forward step created (e.g. made before the trace's window).
+  if (scene.phase === "backward") {
+    for (const node of doc.graph.nodes) { scene.visible.add(node.id); }
+  }
+  return scene;
+}
+
+// A short text for a tensor summary: the number for scalars, a few values, or the shape.
+export function shortValue(summary, limit = 4) {
+  if (!summary) { return "—"; }
+  const values = summary.values;
+  const fmt = (v) => (Array.isArray(v) ? `${fmt(v[0])}+${fmt(v[1])}j`
+    : typeof v === "number" ? String(Number(v.toPrecision(4))) : String(v));
+  if (values && values.length === 1) { return fmt(values[0]); }
+  if (values && values.length <= limit) { return `[${values.map(fmt).join(", ")}]`; }
+  return `${summary.dtype}[${summary.shape.join("×")}]`;
+}
