@@ -95,3 +95,17 @@ def test_every_example_runs_on_screen(page):
         run_example(page, name)
         assert page.inner_text("[data-testid=status]").startswith("done")
         page.screenshot(path=str(ARTIFACTS / f"example-{name.replace('/', '-')}.png"))
+
+
+def test_passes_list_and_inspecting_a_variable(page):
+    run_example(page, "basics/accumulate_two_outputs")
+    page.keyboard.press("End")
+    options = page.eval_on_selector("[data-testid=passes]", "s => [...s.options].map(o => o.text)")
+    assert len(options) == 2 and options[0].startswith("pass 0 · line")
+    page.select_option("[data-testid=passes]", "1")
+    assert "(pass 1)" in page.inner_text("[data-testid=frame]")
+    page.select_option("[data-testid=passes]", "0")
+    page.click("[data-testid=inspector] tr[data-node='0']")  # y1 = x * 2, run by pass 0
+    detail = page.inner_text("[data-testid=inspector]")
+    assert "MulBackward0" in detail and "grad in" in detail
+    page.screenshot(path=str(ARTIFACTS / "page-passes.png"))

@@ -13,7 +13,8 @@ const $ = (id) => window.document.querySelector(`[data-testid="${id}"]`);
 const ui = {};
 for (const id of ["editor", "run", "stop", "status", "examples", "device", "play", "step-back",
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
-                  "canvas", "inspector", "problems", "output", "empty", "theme"]) {
+                  "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
+                  "losses"]) {
   ui[id] = $(id);
 }
 
@@ -85,6 +86,7 @@ function refresh() {
   else { setStatus(run.status === "ok" ? "done" : run.status); }
   ui.output.textContent = state.doc.stdout;
   renderProblems();
+  renderPasses();
   ui.timeline.max = Math.max(state.frames.length - 1, 0);
   ui.empty.classList.toggle("hidden", state.doc.graph.nodes.length > 0 || busy);
   render();
@@ -116,6 +118,46 @@ function renderProblems() {
   }
 }
 
+// The pass list (kept passes) and, for loops, the loss of every pass as a sparkline.
+function renderPasses() {
+  const doc = state.doc;
+  const options = doc.passes.map((p) => new Option(
+    `pass ${p.index} · line ${p.line}${p.loss === null ? "" : ` · loss ${shortValue({ values: [p.loss] })}`}`,
+    String(p.index)));
+  ui.passes.replaceChildren(...(doc.passes.length > 1 ? options : []));
+  drawLosses(ui.losses, doc.pass_log, doc.pass_log.total > 1);
+}
+
+ui.passes.addEventListener("change", () => {
+  const at = state.frames.findIndex((f) => f.kind === "pass" && f.pass === Number(ui.passes.value));
+  if (at >= 0) { act((p) => player.seek(p, at))(); }
+});
+
+function drawLosses(canvas, log, show) {
+  if (!show) { return; }
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = canvas.clientWidth * ratio;
+  canvas.height = canvas.clientHeight * ratio;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const values = log.losses.map((v) => (typeof v === "number" ? v : null));
+  const known = values.filter((v) => v !== null);
+  if (known.length < 2) { return; }
+  const [lo, hi] = [Math.min(...known), Math.max(...known)];
+  const w = canvas.clientWidth;
+  const h = canvas.clientHeight;
+  ctx.strokeStyle = getComputedStyle(canvas).getPropertyValue("--grad");
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  values.forEach((v, i) => {
+    if (v === null) { return; }
+    const x = (i / (values.length - 1)) * (w - 4) + 2;
+    const y = h - 3 - ((v - lo) / (hi - lo || 1)) * (h - 6);
+    if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
+  });
+  ctx.stroke();
+}
+
 let runningLine = null;
 function render() {
   const doc = state.doc;
@@ -145,7 +187,7 @@ function renderInspector(scene) {
   const doc = state.doc;
   const rows = doc.variables.map((v) => {
     const grad = v.node !== null && scene.leafGrads.has(v.node) ? scene.leafGrads.get(v.node)
-      : scene.phase === "forward" ? null : v.grad;
+      : scene.atEnd ? v.grad : null; // at the end: .grad as the run left it
     const chosen = v.node !== null && v.node === state.selected;
     return `<tr data-node="${v.node}" class="${chosen ? "selected" : ""}">
       <td>${escape(v.name)}</td><td>line ${v.line ?? "—"}</td>
@@ -153,11 +195,38 @@ function renderInspector(scene) {
       <td>${escape(shortValue(v.value, 6))}</td><td>grad ${escape(shortValue(grad, 6))}</td></tr>`;
   });
   const node = doc.graph.nodes.find((n) => n.id === state.selected);
-  const detail = node ? `<p><b>${escape(node.label)}</b> · ${escape(node.op)} · ${escape(node.name)}
-      · line ${node.line ?? "—"}${node.module ? ` · ${escape(node.module)}` : ""}</p>` : "";
+  const detail = node ? nodeDetail(node, scene) : "";
   ui.inspector.innerHTML = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
 }
+
+// A selected node: what made it, its value, its saved tensors, and the gradients it passed on.
+function nodeDetail(node, scene) {
+  const stats = (s) => (s && s.mean !== undefined && s.mean !== null
+    ? ` <span class="summary">min ${shortValue({ values: [s.min] })} · max ${shortValue({ values: [s.max] })}`
+      + ` · mean ${shortValue({ values: [s.mean] })} · norm ${shortValue({ values: [s.norm] })}</span>`
+    : "");
+  const value = node.values && node.values[0];
+  const saved = (node.saved || []).map((e) => `${escape(e.name)}${e.same_as
+    ? ` (step ${e.same_as.step})` : `: ${escape(shortValue(e.value && typeof e.value === "object"
+      ? e.value : { values: [e.value] }))}`}`);
+  const pass = state.doc.passes.find((p) => p.index === scene.pass);
+  const ran = pass && pass.steps.find((s) => s.node === node.id);
+  return `<p><b>${escape(node.label)}</b> · ${escape(node.op)} · ${escape(node.name)}
+      · line ${node.line ?? "—"}${node.module ? ` · ${escape(node.module)}` : ""}</p>
+    <p>value ${escape(shortValue(value, 8))}${stats(value)}</p>
+    ${saved.length ? `<p>saved: ${saved.join(", ")}</p>` : ""}
+    ${ran ? `<p>grad in ${escape(ran.grad_in.map((g) => shortValue(g, 6)).join(", "))}
+      → out ${escape(ran.grad_out.map((g) => shortValue(g, 6)).join(", ") || "—")}</p>` : ""}`;
+}
+
+ui.inspector.addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-node]");
+  if (row && row.dataset.node !== "null") {
+    state.selected = Number(row.dataset.node);
+    render();
+  }
+});
 
 function escape(text) {
   return String(text).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;",

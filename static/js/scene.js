@@ -20,6 +20,9 @@ export function sceneAt(doc, frames, frameIndex) {
       scene.phase = "backward";
       scene.pass = frame.pass;
       const pass = passes.get(frame.pass);
+      if (frame.kind === "pass") { // the graph this pass runs on, whichever steps made it
+        for (const step of pass.steps) { if (step.node !== null) { scene.visible.add(step.node); } }
+      }
       for (const id of pass.created_nodes || []) { scene.visible.add(id); }
       if (frame.kind === "backward") {
         const step = pass.steps.find((s) => s.order === frame.order);
@@ -35,10 +38,7 @@ export function sceneAt(doc, frames, frameIndex) {
     }
     if (current) { scene.line = frame.line; }
   }
-  // Nodes a pass ran but no kept forward step created (e.g. made before the trace's window).
-  if (scene.phase === "backward") {
-    for (const node of doc.graph.nodes) { scene.visible.add(node.id); }
-  }
+  scene.atEnd = frameIndex >= frames.length - 1;
   return scene;
 }
 

@@ -17,6 +17,16 @@ test("stepping to the end of the wx+b example shows the seed gradients", () => {
   const first = sceneAt(document, frames, 0);
   assert.equal(first.phase, "forward");
   assert.equal(first.leafGrads.size, 0);
+  assert.ok(end.atEnd && !first.atEnd);
+});
+
+test("a pass shows the graph it runs on, not nodes made after it", () => {
+  const { document } = fixture.find((f) => f.name === "accumulate_two_outputs.py");
+  const frames = buildTimeline(document);
+  const firstPass = frames.findIndex((f) => f.kind === "pass");
+  const scene = sceneAt(document, frames, firstPass);
+  const labels = [...scene.visible].map((id) => document.graph.nodes.find((n) => n.id === id).label);
+  assert.deepEqual(labels.sort(), ["x", "y1"]);
 });
 
 test("short values", () => {
