@@ -63,8 +63,14 @@ function drawEdge(ctx, c, view, src, dst, grad) {
     ctx.fillStyle = bad(grad) ? c.error : c.grad;
     ctx.font = "11px system-ui, sans-serif";
     ctx.textAlign = "center";
-    ctx.fillText(shortValue(grad, 2), mid.x, mid.y);
+    ctx.fillText(edgeLabel(grad), mid.x, mid.y);
   }
+}
+
+// A gradient in a few characters: the number itself, or the norm of a tensor.
+function edgeLabel(grad) {
+  if (grad.values && grad.values.length === 1) { return shortValue(grad); }
+  return bad(grad) ? `NaN/Inf ×${grad.nan + grad.inf}` : `‖${shortValue({ values: [grad.norm] })}‖`;
 }
 
 function roundRect(ctx, x, y, w, h, r) {

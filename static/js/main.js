@@ -73,10 +73,12 @@ function refresh() {
   const run = state.run;
   state.doc = docOf(run);
   state.frames = buildTimeline(state.doc);
-  const wasAtEnd = state.player.position >= state.player.frames - 1;
   state.player = { ...state.player, frames: state.frames.length };
-  if (run.status !== "running" && wasAtEnd) { state.player = player.seek(state.player, 0); }
   const busy = ["starting", "queued", "running"].includes(run.status);
+  if (state.busy && !busy) { // finished: show the whole story; Home or Play replays it
+    state.player = player.seek(state.player, state.frames.length - 1);
+  }
+  state.busy = busy;
   ui.run.disabled = busy;
   ui.stop.disabled = !busy;
   if (run.status === "queued") { setStatus(`queued: position ${run.queuePosition}`); }
