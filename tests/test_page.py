@@ -109,3 +109,12 @@ def test_passes_list_and_inspecting_a_variable(page):
     detail = page.inner_text("[data-testid=inspector]")
     assert "MulBackward0" in detail and "grad in" in detail
     page.screenshot(path=str(ARTIFACTS / "page-passes.png"))
+
+
+def test_teaching_view_folds_plumbing_and_internals_shows_it(page):
+    run_example(page, "training/sgd_step_linear")
+    teaching = canvas_pixels(page)
+    page.click("[data-testid=internals]")
+    assert page.inner_text("[data-testid=internals]") == "Internals"
+    page.screenshot(path=str(ARTIFACTS / "page-internals.png"))
+    assert canvas_pixels(page) != teaching

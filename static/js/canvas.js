@@ -20,7 +20,7 @@ function gradWidth(summary) {
 
 const bad = (s) => s && (s.nan > 0 || s.inf > 0);
 
-export function draw(canvas, graph, scene, view, selected) {
+export function draw(canvas, graph, scene, view, selected, internals = false) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -33,10 +33,11 @@ export function draw(canvas, graph, scene, view, selected) {
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  drawModules(ctx, c, view, graph.nodes.filter((n) => scene.visible.has(n.id) && n.module));
   for (const edge of graph.edges) {
     if (scene.visible.has(edge.src) && scene.visible.has(edge.dst)) {
       drawEdge(ctx, c, view, nodes.get(edge.src), nodes.get(edge.dst),
-               scene.edgeGrads.get(`${edge.dst}:${edge.slot}`));
+               scene.edgeGrads.get(`${edge.dst}:${edge.slot}`), internals ? edge.slot : null);
     }
   }
   for (const node of graph.nodes) {
@@ -46,7 +47,34 @@ export function draw(canvas, graph, scene, view, selected) {
   }
 }
 
-function drawEdge(ctx, c, view, src, dst, grad) {
+// A labelled box around the nodes each nn.Module made.
+function drawModules(ctx, c, view, nodes) {
+  const groups = new Map();
+  for (const n of nodes) {
+    if (!groups.has(n.module)) { groups.set(n.module, []); }
+    groups.get(n.module).push(nodeBox(n));
+  }
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.textAlign = "left";
+  for (const [path, boxes] of groups) {
+    const x0 = Math.min(...boxes.map((b) => b.x)) - 12;
+    const y0 = Math.min(...boxes.map((b) => b.y)) - 22;
+    const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + 12;
+    const y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 10;
+    const a = toScreen(view, x0, y0);
+    const b = toScreen(view, x1, y1);
+    roundRect(ctx, a.x, a.y, b.x - a.x, b.y - a.y, 8);
+    ctx.setLineDash([4, 4]);
+    ctx.strokeStyle = c.muted;
+    ctx.lineWidth = 1;
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = c.muted;
+    ctx.fillText(path, a.x + 8, a.y + 14);
+  }
+}
+
+function drawEdge(ctx, c, view, src, dst, grad, slot) {
   const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
   const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
   const bend = Math.max((b.x - a.x) / 2, 20);
@@ -58,6 +86,12 @@ function drawEdge(ctx, c, view, src, dst, grad) {
   ctx.lineWidth = grad ? gradWidth(grad) * Math.min(view.scale, 1.5) : 1.5;
   ctx.stroke();
   ctx.setLineDash([]);
+  if (slot !== null && view.scale > 0.5) {
+    ctx.fillStyle = c.muted;
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    ctx.fillText(String(slot), b.x - 4, b.y - 4);
+  }
   if (grad && view.scale > 0.5) {
     const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6 };
     ctx.fillStyle = bad(grad) ? c.error : c.grad;
@@ -99,7 +133,8 @@ function drawNode(ctx, c, view, node, scene, selected) {
   const value = leaf && scene.leafGrads.has(node.id)
     ? `grad ${shortValue(scene.leafGrads.get(node.id))}`
     : shortValue(node.values && node.values[0]);
-  const title = leaf ? node.label : `${node.label} = ${value}`;
+  const hasValue = node.values && node.values[0];
+  const title = leaf || !hasValue ? node.label : `${node.label} = ${value}`;
   const detail = leaf ? value : `${node.op} · ${node.name}`;
   ctx.textAlign = "center";
   ctx.fillStyle = c.ink;

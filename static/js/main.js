@@ -3,6 +3,7 @@
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { draw } from "./canvas.js";
+import { foldGraph } from "./fold.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt, shortValue } from "./scene.js";
@@ -14,12 +15,12 @@ const ui = {};
 for (const id of ["editor", "run", "stop", "status", "examples", "device", "play", "step-back",
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
-                  "losses"]) {
+                  "losses", "internals"]) {
   ui[id] = $(id);
 }
 
 const state = { run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0),
-                view: null, selected: null, errorLines: [] };
+                view: null, selected: null, errorLines: [], internals: false };
 
 const editor = window.CodeMirror(ui.editor, {
   mode: "python", lineNumbers: true, indentUnit: 4,
@@ -58,6 +59,11 @@ function run() {
 
 ui.run.addEventListener("click", run);
 ui.stop.addEventListener("click", () => socket.emit("stop"));
+ui.internals.addEventListener("click", () => {
+  state.internals = !state.internals;
+  ui.internals.textContent = state.internals ? "Internals" : "Teaching";
+  render();
+});
 ui.theme.addEventListener("click", () => {
   const root = window.document.documentElement;
   root.dataset.theme = root.dataset.theme === "dark" ? "light" : "dark";
@@ -170,7 +176,8 @@ function render() {
     state.view = fitView(doc.graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
   }
   if (state.view) {
-    draw(ui.canvas, doc.graph, scene, state.view, state.selected);
+    const graph = state.internals ? doc.graph : foldGraph(doc.graph);
+    draw(ui.canvas, graph, scene, state.view, state.selected, state.internals);
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   ui.timeline.value = frameIndex;

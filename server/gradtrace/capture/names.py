@@ -61,6 +61,8 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries) 
             rec.node.label = name
             if rec.variable is not None and lines.get(bound):
                 rec.node.line = lines[bound]
+            if rec.variable is not None and name != bound:  # a parameter: net.0.weight
+                rec.node.module = name.rsplit(".", 1)[0]
     for rec in graph.records:
         if not rec.node.label:
             rec.node.label = rec.node.span or rec.node.op or rec.node.name

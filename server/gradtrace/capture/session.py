@@ -152,7 +152,8 @@ class Session:
             node = rec.node
             node.op, node.line, node.span, node.module = step.op, step.line, step.span, step.module
             step.nodes.append(node.id)
-            if rec.variable is not None:
+            if rec.variable is not None:  # a leaf belongs to where it was made, not first used
+                node.module = None
                 node.values = [self.summaries.of(rec.variable)]
 
     # -- graph cuts ------------------------------------------------------------------------------
