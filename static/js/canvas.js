@@ -20,7 +20,9 @@ function gradWidth(summary) {
 
 const bad = (s) => s && (s.nan > 0 || s.inf > 0);
 
-export function draw(canvas, graph, scene, view, selected, internals = false) {
+// `progress` (0..1) moves a pulse along the edges of the active nodes: values flowing into a new
+// node in the forward phase, gradients leaving the running node in the backward phase.
+export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -45,6 +47,35 @@ export function draw(canvas, graph, scene, view, selected, internals = false) {
       drawNode(ctx, c, view, node, scene, node.id === selected);
     }
   }
+  if (progress < 1) {
+    for (const edge of graph.edges) {
+      if (scene.active.has(edge.dst) && scene.visible.has(edge.src)) {
+        const backward = scene.phase === "backward";
+        drawPulse(ctx, backward ? c.grad : c.forward, c.ink, view, nodes.get(edge.src),
+                  nodes.get(edge.dst), backward ? 1 - progress : progress);
+      }
+    }
+  }
+}
+
+function edgeEnds(view, src, dst) {
+  const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
+  const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
+  return [a, b, Math.max((b.x - a.x) / 2, 20)];
+}
+
+function drawPulse(ctx, color, outline, view, src, dst, t) {
+  const [a, b, bend] = edgeEnds(view, src, dst);
+  const u = 1 - t; // the point at t on the edge's cubic Bézier curve
+  const x = u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x;
+  const y = u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y;
+  ctx.beginPath();
+  ctx.arc(x, y, 7, 0, 2 * Math.PI);
+  ctx.fillStyle = color;
+  ctx.fill();
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = outline;
+  ctx.stroke();
 }
 
 // A labelled box around the nodes each nn.Module made.
@@ -75,9 +106,7 @@ function drawModules(ctx, c, view, nodes) {
 }
 
 function drawEdge(ctx, c, view, src, dst, grad, slot) {
-  const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
-  const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
-  const bend = Math.max((b.x - a.x) / 2, 20);
+  const [a, b, bend] = edgeEnds(view, src, dst);
   ctx.beginPath();
   ctx.moveTo(a.x, a.y);
   ctx.bezierCurveTo(a.x + bend, a.y, b.x - bend, b.y, b.x, b.y);
@@ -130,9 +159,12 @@ function drawNode(ctx, c, view, node, scene, selected) {
   ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
   ctx.stroke();
   if (view.scale < 0.35) { return; } // level of detail: shapes only when far away
-  const value = leaf && scene.leafGrads.has(node.id)
-    ? `grad ${shortValue(scene.leafGrads.get(node.id))}`
-    : shortValue(node.values && node.values[0]);
+  let value = shortValue(node.values && node.values[0]);
+  if (leaf && scene.leafGrads.has(node.id)) {
+    const after = shortValue(scene.leafGrads.get(node.id));
+    value = scene.leafBefore.has(node.id)  // accumulating right now: before -> after
+      ? `grad ${shortValue(scene.leafBefore.get(node.id))} → ${after}` : `grad ${after}`;
+  }
   const hasValue = node.values && node.values[0];
   const title = leaf || !hasValue ? node.label : `${node.label} = ${value}`;
   const detail = leaf ? value : `${node.op} · ${node.name}`;

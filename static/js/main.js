@@ -110,7 +110,9 @@ function renderProblems() {
     items.push({ line: e.line, text: `${e.type} [${e.code}]: ${e.message}`, error: true });
   }
   for (const d of state.doc.diagnostics) {
-    items.push({ line: d.line, text: `${d.variable}: [${d.code}] ${d.message}`, error: false });
+    const variable = state.doc.variables.find((v) => v.name === d.variable);
+    items.push({ line: d.line, text: `${d.variable}: [${d.code}] ${d.message}`, error: false,
+                 node: variable ? variable.node : null });
   }
   for (const item of items) {
     const li = window.document.createElement("li");
@@ -118,6 +120,7 @@ function renderProblems() {
     li.classList.toggle("error", item.error);
     li.addEventListener("click", () => {
       if (item.line) { editor.setCursor({ line: item.line - 1, ch: 0 }); editor.focus(); }
+      if (item.node !== undefined && item.node !== null) { state.selected = item.node; render(); }
     });
     ui.problems.append(li);
     if (item.line && item.error) {
@@ -177,7 +180,8 @@ function render() {
   }
   if (state.view) {
     const graph = state.internals ? doc.graph : foldGraph(doc.graph);
-    draw(ui.canvas, graph, scene, state.view, state.selected, state.internals);
+    draw(ui.canvas, graph, scene, state.view, state.selected, state.internals,
+         state.player.playing ? player.frameProgress(state.player) : 1);
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   ui.timeline.value = frameIndex;

@@ -3,7 +3,8 @@
 
 export function sceneAt(doc, frames, frameIndex) {
   const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
-                  leafGrads: new Map(), line: null, phase: "forward", pass: null };
+                  leafGrads: new Map(), line: null, phase: "forward", pass: null,
+                  leafBefore: new Map() };
   const byStep = new Map(doc.steps.map((s) => [s.index, s]));
   const passes = new Map(doc.passes.map((p) => [p.index, p]));
   const last = Math.min(frameIndex, frames.length - 1);
@@ -32,7 +33,10 @@ export function sceneAt(doc, frames, frameIndex) {
             if (g) { scene.edgeGrads.set(`${step.node}:${slot}`, g); }
           });
           if (step.grad_after) { scene.leafGrads.set(step.node, step.grad_after); }
-          if (current) { scene.active.add(step.node); }
+          if (current) {
+            scene.active.add(step.node);
+            if (step.grad_after) { scene.leafBefore.set(step.node, step.grad_before); }
+          }
         }
       }
     }
