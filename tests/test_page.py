@@ -118,3 +118,12 @@ def test_teaching_view_folds_plumbing_and_internals_shows_it(page):
     assert page.inner_text("[data-testid=internals]") == "Internals"
     page.screenshot(path=str(ARTIFACTS / "page-internals.png"))
     assert canvas_pixels(page) != teaching
+
+
+def test_a_refused_run_says_why_and_the_page_stays_usable(page):
+    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
+                  "'x = 1\\n'.repeat(20000))")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.includes('64 KiB')")
+    assert page.is_enabled("[data-testid=run]")

@@ -89,7 +89,7 @@ function refresh() {
   ui.stop.disabled = !busy;
   if (run.status === "queued") { setStatus(`queued: position ${run.queuePosition}`); }
   else if (busy) { setStatus("running"); }
-  else if (run.status === "idle") { setStatus(run.notices.at(-1) || "ready"); }
+  else if (run.status === "idle") { setStatus(run.notices.at(-1) || "ready", run.notices.length > 0); }
   else if (state.doc.error) { setStatus(`done in ${run.durationMs} ms, with an error`, true); }
   else { setStatus(run.status === "ok" ? "done" : run.status); }
   ui.output.textContent = state.doc.stdout;

@@ -59,7 +59,10 @@ export function applyEvent(run, event) {
       break;
     case "done": run.status = event.status; run.durationMs = event.duration_ms; break;
     case "queued": run.status = "queued"; run.queuePosition = event.position; break;
-    case "rejected": run.notices.push(event.message); break;
+    case "rejected": // a refused request; if it was our run's, the run never started
+      run.notices.push(event.message);
+      if (run.status === "starting") { run.status = "idle"; }
+      break;
     default: break;
   }
   return run;

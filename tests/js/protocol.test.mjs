@@ -26,6 +26,11 @@ test("events applied one by one give the same document, and track the run's stat
   assert.equal(run.status, "queued");
   assert.equal(run.queuePosition, 2);
   applyEvent(run, { type: "rejected", message: "no" });
+  assert.equal(run.status, "queued"); // a refused second request leaves the run as it was
   applyEvent(run, { type: "done", status: "stopped", duration_ms: 5 });
   assert.deepEqual([run.status, run.durationMs, run.notices], ["stopped", 5, ["no"]]);
+  const refused = emptyRun();
+  refused.status = "starting";
+  applyEvent(refused, { type: "rejected", message: "the code is over 64 KiB" });
+  assert.equal(refused.status, "idle");
 });
