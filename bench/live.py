@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,9 @@ from pathlib import Path
 
 import socketio
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_live import free_port  # noqa: E402  (the tests' helper, as bench/page.py does)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "examples/basics/wx_plus_b_loss.py").read_text()
 CHATTY = """import torch
@@ -34,12 +36,6 @@ for _ in range(1000):
     y = y * 1.0
 y.backward()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server() -> tuple[subprocess.Popen, str, float]:

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, example_paths
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import document
+from gradtrace.protocol import DIAGNOSIS_CODES, EVENT_TYPES, SCHEMA, document
 
 
 def test_node_tests(tmp_path):
@@ -24,7 +24,10 @@ def test_node_tests(tmp_path):
         fixture.append({"name": path.name, "events": json.loads(json.dumps(events)),
                         "document": json.loads(json.dumps(document(trace)))})
     (tmp_path / "events.json").write_text(json.dumps(fixture))
-    env = {"GRADTRACE_EVENTS_FIXTURE": str(tmp_path / "events.json"), "PATH": "/usr/bin:/bin"}
+    names = {"schema": SCHEMA, "event_types": EVENT_TYPES, "diagnosis_codes": DIAGNOSIS_CODES}
+    (tmp_path / "names.json").write_text(json.dumps(names))
+    env = {"GRADTRACE_EVENTS_FIXTURE": str(tmp_path / "events.json"),
+           "GRADTRACE_PROTOCOL_NAMES": str(tmp_path / "names.json"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([node, "--test", str(ROOT / "tests/js")], capture_output=True,
                             text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

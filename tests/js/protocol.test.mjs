@@ -2,9 +2,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { rebuild, EVENT_TYPES } from "../../static/js/protocol.js";
+import { DIAGNOSIS_CODES, EVENT_TYPES, rebuild, SCHEMA } from "../../static/js/protocol.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
+
+test("the names mirror protocol.py", () => {
+  const names = JSON.parse(readFileSync(process.env.GRADTRACE_PROTOCOL_NAMES, "utf8"));
+  assert.equal(SCHEMA, names.schema);
+  assert.deepEqual([...EVENT_TYPES], names.event_types);
+  assert.deepEqual([...DIAGNOSIS_CODES], names.diagnosis_codes);
+});
 
 test("rebuild matches the Python document for every example", () => {
   for (const { name, events, document } of fixture) {

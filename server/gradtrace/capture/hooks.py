@@ -11,6 +11,8 @@ import functools
 
 import torch
 
+from gradtrace.capture.forward import tensors_in
+
 _MODULE_HOOKS = {
     "register_forward_pre_hook": "forward_pre",
     "register_forward_hook": "forward",
@@ -101,17 +103,11 @@ class HookTap:
             result = hook(mod, *args, **kwargs)
             line, span = session.source.locate(1)
             output = result if result is not None else (args[-1] if kind == "forward" else ())
-            outputs = [t for t in _flat(output) if isinstance(t, torch.Tensor)]
+            outputs = tensors_in(output)
             session.add_step("hook", kind, line, span, [], outputs, detail=dict(detail))
             return result
 
         return fired
-
-
-def _flat(obj):
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    return list(obj) if isinstance(obj, list | tuple) else []
 
 
 def _hook_name(hook) -> str:
