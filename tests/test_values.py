@@ -1,9 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from gradtrace.capture.values import FULL_VALUES_LIMIT, fmt, summarize
+from gradtrace.capture.batch import SummaryBatch
+from gradtrace.capture.values import FULL_VALUES_LIMIT, HIST_BINS, fmt, summarize
 
 
 def test_scalar_float():
@@ -114,3 +116,36 @@ def test_large_tensor_matches_torch():
 def test_fmt():
     assert fmt(True) == 1 and fmt(3) == 3 and fmt(float("nan")) == "nan"
     assert fmt(float("-inf")) == "-inf" and fmt(1 / 3) == 0.3333333
+
+
+def numpy_histogram(t: torch.Tensor) -> list[int]:
+    counts, _ = np.histogram(t.double().numpy(), bins=HIST_BINS,
+                             range=(t.min().item(), t.max().item()))
+    return counts.tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.int64])
+def test_a_tensor_too_big_to_list_gets_a_histogram(dtype):
+    t = (torch.randn(20_000, generator=torch.Generator().manual_seed(2)) * 50).to(dtype)
+    s = summarize(t)
+    assert "values" not in s and sum(s["hist"]) == t.numel()
+    assert np.abs(np.array(s["hist"]) - numpy_histogram(t)).max() <= 2  # float32 bin edges
+
+
+def test_batched_summaries_get_the_same_histograms():
+    gen = torch.Generator().manual_seed(3)
+    tensors = [torch.randn(500, generator=gen, dtype=torch.float64), torch.full((7, 30), 2.5),
+               torch.tensor([1.0, float("nan")] * 100, dtype=torch.float64), torch.ones(8)]
+    batch = SummaryBatch()
+    summaries = [batch.of(t) for t in tensors]
+    batch.flush()
+    assert summaries[0]["hist"] == numpy_histogram(tensors[0])
+    assert summaries[1]["hist"] == [210] + [0] * (HIST_BINS - 1)  # a constant: one full bin
+    assert sum(summaries[2]["hist"]) == 100  # NaNs are counted apart, not binned
+    assert "hist" not in summaries[3] and summaries[3]["values"] == [1.0] * 8  # listed instead
+
+
+def test_no_histogram_when_a_big_tensor_holds_an_infinity():
+    t = torch.randn(10_000)
+    t[5] = math.inf
+    assert "hist" not in summarize(t)

@@ -16,7 +16,8 @@ import itertools
 import numpy as np
 import torch
 
-from gradtrace.capture.values import PREVIEW_LIMIT, _round_sig, dtype_name, fmt, summarize
+from gradtrace.capture.values import (HIST_BINS, PREVIEW_LIMIT, _round_sig, dtype_name, fmt,
+                                      summarize)
 
 BATCH_LIMIT = 4096  # larger tensors are summarised at once with torch reductions
 _FLUSH_AT = 4_000_000  # pending elements that trigger a flush, to bound snapshot memory
@@ -112,9 +113,12 @@ def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:
         rounded = _round_sig(flat[np.repeat(listed, lengths)]).tolist()
     listed_lengths = lengths * listed
     offsets = np.cumsum(listed_lengths) - listed_lengths  # where each listed run starts
+    binned = ~listed & (inf_count == 0) & (valid > 0)
+    hists = iter(_histograms(flat, lengths, binned, stats) if binned.any() else [])
     rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(),
-               offsets.tolist(), listed.tolist(), strict=True)
-    for (out, _, _, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show in rows:
+               offsets.tolist(), listed.tolist(), binned.tolist(), strict=True)
+    for ((out, _, _, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show,
+         hist) in rows:
         if n_valid == 0:
             out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)
         elif is_float:
@@ -128,6 +132,23 @@ def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:
             elif n_nan or n_inf:
                 chunk = [fmt(v) for v in chunk]
             out["values"] = chunk
+        if hist:
+            out["hist"] = next(hists)
+
+
+def _histograms(flat: np.ndarray, lengths: np.ndarray, chosen: np.ndarray, stats: list) -> list:
+    """HIST_BINS counts per chosen segment over its [min, max], with one bincount for them all."""
+    values = flat[np.repeat(chosen, lengths)]
+    segment = np.repeat(np.arange(int(chosen.sum())), lengths[chosen])
+    bounds = np.array([row[:2] for row, pick in zip(stats, chosen, strict=True) if pick],
+                      dtype=np.float64)
+    lo, hi = bounds[segment, 0], bounds[segment, 1]
+    with np.errstate(all="ignore"):
+        bins = np.floor((values - lo) / (hi - lo) * HIST_BINS)
+    bins = np.clip(np.nan_to_num(bins, nan=0.0), 0, HIST_BINS - 1).astype(np.int64)
+    keep = ~np.isnan(values)
+    counts = np.bincount(segment[keep] * HIST_BINS + bins[keep], minlength=len(bounds) * HIST_BINS)
+    return counts.reshape(-1, HIST_BINS).tolist()
 
 
 def _json_numbers(a: np.ndarray) -> list:

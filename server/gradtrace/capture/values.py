@@ -20,6 +20,7 @@ import torch
 
 FULL_VALUES_LIMIT = 1024  # variables' summaries list every value up to this size (the contract)
 PREVIEW_LIMIT = 64  # steps, edges and saved tensors list values up to this size
+HIST_BINS = 16  # a tensor too big to list gets a histogram of its finite values over [min, max]
 _PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
 _SIG_DIGITS = 7
 
@@ -113,7 +114,7 @@ def _stats_large(t: torch.Tensor) -> dict:
     xf = x if x.is_floating_point() else x.to(acc)
     norm = float(torch.linalg.vector_norm(xf, dtype=acc) if xf.dtype != acc else
                  torch.linalg.vector_norm(xf))
-    return {
+    out = {
         "min": fmt(lo.item()),
         "max": fmt(hi.item()),
         "mean": fmt(total / x.numel()),
@@ -121,6 +122,18 @@ def _stats_large(t: torch.Tensor) -> dict:
         "nan": nan,
         "inf": inf,
     }
+    if not inf:
+        out["hist"] = _histogram(xf, lo.item(), hi.item())
+    return out
+
+
+def _histogram(x: torch.Tensor, lo: float, hi: float) -> list[int]:
+    """HIST_BINS counts over [lo, hi], the last bin closed (numpy's convention)."""
+    if lo == hi:  # histc would invent a range around a constant tensor
+        return [x.numel()] + [0] * (HIST_BINS - 1)
+    hist = torch.histc(x.to(torch.float64 if x.dtype == torch.float64 else torch.float32),
+                       bins=HIST_BINS, min=lo, max=hi)
+    return [int(c) for c in hist.tolist()]
 
 
 _DTYPE_NAMES: dict = {}
