@@ -127,3 +127,90 @@ def test_a_refused_run_says_why_and_the_page_stays_usable(page):
     page.wait_for_function(
         "document.querySelector('[data-testid=status]').textContent.includes('64 KiB')")
     assert page.is_enabled("[data-testid=run]")
+
+
+def drawn_boxes(page) -> list[dict]:
+    return page.evaluate("window.gradtrace.drawn")
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
+
+
+@pytest.mark.parametrize("name", ["basics/wx_plus_b_loss", "modules/compute_gradients",
+                                  "custom_functions/custom_linear_model",
+                                  "training/manual_linear_xor"])
+def test_no_boxes_overlap_and_labels_fit(page, name):
+    run_example(page, name)
+    for view in ("teaching", "internals"):
+        boxes = drawn_boxes(page)
+        assert boxes, "nothing drawn"
+        for i, a in enumerate(boxes):
+            assert not any(boxes_overlap(a, b) for b in boxes[i + 1:]), (view, a)
+            for text in a["texts"]:
+                assert text["width"] <= text["room"] + 0.5, (view, text)
+        if name == "basics/wx_plus_b_loss":  # the seed's labels fit whole, with no ellipsis
+            assert all(t["text"] == t["full"] for box in boxes for t in box["texts"]), boxes
+        page.click("[data-testid=internals]")
+
+
+def test_the_inspector_pictures_a_tensor_its_grad_and_the_source_line(page):
+    run_example(page, "modules/compute_gradients")
+    page.click("[data-testid=inspector] tr[data-name='model.weight']")
+    detail = page.inner_text("[data-testid=inspector]")
+    assert "line 29: model = LinearModel(3, 2)" in detail and ".grad" in detail
+    assert page.locator("[data-testid=inspector] canvas.glyph.heatmap").count() == 2
+    page.click("[data-testid=inspector] tr[data-name='model.bias']")
+    assert page.locator("[data-testid=inspector] canvas.glyph").count() == 0  # 2 values: text
+    page.screenshot(path=str(ARTIFACTS / "page-inspector.png"))
+
+
+def test_a_big_tensor_shows_a_histogram(page):
+    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
+                  "'import torch\\nw = torch.randn(100, 100, requires_grad=True)\\n"
+                  "loss = (w * 2).sum()\\nloss.backward()\\n')")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    page.click("[data-testid=inspector] tr[data-name='w']")
+    assert page.locator("[data-testid=inspector] canvas.glyph.histogram").count() == 2
+
+
+def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 850}, has_touch=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
+    run_example(page, "basics/wx_plus_b_loss")
+    loss = next(b for b in drawn_boxes(page) if b["texts"][0]["full"].startswith("loss"))
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    cx, cy = canvas["x"] + loss["x"] + loss["w"] / 2, canvas["y"] + loss["y"] + loss["h"] / 2
+    page.mouse.click(cx, cy)
+    assert page.inner_text("[data-testid=inspector]").startswith("loss · pow · PowBackward0")
+    cdp = context.new_cdp_session(page)
+
+    def touch(kind, spread):
+        points = [{"x": cx - spread, "y": cy, "id": 0}, {"x": cx + spread, "y": cy, "id": 1}]
+        cdp.send("Input.dispatchTouchEvent",
+                 {"type": kind, "touchPoints": [] if kind == "touchEnd" else points})
+
+    touch("touchStart", 20)
+    for spread in range(25, 85, 5):
+        touch("touchMove", spread)
+    touch("touchEnd", 80)
+    after = next(b for b in drawn_boxes(page) if b["id"] == loss["id"])
+    assert after["w"] > loss["w"] * 2.5  # the fingers moved 4x apart
+    context.close()
+
+
+def test_presenter_mode_from_the_address_and_the_toggle(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    page.goto(server + "/?present")
+    assert page.evaluate("document.body.classList.contains('present')")
+    page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
+    run_example(page, "basics/wx_plus_b_loss")
+    page.screenshot(path=str(ARTIFACTS / "page-present.png"))
+    page.click("[data-testid=present]")
+    assert not page.evaluate("document.body.classList.contains('present')")
+    page.close()

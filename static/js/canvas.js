@@ -1,27 +1,60 @@
 // Draws a scene of the graph on a 2-D canvas context: edges (data flow, gradients on them in the
 // backward phase), then nodes shaped by kind (leaf, op, output) with their names and values.
 
-import { shortValue } from "./scene.js";
-import { nodeBox, toScreen } from "./view.js";
+import { drawGlyph, glyphKind } from "./glyphs.js";
+import { nodeFace, shortValue } from "./scene.js";
+import { nodeBox, onScreen, toScreen } from "./view.js";
 
 function colors(canvas) {
   const style = getComputedStyle(canvas);
   const get = (name) => style.getPropertyValue(name).trim();
   return { ink: get("--ink"), muted: get("--muted"), line: get("--line"), node: get("--node"),
            forward: get("--forward"), grad: get("--grad"), leaf: get("--leaf"),
-           error: get("--error"), active: get("--active"), bg: get("--bg") };
+           bad: get("--bad"), active: get("--active"), bg: get("--bg") };
 }
 
-// Gradient magnitude -> stroke width: log scale, so 1e-6 and 1e6 both stay visible.
-function gradWidth(summary) {
+// Gradient magnitude, log scale from 1e-6 to 1e6, as 0..1: so 1e-6 and 1e6 both stay visible.
+function gradLevel(summary) {
   const norm = typeof summary.norm === "number" ? Math.abs(summary.norm) : 1;
-  return Math.min(1.5 + Math.max(Math.log10(norm + 1e-12) + 6, 0) * 0.6, 9);
+  return Math.min(Math.max((Math.log10(norm + 1e-12) + 6) / 12, 0), 1);
+}
+
+// Pale to deep orange as the magnitude grows (one hue: lightness reads for every kind of vision).
+function gradColor(level) {
+  const pale = [240, 200, 120];
+  const deep = [170, 85, 0];
+  const mix = pale.map((p, i) => Math.round(p + (deep[i] - p) * level));
+  return `rgb(${mix.join(", ")})`;
 }
 
 const bad = (s) => s && (s.nan > 0 || s.inf > 0);
 
-// `progress` (0..1) moves a pulse along the edges of the active nodes: values flowing into a new
-// node in the forward phase, gradients leaving the running node in the backward phase.
+const FONT = "system-ui, sans-serif";
+const TITLE_PX = 12;
+const DETAIL_PX = 10;
+const GLYPH_W = 40; // a node with a glyph keeps this much on its right for it
+const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
+
+// The width a node's text needs at scale 1 (the widest face it can show), for view.fitLayers.
+export function textWidth(ctx, node, faces) {
+  const leaf = node.kind === "leaf";
+  let widest = 0;
+  for (const face of faces) {
+    ctx.font = `${leaf ? "600 " : ""}${TITLE_PX}px ${FONT}`;
+    const title = ctx.measureText(face.title).width;
+    ctx.font = `${DETAIL_PX}px ${FONT}`;
+    const detail = ctx.measureText(face.detail).width;
+    widest = Math.max(widest, Math.max(title, detail) + 2 * padding(node)
+                      + (glyphKind(face.glyph) ? GLYPH_W : 0));
+  }
+  return widest;
+}
+
+// Draws the scene and returns what it drew: each visible node's screen box and its texts' widths
+// (tests check that no boxes overlap and every text fits its box). `progress` (0..1) moves a pulse
+// along the edges of the active nodes: values flowing into a new node in the forward phase,
+// gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
+// away nodes are drawn as shapes only, so big graphs stay fast.
 export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
@@ -34,17 +67,21 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
-  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
-  drawModules(ctx, c, view, graph.nodes.filter((n) => scene.visible.has(n.id) && n.module));
+  const nodes = graph.byId;
+  const shown = (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
+  drawModules(ctx, c, view, graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
   for (const edge of graph.edges) {
-    if (scene.visible.has(edge.src) && scene.visible.has(edge.dst)) {
-      drawEdge(ctx, c, view, nodes.get(edge.src), nodes.get(edge.dst),
-               scene.edgeGrads.get(`${edge.dst}:${edge.slot}`), internals ? edge.slot : null);
+    const src = nodes.get(edge.src);
+    const dst = nodes.get(edge.dst);
+    if (scene.visible.has(edge.src) && scene.visible.has(edge.dst) && (shown(src) || shown(dst))) {
+      drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(`${edge.dst}:${edge.slot}`),
+               internals ? edge.slot : null);
     }
   }
+  const drawn = [];
   for (const node of graph.nodes) {
-    if (scene.visible.has(node.id)) {
-      drawNode(ctx, c, view, node, scene, node.id === selected);
+    if (shown(node)) {
+      drawn.push(drawNode(ctx, c, view, node, scene, node.id === selected, internals));
     }
   }
   if (progress < 1) {
@@ -56,6 +93,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       }
     }
   }
+  return drawn;
 }
 
 function edgeEnds(view, src, dst) {
@@ -64,11 +102,16 @@ function edgeEnds(view, src, dst) {
   return [a, b, Math.max((b.x - a.x) / 2, 20)];
 }
 
+// The point at t (0..1) on an edge's cubic Bézier curve.
+function bezierPoint(a, b, bend, t) {
+  const u = 1 - t;
+  return { x: u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x,
+           y: u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y };
+}
+
 function drawPulse(ctx, color, outline, view, src, dst, t) {
   const [a, b, bend] = edgeEnds(view, src, dst);
-  const u = 1 - t; // the point at t on the edge's cubic Bézier curve
-  const x = u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x;
-  const y = u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y;
+  const { x, y } = bezierPoint(a, b, bend, t);
   ctx.beginPath();
   ctx.arc(x, y, 7, 0, 2 * Math.PI);
   ctx.fillStyle = color;
@@ -110,9 +153,10 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
   ctx.beginPath();
   ctx.moveTo(a.x, a.y);
   ctx.bezierCurveTo(a.x + bend, a.y, b.x - bend, b.y, b.x, b.y);
+  const level = grad ? gradLevel(grad) : 0;
   ctx.setLineDash(bad(grad) ? [6, 4] : []);
-  ctx.strokeStyle = grad ? (bad(grad) ? c.error : c.grad) : c.line;
-  ctx.lineWidth = grad ? gradWidth(grad) * Math.min(view.scale, 1.5) : 1.5;
+  ctx.strokeStyle = grad ? (bad(grad) ? c.bad : gradColor(level)) : c.line;
+  ctx.lineWidth = grad ? (bad(grad) ? 5 : 1.5 + level * 7) * Math.min(view.scale, 1.5) : 1.5;
   ctx.stroke();
   ctx.setLineDash([]);
   if (slot !== null && view.scale > 0.5) {
@@ -121,12 +165,19 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
     ctx.textAlign = "right";
     ctx.fillText(String(slot), b.x - 4, b.y - 4);
   }
-  if (grad && view.scale > 0.5) {
-    const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6 };
-    ctx.fillStyle = bad(grad) ? c.error : c.grad;
-    ctx.font = "11px system-ui, sans-serif";
+  if (grad && view.scale > 0.5) { // the value it carries, on a chip so crossings stay legible
+    const mid = bezierPoint(a, b, bend, 0.7);
+    const text = edgeLabel(grad);
+    ctx.font = `bold 11px ${FONT}`;
+    const w = ctx.measureText(text).width + 8;
+    roundRect(ctx, mid.x - w / 2, mid.y - 8, w, 16, 8);
+    ctx.fillStyle = c.bg;
+    ctx.fill();
+    ctx.fillStyle = bad(grad) ? c.bad : c.ink;
     ctx.textAlign = "center";
-    ctx.fillText(edgeLabel(grad), mid.x, mid.y);
+    ctx.textBaseline = "middle";
+    ctx.fillText(text, mid.x, mid.y + 0.5);
+    ctx.textBaseline = "alphabetic";
   }
 }
 
@@ -146,7 +197,7 @@ function roundRect(ctx, x, y, w, h, r) {
   ctx.closePath();
 }
 
-function drawNode(ctx, c, view, node, scene, selected) {
+function drawNode(ctx, c, view, node, scene, selected, internals) {
   const box = nodeBox(node);
   const p = toScreen(view, box.x, box.y);
   const w = box.w * view.scale;
@@ -158,24 +209,36 @@ function drawNode(ctx, c, view, node, scene, selected) {
   ctx.lineWidth = selected ? 3 : node.kind === "output" ? 2.5 : 1.2;
   ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
   ctx.stroke();
-  if (view.scale < 0.35) { return; } // level of detail: shapes only when far away
-  let value = shortValue(node.values && node.values[0]);
-  if (leaf && scene.leafGrads.has(node.id)) {
-    const after = shortValue(scene.leafGrads.get(node.id));
-    value = scene.leafBefore.has(node.id)  // accumulating right now: before -> after
-      ? `grad ${shortValue(scene.leafBefore.get(node.id))} → ${after}` : `grad ${after}`;
+  const drawn = { id: node.id, x: p.x, y: p.y, w, h, texts: [] };
+  if (view.scale < 0.35) { return drawn; } // level of detail: shapes only when far away
+  const face = nodeFace(node, scene);
+  const k = Math.min(view.scale, 1.6);
+  const pad = padding(node) * k;
+  let textW = w - 2 * pad;
+  if (view.scale >= 0.6 && glyphKind(face.glyph)) {
+    const gw = (GLYPH_W - 8) * k;
+    drawGlyph(ctx, face.glyph, p.x + w - pad - gw, p.y + h * 0.18, gw, h * 0.64, c.muted);
+    textW -= GLYPH_W * k;
   }
-  const hasValue = node.values && node.values[0];
-  const title = leaf || !hasValue ? node.label : `${node.label} = ${value}`;
-  const detail = leaf ? value : `${node.op} · ${node.name}`;
+  const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
-  ctx.fillStyle = c.ink;
-  ctx.font = `${Math.round(12 * Math.min(view.scale, 1.6))}px system-ui, sans-serif`;
-  const cx = p.x + w / 2;
-  ctx.fillText(fit(ctx, title, w - 8), cx, p.y + h * 0.42);
-  ctx.fillStyle = c.muted;
-  ctx.font = `${Math.round(10 * Math.min(view.scale, 1.6))}px system-ui, sans-serif`;
-  ctx.fillText(fit(ctx, detail, w - 8), cx, p.y + h * 0.78);
+  const line = (text, px, color, y, bold = false) => {
+    ctx.font = `${bold ? "600 " : ""}${Math.round(px * k)}px ${FONT}`;
+    ctx.fillStyle = color;
+    const shown = fit(ctx, text, textW);
+    ctx.fillText(shown, cx, y);
+    drawn.texts.push({ text: shown, full: text, width: ctx.measureText(shown).width, room: textW });
+  };
+  line(face.title, TITLE_PX, c.ink, p.y + h * 0.44, leaf);
+  line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8);
+  if (internals && view.scale >= 0.6) { // what autograd keeps for backward, under the box
+    const extra = leaf ? "AccumulateGrad" : (node.saved || []).length
+      ? `saved: ${node.saved.map((e) => e.name.replace(/^_saved_/, "")).join(", ")}` : "";
+    ctx.font = `italic ${Math.round(DETAIL_PX * k)}px ${FONT}`;
+    ctx.fillStyle = c.muted;
+    ctx.fillText(fit(ctx, extra, w + 20 * k), p.x + w / 2, p.y + h + 12 * k);
+  }
+  return drawn;
 }
 
 // Text shortened with an ellipsis until it fits `width` pixels.

@@ -2,25 +2,27 @@
 // player loop and the panels to the pure modules (protocol, timeline, player, scene, view).
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
-import { draw } from "./canvas.js";
+import { draw, textWidth } from "./canvas.js";
 import { foldGraph } from "./fold.js";
+import { drawGlyph, glyphKind } from "./glyphs.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
-import { sceneAt, shortValue } from "./scene.js";
+import { nodeFace, sceneAt, shortValue } from "./scene.js";
 import { backwardStart, buildTimeline } from "./timeline.js";
-import { fitView, hitTest, pan, zoomAt } from "./view.js";
+import { fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
 
 const $ = (id) => window.document.querySelector(`[data-testid="${id}"]`);
 const ui = {};
 for (const id of ["editor", "run", "stop", "status", "examples", "device", "play", "step-back",
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
-                  "losses", "internals"]) {
+                  "losses", "internals", "present"]) {
   ui[id] = $(id);
 }
 
 const state = { run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0),
-                view: null, selected: null, errorLines: [], internals: false };
+                view: null, selected: null, errorLines: [], internals: false,
+                graph: null, graphKey: null };
 
 const editor = window.CodeMirror(ui.editor, {
   mode: "python", lineNumbers: true, indentUnit: 4,
@@ -30,7 +32,14 @@ editor.setValue(decodeURIComponent(location.hash.slice(1)) || "");
 editor.on("change", () => history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`));
 
 const params = new URLSearchParams(location.search);
-if (params.has("present")) { window.document.body.classList.add("present"); }
+const setPresent = (on) => {
+  window.document.body.classList.toggle("present", on);
+  ui.present.classList.toggle("on", on);
+  state.view = null; // refit: the canvas changed size
+  render();
+};
+ui.present.addEventListener("click",
+                            () => setPresent(!window.document.body.classList.contains("present")));
 const socket = io({ transports: ["websocket"], auth: { token: params.get("token") } });
 socket.on("trace", (batch) => { batch.forEach((e) => applyEvent(state.run, e)); refresh(); });
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
@@ -53,6 +62,7 @@ function run() {
   state.run.status = "starting";
   state.view = null;
   state.selected = null;
+  state.selectedName = null;
   socket.emit("run", { code: editor.getValue(), device: ui.device.value });
   refresh();
 }
@@ -62,6 +72,7 @@ ui.stop.addEventListener("click", () => socket.emit("stop"));
 ui.internals.addEventListener("click", () => {
   state.internals = !state.internals;
   ui.internals.textContent = state.internals ? "Internals" : "Teaching";
+  state.view = null; // the two views lay out differently
   render();
 });
 ui.theme.addEventListener("click", () => {
@@ -102,7 +113,7 @@ function refresh() {
 
 function renderProblems() {
   ui.problems.replaceChildren();
-  for (const line of state.errorLines) { editor.removeLineClass(line, "background", "error-line"); }
+  for (const [line, where, cls] of state.errorLines) { editor.removeLineClass(line, where, cls); }
   state.errorLines = [];
   const items = [];
   if (state.doc.error) {
@@ -120,11 +131,12 @@ function renderProblems() {
     li.classList.toggle("error", item.error);
     li.addEventListener("click", () => {
       if (item.line) { editor.setCursor({ line: item.line - 1, ch: 0 }); editor.focus(); }
-      if (item.node !== undefined && item.node !== null) { state.selected = item.node; render(); }
+      if (item.node !== undefined && item.node !== null) { select(item.node); }
     });
     ui.problems.append(li);
-    if (item.line && item.error) {
-      state.errorLines.push(editor.addLineClass(item.line - 1, "background", "error-line"));
+    if (item.line) { // errors tint their line; diagnoses mark it in the margin
+      const [where, cls] = item.error ? ["background", "error-line"] : ["wrap", "diagnosis-line"];
+      state.errorLines.push([editor.addLineClass(item.line - 1, where, cls), where, cls]);
     }
   }
 }
@@ -169,19 +181,37 @@ function drawLosses(canvas, log, show) {
   ctx.stroke();
 }
 
+// The graph as drawn: folded in the teaching view, each node as wide as its text needs and the
+// layers spaced to match. Rebuilt only when the graph, the timeline or the view kind changes.
+const measure = window.document.createElement("canvas").getContext("2d");
+function drawnGraph() {
+  const doc = state.doc;
+  const key = [doc.graph, state.frames, state.internals];
+  if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
+    const base = state.internals ? doc.graph : foldGraph(doc.graph);
+    const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
+    const nodes = fitLayers(base.nodes,
+                            (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));
+    state.graph = { nodes, edges: base.edges, byId: new Map(nodes.map((n) => [n.id, n])) };
+    state.graphKey = key;
+  }
+  return state.graph;
+}
+
 let runningLine = null;
 function render() {
   const doc = state.doc;
   if (!doc) { return; }
   const frameIndex = player.currentFrame(state.player);
   const scene = sceneAt(doc, state.frames, frameIndex);
-  if (!state.view && doc.graph.nodes.length) {
-    state.view = fitView(doc.graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
+  const graph = drawnGraph();
+  if (!state.view && graph.nodes.length) {
+    state.view = fitView(graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
   }
   if (state.view) {
-    const graph = state.internals ? doc.graph : foldGraph(doc.graph);
-    draw(ui.canvas, graph, scene, state.view, state.selected, state.internals,
-         state.player.playing ? player.frameProgress(state.player) : 1);
+    window.gradtrace.drawn = draw(ui.canvas, graph, scene, state.view, state.selected,
+                                  state.internals,
+                                  state.player.playing ? player.frameProgress(state.player) : 1);
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   ui.timeline.value = frameIndex;
@@ -198,45 +228,86 @@ function render() {
 
 function renderInspector(scene) {
   const doc = state.doc;
+  const glyphs = [];
   const rows = doc.variables.map((v) => {
     const grad = v.node !== null && scene.leafGrads.has(v.node) ? scene.leafGrads.get(v.node)
       : scene.atEnd ? v.grad : null; // at the end: .grad as the run left it
-    const chosen = v.node !== null && v.node === state.selected;
-    return `<tr data-node="${v.node}" class="${chosen ? "selected" : ""}">
+    const chosen = v.name === state.selectedName;
+    return `<tr data-node="${v.node}" data-name="${escape(v.name)}" class="${chosen ? "selected" : ""}">
       <td>${escape(v.name)}</td><td>line ${v.line ?? "—"}</td>
       <td>${escape(`${v.dtype}[${v.shape.join("×")}]`)}</td>
       <td>${escape(shortValue(v.value, 6))}</td><td>grad ${escape(shortValue(grad, 6))}</td></tr>`;
   });
-  const node = doc.graph.nodes.find((n) => n.id === state.selected);
-  const detail = node ? nodeDetail(node, scene) : "";
+  const variable = doc.variables.find((v) => v.name === state.selectedName);
+  const node = state.graph && state.graph.byId.get(state.selected);
+  const detail = node ? nodeDetail(node, scene, variable, glyphs)
+    : variable ? variableDetail(variable, glyphs) : "";
   ui.inspector.innerHTML = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
+  const ink = getComputedStyle(ui.inspector).getPropertyValue("--muted").trim();
+  ui.inspector.querySelectorAll("canvas.glyph").forEach((canvas, i) => {
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = canvas.clientWidth * ratio;
+    canvas.height = canvas.clientHeight * ratio;
+    const ctx = canvas.getContext("2d");
+    ctx.scale(ratio, ratio);
+    drawGlyph(ctx, glyphs[i], 1, 1, canvas.clientWidth - 2, canvas.clientHeight - 2, ink);
+  });
 }
 
-// A selected node: what made it, its value, its saved tensors, and the gradients it passed on.
-function nodeDetail(node, scene) {
-  const stats = (s) => (s && s.mean !== undefined && s.mean !== null
-    ? ` <span class="summary">min ${shortValue({ values: [s.min] })} · max ${shortValue({ values: [s.max] })}`
-      + ` · mean ${shortValue({ values: [s.mean] })} · norm ${shortValue({ values: [s.norm] })}</span>`
-    : "");
-  const value = node.values && node.values[0];
-  const saved = (node.saved || []).map((e) => `${escape(e.name)}${e.same_as
-    ? ` (step ${e.same_as.step})` : `: ${escape(shortValue(e.value && typeof e.value === "object"
-      ? e.value : { values: [e.value] }))}`}`);
+// One tensor: its numbers, and a picture of them (a heatmap for 2-D, a sparkline for 1-D, a
+// histogram when it is too big to list). The picture is drawn into the canvas after the HTML lands.
+function tensorRow(title, summary, glyphs) {
+  if (!summary) { return `<div class="tensor"><b>${title}</b> —</div>`; }
+  const stats = summary.mean !== undefined && summary.mean !== null
+    ? `min ${shortValue({ values: [summary.min] })} · max ${shortValue({ values: [summary.max] })}`
+      + ` · mean ${shortValue({ values: [summary.mean] })} · norm ${shortValue({ values: [summary.norm] })}`
+      + `${summary.nan || summary.inf ? ` · <span class="bad">${summary.nan} NaN, ${summary.inf} Inf</span>` : ""}`
+    : summary.skipped ? `values not kept (${escape(summary.skipped)})` : "";
+  const picture = glyphKind(summary) ? `<canvas class="glyph ${glyphKind(summary)}"></canvas>` : "";
+  if (picture) { glyphs.push(summary); }
+  return `<div class="tensor"><div><b>${title}</b> ${escape(shortValue(summary, 8))}
+    <div class="summary">${stats}</div></div>${picture}</div>`;
+}
+
+function sourceLine(line) {
+  const text = line && line <= editor.lineCount() ? editor.getLine(line - 1).trim() : "";
+  return line ? `<div class="source">line ${line}: <code>${escape(text)}</code></div>` : "";
+}
+
+// A selected node: what made it, its value, the gradient it received, its saved tensors.
+function nodeDetail(node, scene, variable, glyphs) {
   const pass = state.doc.passes.find((p) => p.index === scene.pass);
   const ran = pass && pass.steps.find((s) => s.node === node.id);
-  return `<p><b>${escape(node.label)}</b> · ${escape(node.op)} · ${escape(node.name)}
-      · line ${node.line ?? "—"}${node.module ? ` · ${escape(node.module)}` : ""}</p>
-    <p>value ${escape(shortValue(value, 8))}${stats(value)}</p>
-    ${saved.length ? `<p>saved: ${saved.join(", ")}</p>` : ""}
-    ${ran ? `<p>grad in ${escape(ran.grad_in.map((g) => shortValue(g, 6)).join(", "))}
-      → out ${escape(ran.grad_out.map((g) => shortValue(g, 6)).join(", ") || "—")}</p>` : ""}`;
+  const value = variable && variable.node === node.id ? variable.value : node.values && node.values[0];
+  const grad = node.kind === "leaf"
+    ? scene.leafGrads.get(node.id) || (scene.atEnd && variable ? variable.grad : null)
+    : ran && ran.grad_in[0];
+  const saved = (node.saved || []).map((e) => (e.same_as
+    ? `<div class="tensor"><b>saved ${escape(e.name)}</b> the output of step ${e.same_as.step}</div>`
+    : tensorRow(`saved ${escape(e.name)}`, e.value && typeof e.value === "object" ? e.value
+      : { shape: [], values: [e.value] }, glyphs)));
+  const made = node.kind === "leaf" ? "leaf tensor" : escape(node.op);
+  return `<p class="heading"><b>${escape(node.label)}</b> · ${made} · ${escape(node.name)}
+      ${node.module ? ` · ${escape(node.module)}` : ""}</p>${sourceLine(node.line)}
+    ${tensorRow("value", value, glyphs)}
+    ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
+    ${ran && ran.grad_out.length ? `<div class="summary">passes on ${escape(ran.grad_out
+      .map((g) => shortValue(g, 6)).join(", "))}</div>` : ""}
+    ${saved.join("")}`;
+}
+
+// A variable with no node in the graph (data that does not require grad, say).
+function variableDetail(variable, glyphs) {
+  return `<p class="heading"><b>${escape(variable.name)}</b> · not in the graph</p>
+    ${sourceLine(variable.line)}${tensorRow("value", variable.value, glyphs)}`;
 }
 
 ui.inspector.addEventListener("click", (event) => {
   const row = event.target.closest("tr[data-node]");
-  if (row && row.dataset.node !== "null") {
-    state.selected = Number(row.dataset.node);
+  if (row) {
+    state.selected = row.dataset.node === "null" ? null : Number(row.dataset.node);
+    state.selectedName = row.dataset.name;
     render();
   }
 });
@@ -273,22 +344,51 @@ function tick(now) {
 }
 requestAnimationFrame(tick);
 
-// Canvas: drag to pan, wheel to zoom, double-click to fit, click to select.
-let drag = null;
-ui.canvas.addEventListener("pointerdown", (e) => { drag = { x: e.offsetX, y: e.offsetY, moved: false }; });
+// A node picked on the canvas or in Problems; the inspector follows, naming its variable if any.
+function select(nodeId) {
+  state.selected = nodeId;
+  const variable = state.doc.variables.find((v) => v.node === nodeId && nodeId !== null);
+  state.selectedName = variable ? variable.name : null;
+  render();
+}
+
+// Canvas: drag to pan, wheel or pinch to zoom, double-click to fit, click to select.
+const pointers = new Map(); // pointerId -> last position, while pressed
+let moved = false;
+const spread = () => {
+  const [a, b] = [...pointers.values()];
+  return { d: Math.hypot(a.x - b.x, a.y - b.y), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+};
+ui.canvas.addEventListener("pointerdown", (e) => {
+  ui.canvas.setPointerCapture(e.pointerId);
+  pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
+  moved = pointers.size > 1;
+});
 ui.canvas.addEventListener("pointermove", (e) => {
-  if (!drag || !state.view) { return; }
-  state.view = pan(state.view, e.offsetX - drag.x, e.offsetY - drag.y);
-  drag = { x: e.offsetX, y: e.offsetY, moved: true };
+  if (!pointers.has(e.pointerId) || !state.view) { return; }
+  const before = pointers.size === 2 ? spread() : null;
+  const last = pointers.get(e.pointerId);
+  pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
+  if (before) { // pinch: zoom about the fingers' midpoint, and follow it
+    const after = spread();
+    state.view = pan(zoomAt(state.view, after.d / (before.d || 1), before.x, before.y),
+                     after.x - before.x, after.y - before.y);
+  } else if (pointers.size === 1) {
+    state.view = pan(state.view, e.offsetX - last.x, e.offsetY - last.y);
+  }
+  moved = moved || Math.hypot(e.offsetX - last.x, e.offsetY - last.y) > 0;
   render();
 });
-ui.canvas.addEventListener("pointerup", (e) => {
-  if (drag && !drag.moved && state.view && state.doc) {
-    state.selected = hitTest(state.doc.graph.nodes, state.view, e.offsetX, e.offsetY);
-    render();
+const release = (e) => {
+  if (pointers.size === 1 && !moved && state.view && state.graph && e.type === "pointerup") {
+    const visible = sceneAt(state.doc, state.frames, player.currentFrame(state.player)).visible;
+    select(hitTest(state.graph.nodes.filter((n) => visible.has(n.id)), state.view,
+                   e.offsetX, e.offsetY));
   }
-  drag = null;
-});
+  pointers.delete(e.pointerId);
+};
+ui.canvas.addEventListener("pointerup", release);
+ui.canvas.addEventListener("pointercancel", release);
 ui.canvas.addEventListener("wheel", (e) => {
   if (!state.view) { return; }
   e.preventDefault();
@@ -297,3 +397,7 @@ ui.canvas.addEventListener("wheel", (e) => {
 }, { passive: false });
 ui.canvas.addEventListener("dblclick", () => { state.view = null; render(); });
 window.addEventListener("resize", () => render());
+
+// For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
+window.gradtrace = { drawn: [] };
+setPresent(params.has("present"));

@@ -56,3 +56,29 @@ export function shortValue(summary, limit = 4) {
   if (values && values.length <= limit) { return `[${values.map(fmt).join(", ")}]`; }
   return `${summary.dtype}[${summary.shape.join("×")}]`;
 }
+
+// A value as few characters as say it: the number, a few values, or just the shape (the glyph
+// beside it shows the rest).
+export function compactValue(summary) {
+  if (!summary) { return "—"; }
+  if (summary.values && summary.values.length <= 4) { return shortValue(summary); }
+  return summary.shape.length ? summary.shape.join("×") : shortValue(summary);
+}
+
+// What a node says at a frame: a title, a detail line, and the tensor its glyph pictures.
+// Leaves: their name, then their value, or their .grad once backward has reached them.
+// Ops and outputs: `label = value`, then `op · AutogradNode`.
+export function nodeFace(node, scene) {
+  const value = node.values ? node.values[0] : null;
+  if (node.kind === "leaf") {
+    const grad = scene && scene.leafGrads.get(node.id);
+    if (!grad) { return { title: node.label, detail: compactValue(value), glyph: value }; }
+    const before = scene.leafBefore.get(node.id);
+    const detail = scene.leafBefore.has(node.id)  // accumulating right now: before -> after
+      ? `grad ${before ? compactValue(before) : "None"} → ${compactValue(grad)}`
+      : `grad ${compactValue(grad)}`;
+    return { title: node.label, detail, glyph: grad };
+  }
+  return { title: value ? `${node.label} = ${compactValue(value)}` : node.label,
+           detail: `${node.op} · ${node.name}`, glyph: value };
+}

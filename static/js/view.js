@@ -7,9 +7,34 @@ export const NODE_SIZE = Object.freeze({
   output: { w: 128, h: 48 },
 });
 
+export const MAX_NODE_WIDTH = 280;
+
+// A node's box: its kind's size, or the width fitLayers gave it.
 export function nodeBox(node) {
   const size = NODE_SIZE[node.kind] || NODE_SIZE.op;
-  return { x: node.x - size.w / 2, y: node.y - size.h / 2, w: size.w, h: size.h };
+  const w = node.w || size.w;
+  return { x: node.x - w / 2, y: node.y - size.h / 2, w, h: size.h };
+}
+
+// The server lays layers out a fixed distance apart. Here each node gets the width its text needs
+// (`widthOf(node)`, clamped), and the layers move apart so that the widest node of each keeps
+// `gap` from its neighbours. Returns new node objects; the input is not changed.
+export function fitLayers(nodes, widthOf, gap = 48) {
+  const sized = nodes.map((n) => {
+    const base = (NODE_SIZE[n.kind] || NODE_SIZE.op).w;
+    return { ...n, w: Math.round(Math.min(Math.max(widthOf(n), base), MAX_NODE_WIDTH)) };
+  });
+  const widest = new Map();
+  for (const n of sized) { widest.set(n.x, Math.max(widest.get(n.x) || 0, n.w)); }
+  const layerX = new Map();
+  let right = null;
+  for (const x of [...widest.keys()].sort((a, b) => a - b)) {
+    const w = widest.get(x);
+    const centre = right === null ? x : right + gap + w / 2;
+    layerX.set(x, centre);
+    right = centre + w / 2;
+  }
+  return sized.map((n) => ({ ...n, x: layerX.get(n.x) }));
 }
 
 export function identity() {
@@ -47,6 +72,12 @@ export function zoomAt(view, factor, sx, sy, min = 0.02, max = 8) {
   const scale = Math.min(Math.max(view.scale * factor, min), max);
   const world = toWorld(view, sx, sy);
   return { scale, tx: sx - world.x * scale, ty: sy - world.y * scale };
+}
+
+// Whether a box (world units) shows on a canvas of width x height pixels.
+export function onScreen(view, box, width, height) {
+  const a = toScreen(view, box.x, box.y);
+  return a.x < width && a.y < height && a.x + box.w * view.scale > 0 && a.y + box.h * view.scale > 0;
 }
 
 // The id of the node under the screen point, or null (the topmost: last drawn wins).

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { sceneAt, shortValue } from "../../static/js/scene.js";
+import { compactValue, nodeFace, sceneAt, shortValue } from "../../static/js/scene.js";
 import { buildTimeline } from "../../static/js/timeline.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
@@ -34,4 +34,24 @@ test("short values", () => {
   assert.equal(shortValue({ values: [1, 2], shape: [2], dtype: "int64" }), "[1, 2]");
   assert.equal(shortValue({ shape: [3, 4], dtype: "float32" }), "float32[3×4]");
   assert.equal(shortValue(null), "—");
+});
+
+test("a node's face: leaves show their value, then their .grad as it accumulates", () => {
+  const { document } = fixture.find((f) => f.name === "wx_plus_b_loss.py");
+  const frames = buildTimeline(document);
+  const w = document.graph.nodes.find((n) => n.label === "w");
+  assert.deepEqual(nodeFace(w, null), { title: "w", detail: "1", glyph: w.values[0] });
+  const at = frames.findIndex((f) => f.kind === "backward" && f.node === w.id);
+  assert.equal(nodeFace(w, sceneAt(document, frames, at)).detail, "grad None → 10");
+  assert.equal(nodeFace(w, sceneAt(document, frames, frames.length - 1)).detail, "grad 10");
+  const loss = document.graph.nodes.find((n) => n.label === "loss");
+  assert.deepEqual(nodeFace(loss, null).title, "loss = 6.25");
+  assert.deepEqual(nodeFace(loss, null).detail, "pow · PowBackward0");
+});
+
+test("a big value is named by its shape; its glyph shows the rest", () => {
+  const big = { shape: [3, 2], values: [1, 2, 3, 4, 5, 6] };
+  assert.equal(compactValue(big), "3×2");
+  assert.equal(compactValue({ shape: [2], values: [1, 2] }), "[1, 2]");
+  assert.equal(compactValue(null), "—");
 });

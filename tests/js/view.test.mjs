@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  fitView, hitTest, identity, nodeBox, overlaps, pan, toScreen, toWorld, zoomAt,
+  fitLayers, fitView, hitTest, identity, MAX_NODE_WIDTH, nodeBox, onScreen, overlaps, pan,
+  toScreen, toWorld, zoomAt,
 } from "../../static/js/view.js";
 
 const near = (a, b) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
@@ -49,4 +50,32 @@ test("the layouts of real traces never overlap", () => {
   }
   assert.deepEqual(overlaps([{ id: 0, kind: "op", x: 0, y: 0 }, { id: 1, kind: "op", x: 10, y: 10 }]),
                    [[0, 1]]);
+});
+
+test("layers move apart to fit their widest node, and real traces still never overlap", () => {
+  const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
+  const widthOf = (n) => n.label.length * 9 + 20; // wide labels: layers must spread
+  for (const { name, document } of fixture) {
+    const nodes = fitLayers(document.graph.nodes, widthOf);
+    assert.deepEqual(overlaps(nodes), [], name);
+    for (const n of nodes) {
+      assert.ok(n.w >= 112 && n.w <= MAX_NODE_WIDTH, `${name}: ${n.label} ${n.w}`);
+    }
+  }
+  const nodes = fitLayers([{ id: 0, kind: "leaf", x: 0, y: 0 }, { id: 1, kind: "op", x: 160, y: 0 },
+                           { id: 2, kind: "op", x: 160, y: 70 }, { id: 3, kind: "op", x: 320, y: 0 }],
+                          (n) => (n.id === 2 ? 240 : 10), 40);
+  assert.deepEqual(nodes.map((n) => n.w), [112, 128, 240, 128]);
+  assert.equal(nodes[1].x, nodes[2].x); // a layer stays a column
+  assert.equal(nodes[1].x - 120, 56 + 40); // its widest node keeps the gap from the last layer
+  assert.equal(nodes[3].x - 64, nodes[1].x + 120 + 40);
+  assert.equal(nodes[0].x, 0);
+});
+
+test("only boxes inside the canvas count as on screen", () => {
+  const view = { scale: 1, tx: 0, ty: 0 };
+  assert.ok(onScreen(view, { x: 10, y: 10, w: 50, h: 20 }, 100, 100));
+  assert.ok(onScreen(view, { x: -40, y: 10, w: 50, h: 20 }, 100, 100)); // partly in
+  assert.ok(!onScreen(view, { x: 120, y: 10, w: 50, h: 20 }, 100, 100));
+  assert.ok(!onScreen(view, { x: 10, y: -30, w: 50, h: 20 }, 100, 100));
 });
