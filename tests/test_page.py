@@ -107,7 +107,7 @@ def test_passes_list_and_inspecting_a_variable(page):
     page.select_option("[data-testid=passes]", "0")
     page.click("[data-testid=inspector] tr[data-node='0']")  # y1 = x * 2, run by pass 0
     detail = page.inner_text("[data-testid=inspector]")
-    assert "MulBackward0" in detail and "grad in" in detail
+    assert "MulBackward0" in detail and "\ngrad 1\n" in detail and "passes on 2" in detail
     page.screenshot(path=str(ARTIFACTS / "page-passes.png"))
 
 
@@ -214,3 +214,19 @@ def test_presenter_mode_from_the_address_and_the_toggle(browser, server):
     page.click("[data-testid=present]")
     assert not page.evaluate("document.body.classList.contains('present')")
     page.close()
+
+
+def test_the_empty_state_invites_a_run_and_a_run_without_a_graph_says_so(page):
+    assert page.is_visible("[data-testid=empty] .invite")
+    page.click("[data-testid=try-seed]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    assert len(drawn_boxes(page)) == 6 and not page.is_visible("[data-testid=empty]")
+    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
+                  "'import torch\\nx = torch.ones(2)\\nraise ValueError(\"no graph here\")\\n')")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    assert page.is_visible("[data-testid=empty] .no-graph")
+    assert drawn_boxes(page) == [] and "line 3:" in page.inner_text("[data-testid=problems]")
+    page.screenshot(path=str(ARTIFACTS / "page-no-graph.png"))

@@ -44,7 +44,7 @@ export function textWidth(ctx, node, faces) {
     const title = ctx.measureText(face.title).width;
     ctx.font = `${DETAIL_PX}px ${FONT}`;
     const detail = ctx.measureText(face.detail).width;
-    widest = Math.max(widest, Math.max(title, detail) + 2 * padding(node)
+    widest = Math.max(widest, Math.max(title, detail) * 1.06 + 2 * padding(node)
                       + (glyphKind(face.glyph) ? GLYPH_W : 0));
   }
   return widest;
@@ -70,12 +70,14 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const nodes = graph.byId;
   const shown = (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
   drawModules(ctx, c, view, graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
+  const chips = [];
   for (const edge of graph.edges) {
     const src = nodes.get(edge.src);
     const dst = nodes.get(edge.dst);
     if (scene.visible.has(edge.src) && scene.visible.has(edge.dst) && (shown(src) || shown(dst))) {
-      drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(`${edge.dst}:${edge.slot}`),
-               internals ? edge.slot : null);
+      const chip = drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(`${edge.dst}:${edge.slot}`),
+                            internals ? edge.slot : null);
+      if (chip) { chips.push(chip); }
     }
   }
   const drawn = [];
@@ -84,6 +86,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       drawn.push(drawNode(ctx, c, view, node, scene, node.id === selected, internals));
     }
   }
+  drawChips(ctx, c, chips, drawn);
   if (progress < 1) {
     for (const edge of graph.edges) {
       if (scene.active.has(edge.dst) && scene.visible.has(edge.src)) {
@@ -165,20 +168,37 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
     ctx.textAlign = "right";
     ctx.fillText(String(slot), b.x - 4, b.y - 4);
   }
-  if (grad && view.scale > 0.5) { // the value it carries, on a chip so crossings stay legible
-    const mid = bezierPoint(a, b, bend, 0.7);
+  return grad && view.scale > 0.5 ? { grad, a, b, bend } : null;
+}
+
+const CHIP_AT = [0.5, 0.35, 0.65, 0.2, 0.8]; // where along an edge its label may go, best first
+const apart = (p, q) => p.x + p.w <= q.x || q.x + q.w <= p.x || p.y + p.h <= q.y || q.y + q.h <= p.y;
+
+// Each gradient's value on a chip along its edge, at the first spot that covers no node and no
+// other chip; an edge with no free spot goes without (its colour and the inspector still tell).
+function drawChips(ctx, c, chips, nodeBoxes) {
+  ctx.font = `bold 11px ${FONT}`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  const taken = [...nodeBoxes];
+  for (const { grad, a, b, bend } of chips) {
     const text = edgeLabel(grad);
-    ctx.font = `bold 11px ${FONT}`;
     const w = ctx.measureText(text).width + 8;
-    roundRect(ctx, mid.x - w / 2, mid.y - 8, w, 16, 8);
-    ctx.fillStyle = c.bg;
-    ctx.fill();
-    ctx.fillStyle = bad(grad) ? c.bad : c.ink;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
-    ctx.fillText(text, mid.x, mid.y + 0.5);
-    ctx.textBaseline = "alphabetic";
+    for (const t of CHIP_AT) {
+      const p = bezierPoint(a, b, bend, t);
+      const rect = { x: p.x - w / 2, y: p.y - 8, w, h: 16 };
+      if (taken.every((q) => apart(rect, q))) {
+        taken.push(rect);
+        roundRect(ctx, rect.x, rect.y, w, 16, 8);
+        ctx.fillStyle = c.bg;
+        ctx.fill();
+        ctx.fillStyle = bad(grad) ? c.bad : c.ink;
+        ctx.fillText(text, p.x, p.y + 0.5);
+        break;
+      }
+    }
   }
+  ctx.textBaseline = "alphabetic";
 }
 
 // A gradient in a few characters: the number itself, or the norm of a tensor.
@@ -223,7 +243,7 @@ function drawNode(ctx, c, view, node, scene, selected, internals) {
   const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
   const line = (text, px, color, y, bold = false) => {
-    ctx.font = `${bold ? "600 " : ""}${Math.round(px * k)}px ${FONT}`;
+    ctx.font = `${bold ? "600 " : ""}${(px * k).toFixed(2)}px ${FONT}`; // unrounded: scales with the box
     ctx.fillStyle = color;
     const shown = fit(ctx, text, textW);
     ctx.fillText(shown, cx, y);
@@ -234,7 +254,7 @@ function drawNode(ctx, c, view, node, scene, selected, internals) {
   if (internals && view.scale >= 0.6) { // what autograd keeps for backward, under the box
     const extra = leaf ? "AccumulateGrad" : (node.saved || []).length
       ? `saved: ${node.saved.map((e) => e.name.replace(/^_saved_/, "")).join(", ")}` : "";
-    ctx.font = `italic ${Math.round(DETAIL_PX * k)}px ${FONT}`;
+    ctx.font = `italic ${(DETAIL_PX * k).toFixed(2)}px ${FONT}`;
     ctx.fillStyle = c.muted;
     ctx.fillText(fit(ctx, extra, w + 20 * k), p.x + w / 2, p.y + h + 12 * k);
   }

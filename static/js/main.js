@@ -16,7 +16,7 @@ const ui = {};
 for (const id of ["editor", "run", "stop", "status", "examples", "device", "play", "step-back",
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
-                  "losses", "internals", "present"]) {
+                  "losses", "internals", "present", "try-seed"]) {
   ui[id] = $(id);
 }
 
@@ -47,8 +47,14 @@ socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, 
 for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
   ui.device.add(new Option(device, device));
 }
-fetch("/api/examples").then((r) => r.json()).then((examples) => {
-  for (const ex of examples) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
+const examples = fetch("/api/examples").then((r) => r.json());
+examples.then((list) => {
+  for (const ex of list) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
+});
+ui["try-seed"].addEventListener("click", async () => {
+  const seed = (await examples).find((ex) => ex.name === ui["try-seed"].dataset.example);
+  editor.setValue(seed.code);
+  run();
 });
 ui.examples.addEventListener("change", () => {
   if (ui.examples.value) { editor.setValue(ui.examples.value); }
@@ -61,6 +67,7 @@ function run() {
   state.run = emptyRun();
   state.run.status = "starting";
   state.view = null;
+  state.viewTouched = false;
   state.selected = null;
   state.selectedName = null;
   socket.emit("run", { code: editor.getValue(), device: ui.device.value });
@@ -108,6 +115,7 @@ function refresh() {
   renderPasses();
   ui.timeline.max = Math.max(state.frames.length - 1, 0);
   ui.empty.classList.toggle("hidden", state.doc.graph.nodes.length > 0 || busy);
+  ui.empty.classList.toggle("after-run", run.status !== "idle" && !busy);
   render();
 }
 
@@ -194,6 +202,8 @@ function drawnGraph() {
                             (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));
     state.graph = { nodes, edges: base.edges, byId: new Map(nodes.map((n) => [n.id, n])) };
     state.graphKey = key;
+    if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
+
   }
   return state.graph;
 }
@@ -208,7 +218,10 @@ function render() {
   if (!state.view && graph.nodes.length) {
     state.view = fitView(graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
   }
-  if (state.view) {
+  if (!graph.nodes.length) { // nothing (yet) to show: no picture left over from the last run
+    ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
+    window.gradtrace.drawn = [];
+  } else if (state.view) {
     window.gradtrace.drawn = draw(ui.canvas, graph, scene, state.view, state.selected,
                                   state.internals,
                                   state.player.playing ? player.frameProgress(state.player) : 1);
@@ -377,6 +390,7 @@ ui.canvas.addEventListener("pointermove", (e) => {
     state.view = pan(state.view, e.offsetX - last.x, e.offsetY - last.y);
   }
   moved = moved || Math.hypot(e.offsetX - last.x, e.offsetY - last.y) > 0;
+  state.viewTouched = state.viewTouched || moved;
   render();
 });
 const release = (e) => {
@@ -393,9 +407,14 @@ ui.canvas.addEventListener("wheel", (e) => {
   if (!state.view) { return; }
   e.preventDefault();
   state.view = zoomAt(state.view, Math.exp(-e.deltaY * 0.0015), e.offsetX, e.offsetY);
+  state.viewTouched = true;
   render();
 }, { passive: false });
-ui.canvas.addEventListener("dblclick", () => { state.view = null; render(); });
+ui.canvas.addEventListener("dblclick", () => {
+  state.view = null;
+  state.viewTouched = false;
+  render();
+});
 window.addEventListener("resize", () => render());
 
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
