@@ -5,6 +5,8 @@
 Starts `gradtrace serve`, opens the page with Playwright (Debian's chromium), and prints medians:
   first frame   Run clicked -> the first frame of the graph painted, for an example
   fps           frames per second while playing a graph of about 2,000 nodes (budget 60)
+  pan / zoom    frames per second while dragging or wheel-zooming a graph of about 20,000 nodes,
+                zoomed out to fit and zoomed in to scale 1 (budget 30)
 """
 
 from __future__ import annotations
@@ -30,6 +32,45 @@ for _ in range(1000):
     y = y * w + 0.001
 y.backward()
 """
+
+
+HUGE = BIG.replace("range(1000)", "range(10000)")
+
+# Per animation frame for 3 s: one synthetic drag step or wheel notch on the canvas; the page
+# draws once per frame, so the frames counted are frames drawn.
+MOVE_FPS = """kind => new Promise(done => {
+    const canvas = document.querySelector('[data-testid=canvas]');
+    const r = canvas.getBoundingClientRect();
+    const [x, y] = [r.left + r.width / 2, r.top + r.height / 2];
+    const opts = (dx) => ({ clientX: x + dx, clientY: y, pointerId: 7, bubbles: true,
+                            cancelable: true });
+    if (kind === 'pan') canvas.dispatchEvent(new PointerEvent('pointerdown', opts(0)));
+    let frames = 0; const start = performance.now();
+    const step = (now) => {
+        frames++;
+        const swing = Math.sin(frames / 10) * 120;
+        if (kind === 'pan') window.dispatchEvent(new PointerEvent('pointermove', opts(swing)));
+        else canvas.dispatchEvent(new WheelEvent('wheel', { ...opts(0),
+                                                            deltaY: frames % 40 < 20 ? -30 : 30 }));
+        if (now - start < 3000) requestAnimationFrame(step);
+        else {
+            if (kind === 'pan') window.dispatchEvent(new PointerEvent('pointerup', opts(swing)));
+            done(frames * 1000 / (now - start));
+        }
+    };
+    requestAnimationFrame(step);
+})"""
+
+
+def move_fps(page, kind: str, zoomed_in: bool) -> float:
+    page.dblclick("[data-testid=canvas]")  # fit the whole graph
+    if zoomed_in:
+        page.evaluate("""() => { const c = document.querySelector('[data-testid=canvas]');
+            const r = c.getBoundingClientRect();
+            for (let i = 0; i < 40; i++) c.dispatchEvent(new WheelEvent('wheel', { deltaY: -100,
+                clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, cancelable: true }));
+        }""")
+    return page.evaluate(MOVE_FPS, kind)
 
 
 def run(page, code: str) -> None:
@@ -67,12 +108,19 @@ def main() -> None:
                     requestAnimationFrame(count); else done(frames * 1000 / (now - start)); };
                 requestAnimationFrame(count); })"""))
             page.click("[data-testid=play]")
+        run(page, HUGE)
+        huge = page.evaluate("window.gradtrace.drawn.length")
+        moves = {(kind, zoomed): statistics.median(move_fps(page, kind, zoomed) for _ in range(3))
+                 for kind in ("pan", "zoom") for zoomed in (False, True)}
         browser.close()
     print(f"the big graph's timeline: {nodes}")
     print(f"Run -> first frame of an example: {statistics.median(firsts[1:]):.0f} ms (median of "
           f"{args.reps}; budget 150)")
     print(f"playing a ~2,000-node graph: {statistics.median(fps):.0f} fps (median of 3; "
           "budget 60)")
+    print(f"a ~20,000-node graph ({huge} nodes on screen when fitted), median of 3, budget 30:")
+    for (kind, zoomed), fps_ in moves.items():
+        print(f"  {kind} {'at scale 1' if zoomed else 'fitted'}: {fps_:.0f} fps")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def test_a_refused_run_says_why_and_the_page_stays_usable(page):
 
 
 def drawn_boxes(page) -> list[dict]:
-    return page.evaluate("window.gradtrace.drawn")
+    """The boxes of the next frame drawn (pan and zoom draw on the next animation frame)."""
+    return page.evaluate(
+        "new Promise(done => requestAnimationFrame(() => done(window.gradtrace.drawn)))")
 
 
 def boxes_overlap(a: dict, b: dict) -> bool:

@@ -54,7 +54,7 @@ export function textWidth(ctx, node, faces) {
 // (tests check that no boxes overlap and every text fits its box). `progress` (0..1) moves a pulse
 // along the edges of the active nodes: values flowing into a new node in the forward phase,
 // gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
-// away nodes are drawn as shapes only, so big graphs stay fast.
+// away nodes are drawn as plain shapes in a few batched paths, so big graphs stay fast.
 export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
@@ -70,12 +70,13 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const nodes = graph.byId;
   const shown = (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
   drawModules(ctx, c, view, graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
+  if (view.scale < FAR) { return drawFar(ctx, c, graph, scene, view, shown); }
   const chips = [];
   for (const edge of graph.edges) {
     const src = nodes.get(edge.src);
     const dst = nodes.get(edge.dst);
     if (scene.visible.has(edge.src) && scene.visible.has(edge.dst) && (shown(src) || shown(dst))) {
-      const chip = drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(`${edge.dst}:${edge.slot}`),
+      const chip = drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(edge.key),
                             internals ? edge.slot : null);
       if (chip) { chips.push(chip); }
     }
@@ -96,6 +97,70 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       }
     }
   }
+  return drawn;
+}
+
+// Far away, a node is a few pixels: no text, straight edges, and one path per colour, so tens of
+// thousands of nodes draw in a few milliseconds.
+const FAR = 0.35;
+// A point's pixel as one number (24 bits; the canvas is narrower than 4096 pixels).
+const pixelKey = (p) => (Math.round(p.x) & 4095) * 4096 + (Math.round(p.y) & 4095);
+const LEVELS = 4; // gradient colours far away: a few steps of the scale, one path each
+const FAR_COLORS = Array.from({ length: LEVELS + 1 }, (_, i) => gradColor(i / LEVELS));
+function drawFar(ctx, c, graph, scene, view, shown) {
+  // A few pixels tall: nodes are solid dots, and of the many that land on the same pixel (or the
+  // edges that join the same pixels) only one is drawn, since rasterising is the cost here.
+  const tiny = view.scale * 40 < 6;
+  const seen = new Set();
+  const fresh = (key) => !tiny || (!seen.has(key) && seen.add(key));
+  const plain = new Path2D();
+  const broken = new Path2D(); // NaN/Inf
+  const levels = FAR_COLORS.map(() => new Path2D());
+  for (const edge of graph.edges) {
+    if (!scene.visible.has(edge.src) || !scene.visible.has(edge.dst)) { continue; }
+    const src = graph.byId.get(edge.src);
+    const dst = graph.byId.get(edge.dst);
+    if (!(shown(src) || shown(dst))) { continue; }
+    const grad = scene.edgeGrads.get(edge.key);
+    const path = !grad ? plain : bad(grad) ? broken : levels[Math.round(gradLevel(grad) * LEVELS)];
+    const [a, b] = edgeEnds(view, src, dst);
+    if (!fresh(pixelKey(a) * 16777216 + pixelKey(b))) { continue; }
+    path.moveTo(a.x, a.y);
+    path.lineTo(b.x, b.y);
+  }
+  ctx.lineWidth = 1;
+  for (const [style, path] of [[c.line, plain], ...FAR_COLORS.map((col, i) => [col, levels[i]]),
+                               [c.bad, broken]]) {
+    ctx.strokeStyle = style;
+    ctx.stroke(path);
+  }
+  const drawn = [];
+  const outlines = [c.leaf, c.forward, c.ink];
+  const kinds = outlines.map(() => new Path2D());
+  const active = new Path2D();
+  seen.clear();
+  for (const node of graph.nodes) {
+    if (!shown(node)) { continue; }
+    const box = nodeBox(node);
+    const p = toScreen(view, box.x, box.y);
+    const [w, h] = [box.w * view.scale, box.h * view.scale];
+    const kind = node.kind === "leaf" ? 0 : node.kind === "output" ? 2 : 1;
+    const running = scene.active.has(node.id);
+    if (running || fresh(pixelKey(p))) {
+      (running ? active : kinds[kind]).rect(p.x, p.y, w, h);
+    }
+    drawn.push({ id: node.id, x: p.x, y: p.y, w, h, texts: [] });
+  }
+  kinds.forEach((path, i) => {
+    ctx.fillStyle = tiny ? outlines[i] : c.node;
+    ctx.fill(path);
+    if (!tiny) {
+      ctx.strokeStyle = outlines[i];
+      ctx.stroke(path);
+    }
+  });
+  ctx.fillStyle = c.grad; // the running node stands out even from afar
+  ctx.fill(active);
   return drawn;
 }
 
@@ -230,7 +295,6 @@ function drawNode(ctx, c, view, node, scene, selected, internals) {
   ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
   ctx.stroke();
   const drawn = { id: node.id, x: p.x, y: p.y, w, h, texts: [] };
-  if (view.scale < 0.35) { return drawn; } // level of detail: shapes only when far away
   const face = nodeFace(node, scene);
   const k = Math.min(view.scale, 1.6);
   const pad = padding(node) * k;

@@ -200,7 +200,8 @@ function drawnGraph() {
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const nodes = fitLayers(base.nodes,
                             (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));
-    state.graph = { nodes, edges: base.edges, byId: new Map(nodes.map((n) => [n.id, n])) };
+    const edges = base.edges.map((e) => ({ ...e, key: `${e.dst}:${e.slot}` })); // scene.edgeGrads' key
+    state.graph = { nodes, edges, byId: new Map(nodes.map((n) => [n.id, n])) };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
 
@@ -213,7 +214,12 @@ function render() {
   const doc = state.doc;
   if (!doc) { return; }
   const frameIndex = player.currentFrame(state.player);
-  const scene = sceneAt(doc, state.frames, frameIndex);
+  const sceneKey = [doc, state.frames, frameIndex];
+  if (!state.sceneKey || sceneKey.some((part, i) => part !== state.sceneKey[i])) {
+    state.scene = sceneAt(doc, state.frames, frameIndex); // panning keeps the frame's scene
+    state.sceneKey = sceneKey;
+  }
+  const scene = state.scene;
   const graph = drawnGraph();
   if (!state.view && graph.nodes.length) {
     state.view = fitView(graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
@@ -236,7 +242,11 @@ function render() {
   if (runningLine !== null) { editor.removeLineClass(runningLine, "background", "running-line"); }
   runningLine = scene.line ? scene.line - 1 : null;
   if (runningLine !== null) { editor.addLineClass(runningLine, "background", "running-line"); }
-  renderInspector(scene);
+  const inspected = [doc, frameIndex, state.selected, state.selectedName, state.graph];
+  if (!state.inspected || inspected.some((part, i) => part !== state.inspected[i])) {
+    state.inspected = inspected; // panning and zooming leave the panel alone
+    renderInspector(scene);
+  }
 }
 
 function renderInspector(scene) {
@@ -352,7 +362,8 @@ let last = performance.now();
 function tick(now) {
   const dt = (now - last) / 1000;
   last = now;
-  if (state.player.playing) { state.player = player.advance(state.player, dt); render(); }
+  if (state.player.playing) { state.player = player.advance(state.player, dt); }
+  if (state.player.playing || state.dirty) { state.dirty = false; render(); }
   requestAnimationFrame(tick);
 }
 requestAnimationFrame(tick);
@@ -365,50 +376,60 @@ function select(nodeId) {
   render();
 }
 
-// Canvas: drag to pan, wheel or pinch to zoom, double-click to fit, click to select.
-const pointers = new Map(); // pointerId -> last position, while pressed
+// Canvas: drag to pan, wheel or pinch to zoom, double-click to fit, click to select. Moves only
+// mark the view dirty; the animation loop draws once per frame however many events arrive.
+// Moves and releases are followed on the window, so a drag may leave the canvas.
+const pointers = new Map(); // pointerId -> last position on the canvas, while pressed
 let moved = false;
+const at = (e) => {
+  const rect = ui.canvas.getBoundingClientRect();
+  return { x: e.clientX - rect.left, y: e.clientY - rect.top };
+};
 const spread = () => {
   const [a, b] = [...pointers.values()];
   return { d: Math.hypot(a.x - b.x, a.y - b.y), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
 };
+const moveView = (view) => {
+  state.view = view;
+  state.viewTouched = true;
+  state.dirty = true;
+};
 ui.canvas.addEventListener("pointerdown", (e) => {
-  ui.canvas.setPointerCapture(e.pointerId);
-  pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
+  pointers.set(e.pointerId, at(e));
   moved = pointers.size > 1;
 });
-ui.canvas.addEventListener("pointermove", (e) => {
+window.addEventListener("pointermove", (e) => {
   if (!pointers.has(e.pointerId) || !state.view) { return; }
   const before = pointers.size === 2 ? spread() : null;
   const last = pointers.get(e.pointerId);
-  pointers.set(e.pointerId, { x: e.offsetX, y: e.offsetY });
+  const now = at(e);
+  pointers.set(e.pointerId, now);
+  if (now.x === last.x && now.y === last.y) { return; }
+  moved = true;
   if (before) { // pinch: zoom about the fingers' midpoint, and follow it
     const after = spread();
-    state.view = pan(zoomAt(state.view, after.d / (before.d || 1), before.x, before.y),
-                     after.x - before.x, after.y - before.y);
+    moveView(pan(zoomAt(state.view, after.d / (before.d || 1), before.x, before.y),
+                 after.x - before.x, after.y - before.y));
   } else if (pointers.size === 1) {
-    state.view = pan(state.view, e.offsetX - last.x, e.offsetY - last.y);
+    moveView(pan(state.view, now.x - last.x, now.y - last.y));
   }
-  moved = moved || Math.hypot(e.offsetX - last.x, e.offsetY - last.y) > 0;
-  state.viewTouched = state.viewTouched || moved;
-  render();
 });
 const release = (e) => {
+  if (!pointers.has(e.pointerId)) { return; }
   if (pointers.size === 1 && !moved && state.view && state.graph && e.type === "pointerup") {
-    const visible = sceneAt(state.doc, state.frames, player.currentFrame(state.player)).visible;
-    select(hitTest(state.graph.nodes.filter((n) => visible.has(n.id)), state.view,
-                   e.offsetX, e.offsetY));
+    const visible = state.scene.visible;
+    const p = at(e);
+    select(hitTest(state.graph.nodes.filter((n) => visible.has(n.id)), state.view, p.x, p.y));
   }
   pointers.delete(e.pointerId);
 };
-ui.canvas.addEventListener("pointerup", release);
-ui.canvas.addEventListener("pointercancel", release);
+window.addEventListener("pointerup", release);
+window.addEventListener("pointercancel", release);
 ui.canvas.addEventListener("wheel", (e) => {
   if (!state.view) { return; }
   e.preventDefault();
-  state.view = zoomAt(state.view, Math.exp(-e.deltaY * 0.0015), e.offsetX, e.offsetY);
-  state.viewTouched = true;
-  render();
+  const p = at(e);
+  moveView(zoomAt(state.view, Math.exp(-e.deltaY * 0.0015), p.x, p.y));
 }, { passive: false });
 ui.canvas.addEventListener("dblclick", () => {
   state.view = null;

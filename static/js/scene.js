@@ -1,6 +1,12 @@
 // What the canvas shows at one frame of the timeline: which nodes exist yet, which are active,
 // which edges carry which gradient, and each leaf's .grad so far. Pure, for `node --test`.
 
+const byOrder = new WeakMap(); // pass -> Map(order -> step), so a scene costs O(frames)
+function stepByOrder(pass) {
+  if (!byOrder.has(pass)) { byOrder.set(pass, new Map(pass.steps.map((s) => [s.order, s]))); }
+  return byOrder.get(pass);
+}
+
 export function sceneAt(doc, frames, frameIndex) {
   const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
                   leafGrads: new Map(), line: null, phase: "forward", pass: null,
@@ -26,7 +32,7 @@ export function sceneAt(doc, frames, frameIndex) {
       }
       for (const id of pass.created_nodes || []) { scene.visible.add(id); }
       if (frame.kind === "backward") {
-        const step = pass.steps.find((s) => s.order === frame.order);
+        const step = stepByOrder(pass).get(frame.order);
         if (step && step.node !== null) {
           scene.visible.add(step.node);
           (step.grad_out || []).forEach((g, slot) => {
