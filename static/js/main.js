@@ -183,7 +183,7 @@ function drawLosses(canvas, log, show) {
   values.forEach((v, i) => {
     if (v === null) { return; }
     const x = (i / (values.length - 1)) * (w - 4) + 2;
-    const y = h - 3 - ((v - lo) / (hi - lo || 1)) * (h - 6);
+    const y = hi === lo ? h / 2 : h - 3 - ((v - lo) / (hi - lo)) * (h - 6); // flat: mid-height
     if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
   });
   ctx.stroke();
