@@ -232,3 +232,14 @@ def test_the_empty_state_invites_a_run_and_a_run_without_a_graph_says_so(page):
     assert page.is_visible("[data-testid=empty] .no-graph")
     assert drawn_boxes(page) == [] and "line 3:" in page.inner_text("[data-testid=problems]")
     page.screenshot(path=str(ARTIFACTS / "page-no-graph.png"))
+
+
+def test_the_loss_chart_of_a_training_loop_goes_to_the_pass_clicked(page):
+    run_example(page, "training/manual_linear_xor")
+    chart = page.locator("[data-testid=losses]").bounding_box()
+    assert chart["width"] > 100
+    page.mouse.click(chart["x"] + chart["width"] - 1, chart["y"] + chart["height"] / 2)
+    assert "(pass 999)" in page.inner_text("[data-testid=frame]")
+    page.mouse.click(chart["x"] + 1, chart["y"] + chart["height"] / 2)
+    assert "(pass 0)" in page.inner_text("[data-testid=frame]")
+    assert page.eval_on_selector("[data-testid=passes]", "s => s.value") == "0"

@@ -84,7 +84,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const drawn = [];
   for (const node of graph.nodes) {
     if (shown(node)) {
-      drawn.push(drawNode(ctx, c, view, node, scene, node.id === selected, internals));
+      drawn.push(drawNode(ctx, c, view, node, scene, node.id === selected, internals, progress));
     }
   }
   drawChips(ctx, c, chips, drawn);
@@ -282,7 +282,7 @@ function roundRect(ctx, x, y, w, h, r) {
   ctx.closePath();
 }
 
-function drawNode(ctx, c, view, node, scene, selected, internals) {
+function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   const box = nodeBox(node);
   const p = toScreen(view, box.x, box.y);
   const w = box.w * view.scale;
@@ -295,7 +295,7 @@ function drawNode(ctx, c, view, node, scene, selected, internals) {
   ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
   ctx.stroke();
   const drawn = { id: node.id, x: p.x, y: p.y, w, h, texts: [] };
-  const face = nodeFace(node, scene);
+  const face = nodeFace(node, scene, progress);
   const k = Math.min(view.scale, 1.6);
   const pad = padding(node) * k;
   let textW = w - 2 * pad;

@@ -159,9 +159,21 @@ function renderPasses() {
   drawLosses(ui.losses, doc.pass_log, doc.pass_log.total > 1);
 }
 
-ui.passes.addEventListener("change", () => {
-  const at = state.frames.findIndex((f) => f.kind === "pass" && f.pass === Number(ui.passes.value));
+const seekPass = (index) => {
+  const at = state.frames.findIndex((f) => f.kind === "pass" && f.pass === index);
   if (at >= 0) { act((p) => player.seek(p, at))(); }
+};
+ui.passes.addEventListener("change", () => seekPass(Number(ui.passes.value)));
+// A click on the loss chart goes to the kept pass nearest the point clicked.
+ui.losses.addEventListener("click", (e) => {
+  const total = state.doc.pass_log.total;
+  const along = (e.offsetX - 2) / (ui.losses.clientWidth - 4); // as drawLosses places points
+  const clicked = Math.round(Math.min(Math.max(along, 0), 1) * (total - 1));
+  const kept = state.doc.passes.map((p) => p.index);
+  if (!kept.length) { return; }
+  const nearest = kept.reduce((a, b) => (Math.abs(b - clicked) < Math.abs(a - clicked) ? b : a));
+  ui.passes.value = String(nearest);
+  seekPass(nearest);
 });
 
 function drawLosses(canvas, log, show) {

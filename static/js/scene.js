@@ -72,19 +72,34 @@ export function compactValue(summary) {
 }
 
 // What a node says at a frame: a title, a detail line, and the tensor its glyph pictures.
-// Leaves: their name, then their value, or their .grad once backward has reached them.
+// Leaves: their name, then their value, or their .grad once backward has reached them. While a
+// leaf accumulates, its .grad reads `before → after`; while playing (progress < 1), a scalar .grad
+// counts from before to after instead.
 // Ops and outputs: `label = value`, then `op · AutogradNode`.
-export function nodeFace(node, scene) {
+export function nodeFace(node, scene, progress = 1) {
   const value = node.values ? node.values[0] : null;
   if (node.kind === "leaf") {
     const grad = scene && scene.leafGrads.get(node.id);
     if (!grad) { return { title: node.label, detail: compactValue(value), glyph: value }; }
+    if (!scene.leafBefore.has(node.id)) {
+      return { title: node.label, detail: `grad ${compactValue(grad)}`, glyph: grad };
+    }
     const before = scene.leafBefore.get(node.id);
-    const detail = scene.leafBefore.has(node.id)  // accumulating right now: before -> after
-      ? `grad ${before ? compactValue(before) : "None"} → ${compactValue(grad)}`
-      : `grad ${compactValue(grad)}`;
+    const tween = progress < 1 ? between(before, grad, progress) : null;
+    const detail = tween !== null ? `grad ${shortValue({ values: [tween] })}`
+      : `grad ${before ? compactValue(before) : "None"} → ${compactValue(grad)}`;
     return { title: node.label, detail, glyph: grad };
   }
   return { title: value ? `${node.label} = ${compactValue(value)}` : node.label,
            detail: `${node.op} · ${node.name}`, glyph: value };
+}
+
+// A scalar .grad part way (t, eased) from its value before to after accumulating (None counts as
+// 0); null for tensors, which show `before → after` instead.
+export function between(before, after, t) {
+  const scalar = (s) => s && s.values && s.values.length === 1 && typeof s.values[0] === "number";
+  if (!scalar(after) || (before && !scalar(before))) { return null; }
+  const from = before ? before.values[0] : 0;
+  const eased = t * t * (3 - 2 * t);
+  return from + (after.values[0] - from) * eased;
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { compactValue, nodeFace, sceneAt, shortValue } from "../../static/js/scene.js";
+import { between, compactValue, nodeFace, sceneAt, shortValue } from "../../static/js/scene.js";
 import { buildTimeline } from "../../static/js/timeline.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
@@ -54,4 +54,18 @@ test("a big value is named by its shape; its glyph shows the rest", () => {
   assert.equal(compactValue(big), "3×2");
   assert.equal(compactValue({ shape: [2], values: [1, 2] }), "[1, 2]");
   assert.equal(compactValue(null), "—");
+});
+
+test("while playing, an accumulating scalar .grad counts from before to after", () => {
+  const { document } = fixture.find((f) => f.name === "wx_plus_b_loss.py");
+  const frames = buildTimeline(document);
+  const w = document.graph.nodes.find((n) => n.label === "w");
+  const scene = sceneAt(document, frames, frames.findIndex((f) => f.node === w.id));
+  assert.equal(nodeFace(w, scene, 0).detail, "grad 0");
+  assert.equal(nodeFace(w, scene, 0.5).detail, "grad 5");
+  assert.equal(nodeFace(w, scene, 1).detail, "grad None → 10");
+  const s = (v) => ({ shape: [], values: [v] });
+  assert.equal(between(s(4), s(8), 1), 8);
+  assert.equal(between(s(4), s(8), 0), 4);
+  assert.equal(between(null, { shape: [2], values: [1, 2] }, 0.5), null); // a tensor: no count
 });
