@@ -215,6 +215,13 @@ def test_presenter_mode_from_the_address_and_the_toggle(browser, server):
     page.screenshot(path=str(ARTIFACTS / "page-present.png"))
     page.click("[data-testid=present]")
     assert not page.evaluate("document.body.classList.contains('present')")
+    light = canvas_pixels(page)
+    page.click("[data-testid=theme]")
+    page.evaluate("new Promise(done => requestAnimationFrame(done))")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert canvas_pixels(page) != light
+    page.reload()  # the choice is remembered
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.close()
 
 

@@ -82,9 +82,16 @@ ui.internals.addEventListener("click", () => {
   state.view = null; // the two views lay out differently
   render();
 });
+// The theme: the one last chosen here, else the system's preference.
+const setTheme = (theme) => {
+  window.document.documentElement.dataset.theme = theme;
+  localStorage.setItem("gradtrace-theme", theme);
+  state.dirty = true; // the canvas reads its colours from the theme
+};
+setTheme(localStorage.getItem("gradtrace-theme")
+         || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 ui.theme.addEventListener("click", () => {
-  const root = window.document.documentElement;
-  root.dataset.theme = root.dataset.theme === "dark" ? "light" : "dark";
+  setTheme(window.document.documentElement.dataset.theme === "dark" ? "light" : "dark");
 });
 
 function setStatus(text, isError = false) {
