@@ -44,6 +44,7 @@ export function textWidth(ctx, node, faces) {
     const title = ctx.measureText(face.title).width;
     ctx.font = `${DETAIL_PX}px ${FONT}`;
     const detail = ctx.measureText(face.detail).width;
+    // 6% spare: text drawn at other scales is not exactly proportionally wider
     widest = Math.max(widest, Math.max(title, detail) * 1.06 + 2 * padding(node)
                       + (glyphKind(face.glyph) ? GLYPH_W : 0));
   }

@@ -20,9 +20,13 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
   ui[id] = $(id);
 }
 
-const state = { run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0),
-                view: null, selected: null, errorLines: [], internals: false,
-                graph: null, graphKey: null };
+const state = {
+  run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0), internals: false,
+  view: null, viewTouched: false, dirty: false, // dirty: draw on the next animation frame
+  selected: null, selectedName: null, errorLines: [],
+  // caches, each with the key it was made for
+  graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
+};
 
 const editor = window.CodeMirror(ui.editor, {
   mode: "python", lineNumbers: true, indentUnit: 4,
@@ -223,7 +227,6 @@ function drawnGraph() {
     state.graph = { nodes, edges, byId: new Map(nodes.map((n) => [n.id, n])) };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
-
   }
   return state.graph;
 }
@@ -399,7 +402,8 @@ function select(nodeId) {
 // mark the view dirty; the animation loop draws once per frame however many events arrive.
 // Moves and releases are followed on the window, so a drag may leave the canvas.
 const pointers = new Map(); // pointerId -> last position on the canvas, while pressed
-let moved = false;
+let pressedAt = null;
+let moved = false; // further than a click's jitter from where the press began
 const at = (e) => {
   const rect = ui.canvas.getBoundingClientRect();
   return { x: e.clientX - rect.left, y: e.clientY - rect.top };
@@ -415,6 +419,7 @@ const moveView = (view) => {
 };
 ui.canvas.addEventListener("pointerdown", (e) => {
   pointers.set(e.pointerId, at(e));
+  pressedAt = at(e);
   moved = pointers.size > 1;
 });
 window.addEventListener("pointermove", (e) => {
@@ -424,7 +429,7 @@ window.addEventListener("pointermove", (e) => {
   const now = at(e);
   pointers.set(e.pointerId, now);
   if (now.x === last.x && now.y === last.y) { return; }
-  moved = true;
+  moved = moved || Math.hypot(now.x - pressedAt.x, now.y - pressedAt.y) > 4;
   if (before) { // pinch: zoom about the fingers' midpoint, and follow it
     const after = spread();
     moveView(pan(zoomAt(state.view, after.d / (before.d || 1), before.x, before.y),
