@@ -8,7 +8,7 @@ import { nodeBox, onScreen, toScreen } from "./view.js";
 function colors(canvas) {
   const style = getComputedStyle(canvas);
   const get = (name) => style.getPropertyValue(name).trim();
-  return { ink: get("--ink"), muted: get("--muted"), line: get("--line"), node: get("--node"),
+  return { ink: get("--ink"), muted: get("--muted"), edge: get("--edge"), node: get("--node"),
            forward: get("--forward"), grad: get("--grad"), leaf: get("--leaf"),
            bad: get("--bad"), active: get("--active"), bg: get("--bg") };
 }
@@ -130,7 +130,7 @@ function drawFar(ctx, c, graph, scene, view, shown) {
     path.lineTo(b.x, b.y);
   }
   ctx.lineWidth = 1;
-  for (const [style, path] of [[c.line, plain], ...FAR_COLORS.map((col, i) => [col, levels[i]]),
+  for (const [style, path] of [[c.edge, plain], ...FAR_COLORS.map((col, i) => [col, levels[i]]),
                                [c.bad, broken]]) {
     ctx.strokeStyle = style;
     ctx.stroke(path);
@@ -224,10 +224,20 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
   ctx.bezierCurveTo(a.x + bend, a.y, b.x - bend, b.y, b.x, b.y);
   const level = grad ? gradLevel(grad) : 0;
   ctx.setLineDash(bad(grad) ? [6, 4] : []);
-  ctx.strokeStyle = grad ? (bad(grad) ? c.bad : gradColor(level)) : c.line;
+  ctx.strokeStyle = grad ? (bad(grad) ? c.bad : gradColor(level)) : c.edge;
   ctx.lineWidth = grad ? (bad(grad) ? 5 : 1.5 + level * 7) * Math.min(view.scale, 1.5) : 1.5;
   ctx.stroke();
   ctx.setLineDash([]);
+  if (!grad && view.scale > 0.5) { // an arrowhead: data flows into the consumer
+    const k = Math.min(view.scale, 1.5);
+    ctx.beginPath();
+    ctx.moveTo(b.x, b.y);
+    ctx.lineTo(b.x - 7 * k, b.y - 3.5 * k);
+    ctx.lineTo(b.x - 7 * k, b.y + 3.5 * k);
+    ctx.closePath();
+    ctx.fillStyle = c.muted;
+    ctx.fill();
+  }
   if (slot !== null && view.scale > 0.5) {
     ctx.fillStyle = c.muted;
     ctx.font = "10px system-ui, sans-serif";
