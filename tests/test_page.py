@@ -260,3 +260,24 @@ def test_the_loss_chart_of_a_training_loop_goes_to_the_pass_clicked(page):
     page.mouse.click(chart["x"] + 1, chart["y"] + chart["height"] / 2)
     assert "(pass 0)" in page.inner_text("[data-testid=frame]")
     assert page.eval_on_selector("[data-testid=passes]", "s => s.value") == "0"
+
+
+def test_ctrl_enter_runs_the_code_a_reload_keeps_and_space_plays(page):
+    code = "import torch\nq = torch.tensor(3.0, requires_grad=True)\n(q * q).backward()\n"
+    page.evaluate("c => document.querySelector('.CodeMirror').CodeMirror.setValue(c)", code)
+    page.reload()  # the code lives in the URL fragment
+    page.wait_for_function("document.querySelector('.CodeMirror').CodeMirror.getValue() !== ''")
+    assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()") == code
+    page.click(".CodeMirror")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    assert "grad 6" in page.inner_text("[data-testid=inspector]")
+    page.click("[data-testid=canvas]")  # focus off the editor: keys drive the player
+    page.keyboard.press("Home")
+    page.keyboard.press("Space")
+    assert page.inner_text("[data-testid=play]") == "❚❚"
+    page.wait_for_function(
+        "document.querySelector('[data-testid=play]').textContent === '▶'", timeout=10000)
+    assert page.inner_text("[data-testid=frame]").startswith(
+        page.eval_on_selector("[data-testid=timeline]", "t => `${Number(t.max) + 1}/`"))

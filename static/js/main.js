@@ -384,8 +384,9 @@ let last = performance.now();
 function tick(now) {
   const dt = (now - last) / 1000;
   last = now;
-  if (state.player.playing) { state.player = player.advance(state.player, dt); }
-  if (state.player.playing || state.dirty) { state.dirty = false; render(); }
+  const playing = state.player.playing; // the frame that ends playback is drawn too
+  if (playing) { state.player = player.advance(state.player, dt); }
+  if (playing || state.dirty) { state.dirty = false; render(); }
   requestAnimationFrame(tick);
 }
 requestAnimationFrame(tick);
