@@ -85,8 +85,8 @@ def test_seed_example_steps_to_the_gradients(page):
     assert forward != backward
     assert seen[0][1:] == ("grad —", "grad —", "grad —")  # nothing before the engine ran
     assert seen[-1][1:] == ("grad 5", "grad 10", "grad 5")
-    for earlier, later in zip(seen, seen[1:]):  # once filled in, a .grad stays
-        for before, after in zip(earlier[1:], later[1:]):
+    for earlier, later in zip(seen, seen[1:], strict=False):  # once filled in, a .grad stays
+        for before, after in zip(earlier[1:], later[1:], strict=True):
             assert before == "grad —" or before == after, seen
 
 

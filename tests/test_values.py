@@ -127,7 +127,8 @@ def numpy_histogram(t: torch.Tensor) -> list[int]:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.int64])
 def test_a_tensor_too_big_to_list_gets_a_histogram(dtype):
     t = (torch.randn(20_000, generator=torch.Generator().manual_seed(2)) * 50).to(dtype)
-    s = summarize(t)
+    assert "hist" not in summarize(t)  # only when asked: it costs a pass over the values
+    s = summarize(t, histogram=True)
     assert "values" not in s and sum(s["hist"]) == t.numel()
     assert np.abs(np.array(s["hist"]) - numpy_histogram(t)).max() <= 2  # float32 bin edges
 
@@ -137,8 +138,10 @@ def test_batched_summaries_get_the_same_histograms():
     tensors = [torch.randn(500, generator=gen, dtype=torch.float64), torch.full((7, 30), 2.5),
                torch.tensor([1.0, float("nan")] * 100, dtype=torch.float64), torch.ones(8)]
     batch = SummaryBatch()
-    summaries = [batch.of(t) for t in tensors]
+    summaries = [batch.of(t, histogram=True) for t in tensors]
+    unasked = batch.of(tensors[0])
     batch.flush()
+    assert "hist" not in unasked
     assert summaries[0]["hist"] == numpy_histogram(tensors[0])
     assert summaries[1]["hist"] == [210] + [0] * (HIST_BINS - 1)  # a constant: one full bin
     assert sum(summaries[2]["hist"]) == 100  # NaNs are counted apart, not binned
@@ -148,4 +151,4 @@ def test_batched_summaries_get_the_same_histograms():
 def test_no_histogram_when_a_big_tensor_holds_an_infinity():
     t = torch.randn(10_000)
     t[5] = math.inf
-    assert "hist" not in summarize(t)
+    assert "hist" not in summarize(t, histogram=True)

@@ -275,8 +275,7 @@ function renderInspector(scene) {
   const doc = state.doc;
   const glyphs = [];
   const rows = doc.variables.map((v) => {
-    const grad = v.node !== null && scene.leafGrads.has(v.node) ? scene.leafGrads.get(v.node)
-      : scene.atEnd ? v.grad : null; // at the end: .grad as the run left it
+    const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
     const chosen = v.name === state.selectedName;
     return `<tr data-node="${v.node}" data-name="${escape(v.name)}" class="${chosen ? "selected" : ""}">
       <td>${escape(v.name)}</td><td>line ${v.line ?? "—"}</td>
@@ -325,9 +324,8 @@ function nodeDetail(node, scene, variable, glyphs) {
   const pass = state.doc.passes.find((p) => p.index === scene.pass);
   const ran = pass && pass.steps.find((s) => s.node === node.id);
   const value = variable && variable.node === node.id ? variable.value : node.values && node.values[0];
-  const grad = node.kind === "leaf"
-    ? scene.leafGrads.get(node.id) || (scene.atEnd && variable ? variable.grad : null)
-    : ran && ran.grad_in[0];
+  const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
+    : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
   const saved = (node.saved || []).map((e) => (e.same_as
     ? `<div class="tensor"><b>saved ${escape(e.name)}</b> the output of step ${e.same_as.step}</div>`
     : tensorRow(`saved ${escape(e.name)}`, e.value && typeof e.value === "object" ? e.value

@@ -39,14 +39,18 @@ _LIST_LIMIT = 64  # 0-d and 1-d tensors up to this size are snapshotted with tol
 
 class SummaryBatch:
     def __init__(self):
-        self._tensors: list[tuple[dict, torch.Tensor, int, bool]] = []
-        self._lists: list[tuple[dict, list, int, bool]] = []
+        # (summary, values, values_limit, is_float, histogram) for each pending summary
+        self._tensors: list[tuple[dict, torch.Tensor, int, bool, bool]] = []
+        self._lists: list[tuple[dict, list, int, bool, bool]] = []
         self._pending_elements = 0
         self._devices: dict = {}
         self.busy = False  # a flush is running (a timer's signal handler may want one too)
 
-    def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT) -> dict:
-        """The summary of ``t`` as it is now; filled in by the next ``flush()``."""
+    def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT,
+           histogram: bool = False) -> dict:
+        """The summary of ``t`` as it is now; filled in by the next ``flush()``. With
+        ``histogram``, a tensor too big to list gets one (it costs a pass over the values, so
+        only the variables' summaries ask for it)."""
         n = t.numel()
         dtype = t.dtype
         if 0 < n <= BATCH_LIMIT and dtype in _BATCHED and t.layout == torch.strided:
@@ -61,16 +65,17 @@ class SummaryBatch:
                     # Small vectors: tolist() is a copy too, and five times cheaper.
                     values = t.tolist()
                     self._lists.append((out, values if t.ndim else [values], values_limit,
-                                        dtype in _FLOATS))
+                                        dtype in _FLOATS, histogram))
                 else:
                     snapshot = t.detach().to(_CPU, torch.float64, copy=True,
                                              memory_format=torch.contiguous_format)
-                    self._tensors.append((out, snapshot, values_limit, dtype in _FLOATS))
+                    self._tensors.append((out, snapshot, values_limit, dtype in _FLOATS,
+                                          histogram))
                 self._pending_elements += n
                 if self._pending_elements > _FLUSH_AT:
                     self.flush()
                 return out
-        return summarize(t, values_limit)
+        return summarize(t, values_limit, histogram)
 
     def flush(self) -> None:
         """Fill every pending summary."""
@@ -119,11 +124,12 @@ def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:
         rounded = _round_sig(flat[np.repeat(listed, lengths)]).tolist()
     listed_lengths = lengths * listed
     offsets = np.cumsum(listed_lengths) - listed_lengths  # where each listed run starts
-    binned = ~listed & (inf_count == 0) & (valid > 0)
+    wanted = np.array([p[4] for p in pending], dtype=bool)
+    binned = wanted & ~listed & (inf_count == 0) & (valid > 0)
     hists = iter(_histograms(flat, lengths, binned, stats) if binned.any() else [])
     rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(),
                offsets.tolist(), listed.tolist(), binned.tolist(), strict=True)
-    for ((out, _, _, is_float), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show,
+    for ((out, _, _, is_float, _), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show,
          hist) in rows:
         if n_valid == 0:
             out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)

@@ -53,8 +53,9 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries) 
         variables.append(Variable(
             name=name, line=lines.get(bound), shape=list(t.shape), dtype=dtype_name(t.dtype),
             device=str(t.device), requires_grad=t.requires_grad, is_leaf=t.is_leaf,
-            value=summaries.of(t, FULL_VALUES_LIMIT),
-            grad=summaries.of(grad, FULL_VALUES_LIMIT) if grad is not None else None,
+            value=summaries.of(t, FULL_VALUES_LIMIT, histogram=True),
+            grad=(summaries.of(grad, FULL_VALUES_LIMIT, histogram=True)
+                  if grad is not None else None),
             node=rec.node.id if rec is not None else None, retains_grad=t.retains_grad,
         ))
         if rec is not None and not rec.node.label:

@@ -20,7 +20,7 @@ import torch
 
 FULL_VALUES_LIMIT = 1024  # variables' summaries list every value up to this size (the contract)
 PREVIEW_LIMIT = 64  # steps, edges and saved tensors list values up to this size
-HIST_BINS = 16  # a tensor too big to list gets a histogram of its finite values over [min, max]
+HIST_BINS = 16  # a variable too big to list gets a histogram of its finite values over [min, max]
 _PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
 _SIG_DIGITS = 7
 
@@ -89,7 +89,7 @@ def _stats_small(nums: list) -> dict:
     }
 
 
-def _stats_large(t: torch.Tensor) -> dict:
+def _stats_large(t: torch.Tensor, histogram: bool) -> dict:
     """The same statistics with torch reductions, for tensors too big to list."""
     if t.is_complex():
         x = t.abs()
@@ -122,7 +122,7 @@ def _stats_large(t: torch.Tensor) -> dict:
         "nan": nan,
         "inf": inf,
     }
-    if not inf:
+    if histogram and not inf:
         out["hist"] = _histogram(xf, lo.item(), hi.item())
     return out
 
@@ -153,23 +153,25 @@ def describe(t: torch.Tensor, skipped: str) -> dict:
             "numel": t.numel(), "skipped": skipped}
 
 
-def summarize(t: torch.Tensor, values_limit: int = FULL_VALUES_LIMIT) -> dict:
+def summarize(t: torch.Tensor, values_limit: int = FULL_VALUES_LIMIT,
+              histogram: bool = False) -> dict:
     """A JSON-ready summary of ``t``'s current value, listing its values when it has at most
-    ``values_limit`` elements. Never raises on odd tensors: a summary that cannot be computed
-    carries an ``error`` field instead of statistics."""
+    ``values_limit`` elements, else (with ``histogram``) binning them. Never raises on odd
+    tensors: a summary that cannot be computed carries an ``error`` field instead of
+    statistics."""
     out = {
         "shape": list(t.shape),
         "dtype": dtype_name(t.dtype),
         "device": str(t.device),
     }
     try:
-        _fill_stats(out, t.detach(), values_limit)
+        _fill_stats(out, t.detach(), values_limit, histogram)
     except Exception as exc:  # a summary must never break a run: say why instead
         out["error"] = f"{type(exc).__name__}: {exc}"[:200]
     return out
 
 
-def _fill_stats(out: dict, t: torch.Tensor, values_limit: int) -> None:
+def _fill_stats(out: dict, t: torch.Tensor, values_limit: int, histogram: bool) -> None:
     if t.layout != torch.strided:
         out["layout"] = str(t.layout).removeprefix("torch.")
         if t.is_sparse:
@@ -191,4 +193,4 @@ def _fill_stats(out: dict, t: torch.Tensor, values_limit: int) -> None:
         out.update(_stats_small(nums))
         out["values"] = values
     else:
-        out.update(_stats_large(t))
+        out.update(_stats_large(t, histogram))
