@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gradtrace.capture.batch import SummaryBatch
-from gradtrace.capture.values import FULL_VALUES_LIMIT, HIST_BINS, fmt, summarize
+from gradtrace.capture.values import FULL_VALUES_LIMIT, HIST_BINS, HIST_SAMPLE, fmt, summarize
 
 
 def test_scalar_float():
@@ -126,11 +126,19 @@ def numpy_histogram(t: torch.Tensor) -> list[int]:
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.int64])
 def test_a_tensor_too_big_to_list_gets_a_histogram(dtype):
-    t = (torch.randn(20_000, generator=torch.Generator().manual_seed(2)) * 50).to(dtype)
+    t = (torch.randn(10_000, generator=torch.Generator().manual_seed(2)) * 50).to(dtype)
     assert "hist" not in summarize(t)  # only when asked: it costs a pass over the values
     s = summarize(t, histogram=True)
     assert "values" not in s and sum(s["hist"]) == t.numel()
     assert np.abs(np.array(s["hist"]) - numpy_histogram(t)).max() <= 2  # float32 bin edges
+
+
+def test_a_huge_tensor_is_binned_from_an_even_sample():
+    t = torch.randn(1_000_000, generator=torch.Generator().manual_seed(4))
+    hist = np.array(summarize(t, histogram=True)["hist"])
+    assert HIST_SAMPLE * 0.9 < hist.sum() <= HIST_SAMPLE
+    full = np.array(numpy_histogram(t))
+    assert np.abs(hist / hist.sum() - full / full.sum()).max() < 0.01  # the same picture
 
 
 def test_batched_summaries_get_the_same_histograms():

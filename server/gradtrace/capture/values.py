@@ -21,6 +21,7 @@ import torch
 FULL_VALUES_LIMIT = 1024  # variables' summaries list every value up to this size (the contract)
 PREVIEW_LIMIT = 64  # steps, edges and saved tensors list values up to this size
 HIST_BINS = 16  # a variable too big to list gets a histogram of its finite values over [min, max]
+HIST_SAMPLE = 16_384  # of at most this many of them, evenly strided: a picture, not a census
 _PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
 _SIG_DIGITS = 7
 
@@ -128,7 +129,12 @@ def _stats_large(t: torch.Tensor, histogram: bool) -> dict:
 
 
 def _histogram(x: torch.Tensor, lo: float, hi: float) -> list[int]:
-    """HIST_BINS counts over [lo, hi], the last bin closed (numpy's convention)."""
+    """HIST_BINS counts over [lo, hi], the last bin closed (numpy's convention), of at most
+    HIST_SAMPLE evenly strided values: binning every value of every weight of a deep model cost
+    more than the rest of its capture."""
+    x = x.reshape(-1)
+    if x.numel() > HIST_SAMPLE:
+        x = x[::-(-x.numel() // HIST_SAMPLE)]
     if lo == hi:  # histc would invent a range around a constant tensor
         return [x.numel()] + [0] * (HIST_BINS - 1)
     hist = torch.histc(x.to(torch.float64 if x.dtype == torch.float64 else torch.float32),
