@@ -174,8 +174,10 @@ function edgeEnds(view, src, dst) {
 // The point at t (0..1) on an edge's cubic Bézier curve.
 function bezierPoint(a, b, bend, t) {
   const u = 1 - t;
-  return { x: u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x,
-           y: u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y };
+  return {
+    x: u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x,
+    y: u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y,
+  };
 }
 
 function drawPulse(ctx, color, outline, view, src, dst, t) {
@@ -248,7 +250,8 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
 }
 
 const CHIP_AT = [0.5, 0.35, 0.65, 0.2, 0.8]; // where along an edge its label may go, best first
-const apart = (p, q) => p.x + p.w <= q.x || q.x + q.w <= p.x || p.y + p.h <= q.y || q.y + q.h <= p.y;
+const apart = (p, q) => p.x + p.w <= q.x || q.x + q.w <= p.x
+  || p.y + p.h <= q.y || q.y + q.h <= p.y;
 
 // Each gradient's value on a chip along its edge, at the first spot that covers no node and no
 // other chip; an edge with no free spot goes without (its colour and the inspector still tell).
@@ -318,7 +321,8 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
   const line = (text, px, color, y, bold = false) => {
-    ctx.font = `${bold ? "600 " : ""}${(px * k).toFixed(2)}px ${FONT}`; // unrounded: scales with the box
+    // Unrounded sizes, so the text scales exactly as its box does.
+    ctx.font = `${bold ? "600 " : ""}${(px * k).toFixed(2)}px ${FONT}`;
     ctx.fillStyle = color;
     const shown = fit(ctx, text, textW);
     ctx.fillText(shown, cx, y);

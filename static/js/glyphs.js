@@ -53,7 +53,9 @@ export function histogramBars(hist) {
 export function drawGlyph(ctx, summary, x, y, w, h, ink) {
   const kind = glyphKind(summary);
   if (kind === "heatmap") { drawHeatmap(ctx, heatGrid(summary), x, y, w, h); }
-  else if (kind === "sparkline") { drawSparkline(ctx, summary.values.map(toNumber), x, y, w, h, ink); }
+  else if (kind === "sparkline") {
+    drawSparkline(ctx, summary.values.map(toNumber), x, y, w, h, ink);
+  }
   else if (kind === "histogram") { drawHistogram(ctx, summary.hist, x, y, w, h, ink); }
   return kind !== null;
 }
@@ -66,7 +68,8 @@ function drawHeatmap(ctx, grid, x, y, w, h) {
   grid.values.forEach((v, i) => {
     ctx.fillStyle = cellColor(v, lo, hi);
     // Overlap by a fraction of a pixel so no seams show between cells.
-    ctx.fillRect(x + (i % grid.cols) * cw, top + Math.floor(i / grid.cols) * ch, cw + 0.5, ch + 0.5);
+    ctx.fillRect(x + (i % grid.cols) * cw, top + Math.floor(i / grid.cols) * ch,
+                 cw + 0.5, ch + 0.5);
   });
 }
 
@@ -90,5 +93,7 @@ function drawHistogram(ctx, hist, x, y, w, h, ink) {
   const bars = histogramBars(hist);
   const bw = w / bars.length;
   ctx.fillStyle = ink;
-  bars.forEach((b, i) => { ctx.fillRect(x + i * bw + 0.5, y + h - b * h, Math.max(bw - 1, 1), b * h); });
+  bars.forEach((b, i) => {
+    ctx.fillRect(x + i * bw + 0.5, y + h - b * h, Math.max(bw - 1, 1), b * h);
+  });
 }

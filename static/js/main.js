@@ -223,7 +223,8 @@ function drawnGraph() {
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const nodes = fitLayers(base.nodes,
                             (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));
-    const edges = base.edges.map((e) => ({ ...e, key: `${e.dst}:${e.slot}` })); // scene.edgeGrads' key
+    // Each edge with its key in scene.edgeGrads, made once here rather than every frame.
+    const edges = base.edges.map((e) => ({ ...e, key: `${e.dst}:${e.slot}` }));
     state.graph = { nodes, edges, byId: new Map(nodes.map((n) => [n.id, n])) };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
@@ -277,7 +278,8 @@ function renderInspector(scene) {
   const rows = doc.variables.map((v) => {
     const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
     const chosen = v.name === state.selectedName;
-    return `<tr data-node="${v.node}" data-name="${escape(v.name)}" class="${chosen ? "selected" : ""}">
+    return `<tr data-node="${v.node}" data-name="${escape(v.name)}"
+      class="${chosen ? "selected" : ""}">
       <td>${escape(v.name)}</td><td>line ${v.line ?? "—"}</td>
       <td>${escape(`${v.dtype}[${v.shape.join("×")}]`)}</td>
       <td>${escape(shortValue(v.value, 6))}</td><td>grad ${escape(shortValue(grad, 6))}</td></tr>`;
@@ -303,10 +305,12 @@ function renderInspector(scene) {
 // histogram when it is too big to list). The picture is drawn into the canvas after the HTML lands.
 function tensorRow(title, summary, glyphs) {
   if (!summary) { return `<div class="tensor"><b>${title}</b> —</div>`; }
+  const number = (v) => shortValue({ values: [v] });
+  const broken = summary.nan || summary.inf
+    ? ` · <span class="bad">${summary.nan} NaN, ${summary.inf} Inf</span>` : "";
   const stats = summary.mean !== undefined && summary.mean !== null
-    ? `min ${shortValue({ values: [summary.min] })} · max ${shortValue({ values: [summary.max] })}`
-      + ` · mean ${shortValue({ values: [summary.mean] })} · norm ${shortValue({ values: [summary.norm] })}`
-      + `${summary.nan || summary.inf ? ` · <span class="bad">${summary.nan} NaN, ${summary.inf} Inf</span>` : ""}`
+    ? `min ${number(summary.min)} · max ${number(summary.max)} · mean ${number(summary.mean)}`
+      + ` · norm ${number(summary.norm)}${broken}`
     : summary.skipped ? `values not kept (${escape(summary.skipped)})` : "";
   const picture = glyphKind(summary) ? `<canvas class="glyph ${glyphKind(summary)}"></canvas>` : "";
   if (picture) { glyphs.push(summary); }
@@ -323,11 +327,13 @@ function sourceLine(line) {
 function nodeDetail(node, scene, variable, glyphs) {
   const pass = state.doc.passes.find((p) => p.index === scene.pass);
   const ran = pass && pass.steps.find((s) => s.node === node.id);
-  const value = variable && variable.node === node.id ? variable.value : node.values && node.values[0];
+  const value = variable && variable.node === node.id ? variable.value
+    : node.values && node.values[0];
   const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
     : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
   const saved = (node.saved || []).map((e) => (e.same_as
-    ? `<div class="tensor"><b>saved ${escape(e.name)}</b> the output of step ${e.same_as.step}</div>`
+    ? `<div class="tensor"><b>saved ${escape(e.name)}</b> the output of step ${e.same_as.step}
+      </div>`
     : tensorRow(`saved ${escape(e.name)}`, e.value && typeof e.value === "object" ? e.value
       : { shape: [], values: [e.value] }, glyphs)));
   const made = node.kind === "leaf" ? "leaf tensor" : escape(node.op);

@@ -63,8 +63,8 @@ export function shortValue(summary, limit = 4) {
   return `${summary.dtype}[${summary.shape.join("×")}]`;
 }
 
-// A value as few characters as say it: the number, a few values, or just the shape (the glyph
-// beside it shows the rest).
+// A value in as few characters as will say it: the number, a few values, or just the shape
+// (the glyph beside it shows the rest).
 export function compactValue(summary) {
   if (!summary) { return "—"; }
   if (summary.values && summary.values.length <= 4) { return shortValue(summary); }
@@ -73,8 +73,8 @@ export function compactValue(summary) {
 
 // What a node says at a frame: a title, a detail line, and the tensor its glyph pictures.
 // Leaves: their name, then their value, or their .grad once backward has reached them. While a
-// leaf accumulates, its .grad reads `before → after`; while playing (progress < 1), a scalar .grad
-// counts from before to after instead.
+// leaf accumulates, its .grad reads `before → after`; while playing (progress < 1), a scalar
+// .grad counts from before to after instead.
 // Ops and outputs: `label = value`, then `op · AutogradNode`.
 export function nodeFace(node, scene, progress = 1) {
   const value = node.values ? node.values[0] : null;
