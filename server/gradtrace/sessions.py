@@ -16,6 +16,7 @@ from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
+from gradtrace.runner.sandbox import RunUids
 
 Send = Callable[[str, list[dict]], None]  # (client id, batch of events)
 
@@ -75,6 +76,7 @@ class Sessions:
         self.isolation = isolation
         self.queue = RunQueue(slots, send)
         self.zygote = ZygoteClient(isolation)
+        self.uids = RunUids()
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
@@ -127,14 +129,20 @@ class Sessions:
             events.extend(batch)
             self.send(run.client, batch)
 
-        job = request(run.code, run.device, self.limits, self.isolation.user)
-        try:  # CUDA must never be initialised in the zygote: such runs get a fresh interpreter
-            worker = SpawnedWorker(job) if run.device == "cuda" else self.zygote.spawn(job)
-        except (OSError, ZygoteDied) as exc:
-            self.send(run.client, [{"type": "error", "error": error(
-                "RunnerUnavailable", f"no worker could be started: {exc}", "user_exception")}])
-            return "error"
-        ending = follow(worker, self.limits, relay, run.stop.is_set)
+        job = request(run.code, run.device, self.limits)
+        uid = self.uids.take()
+        try:
+            try:  # CUDA must never be initialised in the zygote: such runs get a fresh interpreter
+                worker = (SpawnedWorker(job, self.isolation, uid) if run.device == "cuda"
+                          else self.zygote.spawn(job, uid))
+            except (OSError, ZygoteDied) as exc:
+                self.send(run.client, [{"type": "error", "error": error(
+                    "RunnerUnavailable", f"no worker could be started: {exc}",
+                    "user_exception")}])
+                return "error"
+            ending = follow(worker, self.limits, relay, run.stop.is_set)
+        finally:
+            self.uids.give_back(uid)
         if ending.status == "stopped":
             return "stopped"
         problem = ending_error(ending, events, self.limits)

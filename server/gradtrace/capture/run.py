@@ -106,6 +106,13 @@ def _capture(code, device, config, output_limit, seed, preset, stream) -> Trace:
     except (SyntaxError, ValueError) as exc:
         trace.error = doctor.error_info(exc, SNIPPET_FILENAME)
         return trace
+    except (RecursionError, MemoryError):  # the parser's own limits, on absurdly deep code
+        lines = code.splitlines() or [""]
+        line = 1 + max(range(len(lines)), key=lambda i: len(lines[i]))  # the likely culprit
+        trace.error = ErrorInfo("SyntaxError", f"line {line} is nested too deeply for Python's "
+                                "parser: split that expression into several statements", line,
+                                "syntax_error")
+        return trace
     if device == "cuda" and not torch.cuda.is_available():
         trace.error = ErrorInfo("DeviceUnavailable", "CUDA is not available on this machine: "
                                 "run on cpu instead.", None, "user_exception")

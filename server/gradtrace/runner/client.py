@@ -76,7 +76,7 @@ class ZygoteClient:
         notify, notify_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = (control_child.fileno(), notify_child.fileno())
         command = [*self.isolation.prefix, sys.executable, "-m", "gradtrace.runner.zygote",
-                   *map(str, fds)]
+                   *map(str, fds), self.isolation.sandbox]
         self._proc = subprocess.Popen(command, pass_fds=fds, env=worker_env(),
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         control_child.close()
@@ -111,32 +111,38 @@ class ZygoteClient:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def spawn(self, request: dict) -> ZygoteWorker:
-        """A new worker running ``request``. Restarts a dead zygote once, then gives up."""
+    def spawn(self, request: dict, run_uid: int) -> ZygoteWorker:
+        """A new worker running ``request``. Restarts a dead zygote once, then gives up. The
+        request goes straight to the worker on a pipe of its own: the zygote never sees code."""
         with self._lock:
             for attempt in (1, 2):
                 if not self.alive() and attempt == 1:
                     self._restart()
-                read_fd, write_fd = os.pipe()
+                events_read, events_write = os.pipe()
+                request_read, request_write = os.pipe()
                 try:
-                    socket.send_fds(self._control, [json.dumps({"run": request}).encode()],
-                                    [write_fd])
+                    socket.send_fds(self._control, [json.dumps({"run": True, "uid": run_uid})
+                                                    .encode()], [events_write, request_read])
                     reply = self._reply()
                 except (OSError, ZygoteDied):
-                    os.close(read_fd)
+                    os.close(events_read)
+                    os.close(request_write)
                     if attempt == 2:
-                        raise ZygoteDied("the zygote could not start a worker") from None
+                        raise ZygoteDied("the sandbox could not start a worker") from None
                     self._restart()
                     continue
                 finally:
-                    os.close(write_fd)
-                return ZygoteWorker(self, reply["pid"], read_fd, self.generation)
-        raise ZygoteDied("unreachable")
+                    os.close(events_write)
+                    os.close(request_read)
+                worker = ZygoteWorker(self, reply["pid"], events_read, self.generation)
+                break
+        send_request(request_write, request)
+        return worker
 
     def signal(self, worker: ZygoteWorker, sig: int) -> None:
-        """Signal the worker's process group, through the zygote (inside a sandbox, PIDs are
-        the sandbox's own). A worker whose zygote died went with it (--die-with-parent) when
-        sandboxed; otherwise it is signalled directly."""
+        """Signal the worker's process group, through the zygote (inside bubblewrap, PIDs are
+        the sandbox's own). A worker whose zygote died went with it (its parent-death signal)
+        when sandboxed; otherwise it is signalled directly."""
         with self._lock:
             if worker.generation == self.generation and self.alive():
                 try:
@@ -186,6 +192,16 @@ class ZygoteClient:
                     return None  # its zygote is gone, and with it the news of its exit
                 self._exit_cond.wait(min(remaining, 0.1))
             return self._exits.pop(key)
+
+
+def send_request(fd: int, request: dict) -> None:
+    """Write the request and close the pipe. A worker that died first just never reads it:
+    following its events then says how it ended."""
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(json.dumps(request).encode())
+    except BrokenPipeError:
+        pass
 
 
 def _returncode(status: int) -> int:

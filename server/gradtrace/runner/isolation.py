@@ -1,54 +1,81 @@
-"""How runs are kept apart from the server: bubblewrap where it works, else another user.
+"""Which isolation this host gives runs, chosen by trying it.
 
-With bubblewrap the zygote (and so every worker it forks) runs with no network, a read-only root,
-a private /tmp, its own PID namespace (it cannot see or signal the server) and as `nobody`. Where
-bubblewrap is missing or fails its self-test, a server running as root still drops each worker to
-`nobody` before the snippet runs.
+Every run gets a sandbox of its own (sandbox.py): PID, mount, network, IPC and UTS namespaces, a
+private /tmp, a read-only root, no capabilities, and, when the server is root, a uid no other run
+shares. Where bubblewrap works, the zygote itself also lives in one: no network, a read-only root
+and its own PID namespace, so even the warm process that forks runs never sees the server.
+
+Where namespaces do not work at all (macOS, a locked-down kernel), runs are only separate
+processes: the server says so loudly and refuses to listen beyond loopback.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-import pwd
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-UNPRIVILEGED = "nobody"
 _BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-               "--unshare-net", "--unshare-pid", "--unshare-user", "--uid", "65534",
-               "--gid", "65534", "--die-with-parent", "--new-session"]
+               "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+               "--die-with-parent", "--new-session"]
 
 
 @dataclass(frozen=True)
 class Isolation:
-    prefix: tuple[str, ...] = ()  # the bubblewrap command line, when used
-    user: str | None = None  # the user workers drop to, when bubblewrap is not used
+    sandbox: str = "none"  # sandbox.py's mode ("root", "userns"), or "none"
+    prefix: tuple[str, ...] = ()  # the bubblewrap command line the zygote starts under, if any
+    problems: tuple[str, ...] = ()  # why something stronger was not used
 
     @property
     def sandboxed(self) -> bool:
-        return bool(self.prefix)
+        return self.sandbox != "none"
 
     def describe(self) -> str:
-        if self.sandboxed:
-            return "bubblewrap (no network, read-only root, own PID namespace, user nobody)"
-        if self.user:
-            return f"workers run as {self.user}"
-        return "none (workers run as the server's user)"
+        if not self.sandboxed:
+            return "none: runs are plain processes of the server's user (namespaces unavailable)"
+        who = ("a uid of its own per run" if self.sandbox == "root"
+               else "the server's user, mapped to nobody")
+        outer = "bubblewrap around the zygote; " if self.prefix else ""
+        return (f"{outer}per-run namespaces (own PID, mount, network), no network, read-only "
+                f"root, private /tmp, {who}")
 
 
 def detect(use_bwrap: bool = True) -> Isolation:
-    """Pick the strongest isolation that works here, by trying it."""
+    """The strongest isolation that works here, each candidate proven by a probe run."""
+    problems = []
+    mode = "root" if os.geteuid() == 0 else "userns"
     bwrap = shutil.which("bwrap") if use_bwrap else None
     if bwrap:
-        prefix = [bwrap, *_BWRAP_ARGS, *_rebind_under_tmp()]
-        if _self_test(prefix):
-            return Isolation(prefix=tuple(prefix))
+        prefix = (bwrap, *bwrap_args())
+        problem = _probe(prefix, mode)
+        if problem is None:
+            return Isolation(mode, prefix)
+        problems.append(f"bubblewrap: {problem}")
+    elif use_bwrap:
+        problems.append("bubblewrap is not installed (apt-get install bubblewrap)")
+    problem = _probe((), mode)
+    if problem is None:
+        return Isolation(mode, (), tuple(problems))
+    problems.append(f"namespaces: {problem}")
+    return Isolation("none", (), tuple(problems))
+
+
+def bwrap_args() -> list[str]:
+    """A root server stays root in the outer sandbox (no user namespace), so that each run can
+    become a real uid of its own inside: `nobody` inside is never root outside. The NVIDIA
+    device nodes, and only those, are bound in for CUDA."""
+    args = list(_BWRAP_ARGS)
+    for node in sorted(glob.glob("/dev/nvidia*")):
+        args += ["--dev-bind", node, node]
     if os.geteuid() == 0:
-        return Isolation(user=UNPRIVILEGED)
-    return Isolation()
+        args += ["--cap-add", "ALL"]  # for the zygote to make each run's sandbox
+    else:
+        args += ["--unshare-user"]
+    return args + _rebind_under_tmp()
 
 
 def _rebind_under_tmp() -> list[str]:
@@ -65,22 +92,15 @@ def _rebind_under_tmp() -> list[str]:
     return [arg for root in roots for arg in ("--ro-bind", root, root)]
 
 
-def _self_test(prefix: list[str]) -> bool:
-    """The sandbox works when this interpreter can import gradtrace inside it."""
+def _probe(prefix: tuple[str, ...], mode: str) -> str | None:
+    """None when a sandbox of ``mode`` can be made under ``prefix``; else what went wrong."""
+    command = [*prefix, sys.executable, "-m", "gradtrace.runner.probe", mode]
     try:
-        result = subprocess.run([*prefix, sys.executable, "-c", "import gradtrace.runner"],
-                                capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
-def drop_privileges(user: str | None) -> None:
-    """Become ``user`` for good (in a forked worker, before the snippet runs)."""
-    if not user or os.geteuid() != 0:
-        return
-    entry = pwd.getpwnam(user)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    os.environ["HOME"] = "/tmp"
+        result = subprocess.run(command, capture_output=True, timeout=30, text=True,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if result.returncode == 0 and result.stdout.strip() == "sandboxed":
+        return None
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"

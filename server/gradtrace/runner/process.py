@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gradtrace.protocol import rebuild
+from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.sandbox import random_run_uid
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
 LAST_CALL = 1.0  # seconds a timed-out worker gets to send the events it holds
@@ -30,17 +32,21 @@ EXIT_GRACE = 5.0  # seconds a worker that finished its stream gets to exit by it
 class SpawnedWorker:
     """A worker in a fresh interpreter: slow to start, but it shares nothing with us."""
 
-    def __init__(self, request: dict):
+    def __init__(self, request: dict, isolation: Isolation, run_uid: int):
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gradtrace.runner.worker", str(write_fd)],
+            [*isolation.prefix, sys.executable, "-m", "gradtrace.runner.worker", str(write_fd),
+             isolation.sandbox, str(run_uid)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(write_fd,), start_new_session=True, env=worker_env(),
         )
         os.close(write_fd)
         self.events_fd = read_fd
-        self.proc.stdin.write(json.dumps(request).encode())
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.write(json.dumps(request).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once: following it says how
 
     def signal(self, sig: int) -> None:
         try:
@@ -139,14 +145,18 @@ def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict 
 
 
 def _crash_reason(returncode: int | None, limits: RunLimits) -> tuple[str, str, str]:
-    if returncode is not None and returncode < 0:
-        sig = signal.Signals(-returncode).name
-        if -returncode == signal.SIGXCPU:
+    if returncode is None:
+        return ("SandboxRestarted", "the sandbox that ran this snippet was restarted before the "
+                "run finished: run it again", "user_exception")
+    if returncode > 128 and returncode - 128 < signal.NSIG:
+        returncode = 128 - returncode  # bubblewrap and our supervisor say "killed by N" as 128+N
+    if returncode < 0:
+        number = -returncode
+        name = signal.Signals(number).name
+        if number == signal.SIGXCPU:
             return "Timeout", "the snippet used up its CPU time and was stopped", "timeout"
-        if -returncode == signal.SIGKILL:
-            return ("WorkerCrashed", f"the worker was killed ({sig}); the memory limit is "
-                    f"{limits.memory_mb} MB", "memory_limit")
-        return "WorkerCrashed", f"the worker died with {sig}", "user_exception"
+        return ("WorkerCrashed", f"the worker was killed by signal {number} ({name}), sent by "
+                "the snippet itself or the kernel; gradtrace did not send it", "user_exception")
     return ("WorkerCrashed", f"the worker exited with status {returncode} before it finished "
             "the trace", "user_exception")
 
@@ -165,15 +175,17 @@ def worker_env() -> dict:
     return env
 
 
-def request(code: str, device: str, limits: RunLimits, user: str | None = None) -> dict:
-    return {"code": code, "device": device, "limits": dataclasses.asdict(limits), "user": user}
+def request(code: str, device: str, limits: RunLimits) -> dict:
+    return {"code": code, "device": device, "limits": dataclasses.asdict(limits)}
 
 
-def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None) -> dict:
-    """Run ``code`` in a freshly spawned worker and return its trace document."""
+def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
+                isolation: Isolation | None = None) -> dict:
+    """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document."""
     limits = limits or RunLimits()
     events: list[dict] = []
-    worker = SpawnedWorker(request(code, device, limits))
+    worker = SpawnedWorker(request(code, device, limits), isolation or detect(),
+                           random_run_uid())
     ending = follow(worker, limits, events.extend)
     doc = rebuild(events)
     doc["device"] = device

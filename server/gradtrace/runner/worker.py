@@ -1,8 +1,9 @@
 """The worker: runs one snippet under capture and streams its events.
 
-Protocol: a JSON request on stdin ``{code, device, limits}``; on the file descriptor passed as
-argv[1], one line per batch of events (a JSON list), the first batch holding the `start` event as
-the snippet starts. File descriptors 1 and 2 go to a temp file, so output that bypasses Python
+Protocol: a JSON request on stdin ``{code, device, limits}``; the sandbox mode (sandbox.py, or
+"none") as argv[2] and the run's uid as argv[3]; on the file descriptor passed as argv[1], one
+line per batch of events (a JSON list), the first batch holding the `start` event as the
+snippet starts. File descriptors 1 and 2 go to a temp file, so output that bypasses Python
 (C++ warnings, os.write) cannot corrupt the stream; it is sent as a last `stdout` event.
 """
 
@@ -17,12 +18,15 @@ import tempfile
 
 
 def main(argv: list[str]) -> int:
-    events = os.fdopen(int(argv[1]), "w")
-    request = json.loads(sys.stdin.read())
-    from gradtrace.runner.isolation import drop_privileges
+    """A worker in a fresh interpreter (the CLI, CUDA): sandboxed before torch is imported."""
+    from gradtrace.runner import sandbox
 
-    drop_privileges(request.get("user"))
-    run(request, events)
+    request = json.loads(sys.stdin.read())
+    events_fd = int(argv[1])
+    sandbox.close_all_but((events_fd,))
+    if argv[2] != "none":
+        sandbox.enter(sandbox.plan_for_here(), int(argv[3]))
+    run(request, os.fdopen(events_fd, "w"))
     return 0
 
 
