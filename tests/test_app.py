@@ -84,16 +84,22 @@ def test_stop_with_nothing_running_is_rejected(app):
     assert events == [{"type": "rejected", "message": "nothing is running"}]
 
 
-def test_without_bubblewrap_a_root_server_runs_snippets_as_nobody():
+def test_without_bubblewrap_a_root_server_gives_each_run_a_uid_of_its_own():
     import os
 
+    from gradtrace.runner.sandbox import RUN_UID_BASE
+
     if os.geteuid() != 0:
-        pytest.skip("only a root server drops privileges")
-    app = create_app({"USE_BWRAP": False})
+        pytest.skip("only a root server gives runs uids of their own")
+    app = create_app({"USE_BWRAP": False, "TOKEN": "s3cret"})
     try:
-        client = connect(app, token=None)
-        client.emit("run", {"code": "import os\nprint(os.getuid(), os.getgid())\n"})
-        events = wait_for(client, done)
-        assert rebuild(events)["stdout"] == "65534 65534\n"
+        uids = []
+        for _ in range(2):
+            client = connect(app)
+            client.emit("run", {"code": "import os\nprint(os.getuid(), os.getgid())\n"})
+            uid, gid = map(int, rebuild(wait_for(client, done))["stdout"].split())
+            assert uid == gid and uid >= RUN_UID_BASE
+            uids.append(uid)
+        assert uids[0] != uids[1]
     finally:
         app.extensions["gradtrace"].close()

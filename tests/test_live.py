@@ -30,16 +30,28 @@ def server():
         yield url
 
 
+class ServerURL(str):
+    """The server's base URL (``server + "/healthz"``), with its token beside it."""
+
+    token: str
+
+    @property
+    def page(self) -> str:
+        return f"{self}/?token={self.token}"
+
+
 @contextlib.contextmanager
-def serve(timeout: float):
+def serve(timeout: float, *extra: str, env: dict | None = None):
     """A real `gradtrace serve` on a free port, until its zygote is up."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
-                             "--timeout", str(timeout)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    assert proc.stdout.readline().strip() == f"gradtrace is running at {url}/"
+                             "--timeout", str(timeout), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    printed = proc.stdout.readline().strip()
+    assert printed.startswith(f"gradtrace is running at {url}/?token="), printed
+    url.token = printed.rsplit("=", 1)[1]
     while True:
         try:
             health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
@@ -65,6 +77,7 @@ class Client:
         self.events: list[dict] = []
         self.done = threading.Event()
         self.sio.on("trace", self._on_trace)
+        kwargs.setdefault("auth", {"token": getattr(url, "token", None)})
         self.sio.connect(url, transports=["websocket"], **kwargs)
 
     def _on_trace(self, batch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from flask import Flask, jsonify, render_template
 from flask_socketio import SocketIO
 
 from gradtrace import live
+from gradtrace.guard import HostGuard, allowed_hosts
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.sessions import Sessions
@@ -21,7 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULTS = {
     "TIMEOUT": 30.0,  # seconds a run may take
     "MAX_RUNS": os.cpu_count() or 1,  # runs at once; the others queue
-    "TOKEN": None,  # required from clients when set
+    "TOKEN": None,  # required from every client; a random one when not given
+    "HOST": "127.0.0.1",  # the address served: with loopback, the only Host header let in
+    "ALLOWED_HOSTS": (),  # further names the server answers to (a DNS name for a classroom)
+    "MAX_CONNECTIONS": 512,
+    "MAX_CONNECTIONS_PER_ADDRESS": 32,
     "USE_BWRAP": True,
     "EXAMPLES_DIR": str(ROOT / "examples"),
 }
@@ -34,7 +40,10 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(ROOT / "static"))
     app.config.update(DEFAULTS)
     app.config.update(config or {})
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=1_000_000)
+    app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
+    # A message larger than this closes the connection with no word said, so it sits well above
+    # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=4 * 1024 * 1024)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
@@ -46,6 +55,8 @@ def create_app(config: dict | None = None) -> Flask:
                         int(app.config["MAX_RUNS"]), isolation)
     app.extensions["gradtrace"] = sessions
     live.register(socketio, sessions, devices, app.config["TOKEN"])
+    app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
+                                                         tuple(app.config["ALLOWED_HOSTS"])))
 
     @app.get("/")
     def index():
@@ -55,8 +66,9 @@ def create_app(config: dict | None = None) -> Flask:
     def healthz():
         return jsonify(ok=True, zygote=sessions.zygote.alive(),
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
-                       isolation=isolation.describe(), devices=list(devices),
-                       torch_imported="torch" in sys.modules)
+                       isolation=isolation.describe(), sandbox=isolation.sandbox,
+                       bubblewrap=bool(isolation.prefix), isolation_problems=isolation.problems,
+                       devices=list(devices), torch_imported="torch" in sys.modules)
 
     @app.get("/api/examples")
     def examples():

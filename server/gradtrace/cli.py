@@ -66,24 +66,36 @@ def _read(path: str) -> str:
 
 def serve_command(args) -> int:
     import ipaddress
-    import secrets
 
     from gradtrace.app import create_app
+    from gradtrace.serving import ConnectionCaps, serve
 
     if args.timeout <= 0:
         print("gradtrace: --timeout must be a positive number of seconds", file=sys.stderr)
         return 2
-    token = None if _is_loopback(args.host, ipaddress) else secrets.token_urlsafe(24)
-    app = create_app({"TIMEOUT": args.timeout, "TOKEN": token})
-    socketio = app.extensions["socketio"]
-    url = f"http://{args.host}:{args.port}/" + (f"?token={token}" if token else "")
+    app = create_app({"TIMEOUT": args.timeout, "HOST": args.host})
+    isolation = app.extensions["gradtrace"].isolation
+    if not isolation.sandboxed:
+        print("gradtrace: WARNING: runs are NOT sandboxed here: "
+              f"{'; '.join(isolation.problems)}. A snippet can do anything your user can.",
+              file=sys.stderr, flush=True)
+        if not _is_loopback(args.host, ipaddress):
+            print(f"gradtrace: refusing to listen on {args.host} without a sandbox; use "
+                  "127.0.0.1", file=sys.stderr)
+            app.extensions["gradtrace"].close()
+            return 2
+    url = f"http://{_url_host(args.host)}:{args.port}/?token={app.config['TOKEN']}"
     print(f"gradtrace is running at {url}", flush=True)
+    caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], app.config["MAX_CONNECTIONS_PER_ADDRESS"])
     try:
-        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                     log_output=False)
+        serve(app, args.host, args.port, caps)
     finally:
         app.extensions["gradtrace"].close()
     return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str, ipaddress) -> bool:

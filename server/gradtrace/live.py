@@ -6,20 +6,26 @@ of events; docs/protocol.md lists them.
 
 from __future__ import annotations
 
+import hmac
+import threading
+
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
 MAX_CODE_BYTES = 64 * 1024
 
 
-def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str | None) -> None:
+def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str) -> None:
     def reject(reason: str) -> None:
         socketio.emit("trace", [{"type": "rejected", "message": reason}], to=request.sid)
 
     @socketio.on("connect")
     def connect(auth=None):
-        if token is not None and (not isinstance(auth, dict) or auth.get("token") != token):
-            raise ConnectionRefusedError("a valid token is required")
+        given = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+            _hang_up_soon(socketio, request.sid)
+            raise ConnectionRefusedError("a valid token is required: open the URL that "
+                                         "gradtrace printed, with its ?token=")
 
     @socketio.on("disconnect")
     def disconnect(*args):
@@ -31,7 +37,8 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str 
         if problem:
             return reject(problem)
         device = payload.get("device") or "cpu"
-        problem = sessions.start(request.sid, payload["code"], device)
+        problem = sessions.start(request.sid, payload["code"], device,
+                                 owner=request.remote_addr or "")
         if problem:
             reject(problem)
 
@@ -43,6 +50,15 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str 
     @socketio.on_error_default
     def on_error(exc):
         reject(f"the server could not handle that event: {type(exc).__name__}")
+
+
+def _hang_up_soon(socketio: SocketIO, sid: str) -> None:
+    """A refused Socket.IO connect leaves the Engine.IO connection open; close it once the
+    refusal has gone out, so a client without the token holds no connection."""
+    eio_sid = socketio.server.manager.eio_sid_from_sid(sid, "/")
+    timer = threading.Timer(0.5, socketio.server.eio.disconnect, args=(eio_sid,))
+    timer.daemon = True
+    timer.start()
 
 
 def _check_run(payload, devices: tuple[str, ...]) -> str | None:

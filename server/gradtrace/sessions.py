@@ -26,32 +26,37 @@ class Run:
     client: str
     code: str
     device: str
+    owner: str = ""  # whose turn it uses in the queue: the client's address
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
 
 
 class RunQueue:
-    """At most ``slots`` runs at once; the others wait in order and are told their place."""
+    """At most ``slots`` runs at once. Waiting runs are served round-robin by owner, so one
+    address with many connections gets one turn in each round, like everyone else. (How many
+    it can queue at all is bounded by its connection cap: one run per connection.)"""
 
     def __init__(self, slots: int, send: Send):
         self.slots = slots
         self.send = send
         self._running = 0
-        self._waiting: deque[Run] = deque()
+        self._waiting: dict[str, deque[Run]] = {}  # owner -> its runs, in order; dict order = turns
         self._cond = threading.Condition()
 
     def acquire(self, run: Run) -> bool:
         """Wait for a slot; False when the run was stopped while it waited."""
         with self._cond:
-            self._waiting.append(run)
+            self._waiting.setdefault(run.owner, deque()).append(run)
             self._tell_places()
-            while self._waiting[0] is not run or self._running >= self.slots:
+            while self._running >= self.slots or self._next() is not run:
                 if run.stop.is_set():
-                    self._waiting.remove(run)
+                    self._remove(run)
                     self._tell_places()
                     return False
                 self._cond.wait(0.1)
-            self._waiting.popleft()
+            self._remove(run)
+            if run.owner in self._waiting:  # served: this owner's next run waits a round
+                self._waiting[run.owner] = self._waiting.pop(run.owner)
             self._running += 1
             self._tell_places()
             return True
@@ -61,8 +66,23 @@ class RunQueue:
             self._running -= 1
             self._cond.notify_all()
 
+    def _next(self) -> Run | None:
+        return next((runs[0] for runs in self._waiting.values()), None)
+
+    def _remove(self, run: Run) -> None:
+        runs = self._waiting[run.owner]
+        runs.remove(run)
+        if not runs:
+            del self._waiting[run.owner]
+
+    def _order(self) -> list[Run]:
+        """Who goes when: the first run of every owner in turn, then every second one, ..."""
+        queues = [list(runs) for runs in self._waiting.values()]
+        return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues
+                if i < len(q)]
+
     def _tell_places(self) -> None:
-        for place, run in enumerate(self._waiting, start=1):
+        for place, run in enumerate(self._order(), start=1):
             if place > 1 or self._running >= self.slots:
                 self.send(run.client, [{"type": "queued", "position": place}])
 
@@ -80,12 +100,12 @@ class Sessions:
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
-    def start(self, client: str, code: str, device: str) -> str | None:
+    def start(self, client: str, code: str, device: str, owner: str = "") -> str | None:
         """Start a run; a reason it cannot start instead, when it cannot."""
         with self._lock:
             if client in self._runs:
                 return "a run is already going: stop it first"
-            run = self._runs[client] = Run(client, code, device)
+            run = self._runs[client] = Run(client, code, device, owner)
         threading.Thread(target=self._execute, args=(run,), name=f"run-{client}",
                          daemon=True).start()
         return None
