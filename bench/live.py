@@ -8,12 +8,15 @@ Prints medians of:
   graph          `run` emitted -> the batch holding the first `graph` event (budget 150 ms)
   done           `run` emitted -> `done`
   events/s       events delivered per second to 1 client, and to 30 clients at once
+  /healthz       its latency alone, and under hostile load: 1,000 idle connections from a second
+                 loopback address and a client that never reads its run's events
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +28,8 @@ from pathlib import Path
 import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_live import free_port  # noqa: E402  (the tests' helper, as bench/page.py does)
+from test_guard import ENDLESS, never_reading_client  # noqa: E402  (the tests' helpers)
+from test_live import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "examples/basics/wx_plus_b_loss.py").read_text()
@@ -38,14 +42,15 @@ y.backward()
 """
 
 
-def start_server() -> tuple[subprocess.Popen, str, float]:
-    """A server, and the seconds from its start to the end of its first run (the zygote is
-    warm by then)."""
+def start_server() -> tuple[subprocess.Popen, str, str, float]:
+    """A server, its token, and the seconds from its start to the end of its first run (the
+    zygote is warm by then)."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
                              "--timeout", "120"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    token = proc.stdout.readline().strip().rsplit("=", 1)[1]
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -53,19 +58,19 @@ def start_server() -> tuple[subprocess.Popen, str, float]:
                 break
         except OSError:
             time.sleep(0.02)
-    client = Timed(url)
+    client = Timed(url, token)
     client.run(EXAMPLE)
     client.sio.disconnect()
-    return proc, url, time.monotonic() - started
+    return proc, url, token, time.monotonic() - started
 
 
 class Timed:
     """One client; times the arrival of each kind of event of one run."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str):
         self.sio = socketio.Client()
         self.sio.on("trace", self._on_trace)
-        self.sio.connect(url, transports=["websocket"])
+        self.sio.connect(url, transports=["websocket"], auth={"token": token})
 
     def _on_trace(self, batch):
         now = time.monotonic()
@@ -89,25 +94,47 @@ class Timed:
                 "rate": self.count / (self.done_at - started)}
 
 
+def healthz_ms(url: str, reps: int = 20) -> float:
+    times = []
+    for _ in range(reps):
+        started = time.monotonic()
+        urllib.request.urlopen(url + "/healthz", timeout=10).read()
+        times.append(time.monotonic() - started)
+    return statistics.median(times) * 1e3
+
+
+def hostile_load(url: str, token: str) -> list[socket.socket]:
+    """1,000 idle connections from 127.0.0.2, and a client that runs an endless snippet and
+    never reads. Loopback only."""
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+    held = []
+    for _ in range(1000):
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.connect((host, port))
+        held.append(s)
+    return [*held, never_reading_client(port, token, ENDLESS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
     args = parser.parse_args()
     colds = []
     for _ in range(3):
-        proc, url, cold = start_server()
+        proc, url, token, cold = start_server()
         colds.append(cold)
         proc.terminate()
         proc.wait()
-    proc, url, _ = start_server()
+    proc, url, token, _ = start_server()
     try:
-        client = Timed(url)
+        client = Timed(url, token)
         runs = [client.run(EXAMPLE) for _ in range(args.reps)]
         chatty = [client.run(CHATTY) for _ in range(3)]
         crowd_rates: list[float] = []
 
         def crowd_member():
-            member = Timed(url)
+            member = Timed(url, token)
             crowd_rates.append(member.run(CHATTY)["events"])  # events of one run
             member.sio.disconnect()
 
@@ -118,6 +145,14 @@ def main() -> None:
         for t in threads:
             t.join()
         crowd_seconds = time.monotonic() - started
+        quiet = healthz_ms(url)
+        attackers = hostile_load(url, token)
+        try:
+            loaded = healthz_ms(url)
+            under_attack = client.run(EXAMPLE)["done"] * 1e3
+        finally:
+            for s in attackers:
+                s.close()
     finally:
         proc.terminate()
         proc.wait()
@@ -132,6 +167,9 @@ def main() -> None:
           f"({chatty[0]['events']} events a run)")
     print(f"events/s to 30 clients at once: {sum(crowd_rates) / crowd_seconds:.0f} "
           f"({len(crowd_rates)} runs in {crowd_seconds:.1f} s)")
+    print(f"/healthz, median of 20: {quiet:.1f} ms alone, {loaded:.1f} ms under hostile load "
+          f"(1,000 idle connections and a client that never reads); an example run done in "
+          f"{under_attack:.0f} ms meanwhile")
 
 
 if __name__ == "__main__":

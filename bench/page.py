@@ -88,7 +88,7 @@ def main() -> None:
     with serve(timeout=120) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 850})
-        page.goto(url + "/")
+        page.goto(url.page)  # the token travels in the query, as printed
         firsts = []
         for _ in range(args.reps + 1):
             run(page, EXAMPLE)

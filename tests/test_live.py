@@ -42,7 +42,8 @@ class ServerURL(str):
 
 @contextlib.contextmanager
 def serve(timeout: float, *extra: str, env: dict | None = None):
-    """A real `gradtrace serve` on a free port, until its zygote is up."""
+    """A real `gradtrace serve` on a free port, once its zygote is up and has passed its
+    self-test."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--port", str(port),
@@ -55,7 +56,8 @@ def serve(timeout: float, *extra: str, env: dict | None = None):
     while True:
         try:
             health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
-            if health["zygote"]:
+            if health["zygote"] and health["self_test"]["status"] != "running":
+                assert health["ok"], health
                 break
         except OSError:
             pass

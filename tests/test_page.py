@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -40,11 +41,26 @@ def page(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 850})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server + "/")
+    page.goto(server.page)
     page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
     yield page
     assert not errors, errors
     page.close()
+
+
+def set_code(page, code: str) -> None:
+    page.evaluate("c => document.querySelector('.CodeMirror').CodeMirror.setValue(c)", code)
+
+
+def run_code(page, code: str) -> None:
+    set_code(page, code)
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+
+
+def status(page) -> str:
+    return page.inner_text("[data-testid=status]")
 
 
 def run_example(page, name: str) -> None:
@@ -130,13 +146,18 @@ def test_teaching_view_folds_plumbing_and_internals_shows_it(page):
     assert canvas_pixels(page) != teaching
 
 
-def test_a_refused_run_says_why_and_the_page_stays_usable(page):
-    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
-                  "'x = 1\\n'.repeat(20000))")
+def test_code_over_the_limit_is_not_sent_and_the_page_says_why(page):
+    sent: list[str] = []  # the socket's frames, from a reload on: the page connects afresh
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
+    page.reload()
+    set_code(page, "x = 1\n" * 12000)  # 72,000 bytes
     page.click("[data-testid=run]")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=status]').textContent.includes('64 KiB')")
+    assert status(page) == "the code is 70.3 KiB; the limit is 64 KiB"
+    assert page.get_attribute("[data-testid=status]", "class") == "status error"
     assert page.is_enabled("[data-testid=run]")
+    run_code(page, "x = 1\n")  # sent after anything queued before it, so it comes last
+    runs = [frame for frame in sent if frame.startswith('42["run"')]
+    assert len(runs) == 1 and len(runs[0]) < 100, runs
 
 
 def drawn_boxes(page) -> list[dict]:
@@ -192,7 +213,7 @@ def test_a_big_tensor_shows_a_histogram(page):
 def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 850}, has_touch=True)
     page = context.new_page()
-    page.goto(server + "/")
+    page.goto(server.page)
     page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
     run_example(page, "basics/wx_plus_b_loss")
     loss = next(b for b in drawn_boxes(page) if b["texts"][0]["full"].startswith("loss"))
@@ -218,7 +239,8 @@ def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
 
 def test_presenter_mode_from_the_address_and_the_toggle(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 850})
-    page.goto(server + "/?present")
+    page.goto(server.page + "&present")
+    assert page.url == server + "/?present"  # the token left the address; the rest stayed
     assert page.evaluate("document.body.classList.contains('present')")
     page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
     run_example(page, "basics/wx_plus_b_loss")
@@ -281,3 +303,62 @@ def test_ctrl_enter_runs_the_code_a_reload_keeps_and_space_plays(page):
         "document.querySelector('[data-testid=play]').textContent === '▶'", timeout=10000)
     assert page.inner_text("[data-testid=frame]").startswith(
         page.eval_on_selector("[data-testid=timeline]", "t => `${Number(t.max) + 1}/`"))
+
+
+def test_the_token_leaves_the_address_and_the_tab_keeps_it_for_reloads(browser, server):
+    code = "import torch\nq = torch.tensor(3.0, requires_grad=True)\n(q * q).backward()\n"
+    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    page.goto(f"{server.page}#{quote(code, safe='')}")
+    assert page.url == f"{server}/#{quote(code, safe='')}"  # no token; the code is still there
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent === 'done'")
+    page.reload()
+    assert "token" not in page.url
+    run_code(page, code)
+    assert status(page) == "done"
+    page.close()
+
+
+def test_code_in_the_address_that_cannot_be_read_is_ignored_with_a_notice(page, server):
+    page.goto(server.page + "#print(1)%")  # the page fixture fails the test on any page error
+    assert status(page) == "the code in the address could not be read and was ignored"
+    assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()") == ""
+    run_code(page, "print(1)\n")  # the page still works
+    assert page.inner_text("[data-testid=output]") == "1\n"
+
+
+EVIL = '<img src=x onerror="window.__pwned=1">'
+EVIL_NAME = EVIL.replace("window.", "")  # a module's name may not hold a dot
+
+
+def test_markup_from_a_run_shows_as_text_and_never_runs(page):
+    run_code(page, f"""import torch
+evil = {EVIL!r}
+print(evil)
+net = torch.nn.Sequential()
+net.add_module({EVIL_NAME!r}, torch.nn.Linear(1, 1))  # its parameters: net.<img ...>.weight
+net(torch.ones(1, 1)).sum().backward()
+""")
+    assert page.inner_text("[data-testid=output]") == EVIL + "\n"
+    page.locator("[data-testid=inspector] tr", has_text=f"net.{EVIL_NAME}.weight").click()
+    heading = page.inner_text("[data-testid=inspector]").split("\n")[0]  # label · ... · module
+    assert heading == f"net.{EVIL_NAME}.weight · leaf tensor · AccumulateGrad · net.{EVIL_NAME}"
+    assert page.locator("img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_without_a_valid_token_the_page_says_to_open_the_printed_url(browser, server):
+    page = browser.new_page()  # a new tab: no token in the address or the session
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    assert status(page) == "no token: open the URL that gradtrace printed, with its ?token="
+    page.click("[data-testid=run]")
+    assert "open the URL that gradtrace printed" in status(page)
+    page.goto(server + "/?token=stale")  # a token from an earlier server: the server refuses
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           ".startsWith('cannot connect: a valid token is required')")
+    assert "open the URL that gradtrace printed" in status(page)
+    assert not errors, errors
+    page.close()

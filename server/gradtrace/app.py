@@ -14,8 +14,10 @@ from flask_socketio import SocketIO
 
 from gradtrace import live
 from gradtrace.guard import HostGuard, allowed_hosts
+from gradtrace.outbox import Outbox
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.selftest import SelfTest
 from gradtrace.sessions import Sessions
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -28,6 +30,7 @@ DEFAULTS = {
     "ALLOWED_HOSTS": (),  # further names the server answers to (a DNS name for a classroom)
     "MAX_CONNECTIONS": 512,
     "MAX_CONNECTIONS_PER_ADDRESS": 32,
+    "MAX_PENDING_BYTES": 32 * 1024 * 1024,  # queued for one browser before it loses its run
     "USE_BWRAP": True,
     "EXAMPLES_DIR": str(ROOT / "examples"),
 }
@@ -43,18 +46,18 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
     # A message larger than this closes the connection with no word said, so it sits well above
     # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=4 * 1024 * 1024)
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
 
-    def send(client: str, batch: list[dict]) -> None:
-        socketio.emit("trace", batch, to=client)
-
-    sessions = Sessions(send, RunLimits(timeout=float(app.config["TIMEOUT"])),
-                        int(app.config["MAX_RUNS"]), isolation)
+    outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
+    sessions = Sessions(outbox.send, RunLimits(timeout=float(app.config["TIMEOUT"])),
+                        int(app.config["MAX_RUNS"]), isolation, outbox.hang_up)
     app.extensions["gradtrace"] = sessions
-    live.register(socketio, sessions, devices, app.config["TOKEN"])
+    self_test = SelfTest(sessions.zygote.spawn, sessions.limits)
+    app.extensions["self_test"] = self_test
+    live.register(socketio, sessions, devices, app.config["TOKEN"], outbox.forget)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
 
@@ -64,7 +67,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(ok=True, zygote=sessions.zygote.alive(),
+        zygote = sessions.zygote.alive()
+        return jsonify(ok=zygote and self_test.status != "failed", zygote=zygote,
+                       self_test=self_test.report(),
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
                        isolation=isolation.describe(), sandbox=isolation.sandbox,
                        bubblewrap=bool(isolation.prefix), isolation_problems=isolation.problems,

@@ -15,7 +15,8 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 MAX_CODE_BYTES = 64 * 1024
 
 
-def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str) -> None:
+def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
+             forget=lambda client: None) -> None:
     def reject(reason: str) -> None:
         socketio.emit("trace", [{"type": "rejected", "message": reason}], to=request.sid)
 
@@ -30,6 +31,7 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str)
     @socketio.on("disconnect")
     def disconnect(*args):
         sessions.stop(request.sid)  # a disconnect kills the run
+        forget(request.sid)
 
     @socketio.on("run")
     def run(payload=None):

@@ -12,13 +12,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gradtrace.outbox import ClientTooSlow
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
-from gradtrace.runner.sandbox import RunUids
+from gradtrace.runner.sandbox import random_run_uid
 
-Send = Callable[[str, list[dict]], None]  # (client id, batch of events)
+Send = Callable[..., None]  # (client id, batch of events, its size in bytes if known)
 
 
 @dataclass
@@ -90,13 +91,14 @@ class RunQueue:
 class Sessions:
     """The runs of every connected client."""
 
-    def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation):
+    def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation,
+                 hang_up: Callable[[str], None] = lambda client: None):
         self.send = send
+        self.hang_up = hang_up  # drops a client that does not read what it is sent
         self.limits = limits
         self.isolation = isolation
         self.queue = RunQueue(slots, send)
         self.zygote = ZygoteClient(isolation)
-        self.uids = RunUids()
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
@@ -145,24 +147,24 @@ class Sessions:
     def _run(self, run: Run) -> str:
         events: list[dict] = []
 
-        def relay(batch: list[dict]) -> None:
+        def relay(batch: list[dict], size: int) -> None:
             events.extend(batch)
-            self.send(run.client, batch)
+            self.send(run.client, batch, size)
 
         job = request(run.code, run.device, self.limits)
-        uid = self.uids.take()
         try:
             try:  # CUDA must never be initialised in the zygote: such runs get a fresh interpreter
-                worker = (SpawnedWorker(job, self.isolation, uid) if run.device == "cuda"
-                          else self.zygote.spawn(job, uid))
+                worker = (SpawnedWorker(job, self.isolation, random_run_uid())
+                          if run.device == "cuda" else self.zygote.spawn(job))
             except (OSError, ZygoteDied) as exc:
                 self.send(run.client, [{"type": "error", "error": error(
                     "RunnerUnavailable", f"no worker could be started: {exc}",
                     "user_exception")}])
                 return "error"
             ending = follow(worker, self.limits, relay, run.stop.is_set)
-        finally:
-            self.uids.give_back(uid)
+        except ClientTooSlow:
+            self.hang_up(run.client)  # it loses its run; the server keeps its memory
+            return "error"
         if ending.status == "stopped":
             return "stopped"
         problem = ending_error(ending, events, self.limits)

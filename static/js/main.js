@@ -1,15 +1,27 @@
 // Boot: the only module that finds elements on the page. It wires the editor, the socket, the
-// player loop and the panels to the pure modules (protocol, timeline, player, scene, view).
+// player loop and the panels to the pure modules (protocol, timeline, player, scene, view,
+// inspector, address, limits).
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
+import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { draw, textWidth } from "./canvas.js";
 import { foldGraph } from "./fold.js";
-import { drawGlyph, glyphKind } from "./glyphs.js";
+import { drawGlyph } from "./glyphs.js";
+import { inspectorHtml } from "./inspector.js";
+import { codeSizeProblem } from "./limits.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
 import { backwardStart, buildTimeline } from "./timeline.js";
 import { fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
+
+// The token leaves the address bar at once (it would be shared with a copied link or kept in
+// history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
+const token = sessionToken(location.search, sessionStorage);
+history.replaceState(null, "",
+                     `${location.pathname}${withoutToken(location.search)}${location.hash}`);
+const NO_TOKEN = "no token: open the URL that gradtrace printed, with its ?token=";
+const UNREADABLE_CODE = "the code in the address could not be read and was ignored";
 
 const $ = (id) => window.document.querySelector(`[data-testid="${id}"]`);
 const ui = {};
@@ -32,7 +44,8 @@ const editor = window.CodeMirror(ui.editor, {
   mode: "python", lineNumbers: true, indentUnit: 4,
   extraKeys: { "Ctrl-Enter": () => run(), "Cmd-Enter": () => run() },
 });
-editor.setValue(decodeURIComponent(location.hash.slice(1)) || "");
+const codeInAddress = codeFromHash(location.hash);
+editor.setValue(codeInAddress || "");
 editor.on("change", () => history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`));
 
 const params = new URLSearchParams(location.search);
@@ -44,7 +57,8 @@ const setPresent = (on) => {
 };
 ui.present.addEventListener("click",
                             () => setPresent(!window.document.body.classList.contains("present")));
-const socket = io({ transports: ["websocket"], auth: { token: params.get("token") } });
+// Without a token the server would refuse us, so do not knock: say where the token is.
+const socket = io({ transports: ["websocket"], auth: { token }, autoConnect: Boolean(token) });
 socket.on("trace", (batch) => { batch.forEach((e) => applyEvent(state.run, e)); refresh(); });
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
 
@@ -65,6 +79,11 @@ ui.examples.addEventListener("change", () => {
 });
 
 function run() {
+  const refusal = !token ? NO_TOKEN : codeSizeProblem(editor.getValue());
+  if (refusal) { // not sent: the last run stays on screen and Run stays usable
+    setStatus(refusal, true);
+    return;
+  }
   performance.clearMarks();
   performance.mark("gradtrace:run"); // bench/page.py measures Run -> first frame with these marks
   state.painted = false;
@@ -274,22 +293,12 @@ function render() {
 
 function renderInspector(scene) {
   const doc = state.doc;
-  const glyphs = [];
-  const rows = doc.variables.map((v) => {
-    const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
-    const chosen = v.name === state.selectedName;
-    return `<tr data-node="${v.node}" data-name="${escape(v.name)}"
-      class="${chosen ? "selected" : ""}">
-      <td>${escape(v.name)}</td><td>line ${v.line ?? "—"}</td>
-      <td>${escape(`${v.dtype}[${v.shape.join("×")}]`)}</td>
-      <td>${escape(shortValue(v.value, 6))}</td><td>grad ${escape(shortValue(grad, 6))}</td></tr>`;
+  const { html, glyphs } = inspectorHtml({
+    doc, scene, selectedName: state.selectedName, lineText: editorLine,
+    node: state.graph && state.graph.byId.get(state.selected),
+    variable: doc.variables.find((v) => v.name === state.selectedName),
   });
-  const variable = doc.variables.find((v) => v.name === state.selectedName);
-  const node = state.graph && state.graph.byId.get(state.selected);
-  const detail = node ? nodeDetail(node, scene, variable, glyphs)
-    : variable ? variableDetail(variable, glyphs) : "";
-  ui.inspector.innerHTML = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
-    <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
+  ui.inspector.innerHTML = html; // inspectorHtml escapes every value from the trace
   const ink = getComputedStyle(ui.inspector).getPropertyValue("--muted").trim();
   ui.inspector.querySelectorAll("canvas.glyph").forEach((canvas, i) => {
     const ratio = window.devicePixelRatio || 1;
@@ -301,56 +310,9 @@ function renderInspector(scene) {
   });
 }
 
-// One tensor: its numbers, and a picture of them (a heatmap for 2-D, a sparkline for 1-D, a
-// histogram when it is too big to list). The picture is drawn into the canvas after the HTML lands.
-function tensorRow(title, summary, glyphs) {
-  if (!summary) { return `<div class="tensor"><b>${title}</b> —</div>`; }
-  const number = (v) => shortValue({ values: [v] });
-  const broken = summary.nan || summary.inf
-    ? ` · <span class="bad">${summary.nan} NaN, ${summary.inf} Inf</span>` : "";
-  const stats = summary.mean !== undefined && summary.mean !== null
-    ? `min ${number(summary.min)} · max ${number(summary.max)} · mean ${number(summary.mean)}`
-      + ` · norm ${number(summary.norm)}${broken}`
-    : summary.skipped ? `values not kept (${escape(summary.skipped)})` : "";
-  const picture = glyphKind(summary) ? `<canvas class="glyph ${glyphKind(summary)}"></canvas>` : "";
-  if (picture) { glyphs.push(summary); }
-  return `<div class="tensor"><div><b>${title}</b> ${escape(shortValue(summary, 8))}
-    <div class="summary">${stats}</div></div>${picture}</div>`;
-}
-
-function sourceLine(line) {
-  const text = line && line <= editor.lineCount() ? editor.getLine(line - 1).trim() : "";
-  return line ? `<div class="source">line ${line}: <code>${escape(text)}</code></div>` : "";
-}
-
-// A selected node: what made it, its value, the gradient it received, its saved tensors.
-function nodeDetail(node, scene, variable, glyphs) {
-  const pass = state.doc.passes.find((p) => p.index === scene.pass);
-  const ran = pass && pass.steps.find((s) => s.node === node.id);
-  const value = variable && variable.node === node.id ? variable.value
-    : node.values && node.values[0];
-  const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
-    : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
-  const saved = (node.saved || []).map((e) => (e.same_as
-    ? `<div class="tensor"><b>saved ${escape(e.name)}</b> the output of step ${e.same_as.step}
-      </div>`
-    : tensorRow(`saved ${escape(e.name)}`, e.value && typeof e.value === "object" ? e.value
-      : { shape: [], values: [e.value] }, glyphs)));
-  const made = node.kind === "leaf" ? "leaf tensor" : escape(node.op);
-  return `<p class="heading"><b>${escape(node.label)}</b> · ${made} · ${escape(node.name)}
-      ${node.module ? ` · ${escape(node.module)}` : ""}</p>${sourceLine(node.line)}
-    ${tensorRow("value", value, glyphs)}
-    ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
-    ${ran && ran.grad_out.length ? `<div class="summary">passes on ${escape(ran.grad_out
-      .map((g) => shortValue(g, 6)).join(", "))}</div>` : ""}
-    ${saved.join("")}`;
-}
-
-// A variable with no node in the graph (data that does not require grad, say).
-function variableDetail(variable, glyphs) {
-  return `<p class="heading"><b>${escape(variable.name)}</b> · not in the graph</p>
-    ${sourceLine(variable.line)}${tensorRow("value", variable.value, glyphs)}`;
-}
+// The editor's line n (from 1), or "" when a trace names a line the editor does not have.
+const editorLine = (n) => (Number.isInteger(n) && n >= 1 && n <= editor.lineCount()
+  ? editor.getLine(n - 1) : "");
 
 ui.inspector.addEventListener("click", (event) => {
   const row = event.target.closest("tr[data-node]");
@@ -360,11 +322,6 @@ ui.inspector.addEventListener("click", (event) => {
     render();
   }
 });
-
-function escape(text) {
-  return String(text).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;",
-                                                    '"': "&quot;" })[ch]);
-}
 
 // Player controls: client-side only; the server is never asked.
 const act = (fn) => () => { state.player = fn(state.player); render(); };
@@ -470,3 +427,5 @@ window.addEventListener("resize", () => render());
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
 window.gradtrace = { drawn: [] };
 setPresent(params.has("present"));
+const bootNotices = [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
+if (bootNotices.length) { setStatus(bootNotices.join("; "), true); }

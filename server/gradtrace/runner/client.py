@@ -111,7 +111,7 @@ class ZygoteClient:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def spawn(self, request: dict, run_uid: int) -> ZygoteWorker:
+    def spawn(self, request: dict) -> ZygoteWorker:
         """A new worker running ``request``. Restarts a dead zygote once, then gives up. The
         request goes straight to the worker on a pipe of its own: the zygote never sees code."""
         with self._lock:
@@ -121,8 +121,8 @@ class ZygoteClient:
                 events_read, events_write = os.pipe()
                 request_read, request_write = os.pipe()
                 try:
-                    socket.send_fds(self._control, [json.dumps({"run": True, "uid": run_uid})
-                                                    .encode()], [events_write, request_read])
+                    socket.send_fds(self._control, [b'{"run": true}'],
+                                    [events_write, request_read])
                     reply = self._reply()
                 except (OSError, ZygoteDied):
                     os.close(events_read)

@@ -23,6 +23,7 @@ from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import random_run_uid
+from gradtrace.untrusted import MAX_LINE_BYTES, check_batch
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
 LAST_CALL = 1.0  # seconds a timed-out worker gets to send the events it holds
@@ -61,50 +62,61 @@ class SpawnedWorker:
             return None
 
 
-class _TooManyEvents(Exception):
-    pass
+class _Refused(Exception):
+    """The worker broke the protocol, or the run broke a limit: end it, saying why."""
+
+    def __init__(self, status: str, detail: str = ""):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
 @dataclass
 class Ending:
-    status: str  # "done", "timeout", "stopped" or "too_many_events"
+    status: str  # "done", "timeout", "stopped", "too_many_events" or "refused"
     returncode: int | None  # negative: killed by that signal; None: unknown
+    detail: str = ""  # what was refused
 
 
-def follow(worker, limits: RunLimits, on_batch: Callable[[list[dict]], None],
+OnBatch = Callable[[list[dict], int], None]  # a batch of events, and its size in bytes
+
+
+def follow(worker, limits: RunLimits, on_batch: OnBatch,
            stopped: Callable[[], bool] = lambda: False) -> Ending:
     """Pass each event batch to ``on_batch`` until the worker is done, out of time, or
-    ``stopped()``; then make sure its whole process group is gone."""
-    status = "done"
+    ``stopped()``; then make sure its whole process group is gone. The worker runs the
+    snippet, so nothing it sends is trusted: a batch that is not valid ends the run."""
+    status, detail = "done", ""
     returncode = None
     sent = 0
 
-    def counted(batch: list[dict]) -> None:
+    def counted(batch: list[dict], size: int) -> None:
         nonlocal sent
         sent += len(batch)
         if sent > limits.max_events:
-            raise _TooManyEvents
-        on_batch(batch)
+            raise _Refused("too_many_events")
+        on_batch(batch, size)
 
     try:
         with os.fdopen(worker.events_fd, "rb") as stream:
             try:
                 status = _read(stream, limits.timeout, counted, stopped, STARTUP_ALLOWANCE)
-            except _TooManyEvents:
-                status = "too_many_events"
-            if status == "timeout":
-                worker.signal(signal.SIGUSR1)  # the last call: send what you hold
-                _read(stream, LAST_CALL, on_batch, stopped, None)
+                if status == "timeout":
+                    worker.signal(signal.SIGUSR1)  # the last call: send what you hold
+                    _read(stream, LAST_CALL, on_batch, stopped, None)
+            except _Refused as refused:
+                status, detail = refused.status, refused.detail
         if status == "done":
             returncode = worker.wait(EXIT_GRACE)  # it closed its stream: let it exit by itself
     finally:
         worker.signal(signal.SIGKILL)  # always: it, or whatever it left behind in its group
-    return Ending(status, returncode if returncode is not None else worker.wait(5.0))
+    return Ending(status, returncode if returncode is not None else worker.wait(5.0), detail)
 
 
-def _read(stream, timeout: float, on_batch, stopped, startup: float | None) -> str:
+def _read(stream, timeout: float, on_batch: OnBatch, stopped, startup: float | None) -> str:
     """Read batches until EOF. With ``startup``, the clock starts at the first batch."""
-    buffer = b""
+    partial: list[bytes] = []  # the pieces of a line not yet ended
+    partial_size = 0
     deadline = time.monotonic() + (startup if startup is not None else timeout)
     started = startup is None
     with selectors.DefaultSelector() as sel:
@@ -120,12 +132,31 @@ def _read(stream, timeout: float, on_batch, stopped, startup: float | None) -> s
             chunk = os.read(stream.fileno(), 1 << 20)
             if not chunk:
                 return "done"
-            *lines, buffer = (buffer + chunk).split(b"\n")
-            for line in lines:
+            start = 0
+            while (cut := chunk.find(b"\n", start)) >= 0:
+                line = b"".join([*partial, chunk[start:cut]]) if partial else chunk[start:cut]
+                partial, partial_size, start = [], 0, cut + 1
                 if not started:
                     started = True
                     deadline = time.monotonic() + timeout
-                on_batch(json.loads(line))
+                on_batch(_parse(line), len(line))
+            if start < len(chunk):
+                partial.append(chunk[start:])
+                partial_size += len(chunk) - start
+                if partial_size > MAX_LINE_BYTES:
+                    raise _Refused("refused", f"a batch of events over "
+                                   f"{MAX_LINE_BYTES // 2**20} MiB")
+
+
+def _parse(line: bytes) -> list[dict]:
+    try:
+        batch = json.loads(line)
+    except (ValueError, RecursionError):
+        raise _Refused("refused", "a batch of events that is not JSON") from None
+    problem = check_batch(batch)
+    if problem:
+        raise _Refused("refused", problem)
+    return batch
 
 
 def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict | None:
@@ -138,6 +169,9 @@ def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict 
     if ending.status == "too_many_events":
         return error("OutputLimitExceeded", f"the run sent more than {limits.max_events} "
                      "events and was stopped", "output_limit")
+    if ending.status == "refused":
+        return error("ProtocolViolation", "the run's worker sent something the server refused, "
+                     f"so the run was ended: {ending.detail}", "user_exception")
     concluded = any(e["type"] == "pass_log" for e in events)
     if concluded and ending.returncode in (0, None):
         return None
@@ -186,7 +220,7 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
     events: list[dict] = []
     worker = SpawnedWorker(request(code, device, limits), isolation or detect(),
                            random_run_uid())
-    ending = follow(worker, limits, events.extend)
+    ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     doc = rebuild(events)
     doc["device"] = device
     doc["error"] = ending_error(ending, events, limits) or doc["error"]

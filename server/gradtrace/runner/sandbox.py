@@ -9,10 +9,10 @@
                  a private size-capped /tmp, not dumpable (nothing can ptrace it or read its memory)
 
 Modes (``Plan.mode``):
-- ``root``: the server runs as root. The worker becomes a uid of its own (RunUids), which no
-  other live run shares; directories other users cannot enter
-  (/root, where pyenv and conda often live) are covered, and only the paths Python needs are
-  bound back in, read-only.
+- ``root``: the server runs as root. The worker becomes a uid of its own, which no other live
+  run of its zygote shares (a spawned worker draws one at random: 1 in 16 million to collide).
+  Directories other users cannot enter (/root, where pyenv and conda often live) are covered,
+  and only the paths Python needs are bound back in, read-only.
 - ``userns``: an unprivileged server. A user namespace maps the server's own uid to `nobody`;
   every run is the same host user, kept apart by PID namespaces and non-dumpability.
 """
@@ -24,7 +24,6 @@ import secrets
 import signal
 import stat
 import sys
-import threading
 from dataclasses import dataclass, field
 
 from gradtrace.runner import linux
@@ -41,27 +40,6 @@ _NAMESPACES = (linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | lin
 class Plan:
     mode: str  # "root" or "userns"
     hide: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (covered dir, kept paths)
-
-
-class RunUids:
-    """Hands out run uids that no live run of this server holds (and that another server on the
-    host picks with odds of one in 16 million)."""
-
-    def __init__(self):
-        self._live: set[int] = set()
-        self._lock = threading.Lock()
-
-    def take(self) -> int:
-        with self._lock:
-            uid = random_run_uid()
-            while uid in self._live:
-                uid = random_run_uid()
-            self._live.add(uid)
-            return uid
-
-    def give_back(self, uid: int) -> None:
-        with self._lock:
-            self._live.discard(uid)
 
 
 def random_run_uid() -> int:
@@ -102,6 +80,7 @@ def enter(plan: Plan, run_uid: int) -> None:
     """Sandbox the calling (single-threaded, freshly forked) process. Returns only in the
     worker; the supervisor and init exit with the run. ``run_uid`` is used in root mode."""
     outer_uid, outer_gid = os.geteuid(), os.getegid()
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor dies with its parent
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     linux.unshare(_NAMESPACES | (linux.CLONE_NEWUSER if plan.mode == "userns" else 0))
     if plan.mode == "userns":

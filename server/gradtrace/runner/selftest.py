@@ -1,0 +1,110 @@
+"""The start-up proof that a real run works in the sandbox, and is kept in by it.
+
+A sandbox that cannot read the interpreter's files fails in odd places (`No module named
+'cProfile'` from torch.optim) while everything else looks fine. So at start-up the server runs one
+real snippet through the real path, as a user would: an optimizer step, an import of every
+standard-library module that the server's own user can import, and checks from the inside that
+the run is not root, cannot read /etc/shadow and has no network. /healthz reports the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+from gradtrace.protocol import rebuild
+from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.process import ending_error, follow, request
+
+# Modules with side effects on import (a web browser, printed text), or that are not libraries.
+SKIP = {"antigravity", "this", "idlelib", "turtledemo", "__main__", "__phello__"}
+
+_SWEEP = f"""
+import importlib, json, sys, warnings
+warnings.simplefilter("ignore")
+names = [n for n in sorted(sys.stdlib_module_names)
+         if not n.startswith("_") and n not in {sorted(SKIP)!r}]
+ok = []
+for name in names:
+    try:
+        importlib.import_module(name)
+        ok.append(name)
+    except Exception:
+        pass
+print(json.dumps(ok))
+"""
+
+_CHECKS = """
+import importlib, json, os, socket, warnings
+import torch
+warnings.simplefilter("ignore")
+problems = []
+net = torch.nn.Linear(3, 1)
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+net(torch.ones(2, 3)).pow(2).mean().backward()
+opt.step()
+for name in EXPECTED:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        problems.append(f"import {name}: {type(exc).__name__}: {exc}")
+if os.getuid() == 0:
+    problems.append("the run is root")
+if os.path.exists("/etc/shadow"):
+    try:
+        open("/etc/shadow").close()
+        problems.append("the run can read /etc/shadow")
+    except OSError:
+        pass
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=1).close()
+    problems.append("the run reached 127.0.0.1")
+except ConnectionRefusedError:
+    problems.append("the run has a network (127.0.0.1 answered: connection refused)")
+except OSError:
+    pass
+print(json.dumps(problems))
+"""
+
+
+class SelfTest:
+    """Runs once, in the background; ``status`` is "running", "ok" or "failed"."""
+
+    def __init__(self, spawn, limits: RunLimits):
+        self.spawn = spawn  # request -> worker
+        self.limits = limits
+        self.status = "running"
+        self.problems: list[str] = []
+        threading.Thread(target=self._run, name="self-test", daemon=True).start()
+
+    def report(self) -> dict:
+        return {"status": self.status, "problems": self.problems}
+
+    def _run(self) -> None:
+        try:
+            self.problems = self._problems()
+        except Exception as exc:  # the self-test itself broke: that is a failure too
+            self.problems = [f"the self-test could not run: {type(exc).__name__}: {exc}"]
+        self.status = "failed" if self.problems else "ok"
+
+    def _problems(self) -> list[str]:
+        expected = importable_here()
+        code = f"EXPECTED = {expected!r}\n{_CHECKS}"
+        events: list[dict] = []
+        ending = follow(self.spawn(request(code, "cpu", self.limits)), self.limits,
+                        lambda batch, size: events.extend(batch))
+        doc = rebuild(events)
+        problem = ending_error(ending, events, self.limits) or doc["error"]
+        if problem:
+            return [f"the self-test run failed: {problem['type']}: {problem['message']}"]
+        return json.loads(doc["stdout"].strip().splitlines()[-1])
+
+
+def importable_here() -> list[str]:
+    """The standard-library modules the server's own user can import (in a throwaway process:
+    the server itself stays small and never imports torch)."""
+    result = subprocess.run([sys.executable, "-c", _SWEEP], capture_output=True, text=True,
+                            timeout=120, stdin=subprocess.DEVNULL)
+    return json.loads(result.stdout)

@@ -1,0 +1,81 @@
+// The inspector's markup: the table of variables and the detail of the node or variable picked.
+// A trace comes from an untrusted worker, so every value from it, numbers included, goes
+// through escapeHtml; only the structure here is raw markup. DOM-free, so node can test it.
+
+import { glyphKind } from "./glyphs.js";
+import { escapeHtml as esc } from "./html.js";
+import { shortValue } from "./scene.js";
+
+// doc and scene: the trace and the frame shown; node (a drawn node) and variable: what is
+// picked, if anything; lineText(n): the editor's line n. Returns the HTML, and the summaries
+// to picture in its canvas.glyph elements, in their order.
+export function inspectorHtml({ doc, scene, node, variable, selectedName, lineText }) {
+  const glyphs = [];
+  const rows = doc.variables.map((v) => {
+    const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
+    const chosen = v.name === selectedName;
+    return `<tr data-node="${esc(v.node)}" data-name="${esc(v.name)}"
+      class="${chosen ? "selected" : ""}">
+      <td>${esc(v.name)}</td><td>line ${esc(v.line ?? "—")}</td>
+      <td>${esc(`${v.dtype}[${v.shape.join("×")}]`)}</td>
+      <td>${esc(shortValue(v.value, 6))}</td><td>grad ${esc(shortValue(grad, 6))}</td></tr>`;
+  });
+  const detail = node ? nodeDetail(doc, node, scene, variable, lineText, glyphs)
+    : variable ? variableDetail(variable, lineText, glyphs) : "";
+  const html = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
+    <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
+  return { html, glyphs };
+}
+
+// One tensor: its numbers, and a picture of them (a heatmap for 2-D, a sparkline for 1-D, a
+// histogram when it is too big to list). The picture is drawn into the canvas after the HTML lands.
+function tensorRow(title, summary, glyphs) {
+  if (!summary) { return `<div class="tensor"><b>${esc(title)}</b> —</div>`; }
+  const number = (v) => esc(shortValue({ values: [v] }));
+  const broken = summary.nan || summary.inf
+    ? ` · <span class="bad">${esc(summary.nan)} NaN, ${esc(summary.inf)} Inf</span>` : "";
+  const stats = summary.mean !== undefined && summary.mean !== null
+    ? `min ${number(summary.min)} · max ${number(summary.max)} · mean ${number(summary.mean)}`
+      + ` · norm ${number(summary.norm)}${broken}`
+    : summary.skipped ? `values not kept (${esc(summary.skipped)})` : "";
+  const kind = glyphKind(summary); // one of a fixed few class names
+  const picture = kind ? `<canvas class="glyph ${kind}"></canvas>` : "";
+  if (picture) { glyphs.push(summary); }
+  return `<div class="tensor"><div><b>${esc(title)}</b> ${esc(shortValue(summary, 8))}
+    <div class="summary">${stats}</div></div>${picture}</div>`;
+}
+
+function sourceLine(line, lineText) {
+  return line
+    ? `<div class="source">line ${esc(line)}: <code>${esc(lineText(line).trim())}</code></div>`
+    : "";
+}
+
+// A selected node: what made it, its value, the gradient it received, its saved tensors.
+function nodeDetail(doc, node, scene, variable, lineText, glyphs) {
+  const pass = doc.passes.find((p) => p.index === scene.pass);
+  const ran = pass && pass.steps.find((s) => s.node === node.id);
+  const value = variable && variable.node === node.id ? variable.value
+    : node.values && node.values[0];
+  const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
+    : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
+  const saved = (node.saved || []).map((e) => (e.same_as
+    ? `<div class="tensor"><b>saved ${esc(e.name)}</b> the output of step ${esc(e.same_as.step)}
+      </div>`
+    : tensorRow(`saved ${e.name}`, e.value && typeof e.value === "object" ? e.value
+      : { shape: [], values: [e.value] }, glyphs)));
+  const made = node.kind === "leaf" ? "leaf tensor" : esc(node.op);
+  return `<p class="heading"><b>${esc(node.label)}</b> · ${made} · ${esc(node.name)}
+      ${node.module ? ` · ${esc(node.module)}` : ""}</p>${sourceLine(node.line, lineText)}
+    ${tensorRow("value", value, glyphs)}
+    ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
+    ${ran && ran.grad_out.length ? `<div class="summary">passes on ${esc(ran.grad_out
+      .map((g) => shortValue(g, 6)).join(", "))}</div>` : ""}
+    ${saved.join("")}`;
+}
+
+// A variable with no node in the graph (data that does not require grad, say).
+function variableDetail(variable, lineText, glyphs) {
+  return `<p class="heading"><b>${esc(variable.name)}</b> · not in the graph</p>
+    ${sourceLine(variable.line, lineText)}${tensorRow("value", variable.value, glyphs)}`;
+}

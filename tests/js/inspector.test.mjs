@@ -1,0 +1,52 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { inspectorHtml } from "../../static/js/inspector.js";
+import { sceneAt } from "../../static/js/scene.js";
+import { buildTimeline } from "../../static/js/timeline.js";
+
+const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
+const EVIL = `<img src=x onerror="window.__pwned=1">`;
+
+// A trace as a hostile worker might send it: markup in every field the inspector shows,
+// including those that should be numbers.
+function hostileDoc() {
+  const summary = { shape: [EVIL], dtype: EVIL, values: [EVIL], min: EVIL, max: EVIL, mean: EVIL,
+                    norm: EVIL, nan: EVIL, inf: EVIL };
+  const node = { id: 0, kind: "op", label: EVIL, op: EVIL, name: EVIL, module: EVIL, line: EVIL,
+                 values: [summary],
+                 saved: [{ name: EVIL, same_as: { step: EVIL } }, { name: EVIL, value: EVIL },
+                         { name: EVIL, value: { ...summary, mean: null, skipped: EVIL } }] };
+  const step = { node: 0, grad_in: [summary], grad_out: [summary] };
+  return {
+    node,
+    doc: { variables: [{ name: EVIL, node: EVIL, line: EVIL, dtype: EVIL, shape: [EVIL],
+                         value: summary, grad: summary }],
+           passes: [{ index: 0, steps: [step] }] },
+    scene: { atEnd: true, pass: 0, leafGrads: new Map() },
+  };
+}
+
+test("no value from the trace reaches the markup unescaped", () => {
+  const { doc, scene, node } = hostileDoc();
+  for (const picked of [{ node }, { variable: doc.variables[0] }, {}]) {
+    const { html } = inspectorHtml({ doc, scene, selectedName: EVIL, lineText: () => EVIL,
+                                     ...picked });
+    const unescaped = html.replaceAll("&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;", "");
+    assert.ok(!unescaped.includes("__pwned"), unescaped);
+    assert.ok(html.includes("&lt;img"));
+  }
+});
+
+test("a real trace's inspector names its variables and pictures its tensors", () => {
+  const { document } = fixture.find((f) => f.name === "wx_plus_b_loss.py");
+  const frames = buildTimeline(document);
+  const scene = sceneAt(document, frames, frames.length - 1);
+  const variable = document.variables.find((v) => v.name === "w");
+  const node = document.graph.nodes.find((n) => n.id === variable.node);
+  const { html, glyphs } = inspectorHtml({ doc: document, scene, node, variable,
+                                           selectedName: "w", lineText: (n) => `line ${n} text` });
+  assert.match(html, /<tr data-node="\d+" data-name="w"\s+class="selected">/);
+  assert.match(html, /<div class="source">line \d+: <code>line \d+ text<\/code><\/div>/);
+  assert.equal(glyphs.length, html.split('<canvas class="glyph').length - 1);
+});

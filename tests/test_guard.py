@@ -1,0 +1,201 @@
+"""Hostile clients against the real server, over loopback only: foreign Hosts and Origins, no
+token, floods of idle connections, a client that never reads, and one address queueing many runs.
+"""
+
+import base64
+import contextlib
+import json
+import os
+import resource
+import socket
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import socketio
+
+from gradtrace.app import create_app
+from gradtrace.serving import BoundedServer, ConnectionCaps
+from gradtrace.sessions import Run, RunQueue
+from test_live import Client, ServerURL, free_port, serve
+
+ATTACKER = "127.0.0.2"  # loopback too: a second address for the attacker, on this machine
+
+
+@pytest.fixture(scope="module")
+def server():
+    with serve(timeout=20) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def in_process_server(**config):
+    """The app with its settings changed, on BoundedServer in a thread of this process."""
+    app = create_app({"TOKEN": "t", **config})
+    caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], app.config["MAX_CONNECTIONS_PER_ADDRESS"])
+    port = free_port()
+    httpd = BoundedServer("127.0.0.1", port, app, caps)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.token = "t"
+    try:
+        yield url, app
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        app.extensions["gradtrace"].close()
+
+
+def get(url: str, **headers) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/examples",
+                                  "/socket.io/?EIO=4&transport=polling"])
+def test_a_foreign_host_is_refused_everywhere(server, path):
+    status, body = get(server + path, Host="attacker.example:5601")
+    assert status == 403 and "DNS rebinding" in body
+    assert get(server + path, Host="localhost")[0] == 200
+
+
+def test_a_foreign_origin_is_refused(server):
+    status, body = get(server + "/", Origin="http://attacker.example")
+    assert status == 403 and "attacker.example" in body
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        socketio.Client().connect(server, transports=["websocket"], auth={"token": server.token},
+                                  headers={"Origin": "http://attacker.example"})
+
+
+def test_loopback_needs_the_token_and_a_refused_client_holds_no_connection():
+    with in_process_server() as (url, app):
+        for auth in (None, {"token": "wrong"}, {"token": ["t"]}):
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                socketio.Client().connect(url, transports=["websocket"], auth=auth)
+        eio = app.extensions["socketio"].server.eio
+        deadline = time.monotonic() + 5
+        while eio.sockets:
+            assert time.monotonic() < deadline, "refused clients still hold connections"
+            time.sleep(0.05)
+        client = Client(url)
+        assert client.run("print(1)\n")[-1]["status"] == "ok"
+        client.close()
+
+
+def test_a_thousand_idle_connections_leave_the_server_responsive(server):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+    port = int(server.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(1000):
+            s = socket.socket()
+            s.bind((ATTACKER, 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            idle.append(s)
+        latencies = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert get(server + "/healthz")[0] == 200
+            latencies.append(time.monotonic() - started)
+        assert statistics.median(latencies) < 1.0, latencies
+        client = Client(server)
+        assert client.run("print('still served')\n", timeout=30)[-1]["status"] == "ok"
+        client.close()
+        refused = 0
+        for s in idle[-100:]:  # the last ones came after the cap: told why, and closed
+            with contextlib.suppress(OSError):
+                refused += b"503" in s.recv(200)
+        assert refused == 100
+    finally:
+        for s in idle:
+            s.close()
+
+
+def _frame(text: str) -> bytes:
+    """One masked WebSocket text frame, as a client must send it."""
+    data, mask = text.encode(), os.urandom(4)
+    head = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126
+                            else bytes([0x80 | 126]) + len(data).to_bytes(2, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def never_reading_client(port: int, token: str, code: str) -> socket.socket:
+    """A raw Socket.IO client on 127.0.0.1 that asks for a run and then reads nothing more."""
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    slow.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                  f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert b" 101 " in slow.recv(100)
+    slow.sendall(_frame("40" + json.dumps({"token": token})))
+    time.sleep(0.3)
+    slow.sendall(_frame("42" + json.dumps(["run", {"code": code}])))
+    return slow
+
+
+ENDLESS = ("import torch\nx = torch.ones(4, requires_grad=True)\n"
+           "while True:\n    y = x * 1.0001\n")  # events without end, until someone stops it
+
+
+def test_a_client_that_never_reads_loses_its_run_not_the_servers_memory():
+    with in_process_server(MAX_PENDING_BYTES=1 << 20, TIMEOUT=60) as (url, app):
+        slow = never_reading_client(int(url.rsplit(":", 1)[1]), url.token, ENDLESS)
+        sessions = app.extensions["gradtrace"]
+        deadline = time.monotonic() + 30  # the run's own timeout is 60 s: only the cap ends it
+        while not sessions.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        while sessions.running():  # the run ends because its client stopped reading
+            assert time.monotonic() < deadline, "the run of a client that never reads went on"
+            time.sleep(0.1)
+        slow.settimeout(10)
+        received = 0
+        with contextlib.suppress(OSError):
+            while chunk := slow.recv(1 << 16):
+                received += len(chunk)
+        slow.close()
+        assert received < 8 << 20  # it got a bounded part, then the server hung up
+        other = Client(url)
+        assert other.run("print('fine')\n")[-1]["status"] == "ok"
+        other.close()
+
+
+def test_the_queue_serves_addresses_in_turn():
+    sent = []
+    queue = RunQueue(1, lambda client, batch: sent.append((client, batch)))
+    admitted: list[str] = []
+    lock = threading.Lock()
+
+    def take(run):
+        assert queue.acquire(run)
+        with lock:
+            admitted.append(run.client)
+
+    first = Run("greedy-0", "", "cpu", owner=ATTACKER)
+    take(first)  # running; everything below waits
+    waiting = [Run(f"greedy-{i}", "", "cpu", owner=ATTACKER) for i in range(1, 6)]
+    threads = []
+    for run in [*waiting[:3], Run("student", "", "cpu", owner="127.0.0.1"), *waiting[3:]]:
+        threads.append(threading.Thread(target=take, args=(run,)))
+        threads[-1].start()
+        time.sleep(0.05)  # they queue in this order
+    positions = {c: b[0]["position"] for c, b in sent if b[0]["type"] == "queued"}
+    assert positions["student"] == 2  # told it is next but one, though five runs were before it
+    for _ in range(6):
+        time.sleep(0.15)
+        queue.release()
+    for t in threads:
+        t.join(5)
+    assert admitted[:3] == ["greedy-0", "greedy-1", "student"]

@@ -1,0 +1,254 @@
+"""Hostile snippets against the real sandbox: each finding of the red-team pass, contained.
+
+Every test runs twice: under bubblewrap, and in the fallback without it (a root server making
+each run's namespaces itself). Runs go through the real app, zygote and workers; only the
+HTTP layer is Flask-SocketIO's test client.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from gradtrace.app import create_app
+from gradtrace.protocol import rebuild
+from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.sandbox import RUN_UID_BASE
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/self/ns/pid").exists(),
+                                reason="these attacks are run against a root server on Linux")
+
+
+@pytest.fixture(scope="module", params=["bubblewrap", "fallback"])
+def app(request):
+    bwrap = request.param == "bubblewrap"
+    if bwrap and not shutil.which("bwrap"):
+        if os.environ.get("CI"):
+            pytest.fail("bubblewrap is missing: .ci/run installs it")
+        pytest.skip("bubblewrap is not installed")
+    app = create_app({"USE_BWRAP": bwrap, "TOKEN": "t", "TIMEOUT": 20, "MAX_RUNS": 2})
+    sessions = app.extensions["gradtrace"]
+    assert sessions.isolation.sandbox == "root" and bool(sessions.isolation.prefix) == bwrap
+    yield app
+    sessions.close()
+
+
+def run(app, code: str, timeout: float = 40) -> dict:
+    client = app.extensions["socketio"].test_client(app, auth={"token": "t"})
+    client.emit("run", {"code": code})
+    events = []
+    deadline = time.monotonic() + timeout
+    while not any(e.get("type") == "done" for e in events):
+        assert time.monotonic() < deadline, f"no done event; got {events[-3:]}"
+        for message in client.get_received():
+            if message["name"] == "trace":
+                events.extend(message["args"][0])
+        time.sleep(0.02)
+    client.disconnect()
+    doc = rebuild(events)
+    doc["status"] = events[-1]["status"]
+    return doc
+
+
+def host_processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+        except (OSError, StopIteration):
+            continue
+        if str(uid) in uids:
+            found.append(int(entry))
+    return found
+
+
+DAEMON = """import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(600)  # a daemon, double-forked out of its session
+    os._exit(0)
+time.sleep(0.2)
+print(os.getuid())
+"""
+
+
+def test_a_daemon_dies_with_its_run(app):
+    doc = run(app, DAEMON)
+    uid = int(doc["stdout"])
+    assert uid >= RUN_UID_BASE
+    deadline = time.monotonic() + 5
+    while host_processes_of(uid):
+        assert time.monotonic() < deadline, "the daemon outlived its run"
+        time.sleep(0.05)
+
+
+def test_a_run_sees_no_other_process_and_no_earlier_users_code(app):
+    secret = "SECRET-OF-THE-EARLIER-USER-41b7"
+    run(app, f"x = {secret!r}\n" + DAEMON)
+    spy = f"""import json, os
+visible = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+found = []
+for pid in visible:
+    for part in ("mem", "cmdline", "environ"):
+        try:
+            with open(f"/proc/{{pid}}/{{part}}", "rb") as f:
+                if {secret.encode()!r} in f.read(1 << 24):
+                    found.append((pid, part))
+        except OSError:
+            pass
+for folder, _, files in os.walk("/tmp"):
+    for name in files:
+        try:
+            with open(os.path.join(folder, name), "rb") as f:
+                if {secret.encode()!r} in f.read():
+                    found.append(name)
+        except OSError:
+            pass
+print(json.dumps([visible, found]))
+"""
+    visible, found = json.loads(run(app, spy)["stdout"].splitlines()[-1])
+    assert found == []
+    assert visible == [1, 2]  # its own init and itself: nothing of the zygote or other runs
+
+
+def test_the_zygote_cannot_be_traced_or_read(app):
+    code = """import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print(os.getppid(), libc.ptrace(16, 1, 0, 0), ctypes.get_errno())  # PTRACE_ATTACH to init
+try:
+    open("/proc/1/mem", "rb").read(1)
+    print("read")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+    lines = run(app, code)["stdout"].splitlines()
+    parent, result, errno = lines[0].split()
+    assert parent == "1"  # its parent is its own init: the zygote cannot even be named
+    assert result == "-1" and errno == "1"  # EPERM
+    assert lines[1] in ("PermissionError", "OSError")
+
+
+def test_kill_minus_one_harms_only_its_own_run(app):
+    import threading
+
+    sessions = app.extensions["gradtrace"]
+    restarts = sessions.zygote.restarts
+    survivor = {}
+    thread = threading.Thread(target=lambda: survivor.update(
+        run(app, "import time\ntime.sleep(2.5)\nprint('survived')\n")))
+    thread.start()
+    time.sleep(0.8)
+    doc = run(app, "import os\nos.kill(os.getppid(), 9)\nos.kill(-1, 9)\nprint('alive')\n")
+    assert doc["stdout"] == "" or doc["error"] is not None
+    thread.join(30)
+    assert survivor["stdout"] == "survived\n" and survivor["status"] == "ok"
+    assert sessions.zygote.alive() and sessions.zygote.restarts == restarts
+
+
+def test_secrets_of_the_host_cannot_be_read(app):
+    with tempfile.NamedTemporaryFile("w", dir=ROOT, prefix=".root-only-", delete=False) as f:
+        f.write("root's secret")
+    os.chmod(f.name, 0o600)
+    try:
+        code = f"""import os
+for path in ("/etc/shadow", {f.name!r}):
+    try:
+        open(path).read()
+        print("READ", path)
+    except OSError as exc:
+        print(type(exc).__name__)
+print(sorted(os.listdir("/root")) if os.path.isdir("/root") else [])
+"""
+        lines = run(app, code)["stdout"].splitlines()
+    finally:
+        os.unlink(f.name)
+    assert lines[:2] == ["PermissionError", "PermissionError"]
+    assert all(name not in lines[2] for name in (".bashrc", ".gitconfig", ".ssh"))
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(app):
+    code = """import os, time
+made = 0
+try:
+    for _ in range(1000):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        made += 1
+except OSError as exc:
+    print(made, type(exc).__name__)
+"""
+    made, error = run(app, code)["stdout"].split()
+    assert int(made) < RunLimits().processes and error == "BlockingIOError"
+    assert run(app, "print('next run fine')\n")["stdout"] == "next run fine\n"
+
+
+def test_no_network_not_even_the_servers_own_port(app):
+    code = """import socket
+for port in (5000, 80, 9):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+        print("connected", port)
+    except OSError as exc:
+        print(exc.errno)
+"""
+    import errno
+
+    assert set(run(app, code)["stdout"].split()) == {str(errno.ENETUNREACH)}
+
+
+def test_tmp_is_private_capped_and_gone_after_the_run(app):
+    code = """import os
+written = 0
+try:
+    for i in range(10):
+        with open(f"/tmp/fill-{i}", "wb") as f:
+            for _ in range(60):
+                f.write(b"x" * 2**20)
+                written += 1
+except OSError as exc:
+    print(written, exc.errno)
+"""
+    written, errno_ = run(app, code)["stdout"].split()
+    assert 100 <= int(written) <= 130 and errno_ == "28"  # ENOSPC at the 128 MiB cap
+    left = run(app, "import os\nprint(sorted(os.listdir('/tmp')))\n")["stdout"]
+    assert "fill-" not in left
+    assert not [p for p in Path("/tmp").glob("gradtrace-run-*")]
+
+
+def test_a_forged_event_is_refused(app):
+    code = """import os, stat
+forged = (b'[{"type": "variables", "variables": [{"name": "x", "shape": [], "dtype": "float32", '
+          b'"device": "cpu", "requires_grad": false, "is_leaf": true, "value": null, '
+          b'"grad": null, "node": null, "retains_grad": false, '
+          b'"line": "<img src=x onerror=alert(1)>"}]}]\\n')
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, forged)
+    except OSError:
+        pass
+print("sent")
+"""
+    doc = run(app, code)
+    assert doc["status"] == "error" and doc["error"]["type"] == "ProtocolViolation"
+    assert "line" in doc["error"]["message"]
+    assert all(v.get("line") != "<img src=x onerror=alert(1)>" for v in doc["variables"])
+
+
+def test_an_optimizer_and_the_standard_library_work_in_the_sandbox(app):
+    doc = run(app, (EXAMPLES / "training/clip_grad_norm.py").read_text())
+    assert doc["status"] == "ok" and doc["error"] is None
+    self_test = app.extensions["self_test"]
+    deadline = time.monotonic() + 120
+    while self_test.status == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert self_test.report() == {"status": "ok", "problems": []}
