@@ -77,6 +77,22 @@ def test_a_disconnect_kills_the_run(app):
     assert sessions.running() == 0
 
 
+def test_a_run_whose_sandbox_dies_says_so_and_the_next_run_works(app):
+    import os
+
+    sessions = app.extensions["gradtrace"]
+    client = connect(app)
+    client.emit("run", {"code": "import time\ntime.sleep(30)\n"})
+    wait_for(client, lambda ev: any(e["type"] == "start" for e in ev))
+    os.killpg(sessions.zygote._proc.pid, 9)  # the zygote, and with it every run it forked
+    events = wait_for(client, done)
+    assert events[-2]["error"]["type"] == "SandboxRestarted"
+    assert "run it again" in events[-2]["error"]["message"]
+    client.emit("run", {"code": "print('again')\n"})
+    assert rebuild(wait_for(client, done))["stdout"] == "again\n"
+    assert sessions.zygote.restarts == 1
+
+
 def test_stop_with_nothing_running_is_rejected(app):
     client = connect(app)
     client.emit("stop")

@@ -82,6 +82,22 @@ def test_snippet_killing_its_own_process_is_a_clear_error():
     assert error["type"] == "WorkerCrashed" and "SIGSEGV" in error["message"]
 
 
+def test_an_expression_too_deep_for_the_parser_names_its_line():
+    code = "import torch\nx = " + " + ".join(["1"] * 15000) + "\n"
+    result = gradtrace("trace", "-", "--json", stdin=code)
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "syntax_error" and error["line"] == 2
+    assert "nested too deeply" in error["message"]
+
+
+def test_a_huge_exception_message_is_shortened_not_refused():
+    result = gradtrace("trace", "-", "--json", stdin="raise ValueError('x' * 3_000_000)\n")
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "ValueError" and error["line"] == 1
+    assert len(error["message"]) < 11_000 and "2,990,000 more characters" in error["message"]
+
+
 def test_hard_exit_is_a_clear_error():
     result = gradtrace("trace", "-", "--json", stdin="import os\nos._exit(3)\n")
     assert result.returncode == 1

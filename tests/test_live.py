@@ -143,6 +143,7 @@ def test_error_run_sends_error_before_done(client):
     ({"device": "cpu"}, "run needs `code`"),
     ({"code": 42}, "run needs `code`"),
     ({"code": "x = 1\n" * 20000}, "over 64 KiB"),
+    ({"code": "#" * (10 << 20)}, "over 64 KiB"),  # 10 MB: answered, not a dropped connection
     ({"code": "x = 1", "device": "tpu"}, "unknown device 'tpu'"),
 ])
 def test_bad_input_is_rejected_with_a_reason(client, payload, reason):

@@ -14,6 +14,7 @@ from functools import partial
 
 import torch
 
+from gradtrace.capture.doctor import short_message
 from gradtrace.capture.values import fmt
 from gradtrace.protocol import BackwardStep, Pass
 
@@ -116,7 +117,7 @@ class PassRecorder:
                 handles.append(rec.fn.register_hook(partial(_on_post, grads_out, rec)))
             result = original(*args, **kwargs)
         except BaseException as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = short_message(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             for handle in handles:

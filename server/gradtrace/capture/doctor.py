@@ -46,9 +46,18 @@ def snippet_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
+MAX_MESSAGE_CHARS = 10_000  # an exception's message as recorded; the server refuses huge strings
+
+
+def short_message(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message) - MAX_MESSAGE_CHARS:,} more characters)"
+
+
 def error_info(exc: BaseException, filename: str) -> ErrorInfo:
     message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    return ErrorInfo(type=type(exc).__name__, message=message.strip(),
+    return ErrorInfo(type=type(exc).__name__, message=short_message(message.strip()),
                      line=snippet_line(exc, filename), code=classify_error(exc))
 
 

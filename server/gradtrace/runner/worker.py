@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def run(request: dict, events) -> None:
     if extra:
         write([{"type": "stdout", "text": extra}])
     events.close()
+    shutil.rmtree(workdir, ignore_errors=True)  # sandboxed, /tmp goes with the run anyway
 
 
 def _drain_on_signals(stream) -> None:

@@ -1,0 +1,243 @@
+"""The server's checks on worker events: every real event passes, forged ones are refused with a
+message that says what and where, and no value, however odd, makes the check raise."""
+
+import json
+import math
+import random
+import time
+
+import pytest
+
+from conftest import example_id, example_paths
+from gradtrace.capture import capture
+from gradtrace.capture.stream import EventStream
+from gradtrace.protocol import EVENT_TYPES
+from gradtrace.untrusted import (
+    MAX_DEPTH,
+    MAX_INT,
+    MAX_LINE_BYTES,
+    MAX_STRING_CHARS,
+    WORKER_EVENT_TYPES,
+    check_batch,
+)
+
+
+def captured_lines(code: str) -> list[str]:
+    """The lines a worker writes on its event pipe for ``code`` (worker.py's format)."""
+    lines = []
+    stream = EventStream(lambda batch: lines.append(json.dumps(batch, separators=(",", ":"))))
+    capture(code, stream=stream)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def example_lines() -> dict[str, list[str]]:
+    return {example_id(path): captured_lines(path.read_text()) for path in example_paths()}
+
+
+@pytest.fixture()
+def events(example_lines) -> list[dict]:
+    """Fresh copies of the events of a small training step, to forge from."""
+    return [e for line in example_lines["training/sgd_step_linear.py"] for e in json.loads(line)]
+
+
+def of_type(events: list[dict], kind: str) -> dict:
+    return next(e for e in events if e["type"] == kind)
+
+
+# -- real events ----------------------------------------------------------------------------------
+
+
+def test_every_event_of_every_example_passes(example_lines):
+    seen = set()
+    for name, lines in example_lines.items():
+        for line in lines:
+            assert len(line.encode()) < MAX_LINE_BYTES, name
+            batch = json.loads(line)
+            assert check_batch(batch) is None, name
+            seen.update(e["type"] for e in batch)
+    assert seen == WORKER_EVENT_TYPES  # the examples send every kind of event
+    assert WORKER_EVENT_TYPES == set(EVENT_TYPES) - {"done"}
+
+
+def test_an_empty_batch_passes():
+    assert check_batch([]) is None
+
+
+def test_unknown_keys_pass_under_the_caps(events):
+    stdout = {"type": "stdout", "text": "hi", "extra": {"a": [1, 2.5, "x", None, True]}}
+    graph = of_type(events, "graph")
+    graph["graph"]["nodes"][0]["values"][0]["quantiles"] = [0.1, 0.5]
+    graph["graph"]["nodes"][0]["colour"] = "red"
+    assert check_batch([stdout, graph]) is None
+
+
+def test_summaries_with_nan_and_complex_values_pass():
+    code = ("import torch\nx = torch.tensor([1.0, float('nan'), float('inf')], requires_grad=True)"
+            "\nz = torch.tensor([1 + 2j, 3 - 1j])\ny = (x * 2).sum()\ny.backward()\n")
+    for line in captured_lines(code):
+        assert check_batch(json.loads(line)) is None
+
+
+# -- forged events --------------------------------------------------------------------------------
+
+
+def test_a_batch_must_be_a_list_of_objects():
+    assert check_batch({"type": "stdout", "text": "x"}) == \
+        "a batch must be a list of events, not dict"
+    assert check_batch(None) == "a batch must be a list of events, not null"
+    assert check_batch([{"type": "stdout", "text": "x"}, [1]]) == \
+        "event 1: must be an object, not list"
+
+
+@pytest.mark.parametrize("kind", ["done", "queued", "rejected"])
+def test_the_servers_own_events_are_refused(kind):
+    forged = {"type": kind, "status": "ok", "duration_ms": 1, "position": 1, "message": "hi"}
+    assert check_batch([forged]) == \
+        f'event 0: type "{kind}" is sent by the server, never by a worker'
+
+
+def test_unknown_and_missing_types_are_refused():
+    assert check_batch([{"type": "<script>alert(1)</script>"}]) == \
+        "event 0: has an unknown type, '<script>alert(1)</script>'"
+    assert check_batch([{"text": "x"}]) == "event 0: has no type"
+    assert check_batch([{"type": 3}]) == "event 0: type must be a string, not int"
+    assert check_batch([{"type": "stdout"}]) == "event 0 (stdout): has no field 'text'"
+
+
+def test_html_in_a_line_number_is_refused(events):
+    variables = of_type(events, "variables")
+    variables["variables"][0]["line"] = '<img src=x onerror="alert(1)">'
+    assert check_batch([of_type(events, "start"), variables]) == (
+        "event 1 (variables): variables[0].line must be a non-negative integer or null, "
+        "not str")
+
+
+def test_a_string_node_id_is_refused(events):
+    graph = of_type(events, "graph")
+    graph["graph"]["nodes"][3]["id"] = "3"
+    assert check_batch([graph]) == \
+        "event 0 (graph): graph.nodes[3].id must be a non-negative integer, not str"
+
+
+def test_a_bool_is_not_an_int(events):
+    graph = of_type(events, "graph")
+    graph["graph"]["edges"][0]["src"] = True
+    assert check_batch([graph]) == \
+        "event 0 (graph): graph.edges[0].src must be a non-negative integer, not bool"
+    step = of_type(events, "forward")
+    step["step"]["index"] = False
+    assert check_batch([step]) == \
+        "event 0 (forward): step.index must be a non-negative integer, not bool"
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_a_coordinate_must_be_finite(events, number):
+    graph = of_type(events, "graph")
+    graph["graph"]["nodes"][1]["x"] = number
+    assert check_batch([graph]) == \
+        f"event 0 (graph): graph.nodes[1].x must be a finite number, not {number}"
+
+
+def test_nan_is_refused_in_any_field_even_an_unknown_one():
+    assert check_batch([{"type": "stdout", "text": "", "extra": [1.0, {"a": math.nan}]}]) == \
+        "event 0 (stdout): extra[1].a must be a finite number, not nan"
+
+
+def test_a_string_over_the_cap_is_refused():
+    assert check_batch([{"type": "stdout", "text": "x" * MAX_STRING_CHARS}]) is None
+    assert check_batch([{"type": "stdout", "text": "x" * (2 << 20)}]) == (
+        "event 0 (stdout): text is a string of 2,097,152 characters; the limit is 1,048,576")
+
+
+def test_wrong_shapes_are_refused(events):
+    drop = {"type": "drop", "steps": [1, 2, 3], "passes": [0]}
+    assert check_batch([drop]) == "event 0 (drop): steps must be a list of 2 items, not of 3"
+    variables = of_type(events, "variables")
+    variables["variables"][0]["grad"] = "<b>big</b>"
+    assert check_batch([variables]) == ("event 0 (variables): variables[0].grad must be a "
+                                        "summary (an object), a number or null, not str")
+    backward = of_type(events, "backward")
+    backward["result"]["steps"][0]["grad_in"] = {"0": None}
+    assert check_batch([backward]) == \
+        "event 0 (backward): result.steps[0].grad_in must be a list, not dict"
+
+
+def test_odd_keys_and_huge_ints_are_refused():
+    assert check_batch([{"type": "stdout", "text": "", 5: 1}]) == \
+        "event 0 (stdout): has a key that is not a string (int)"
+    assert check_batch([{"type": "stdout", "text": "", "k" * 300: 1}]) == \
+        "event 0 (stdout): has a key of 300 characters; the limit is 256"
+    assert check_batch([{"type": "stdout", "text": "", "n": 10 ** 30}]) == \
+        "event 0 (stdout): n is an integer beyond ±2**64 (100 bits)"
+    assert check_batch([{"type": "stdout", "text": "", "n": MAX_INT}]) is None
+
+
+def test_a_100000_deep_list_is_refused_without_a_crash():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert check_batch([deep]) == "event 0: must be an object, not list"
+    refused = check_batch([{"type": "stdout", "text": "", "extra": deep}])
+    assert refused.startswith("event 0 (stdout): extra[0][0]")
+    assert refused.endswith(f"is nested more than {MAX_DEPTH} levels deep")
+    assert check_batch(deep) == "event 0: must be an object, not list"
+
+
+def test_no_value_makes_it_raise():
+    cyclic: list = []
+    cyclic.append(cyclic)
+    nested: dict = {}
+    for _ in range(100_000):
+        nested = {"a": nested}
+    odd = [(1, 2), {1, 2}, object(), b"bytes", cyclic, nested, {None: 1}, 1.5, "x", True]
+    for value in odd:
+        for batch in (value, [value], [{"type": "stdout", "text": "", "extra": value}],
+                      [{"type": "stdout", "text": value}], [{"type": value}]):
+            assert isinstance(check_batch(batch), str | None)
+
+
+def test_a_bad_value_anywhere_is_refused(example_lines):
+    """Values over the caps are refused wherever they sit: the fast path never waves one by."""
+    batches = [json.loads(line) for name, lines in example_lines.items() for line in lines
+               if name != "training/manual_linear_xor.py"]
+    places = [(batch, container, key) for batch in batches
+              for container, key in _scalar_places(batch)]
+    rng = random.Random(0)
+    bad = [math.nan, math.inf, -math.inf, "x" * (MAX_STRING_CHARS + 1), 2 ** 65, -(2 ** 65)]
+    for batch, container, key in rng.sample(places, 500):
+        original = container[key]
+        container[key] = rng.choice(bad)
+        assert check_batch(batch) is not None, (key, original)
+        container[key] = original
+
+
+def _scalar_places(batch):
+    """(container, key) of every scalar in ``batch``."""
+    stack = [batch]
+    while stack:
+        container = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                stack.append(item)
+            else:
+                yield container, key
+
+
+# -- cost -----------------------------------------------------------------------------------------
+
+
+def test_cost_is_linear_in_the_number_of_events():
+    def seconds(count: int, last: dict) -> float:
+        batch = [{"type": "stdout", "text": "x"} for _ in range(count - 1)] + [last]
+        best = math.inf
+        for _ in range(3):
+            start = time.process_time()
+            check_batch(batch)
+            best = min(best, time.process_time() - start)
+        return best
+
+    for last in ({"type": "stdout", "text": "x"}, {"type": "done"}):
+        small, large = seconds(10_000, last), seconds(100_000, last)
+        assert large < 40 * max(small, 1e-4), (last, small, large)  # 10 times the events
