@@ -20,7 +20,7 @@ import socketio
 from gradtrace.app import create_app
 from gradtrace.serving import BoundedServer, ConnectionCaps
 from gradtrace.sessions import Run, RunQueue
-from test_live import Client, ServerURL, free_port, serve
+from test_live import Client, ServerURL, serve
 
 ATTACKER = "127.0.0.2"  # loopback too: a second address for the attacker, on this machine
 
@@ -36,11 +36,10 @@ def in_process_server(**config):
     """The app with its settings changed, on BoundedServer in a thread of this process."""
     app = create_app({"TOKEN": "t", **config})
     caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], app.config["MAX_CONNECTIONS_PER_ADDRESS"])
-    port = free_port()
-    httpd = BoundedServer("127.0.0.1", port, app, caps)
+    httpd = BoundedServer("127.0.0.1", 0, app, caps)  # port 0: the kernel picks a free one
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    url = ServerURL(f"http://127.0.0.1:{port}")
+    url = ServerURL(f"http://127.0.0.1:{httpd.server_port}")
     url.token = "t"
     try:
         yield url, app

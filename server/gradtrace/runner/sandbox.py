@@ -40,6 +40,7 @@ _NAMESPACES = (linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | lin
 class Plan:
     mode: str  # "root" or "userns"
     hide: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (covered dir, kept paths)
+    tmp_kept: tuple[str, ...] = ()  # needed paths under /tmp, which the run's own /tmp covers
 
 
 def random_run_uid() -> int:
@@ -48,9 +49,11 @@ def random_run_uid() -> int:
 
 def plan_for_here() -> Plan:
     """The plan for this process's user and this interpreter's files."""
+    needed = needed_paths()
+    under_tmp = tuple(p for p in needed if p.startswith("/tmp/"))
     if os.geteuid() != 0:
-        return Plan("userns")
-    return Plan("root", hidden_homes(needed_paths()))
+        return Plan("userns", tmp_kept=under_tmp)
+    return Plan("root", hidden_homes(needed), under_tmp)
 
 
 def needed_paths() -> list[str]:
@@ -110,30 +113,31 @@ def _map_to_nobody(uid: int, gid: int) -> None:
 
 def _mount_private_filesystem(plan: Plan) -> None:
     """Nothing this run mounts reaches the host; the root is read-only; /tmp and /dev/shm are
-    its own small tmpfs; homes others cannot enter stay covered, bar what Python needs."""
+    its own small tmpfs; homes others cannot enter stay covered. What Python needs from a
+    covered place (a checkout or venv under /tmp, pyenv under /root) is bound back in."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     linux.make_read_only("/")
-    flags = linux.MS_NOSUID | linux.MS_NODEV
-    linux.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={TMP_MB}m,nr_inodes=16384,mode=1777")
+    _cover("/tmp", plan.tmp_kept, f"size={TMP_MB}m,nr_inodes=16384,mode=1777")
     for covered, kept in plan.hide:
-        _cover(covered, kept)
+        _cover(covered, kept, "mode=0755")
+        linux.make_read_only(covered)
     if os.path.isdir("/dev/shm"):
-        linux.mount("tmpfs", "/dev/shm", "tmpfs", flags, f"size={SHM_MB}m,mode=1777")
+        _cover("/dev/shm", (), f"size={SHM_MB}m,mode=1777")
 
 
-def _cover(directory: str, kept: tuple[str, ...]) -> None:
-    stage = "/tmp/.gradtrace-stage"
-    os.mkdir(stage, 0o700)
-    for i, path in enumerate(kept):
-        os.mkdir(f"{stage}/{i}")
-        linux.mount(path, f"{stage}/{i}", None, linux.MS_BIND | linux.MS_REC)
-    linux.mount("tmpfs", directory, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755")
-    for i, path in enumerate(kept):
-        os.makedirs(path, 0o755)
-        linux.mount(f"{stage}/{i}", path, None, linux.MS_MOVE)
-        os.rmdir(f"{stage}/{i}")
-    os.rmdir(stage)
-    linux.make_read_only(directory)
+def _cover(directory: str, kept: tuple[str, ...], options: str) -> None:
+    """A fresh tmpfs over ``directory``, with the ``kept`` paths beneath it bound back in,
+    read-only. They are held open first: once covered, their names lead nowhere."""
+    handles = [os.open(path, os.O_PATH) for path in kept]
+    try:
+        linux.mount("tmpfs", directory, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
+        for path, handle in zip(kept, handles, strict=True):
+            os.makedirs(path, 0o755, exist_ok=True)
+            linux.mount(f"/proc/self/fd/{handle}", path, None, linux.MS_BIND | linux.MS_REC)
+            linux.make_read_only(path)
+    finally:
+        for handle in handles:
+            os.close(handle)
 
 
 def _split(parent_role) -> None:
