@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def test_a_daemon_dies_with_its_run(app):
 
 
 def test_a_run_sees_no_other_process_and_no_earlier_users_code(app):
-    secret = "SECRET-OF-THE-EARLIER-USER-41b7"
+    secret = f"SECRET-OF-THE-EARLIER-USER-{uuid.uuid4().hex}"  # in no file on disk
     run(app, f"x = {secret!r}\n" + DAEMON)
     spy = f"""import json, os
 visible = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())

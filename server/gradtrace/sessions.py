@@ -22,6 +22,14 @@ from gradtrace.runner.sandbox import random_run_uid
 Send = Callable[..., None]  # (client id, batch of events, its size in bytes if known)
 
 
+def notify(send: Send, client: str, batch: list[dict]) -> None:
+    """A small notice (queued, error, done): a client too slow to take it goes without."""
+    try:
+        send(client, batch)
+    except ClientTooSlow:
+        pass
+
+
 @dataclass
 class Run:
     client: str
@@ -85,7 +93,7 @@ class RunQueue:
     def _tell_places(self) -> None:
         for place, run in enumerate(self._order(), start=1):
             if place > 1 or self._running >= self.slots:
-                self.send(run.client, [{"type": "queued", "position": place}])
+                notify(self.send, run.client, [{"type": "queued", "position": place}])
 
 
 class Sessions:
@@ -141,8 +149,9 @@ class Sessions:
         finally:
             with self._lock:
                 self._runs.pop(run.client, None)
-            self.send(run.client, [{"type": "done", "status": status,
-                                    "duration_ms": round((time.monotonic() - run.started) * 1e3)}])
+            duration_ms = round((time.monotonic() - run.started) * 1e3)
+            notify(self.send, run.client,
+                   [{"type": "done", "status": status, "duration_ms": duration_ms}])
 
     def _run(self, run: Run) -> str:
         events: list[dict] = []
@@ -157,7 +166,7 @@ class Sessions:
                 worker = (SpawnedWorker(job, self.isolation, random_run_uid())
                           if run.device == "cuda" else self.zygote.spawn(job))
             except (OSError, ZygoteDied) as exc:
-                self.send(run.client, [{"type": "error", "error": error(
+                notify(self.send, run.client, [{"type": "error", "error": error(
                     "RunnerUnavailable", f"no worker could be started: {exc}",
                     "user_exception")}])
                 return "error"
@@ -169,6 +178,6 @@ class Sessions:
             return "stopped"
         problem = ending_error(ending, events, self.limits)
         if problem:
-            self.send(run.client, [{"type": "error", "error": problem}])
+            notify(self.send, run.client, [{"type": "error", "error": problem}])
             return "error"
         return "error" if any(e["type"] == "error" for e in events) else "ok"

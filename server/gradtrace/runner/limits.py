@@ -15,7 +15,7 @@ class RunLimits:
     output_chars: int = 1_000_000  # what the snippet may print
     file_mb: int = 64  # largest file the snippet may write
     open_files: int = 256
-    processes: int = 64  # per user: bounds a fork bomb (root itself is exempt)
+    processes: int = 64  # per run (each has a uid of its own): bounds a fork bomb
     max_events: int = 500_000  # events one run may send (enforced by the parent)
     max_nodes: int = 1_000_000  # autograd nodes one run may record (enforced by the capture)
 
