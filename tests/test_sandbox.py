@@ -165,13 +165,43 @@ for path in ("/etc/shadow", {f.name!r}):
         print("READ", path)
     except OSError as exc:
         print(type(exc).__name__)
-print(sorted(os.listdir("/root")) if os.path.isdir("/root") else [])
+try:
+    print(sorted(os.listdir("/root")))
+except OSError as exc:  # Landlock: not even the names
+    print(type(exc).__name__)
 """
         lines = run(app, code)["stdout"].splitlines()
     finally:
         os.unlink(f.name)
     assert lines[:2] == ["PermissionError", "PermissionError"]
     assert all(name not in lines[2] for name in (".bashrc", ".gitconfig", ".ssh"))
+
+
+def test_world_readable_files_beyond_what_a_run_needs_stay_closed(app):
+    from gradtrace.runner import linux
+
+    if linux.landlock_abi() == 0:
+        pytest.skip("this kernel has no Landlock")
+    folder = tempfile.mkdtemp(dir="/var/tmp", prefix="someone-elses-")
+    os.chmod(folder, 0o755)
+    notes = Path(folder, "notes.txt")
+    notes.write_text("private notes, readable by all")
+    notes.chmod(0o644)
+    try:
+        code = f"""for path in ({str(notes)!r}, {str(ROOT / "README.md")!r}, "/etc/hostname"):
+    try:
+        with open(path) as f:
+            f.read()
+        print("read")
+    except OSError as exc:
+        print(type(exc).__name__)
+"""
+        lines = run(app, code)["stdout"].splitlines()
+    finally:
+        shutil.rmtree(folder)
+    assert lines[0] == "PermissionError"  # world-readable, but not the run's to read
+    assert lines[1] in ("PermissionError", "FileNotFoundError")  # the checkout, bar its code
+    assert lines[2] == "read"  # the system's own files are open to it
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(app):

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradtrace.runner import linux
+
 _BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                "--die-with-parent", "--new-session"]
@@ -29,6 +31,7 @@ class Isolation:
     sandbox: str = "none"  # sandbox.py's mode ("root", "userns"), or "none"
     prefix: tuple[str, ...] = ()  # the bubblewrap command line the zygote starts under, if any
     problems: tuple[str, ...] = ()  # why something stronger was not used
+    landlock: bool = False  # whether the kernel lets runs be confined to the files they need
 
     @property
     def sandboxed(self) -> bool:
@@ -40,26 +43,28 @@ class Isolation:
         who = ("a uid of its own per run" if self.sandbox == "root"
                else "the server's user, mapped to nobody")
         outer = "bubblewrap around the zygote; " if self.prefix else ""
+        files = ", other files closed by Landlock" if self.landlock else ""
         return (f"{outer}per-run namespaces (own PID, mount, network), no network, read-only "
-                f"root, private /tmp, {who}")
+                f"root, private /tmp, {who}{files}")
 
 
 def detect(use_bwrap: bool = True) -> Isolation:
     """The strongest isolation that works here, each candidate proven by a probe run."""
     problems = []
     mode = "root" if os.geteuid() == 0 else "userns"
+    landlock = linux.available() and linux.landlock_abi() > 0
     bwrap = shutil.which("bwrap") if use_bwrap else None
     if bwrap:
         prefix = (bwrap, *bwrap_args())
         problem = _probe(prefix, mode)
         if problem is None:
-            return Isolation(mode, prefix)
+            return Isolation(mode, prefix, landlock=landlock)
         problems.append(f"bubblewrap: {problem}")
     elif use_bwrap:
         problems.append("bubblewrap is not installed (apt-get install bubblewrap)")
     problem = _probe((), mode)
     if problem is None:
-        return Isolation(mode, (), tuple(problems))
+        return Isolation(mode, (), tuple(problems), landlock)
     problems.append(f"namespaces: {problem}")
     return Isolation("none", (), tuple(problems))
 

@@ -32,6 +32,11 @@ RUN_UID_BASE = 1_400_000_000  # run uids: this plus up to 2**24, far above any r
 NOBODY = 65534
 TMP_MB = 128  # the run's whole /tmp; RunLimits.file_mb bounds any one file
 SHM_MB = 64
+# Where Landlock exists, the worker may read only the system's own trees and what Python needs:
+# not other users' homes, /srv, /var or a checkout of someone else's, however readable.
+SYSTEM_FILES = {**{path: "read" for path in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                             "/libx32", "/etc", "/opt", "/proc", "/sys")},
+                "/dev": "device", "/tmp": "write", "/dev/shm": "write"}
 _NAMESPACES = (linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
                | linux.CLONE_NEWUTS)
 
@@ -41,6 +46,7 @@ class Plan:
     mode: str  # "root" or "userns"
     hide: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (covered dir, kept paths)
     tmp_kept: tuple[str, ...] = ()  # needed paths under /tmp, which the run's own /tmp covers
+    readable: tuple[str, ...] = ()  # every path Python needs, wherever it lives
 
 
 def random_run_uid() -> int:
@@ -52,16 +58,18 @@ def plan_for_here() -> Plan:
     needed = needed_paths()
     under_tmp = tuple(p for p in needed if p.startswith("/tmp/"))
     if os.geteuid() != 0:
-        return Plan("userns", tmp_kept=under_tmp)
-    return Plan("root", hidden_homes(needed), under_tmp)
+        return Plan("userns", tmp_kept=under_tmp, readable=tuple(needed))
+    return Plan("root", hidden_homes(needed), under_tmp, tuple(needed))
 
 
 def needed_paths() -> list[str]:
-    """What a run reads: this interpreter, its standard library and every import path."""
+    """What a run reads: this interpreter, its standard library and every import path, but not
+    the directory the server was started in (`python -m` puts it on sys.path; it may be a home)."""
     import gradtrace
 
     wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
               os.path.dirname(os.path.dirname(gradtrace.__file__)), *(p for p in sys.path if p)}
+    wanted.discard(os.getcwd())
     real = sorted({os.path.realpath(p) for p in wanted if os.path.exists(p)})
     return [p for i, p in enumerate(real) if not any(p.startswith(q + "/") for q in real[:i])]
 
@@ -183,5 +191,6 @@ def _become_nobody(plan: Plan, run_uid: int) -> None:
         linux.drop_capabilities()  # the uid is `nobody` already; the namespace gave us caps
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    linux.restrict_files({**{path: "read" for path in plan.readable}, **SYSTEM_FILES})
     os.environ["HOME"] = "/tmp"
     os.environ["USER"] = os.environ["LOGNAME"] = "nobody"
