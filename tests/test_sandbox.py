@@ -173,7 +173,8 @@ except OSError as exc:  # Landlock: not even the names
         lines = run(app, code)["stdout"].splitlines()
     finally:
         os.unlink(f.name)
-    assert lines[:2] == ["PermissionError", "PermissionError"]
+    assert lines[0] == "PermissionError"
+    assert lines[1] in ("PermissionError", "FileNotFoundError")  # a checkout under /tmp: unbound
     assert all(name not in lines[2] for name in (".bashrc", ".gitconfig", ".ssh"))
 
 
