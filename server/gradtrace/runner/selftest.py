@@ -21,8 +21,10 @@ from gradtrace.runner.process import ending_error, follow, request
 # Modules with side effects on import (a web browser, printed text), or that are not libraries.
 SKIP = {"antigravity", "this", "idlelib", "turtledemo", "__main__", "__phello__"}
 
+# Both run at the lowest priority: a user's first run must not wait for the proof.
 _SWEEP = f"""
-import importlib, json, sys, warnings
+import importlib, json, os, sys, warnings
+os.nice(19)
 warnings.simplefilter("ignore")
 names = [n for n in sorted(sys.stdlib_module_names)
          if not n.startswith("_") and n not in {sorted(SKIP)!r}]
@@ -38,6 +40,7 @@ print(json.dumps(ok))
 
 _CHECKS = """
 import importlib, json, os, socket, warnings
+os.nice(19)
 import torch
 warnings.simplefilter("ignore")
 problems = []
