@@ -51,9 +51,8 @@ def trace_command(args, parser) -> int:
     from gradtrace.runner import RunLimits, run_snippet
 
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
-    if args.json:
-        json.dump(doc, sys.stdout, separators=(",", ":"))
-        sys.stdout.write("\n")
+    if args.json:  # encoded whole, written once: json.dump makes a write per token
+        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
     else:
         sys.stdout.write(render(doc, args.file))
     return 1 if doc.get("error") else 0
