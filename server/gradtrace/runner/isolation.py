@@ -17,9 +17,8 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from gradtrace.runner import linux
+from gradtrace.runner import linux, sandbox
 
 _BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -86,15 +85,8 @@ def bwrap_args() -> list[str]:
 def _rebind_under_tmp() -> list[str]:
     """The sandbox gets a private /tmp; an interpreter, virtual environment or checkout that
     lives under /tmp is bound back in, read-only."""
-    import gradtrace
-
-    wanted = {sys.prefix, sys.base_prefix, str(Path(gradtrace.__file__).resolve().parents[2]),
-              *(p for p in sys.path if p)}
-    under_tmp = sorted(p for p in (os.path.realpath(w) for w in wanted)
-                       if p.startswith("/tmp/") and os.path.exists(p))
-    roots = [p for i, p in enumerate(under_tmp)
-             if not any(p.startswith(q + "/") for q in under_tmp[:i])]
-    return [arg for root in roots for arg in ("--ro-bind", root, root)]
+    under_tmp = [p for p in sandbox.needed_paths() if p.startswith("/tmp/")]
+    return [arg for root in under_tmp for arg in ("--ro-bind", root, root)]
 
 
 def _probe(prefix: tuple[str, ...], mode: str) -> str | None:

@@ -175,10 +175,10 @@ def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict 
     concluded = any(e["type"] == "pass_log" for e in events)
     if concluded and ending.returncode in (0, None):
         return None
-    return error(*_crash_reason(ending.returncode, limits))
+    return error(*_crash_reason(ending.returncode))
 
 
-def _crash_reason(returncode: int | None, limits: RunLimits) -> tuple[str, str, str]:
+def _crash_reason(returncode: int | None) -> tuple[str, str, str]:
     if returncode is None:
         return ("SandboxRestarted", "the sandbox that ran this snippet was restarted before the "
                 "run finished: run it again", "user_exception")
