@@ -68,6 +68,27 @@ def test_timeout_keeps_what_was_recorded_before_the_hang():
     assert doc["stdout"] == "before\n"
 
 
+ENDLESS_GRAPH = ("import torch\nx = torch.tensor(1.0, requires_grad=True)\nwhile True:\n"
+                 "    x = x * 1.0\n")
+
+
+def test_a_timed_out_run_ends_within_a_second_of_its_limit_with_its_graph():
+    started = time.monotonic()
+    assert gradtrace("trace", "-", "--json", stdin="x = 1\n").returncode == 0
+    overhead = time.monotonic() - started  # a fresh interpreter importing torch, sandboxed
+    started = time.monotonic()
+    result = gradtrace("trace", "-", "--json", "--timeout", "3", stdin=ENDLESS_GRAPH)
+    elapsed = time.monotonic() - started - overhead
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    error = doc["error"]
+    assert error["code"] == "timeout" and error["line"] == 4, error
+    assert "3 s" in error["message"]
+    nodes = doc["graph"]["nodes"]
+    assert len(nodes) > 1000 and len(doc["graph"]["edges"]) == len(nodes) - 1
+    assert elapsed < 4.0, f"{elapsed:.1f} s past a cold start, for a 3 s limit"
+
+
 def test_sleeping_snippet_times_out_too():
     result = gradtrace("trace", "-", "--json", "--timeout", "1",
                        stdin="import time\ntime.sleep(1000)\n")

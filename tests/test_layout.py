@@ -35,3 +35,22 @@ def test_layout_is_deterministic_whatever_the_input_order():
         return {n.id: (n.x, n.y) for n in nodes}
 
     assert build([0, 1, 2, 3]) == build([3, 1, 0, 2])
+
+
+def test_layers_are_the_topological_generations_networkx_finds():
+    """networkx is the oracle for the layering: generation k is layer k."""
+    import random
+
+    import networkx as nx
+
+    rng = random.Random(0)
+    count = 400
+    nodes = [Node(id=i * 3, kind="op", name="N") for i in range(count)]  # ids need not be dense
+    edges = [Edge(rng.randrange(i) * 3, i * 3, 0, 0) for i in range(1, count)]
+    edges += [Edge(rng.randrange(i) * 3, i * 3, 1, 0) for i in range(1, count, 2)]
+    layout(nodes, edges)
+    graph = nx.DiGraph((e.src, e.dst) for e in edges)
+    expected = {n: k for k, gen in enumerate(nx.topological_generations(graph)) for n in gen}
+    assert {n.id: n.layer for n in nodes} == expected
+    for n in nodes:
+        assert n.x == n.layer * 160.0 and n.y == n.row * 70.0

@@ -76,6 +76,11 @@ class Client:
 
     def __init__(self, url: str, **kwargs):
         self.sio = socketio.Client()
+        # Engine.IO's Python client hands each message to a thread of its own, so a big batch
+        # can be handled after the small ones behind it. The page handles them in order: so do we.
+        trigger = self.sio.eio._trigger_event
+        self.sio.eio._trigger_event = lambda event, *args, **kwargs: trigger(
+            event, *args, **{**kwargs, "run_async": False})
         self.events: list[dict] = []
         self.done = threading.Event()
         self.sio.on("trace", self._on_trace)
@@ -133,8 +138,8 @@ def test_run_streams_events_that_rebuild_what_the_cli_prints(client):
 
 def test_error_run_sends_error_before_done(client):
     events = client.run((EXAMPLES / "pitfalls/inplace_add_on_leaf.py").read_text())
-    assert [e["type"] for e in events][-2:] == ["error", "done"]
-    assert events[-2]["error"]["code"] == "inplace_leaf" and events[-2]["error"]["line"] == 6
+    assert [e["type"] for e in events][-3:] == ["error", "end", "done"]
+    assert events[-3]["error"]["code"] == "inplace_leaf" and events[-3]["error"]["line"] == 6
     assert events[-1]["status"] == "error"
 
 
@@ -168,6 +173,28 @@ def test_one_run_at_a_time_and_stop(client):
     client.sio.emit("stop")
     assert client.done.wait(5)
     assert client.events[-1]["status"] == "stopped" and time.monotonic() - stopped_at < 2
+
+
+def test_a_timed_out_run_ends_within_a_second_of_its_limit_with_its_graph(client):
+    """The server's limit is 3 s: the run ends within 1 s of it, with everything it recorded.
+    (A graph that grows until the limit sends more than this Python client reads in time: the
+    CLI test covers that case.)"""
+    arrived: list[tuple[float, list]] = []
+    client.sio.on("trace", lambda batch: (arrived.append((time.monotonic(), batch)),
+                                          client._on_trace(batch)))
+    try:
+        events = client.run("import torch, time\nx = torch.tensor(1.0, requires_grad=True)\n"
+                            "for _ in range(3000):\n    x = x * 1.0\ntime.sleep(100)\n",
+                            timeout=20)
+    finally:
+        client.sio.on("trace", client._on_trace)
+    started = next(t for t, batch in arrived if any(e["type"] == "start" for e in batch))
+    assert arrived[-1][0] - started < 4.0
+    assert [e["type"] for e in events[-2:]] == ["end", "done"]
+    doc = rebuild(events)
+    assert doc["error"]["code"] == "timeout" and doc["error"]["line"] == 5
+    assert len(doc["graph"]["nodes"]) == 3001
+    assert events[-1]["status"] == "error"
 
 
 @pytest.mark.parametrize("code, expected", [

@@ -1,6 +1,7 @@
 """The server's checks on worker events: every real event passes, forged ones are refused with a
 message that says what and where, and no value, however odd, makes the check raise."""
 
+import copy
 import json
 import math
 import random
@@ -11,7 +12,7 @@ import pytest
 from conftest import example_id, example_paths
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import EVENT_TYPES
+from gradtrace.protocol import EVENT_TYPES, end_event
 from gradtrace.untrusted import (
     MAX_DEPTH,
     MAX_INT,
@@ -27,6 +28,8 @@ def captured_lines(code: str) -> list[str]:
     lines = []
     stream = EventStream(lambda batch: lines.append(json.dumps(batch, separators=(",", ":"))))
     capture(code, stream=stream)
+    stream.push(end_event())  # as the worker does, after any output that bypassed Python
+    stream.drain()
     return lines
 
 
@@ -67,8 +70,8 @@ def test_an_empty_batch_passes():
 def test_unknown_keys_pass_under_the_caps(events):
     stdout = {"type": "stdout", "text": "hi", "extra": {"a": [1, 2.5, "x", None, True]}}
     graph = of_type(events, "graph")
-    graph["graph"]["nodes"][0]["values"][0]["quantiles"] = [0.1, 0.5]
-    graph["graph"]["nodes"][0]["colour"] = "red"
+    graph["graph"]["nodes"]["values"][0][0]["quantiles"] = [0.1, 0.5]
+    graph["graph"]["nodes"]["colour"] = ["red"]
     assert check_batch([stdout, graph]) is None
 
 
@@ -115,16 +118,35 @@ def test_html_in_a_line_number_is_refused(events):
 
 def test_a_string_node_id_is_refused(events):
     graph = of_type(events, "graph")
-    graph["graph"]["nodes"][3]["id"] = "3"
+    graph["graph"]["nodes"]["id"][3] = "3"
     assert check_batch([graph]) == \
-        "event 0 (graph): graph.nodes[3].id must be a non-negative integer, not str"
+        "event 0 (graph): graph.nodes.id[3] must be a non-negative integer, not str"
+
+
+def test_a_graph_whose_columns_disagree_is_refused(events):
+    """graph_from_wire indexes one column by another's positions: lengths and string indices
+    must hold, or rebuilding the graph would raise."""
+    graph = copy.deepcopy(of_type(events, "graph"))
+    graph["graph"]["nodes"]["row"].pop()
+    count = len(graph["graph"]["nodes"]["id"])
+    assert check_batch([graph]) == (f"event 0 (graph): graph has a column 'row' of {count - 1} "
+                                    f"items for {count} nodes")
+    graph = copy.deepcopy(of_type(events, "graph"))
+    strings = len(graph["graph"]["strings"])
+    graph["graph"]["nodes"]["name"][0] = strings
+    assert check_batch([graph]) == \
+        f"event 0 (graph): graph has a 'name' that names no string of its {strings}"
+    graph = copy.deepcopy(of_type(events, "graph"))
+    graph["graph"]["edges"].append(0)
+    assert check_batch([graph]) == \
+        "event 0 (graph): graph has edges that are not groups of 4 numbers"
 
 
 def test_a_bool_is_not_an_int(events):
     graph = of_type(events, "graph")
-    graph["graph"]["edges"][0]["src"] = True
+    graph["graph"]["edges"][0] = True
     assert check_batch([graph]) == \
-        "event 0 (graph): graph.edges[0].src must be a non-negative integer, not bool"
+        "event 0 (graph): graph.edges[0] must be a non-negative integer, not bool"
     step = of_type(events, "forward")
     step["step"]["index"] = False
     assert check_batch([step]) == \
@@ -132,11 +154,11 @@ def test_a_bool_is_not_an_int(events):
 
 
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
-def test_a_coordinate_must_be_finite(events, number):
+def test_a_layer_must_be_a_whole_number(events, number):
     graph = of_type(events, "graph")
-    graph["graph"]["nodes"][1]["x"] = number
+    graph["graph"]["nodes"]["layer"][1] = number
     assert check_batch([graph]) == \
-        f"event 0 (graph): graph.nodes[1].x must be a finite number, not {number}"
+        "event 0 (graph): graph.nodes.layer[1] must be a non-negative integer, not float"
 
 
 def test_nan_is_refused_in_any_field_even_an_unknown_one():

@@ -12,13 +12,15 @@ import threading
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
+from gradtrace.protocol import rejected_event
+
 MAX_CODE_BYTES = 64 * 1024
 
 
 def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
              forget=lambda client: None) -> None:
     def reject(reason: str) -> None:
-        socketio.emit("trace", [{"type": "rejected", "message": reason}], to=request.sid)
+        socketio.emit("trace", [rejected_event(reason)], to=request.sid)
 
     @socketio.on("connect")
     def connect(auth=None):

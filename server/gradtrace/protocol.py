@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradtrace.layout import LAYER_GAP, ROW_GAP
+
 SCHEMA = "gradtrace/1"
 
 # Diagnosis and error codes (the contract in DESIGN.md).
@@ -43,11 +45,14 @@ class Node:
     saved: list[dict] | None = None  # saved tensors, snapshotted before backward frees them
     x: float = 0.0
     y: float = 0.0
+    layer: int = 0  # the layout's column: the longest data-flow path reaching the node
+    row: int = 0  # its place within the layer
 
     def to_json(self) -> dict:
         out = {
             "id": self.id, "kind": self.kind, "name": self.name, "op": self.op,
             "line": self.line, "span": self.span, "x": self.x, "y": self.y,
+            "layer": self.layer, "row": self.row,
             "module": self.module, "step": self.step, "pass": self.pass_,
             "label": self.label, "values": self.values,
         }
@@ -236,10 +241,135 @@ def graph_json(nodes: list[Node], edges: list[Edge]) -> dict:
     return {"nodes": [n.to_json() for n in nodes], "edges": [e.to_json() for e in edges]}
 
 
+# The graph on the wire: columns instead of one object per node, strings interned, x and y left
+# to be computed from layer and row, edges as one flat list of (src, dst, slot, output_nr).
+# graph_from_wire() turns it back into graph_json()'s shape; static/js/protocol.js does the same.
+WIRE_STRING_COLUMNS = ("kind", "name", "op", "span", "module", "label")
+WIRE_NUMBER_COLUMNS = ("id", "line", "step", "pass", "layer", "row")
+EDGE_FIELDS = ("src", "dst", "slot", "output_nr")
+
+
+def graph_wire(nodes: list[Node], edges: list[Edge]) -> dict:
+    strings: dict[str, int] = {}
+
+    def column(values) -> list:
+        return [None if v is None else strings.setdefault(v, len(strings)) for v in values]
+
+    columns = {
+        "id": [n.id for n in nodes], "line": [n.line for n in nodes],
+        "step": [n.step for n in nodes], "pass": [n.pass_ for n in nodes],
+        "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
+        "kind": column(n.kind for n in nodes), "name": column(n.name for n in nodes),
+        "op": column(n.op for n in nodes), "span": column(n.span for n in nodes),
+        "module": column(n.module for n in nodes), "label": column(n.label for n in nodes),
+        "values": [n.values for n in nodes], "saved": [n.saved for n in nodes],
+    }
+    flat = [x for e in edges for x in (e.src, e.dst, e.slot, e.output_nr)]
+    return {"strings": list(strings), "nodes": columns, "edges": flat}
+
+
+def graph_from_wire(wire: dict) -> dict:
+    """graph_wire's columns as graph_json's objects (the document's shape)."""
+    strings, cols = wire["strings"], wire["nodes"]
+    text = {key: [None if i is None else strings[i] for i in cols[key]]
+            for key in WIRE_STRING_COLUMNS}
+    nodes = []
+    for i, node_id in enumerate(cols["id"]):
+        node = {
+            "id": node_id, "kind": text["kind"][i], "name": text["name"][i],
+            "op": text["op"][i], "line": cols["line"][i], "span": text["span"][i],
+            "x": cols["layer"][i] * LAYER_GAP, "y": cols["row"][i] * ROW_GAP,
+            "layer": cols["layer"][i], "row": cols["row"][i], "module": text["module"][i],
+            "step": cols["step"][i], "pass": cols["pass"][i], "label": text["label"][i],
+            "values": cols["values"][i],
+        }
+        if cols["saved"][i] is not None:
+            node["saved"] = cols["saved"][i]
+        nodes.append(node)
+    flat = wire["edges"]
+    edges = [dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)) for k in range(0, len(flat), 4)]
+    return {"nodes": nodes, "edges": edges}
+
+
 # Events: the live form of the document. Each is {type, ...}; applied in order by rebuild() they
-# give back the document. "done" is added by the server and carries no part of the document.
+# give back the document. "end" is the worker's last event (it concluded); "done" is added by the
+# server. Neither carries any part of the document.
 EVENT_TYPES = ("start", "forward", "cut", "pass", "backward", "drop", "graph", "stdout",
-               "variables", "diagnostics", "pass_log", "error", "done")
+               "variables", "diagnostics", "pass_log", "error", "end", "done")
+
+
+# One constructor per event type. A value that is an object with ``to_json`` or a callable is
+# turned into JSON when the event is written (capture/stream.py), not when it is made.
+
+def start_event(device: str) -> dict:
+    return {"type": "start", "schema": SCHEMA, "device": device}
+
+
+def step_event(step: Step) -> dict:
+    return {"type": "cut" if step.kind == "cut" else "forward", "step": step}
+
+
+def graph_event(nodes: list[Node], edges: list[Edge]) -> dict:
+    return {"type": "graph", "graph": lambda: graph_wire(nodes, edges)}
+
+
+def pass_event(record: Pass) -> dict:
+    return {"type": "pass", "pass": record.header_json}
+
+
+def backward_event(record: Pass) -> dict:
+    return {"type": "backward", "index": record.index, "result": record.result_json}
+
+
+def drop_event(pass_index: int, first_step: int, last_step: int) -> dict:
+    return {"type": "drop", "passes": [pass_index], "steps": [first_step, last_step]}
+
+
+def stdout_event(text: str) -> dict:
+    return {"type": "stdout", "text": text}
+
+
+def variables_event(variables: list[Variable]) -> dict:
+    return {"type": "variables", "variables": lambda: [v.to_json() for v in variables]}
+
+
+def diagnostics_event(diagnostics: list[Diagnostic]) -> dict:
+    return {"type": "diagnostics", "diagnostics": lambda: [d.to_json() for d in diagnostics]}
+
+
+def pass_log_event(log: PassLog, skipped_steps: int) -> dict:
+    return {"type": "pass_log", "pass_log": log, "skipped_steps": skipped_steps}
+
+
+def error_event(error: ErrorInfo | dict) -> dict:
+    return {"type": "error", "error": error}
+
+
+def end_event() -> dict:
+    return {"type": "end"}
+
+
+def done_event(status: str, duration_ms: int) -> dict:
+    return {"type": "done", "status": status, "duration_ms": duration_ms}
+
+
+def queued_event(position: int) -> dict:
+    return {"type": "queued", "position": position}
+
+
+def rejected_event(message: str) -> dict:
+    return {"type": "rejected", "message": message}
+
+
+def conclusion_events(trace: Trace) -> list[dict]:
+    """What is only known when the snippet has ended: the final graph, the variables, the
+    diagnoses, the pass log and the error. Steps and passes went out as they happened."""
+    events = [graph_event(trace.nodes, trace.edges), variables_event(trace.variables),
+              diagnostics_event(trace.diagnostics),
+              pass_log_event(trace.pass_log, trace.skipped_steps)]
+    if trace.error:
+        events.append(error_event(trace.error))
+    return events
 
 
 def rebuild(events) -> dict:
@@ -266,7 +396,9 @@ def rebuild(events) -> dict:
             doc["stdout"] += event["text"]
         elif kind == "pass_log":
             doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
-        elif kind in ("graph", "variables", "diagnostics", "error"):
+        elif kind == "graph":
+            doc["graph"] = graph_from_wire(event["graph"])
+        elif kind in ("variables", "diagnostics", "error"):
             doc[kind] = event[kind]
     doc["passes"] = [passes[i] for i in sorted(passes)]
     return doc

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gradtrace.outbox import ClientTooSlow
+from gradtrace.protocol import done_event, error_event, queued_event
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
@@ -93,7 +94,7 @@ class RunQueue:
     def _tell_places(self) -> None:
         for place, run in enumerate(self._order(), start=1):
             if place > 1 or self._running >= self.slots:
-                notify(self.send, run.client, [{"type": "queued", "position": place}])
+                notify(self.send, run.client, [queued_event(place)])
 
 
 class Sessions:
@@ -151,13 +152,10 @@ class Sessions:
                 self._runs.pop(run.client, None)
             duration_ms = round((time.monotonic() - run.started) * 1e3)
             notify(self.send, run.client,
-                   [{"type": "done", "status": status, "duration_ms": duration_ms}])
+                   [done_event(status, duration_ms)])
 
     def _run(self, run: Run) -> str:
-        events: list[dict] = []
-
         def relay(batch: list[dict], size: int) -> None:
-            events.extend(batch)
             self.send(run.client, batch, size)
 
         job = request(run.code, run.device, self.limits)
@@ -166,9 +164,9 @@ class Sessions:
                 worker = (SpawnedWorker(job, self.isolation, random_run_uid())
                           if run.device == "cuda" else self.zygote.spawn(job))
             except (OSError, ZygoteDied) as exc:
-                notify(self.send, run.client, [{"type": "error", "error": error(
+                notify(self.send, run.client, [error_event(error(
                     "RunnerUnavailable", f"no worker could be started: {exc}",
-                    "user_exception")}])
+                    "user_exception"))])
                 return "error"
             ending = follow(worker, self.limits, relay, run.stop.is_set)
         except ClientTooSlow:
@@ -176,8 +174,8 @@ class Sessions:
             return "error"
         if ending.status == "stopped":
             return "stopped"
-        problem = ending_error(ending, events, self.limits)
+        problem = ending_error(ending, self.limits)
         if problem:
-            notify(self.send, run.client, [{"type": "error", "error": problem}])
+            notify(self.send, run.client, [error_event(problem)])
             return "error"
-        return "error" if any(e["type"] == "error" for e in events) else "ok"
+        return "error" if ending.error_code else "ok"

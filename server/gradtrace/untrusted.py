@@ -442,13 +442,34 @@ SAVED = _record(
                                   f"type(x) is dict and _summary_fine(x) or {READING.test}")},
     {"same_as": _record({"step": NAT, "output": NAT}), "freed": BOOL, "error": STR},
 )
-NODE = _record(
-    {"id": NAT, "kind": STR, "name": STR, "op": STR, "line": NAT_OR_NULL, "span": STR,
-     "x": NUMBER, "y": NUMBER, "module": STR_OR_NULL, "step": NAT_OR_NULL,
-     "pass": NAT_OR_NULL, "label": STR, "values": SUMMARIES},
-    {"saved": _list_of(SAVED)},
-)
-EDGE = _record({"src": NAT, "dst": NAT, "slot": NAT, "output_nr": NAT})
+NATS_OR_NULLS = _list_of(NAT_OR_NULL, "a list of non-negative integers or nulls")
+_SAVED_OR_NULL = _Field(lambda value, depth: None if value is None else
+                        _list_of(SAVED).check(value, depth))
+_GRAPH_COLUMNS = {
+    "id": NATS, "line": NATS_OR_NULLS, "step": NATS_OR_NULLS, "pass": NATS_OR_NULLS,
+    "layer": NATS, "row": NATS, "kind": NATS, "name": NATS, "op": NATS, "span": NATS,
+    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(SUMMARIES),
+    "saved": _list_of(_SAVED_OR_NULL),
+}
+_GRAPH_WIRE = _record({"strings": _list_of(STR, "a list of strings"),
+                       "nodes": _record(_GRAPH_COLUMNS), "edges": NATS})
+
+
+def _graph_wire(value, depth: int) -> None:
+    """protocol.graph_wire's shape, and what graph_from_wire relies on: columns of one length,
+    string indices that exist, whole edges."""
+    _GRAPH_WIRE.check(value, depth)
+    columns, count = value["nodes"], len(value["nodes"]["id"])
+    for key in _GRAPH_COLUMNS:
+        if len(columns[key]) != count:
+            raise _Refused(f"has a column {key!r} of {len(columns[key])} items for "
+                           f"{count} nodes")
+    strings = len(value["strings"])
+    for key in ("kind", "name", "op", "span", "module", "label"):
+        if any(i is not None and i >= strings for i in columns[key]):
+            raise _Refused(f"has a {key!r} that names no string of its {strings}")
+    if len(value["edges"]) % 4:
+        raise _Refused("has edges that are not groups of 4 numbers")
 VARIABLE = _record(
     {"name": STR, "line": NAT_OR_NULL, "shape": NATS, "dtype": STR, "device": STR,
      "requires_grad": BOOL, "is_leaf": BOOL, "value": SUMMARY, "grad": SUMMARY,
@@ -478,11 +499,12 @@ _EVENTS: dict[str, Check] = {
     "backward": _event(index=NAT, result=_record(
         {"steps": _list_of(BACKWARD_STEP), "created_nodes": NATS, "error": STR_OR_NULL})),
     "drop": _event(steps=_list_of(NAT, "a list of 2 integers", length=2), passes=NATS),
-    "graph": _event(graph=_record({"nodes": _list_of(NODE), "edges": _list_of(EDGE)})),
+    "graph": _event(graph=_Field(_graph_wire)),
     "stdout": _event(text=STR),
     "variables": _event(variables=_list_of(VARIABLE)),
     "diagnostics": _event(diagnostics=_list_of(DIAGNOSTIC)),
     "pass_log": _event(pass_log=PASS_LOG, skipped_steps=NAT),
     "error": _event(error=ERROR),
+    "end": _event(),
 }
 assert set(_EVENTS) == WORKER_EVENT_TYPES, "every event a worker may send has a check"

@@ -5,7 +5,7 @@ export const SCHEMA = "gradtrace/1";
 
 export const EVENT_TYPES = Object.freeze([
   "start", "forward", "cut", "pass", "backward", "drop", "graph", "stdout",
-  "variables", "diagnostics", "pass_log", "error", "done",
+  "variables", "diagnostics", "pass_log", "error", "end", "done",
 ]);
 
 // Not part of the document: told to the client about its request.
@@ -17,6 +17,32 @@ export const DIAGNOSIS_CODES = Object.freeze([
   "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
   "syntax_error", "user_exception",
 ]);
+
+// The layout's spacing (layout.py): x and y are not sent, only each node's layer and row.
+export const LAYER_GAP = 160;
+export const ROW_GAP = 70;
+const EDGE_FIELDS = ["src", "dst", "slot", "output_nr"];
+
+// The graph event's columns (protocol.graph_wire) as the document's node and edge objects.
+export function graphFromWire(wire) {
+  const { strings, nodes: cols, edges: flat } = wire;
+  const text = (key, i) => (cols[key][i] === null ? null : strings[cols[key][i]]);
+  const nodes = cols.id.map((id, i) => {
+    const node = {
+      id, kind: text("kind", i), name: text("name", i), op: text("op", i), line: cols.line[i],
+      span: text("span", i), x: cols.layer[i] * LAYER_GAP, y: cols.row[i] * ROW_GAP,
+      layer: cols.layer[i], row: cols.row[i], module: text("module", i), step: cols.step[i],
+      pass: cols.pass[i], label: text("label", i), values: cols.values[i],
+    };
+    if (cols.saved[i] !== null) { node.saved = cols.saved[i]; }
+    return node;
+  });
+  const edges = [];
+  for (let k = 0; k < flat.length; k += 4) {
+    edges.push(Object.fromEntries(EDGE_FIELDS.map((f, j) => [f, flat[k + j]])));
+  }
+  return { nodes, edges };
+}
 
 export function emptyDocument() {
   return {
@@ -54,7 +80,8 @@ export function applyEvent(run, event) {
       doc.pass_log = event.pass_log;
       doc.skipped_steps = event.skipped_steps;
       break;
-    case "graph": case "variables": case "diagnostics": case "error":
+    case "graph": doc.graph = graphFromWire(event.graph); break;
+    case "variables": case "diagnostics": case "error":
       doc[event.type] = event[event.type];
       break;
     case "done": run.status = event.status; run.durationMs = event.duration_ms; break;

@@ -9,6 +9,7 @@ removed in ``finally``, whether the engine succeeded or raised.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from functools import partial
 
@@ -16,7 +17,7 @@ import torch
 
 from gradtrace.capture.doctor import short_message
 from gradtrace.capture.values import fmt
-from gradtrace.protocol import BackwardStep, Pass
+from gradtrace.protocol import BackwardStep, Pass, backward_event
 
 _BACKWARD_SIG = inspect.signature(torch.autograd.backward)
 _GRAD_SIG = inspect.signature(torch.autograd.grad)
@@ -56,20 +57,20 @@ class PassRecorder:
 
     def __init__(self, session):
         self.session = session
-        self._originals = {}
 
-    def install(self) -> None:
-        self._originals = {"backward": torch.autograd.backward, "grad": torch.autograd.grad}
-        torch.autograd.backward = self._wrap("backward", _BACKWARD_SIG, "tensors")
-        torch.autograd.grad = self._wrap("grad", _GRAD_SIG, "outputs")
+    @contextlib.contextmanager
+    def installed(self):
+        originals = {"backward": torch.autograd.backward, "grad": torch.autograd.grad}
+        try:
+            torch.autograd.backward = self._wrap(originals["backward"], "backward",
+                                                 _BACKWARD_SIG, "tensors")
+            torch.autograd.grad = self._wrap(originals["grad"], "grad", _GRAD_SIG, "outputs")
+            yield
+        finally:
+            for name, fn in originals.items():
+                setattr(torch.autograd, name, fn)
 
-    def uninstall(self) -> None:
-        for name, fn in self._originals.items():
-            setattr(torch.autograd, name, fn)
-        self._originals = {}
-
-    def _wrap(self, kind: str, signature, roots_arg: str):
-        original = self._originals[kind]
+    def _wrap(self, original, kind: str, signature, roots_arg: str):
 
         def wrapper(*args, **kwargs):
             if self.session.suspended:  # nested (e.g. reentrant checkpoint) or re-dispatched
@@ -88,6 +89,13 @@ class PassRecorder:
     def _record(self, kind, original, args, kwargs, roots, retain_graph, create_graph):
         session = self.session
         line, span = session.source.locate(2)
+        with session.suspend():
+            return self._run_pass(kind, original, args, kwargs, roots, retain_graph,
+                                  create_graph, line, span)
+
+    def _run_pass(self, kind, original, args, kwargs, roots, retain_graph, create_graph, line,
+                  span):
+        session = self.session
         index = session.pass_count
         session.pass_count += 1
         session.pass_kinds.add(kind)
@@ -107,21 +115,18 @@ class PassRecorder:
         session.announce_pass(record)
         events: list = []
         grads_out: dict[int, tuple] = {}
-        handles = []
         session.pass_events = events
-        session.suspended += 1
         result = None
         try:
-            for rec in reach:
-                handles.append(rec.fn.register_prehook(partial(_on_pre, events, rec)))
-                handles.append(rec.fn.register_hook(partial(_on_post, grads_out, rec)))
-            result = original(*args, **kwargs)
+            with contextlib.ExitStack() as hooks:
+                for rec in reach:
+                    hooks.callback(rec.fn.register_prehook(partial(_on_pre, events, rec)).remove)
+                    hooks.callback(rec.fn.register_hook(partial(_on_post, grads_out, rec)).remove)
+                result = original(*args, **kwargs)
         except BaseException as exc:
             record.error = short_message(f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            for handle in handles:
-                handle.remove()
             session.pass_events = None
             record.steps = _backward_steps(events, grads_out, _GradSummaries(session.summaries))
             session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
@@ -131,10 +136,8 @@ class PassRecorder:
                     rec.node.op, rec.node.line, rec.node.span = kind, line, span
                 record.created_nodes = [rec.node.id for rec in created]
             start = session.passes[-1].after_step + 1 if session.passes else 0
-            session.emit({"type": "backward", "index": index, "result": record.result_json},
-                         urgent=True)
+            session.emit(backward_event(record), urgent=True)
             session.keep_pass(record, (start, record.after_step))
-            session.suspended -= 1
         return result
 
 

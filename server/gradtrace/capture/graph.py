@@ -61,6 +61,10 @@ class Graph:
         self._by_id: dict[int, NodeRecord] = {}
         self._saved_attrs: dict[type, tuple[str, ...]] = {}
 
+    @property
+    def size(self) -> int:
+        return len(self.records)
+
     def get(self, fn) -> NodeRecord | None:
         return self._by_id.get(id(fn))
 

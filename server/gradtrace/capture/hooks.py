@@ -7,6 +7,7 @@ tensor hooks, with the gradient before and after the hook (so its effect is visi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -38,31 +39,26 @@ class HookTap:
 
     def __init__(self, session):
         self.session = session
-        self._originals: list[tuple[type, str, object]] = []
 
-    def install(self) -> None:
-        self._patch(torch.Tensor, "register_hook", self._tensor_register)
-        for method, kind in _MODULE_HOOKS.items():
-            self._patch(torch.nn.Module, method, functools.partial(self._module_register, kind))
+    @contextlib.contextmanager
+    def installed(self):
+        with contextlib.ExitStack() as undo:
+            self._patch(undo, torch.Tensor, "register_hook", self._tensor_register)
+            for method, kind in _MODULE_HOOKS.items():
+                self._patch(undo, torch.nn.Module, method,
+                            functools.partial(self._module_register, kind))
+            yield
 
-    def uninstall(self) -> None:
-        for owner, name, original in reversed(self._originals):
-            setattr(owner, name, original)
-        self._originals = []
-
-    def _patch(self, owner, name, make):
+    def _patch(self, undo: contextlib.ExitStack, owner, name, make):
         original = getattr(owner, name)
-        self._originals.append((owner, name, original))
+        undo.callback(setattr, owner, name, original)
 
         @functools.wraps(original)
         def patched(obj, hook, *args, **kwargs):
             if self.session.suspended or not callable(hook):
                 return original(obj, hook, *args, **kwargs)
-            self.session.suspended += 1  # the registration itself re-dispatches through the mode
-            try:
+            with self.session.suspend():  # the registration re-dispatches through the mode
                 return original(obj, make(obj, hook), *args, **kwargs)
-            finally:
-                self.session.suspended -= 1
 
         setattr(owner, name, patched)
 

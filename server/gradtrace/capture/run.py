@@ -30,11 +30,18 @@ from gradtrace.capture import doctor, names
 from gradtrace.capture.backward import PassRecorder
 from gradtrace.capture.forward import ForwardRecorder
 from gradtrace.capture.hooks import HookTap
-from gradtrace.capture.session import CaptureConfig, Session
+from gradtrace.capture.session import CaptureConfig, RunStopped, Session
 from gradtrace.capture.source import SNIPPET_FILENAME, SourceMap
 from gradtrace.capture.stream import EventStream
 from gradtrace.layout import layout
-from gradtrace.protocol import SCHEMA, ErrorInfo, PassLog, Trace, document
+from gradtrace.protocol import (
+    ErrorInfo,
+    PassLog,
+    Trace,
+    conclusion_events,
+    start_event,
+    stdout_event,
+)
 
 
 class OutputLimitExceeded(Exception):
@@ -58,7 +65,7 @@ class CappedOutput(io.TextIOBase):
         if self.size > self.limit:
             raise OutputLimitExceeded(f"the snippet printed more than {self.limit} characters")
         self.parts.append(text)
-        self.emit({"type": "stdout", "text": text})
+        self.emit(stdout_event(text))
         return len(text)
 
     def show_warning(self, message, category, filename, lineno, file=None, line=None):
@@ -70,53 +77,57 @@ class CappedOutput(io.TextIOBase):
 
 def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
             output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None,
-            stream: EventStream | None = None) -> Trace:
+            stream: EventStream | None = None,
+            on_start: Callable[[Session], None] | None = None, free_graph: bool = True) -> Trace:
     """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
 
     Runs are deterministic: torch, random and numpy are seeded with ``seed`` first. ``preset``
     pre-binds top-level names (a model built beforehand, say); it is copied, not changed.
     ``stream`` receives the run as it happens, in batches of events (protocol.EVENT_TYPES)
-    that protocol.rebuild() turns back into the document."""
+    that protocol.rebuild() turns back into the document. ``on_start`` is given the Session just
+    before the snippet starts (the worker's signal handlers stop it through the session).
+    ``free_graph=False`` leaves the autograd graph to a process that exits at once (a worker)."""
     if stream:
-        stream.push({"type": "start", "schema": SCHEMA, "device": device}, urgent=True)
-    trace = _capture(code, device, config, output_limit, seed, preset, stream)
-    if stream:
-        _send_conclusion(stream, document(trace))
+        stream.push(start_event(device), urgent=True)
+    trace = Trace(device=device)
+    tree, compiled, trace.error = _parse(code, device)
+    if compiled is None:
+        _conclude(trace, stream)
+    else:
+        _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream, on_start,
+             free_graph)
     return trace
 
 
-def _send_conclusion(stream: EventStream, doc: dict) -> None:
-    """What is only known at the end: the final graph, variables, diagnoses, the error."""
-    stream.push({"type": "graph", "graph": doc["graph"]})
-    stream.push({"type": "variables", "variables": doc["variables"]})
-    stream.push({"type": "diagnostics", "diagnostics": doc["diagnostics"]})
-    stream.push({"type": "pass_log", "pass_log": doc["pass_log"],
-                 "skipped_steps": doc["skipped_steps"]})
-    if doc["error"]:
-        stream.push({"type": "error", "error": doc["error"]})
-    stream.drain()
+def _conclude(trace: Trace, stream: EventStream | None) -> None:
+    if stream:
+        for event in conclusion_events(trace):
+            stream.push(event)
+        stream.drain()
 
 
-def _capture(code, device, config, output_limit, seed, preset, stream) -> Trace:
-    source = SourceMap(code)
-    trace = Trace(device=device)
+def _parse(code: str, device: str):
+    """(syntax tree, code object, None), or (None, None, why the snippet cannot run)."""
     try:
         tree = ast.parse(code, SNIPPET_FILENAME)
         compiled = compile(tree, SNIPPET_FILENAME, "exec")
     except (SyntaxError, ValueError) as exc:
-        trace.error = doctor.error_info(exc, SNIPPET_FILENAME)
-        return trace
+        return None, None, doctor.error_info(exc, SNIPPET_FILENAME)
     except (RecursionError, MemoryError):  # the parser's own limits, on absurdly deep code
         lines = code.splitlines() or [""]
         line = 1 + max(range(len(lines)), key=lambda i: len(lines[i]))  # the likely culprit
-        trace.error = ErrorInfo("SyntaxError", f"line {line} is nested too deeply for Python's "
-                                "parser: split that expression into several statements", line,
-                                "syntax_error")
-        return trace
+        return None, None, ErrorInfo(
+            "SyntaxError", f"line {line} is nested too deeply for Python's parser: split that "
+            "expression into several statements", line, "syntax_error")
     if device == "cuda" and not torch.cuda.is_available():
-        trace.error = ErrorInfo("DeviceUnavailable", "CUDA is not available on this machine: "
-                                "run on cpu instead.", None, "user_exception")
-        return trace
+        return None, None, ErrorInfo("DeviceUnavailable", "CUDA is not available on this "
+                                     "machine: run on cpu instead.", None, "user_exception")
+    return tree, compiled, None
+
+
+def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream, on_start,
+         free_graph) -> None:
+    source = SourceMap(code)
     linecache.cache[SNIPPET_FILENAME] = (len(code), None, code.splitlines(True), SNIPPET_FILENAME)
     session = Session(source, config)
     session.namespace = namespace = {**(preset or {}), "__name__": "__main__",
@@ -125,19 +136,22 @@ def _capture(code, device, config, output_limit, seed, preset, stream) -> Trace:
     if stream:
         stream.flush_summaries = session.flush_summaries
     output = CappedOutput(output_limit, session.emit)
-    _seed(seed, device)
+    if on_start:
+        on_start(session)
+    _seed(seed, trace.device)
     gc.freeze()  # records and summaries are many small objects: keep the collector out of it
     gc.disable()
     try:
-        trace.error = _execute(compiled, session, output, device)
+        trace.error = _execute(compiled, session, output, trace.device)
         _finish(trace, session, names.binding_lines(tree))
         trace.stdout = output.getvalue()
-        namespace.clear()  # the user's tensors go first, while the graph is still held ...
-        session.graph.release()  # ... then the graph, in an order that cannot recurse deeply
+        _conclude(trace, stream)  # before freeing: a timed-out run has a second to send it
+        if free_graph:
+            namespace.clear()  # the user's tensors go first, while the graph is still held ...
+            session.graph.release()  # ... then the graph, in an order that cannot recurse
     finally:
         gc.enable()
         gc.unfreeze()
-    return trace
 
 
 def _execute(compiled, session: Session, output: CappedOutput, device: str) -> ErrorInfo | None:
@@ -147,11 +161,18 @@ def _execute(compiled, session: Session, output: CappedOutput, device: str) -> E
                 warnings.catch_warnings(), _recording(session, device):
             warnings.simplefilter("default")  # warnings print, as in a plain script ...
             warnings.showwarning = output.show_warning  # ... into the snippet's own output
-            exec(compiled, session.namespace)
+            session.recording = True
+            try:
+                exec(compiled, session.namespace)
+            finally:
+                session.recording = False
     except SystemExit as exc:
         if exc.code not in (None, 0):
             return ErrorInfo("SystemExit", f"the snippet called sys.exit({exc.code!r})",
                              doctor.snippet_line(exc, SNIPPET_FILENAME), "user_exception")
+    except RunStopped as exc:
+        return ErrorInfo("Timeout", str(exc), doctor.snippet_line(exc, SNIPPET_FILENAME),
+                         "timeout")
     except OutputLimitExceeded as exc:
         return ErrorInfo("OutputLimitExceeded", str(exc),
                          doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
@@ -162,33 +183,25 @@ def _execute(compiled, session: Session, output: CappedOutput, device: str) -> E
 
 @contextlib.contextmanager
 def _recording(session: Session, device: str):
-    """Install every recorder; remove all of them in ``finally``, whatever the snippet did."""
-    passes = PassRecorder(session)
-    hooks = HookTap(session)
-    stack = session.module_stack
-    handles = []
-    original_apply = torch.autograd.Function.__dict__["apply"]
-    # Process-wide settings a snippet may change without restoring them.
-    grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
-    anomaly = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
-    try:
-        passes.install()
-        hooks.install()
-        handles.append(register_module_forward_pre_hook(_enter_module(session)))
-        handles.append(register_module_forward_hook(_leave_module(stack), always_call=True))
+    """Install every recorder; one ExitStack undoes all of them, whatever the snippet did."""
+    with contextlib.ExitStack() as undo:
+        # Process-wide settings a snippet may change without restoring them.
+        undo.callback(torch.set_anomaly_enabled, torch.is_anomaly_enabled(),
+                      torch.is_anomaly_check_nan_enabled())
+        undo.callback(torch.set_default_dtype, torch.get_default_dtype())
+        undo.callback(torch.set_grad_enabled, torch.is_grad_enabled())
+        undo.callback(session.module_stack.clear)
+        undo.enter_context(PassRecorder(session).installed())
+        undo.enter_context(HookTap(session).installed())
+        undo.callback(register_module_forward_pre_hook(_enter_module(session)).remove)
+        undo.callback(register_module_forward_hook(_leave_module(session.module_stack),
+                                                   always_call=True).remove)
+        original_apply = torch.autograd.Function.__dict__["apply"]
+        undo.callback(setattr, torch.autograd.Function, "apply", original_apply)
         torch.autograd.Function.apply = classmethod(_recorded_apply(session, original_apply))
-        with _default_device(device), ForwardRecorder(session):
-            yield
-    finally:
-        torch.set_grad_enabled(grad_enabled)
-        torch.set_default_dtype(default_dtype)
-        torch.set_anomaly_enabled(*anomaly)
-        torch.autograd.Function.apply = original_apply
-        for handle in handles:
-            handle.remove()
-        hooks.uninstall()
-        passes.uninstall()
-        stack.clear()
+        undo.enter_context(_default_device(device))
+        undo.enter_context(ForwardRecorder(session))
+        yield
 
 
 @contextlib.contextmanager
@@ -226,11 +239,8 @@ def _recorded_apply(session: Session, original_apply):
         if session.suspended:
             return apply(cls, *args, **kwargs)
         line, span = session.source.locate(1)
-        session.suspended += 1
-        try:
+        with session.suspend():
             result = apply(cls, *args, **kwargs)
-        finally:
-            session.suspended -= 1
         outputs = [t for t in (result if isinstance(result, tuple) else (result,))
                    if isinstance(t, torch.Tensor)]
         inputs = [a for a in args if isinstance(a, torch.Tensor)]

@@ -5,6 +5,7 @@ runs. forward.py, backward.py and hooks.py write into it; run.py turns it into a
 from __future__ import annotations
 
 import bisect
+import contextlib
 import weakref
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from gradtrace.capture.graph import Graph
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
 from gradtrace.layout import layout
-from gradtrace.protocol import Pass, Step, graph_json
+from gradtrace.protocol import Pass, Step, drop_event, graph_event, pass_event, step_event
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
 # repeatable.
@@ -28,7 +29,13 @@ class CaptureConfig:
     head_passes: int = 10  # full records kept for the first N backward passes ...
     tail_passes: int = 10  # ... and for the last N; the ones between keep only their loss
     max_cut_values: int = 10_000  # Python values remembered to spot data re-entering the graph
-    max_nodes: int = 1_000_000  # a run whose graph grows past this is stopped (memory_limit)
+    max_nodes: int = 200_000  # a run whose graph grows past this is stopped (memory_limit)
+
+
+class RunStopped(BaseException):
+    """The run's time is up. Raised into the snippet (never into gradtrace's own bookkeeping) so
+    that it unwinds and capture concludes with what was recorded. A BaseException, so that a
+    snippet's ``except Exception`` does not swallow it."""
 
 
 class TensorTable:
@@ -80,6 +87,8 @@ class Session:
         self.steps: list[Step] = []
         self.step_count = 0
         self.suspended = 0  # > 0 while running code whose torch calls are not the snippet's own
+        self.recording = False  # the snippet is running: a stop may be raised into it
+        self.stop_message: str | None = None  # set when the run must stop (its time is up)
         self.module_stack: list[str] = []
         self.passes: list[Pass] = []  # passes with full records (head and tail)
         self.pass_count = 0
@@ -95,16 +104,35 @@ class Session:
         self.module_paths: dict[int, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
 
+    @contextlib.contextmanager
+    def suspend(self):
+        """Run gradtrace's own code: its torch calls are not the snippet's steps, and a stop waits
+        until it is done (then it is raised here, into the snippet)."""
+        self.suspended += 1
+        try:
+            yield
+        finally:
+            self.suspended -= 1
+        self.stop_if_requested()
+
+    def request_stop(self, message: str) -> None:
+        """From a signal handler: end the snippet now, or as soon as gradtrace's own code that it
+        interrupted is done."""
+        self.stop_message = message
+        self.stop_if_requested()
+
+    def stop_if_requested(self) -> None:
+        if (self.stop_message is not None and self.recording and not self.suspended
+                and not (self.stream is not None and self.stream.busy)):
+            raise RunStopped(self.stop_message)
+
     def flush_summaries(self) -> bool:
         """Fill pending summaries; False when a flush is already under way (we were called from
         a signal handler that interrupted it), so the caller tries again later."""
         if self.summaries.busy:
             return False
-        self.suspended += 1  # the reductions are torch calls, not the snippet's
-        try:
+        with self.suspend():  # the reductions are torch calls, not the snippet's
             self.summaries.flush()
-        finally:
-            self.suspended -= 1
         return True
 
     def emit(self, event: dict, urgent: bool = False) -> None:
@@ -114,11 +142,8 @@ class Session:
     # -- forward steps ---------------------------------------------------------------------------
 
     def add_step(self, kind, op, line, span, inputs, outputs, detail=None) -> Step:
-        self.suspended += 1  # summaries call torch too: they are not the snippet's steps
-        try:
+        with self.suspend():  # summaries call torch too: they are not the snippet's steps
             return self._add_step(kind, op, line, span, inputs, outputs, detail)
-        finally:
-            self.suspended -= 1
 
     def _add_step(self, kind, op, line, span, inputs, outputs, detail) -> Step:
         index = self.step_count
@@ -144,7 +169,7 @@ class Session:
                 if rec is not None and rec.node.step == index:
                     _set_slot(rec.node.values, t.output_nr, value)
         self.steps.append(step)
-        self.emit({"type": "cut" if kind == "cut" else "forward", "step": step})
+        self.emit(step_event(step))
         return step
 
     def _describe_new_nodes(self, records, step: Step) -> None:
@@ -199,8 +224,8 @@ class Session:
             nodes = [rec.node for rec in self.graph.records]
             edges = list(self.graph.edges)
             layout(nodes, edges)
-            self.emit({"type": "graph", "graph": lambda: graph_json(nodes, edges)})
-        self.emit({"type": "pass", "pass": record.header_json}, urgent=True)
+            self.emit(graph_event(nodes, edges))
+        self.emit(pass_event(record), urgent=True)
 
     def keep_pass(self, record: Pass, segment: tuple[int, int]) -> None:
         """Keep the first and last N passes in full. A pass that falls out of the tail takes the
@@ -218,7 +243,7 @@ class Session:
         lo = bisect.bisect_left(self.steps, start, key=lambda s: s.index)
         hi = bisect.bisect_right(self.steps, end, key=lambda s: s.index)
         del self.steps[lo:hi]
-        self.emit({"type": "drop", "passes": [dropped.index], "steps": [start, end]})
+        self.emit(drop_event(dropped.index, start, end))
 
 
 def _grad_mode() -> str:

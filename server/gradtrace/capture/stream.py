@@ -21,7 +21,7 @@ class EventStream:
         self.flush_summaries: Callable[[], bool] = lambda: True
         self._pending: list = []
         self._last = time.monotonic()
-        self._draining = False
+        self.busy = False  # writing a batch: a signal handler must neither write nor raise now
 
     def push(self, event: dict, urgent: bool = False) -> None:
         last = self._pending[-1] if self._pending else None
@@ -33,9 +33,9 @@ class EventStream:
             self.drain()
 
     def drain(self) -> None:
-        if not self._pending or self._draining:
+        if not self._pending or self.busy:
             return
-        self._draining = True  # a timer may call drain() again from a signal handler
+        self.busy = True  # a timer may call drain() again from a signal handler
         try:
             if not self.flush_summaries():
                 return  # interrupted a flush: the events would go out incomplete
@@ -43,7 +43,7 @@ class EventStream:
             self._last = time.monotonic()
             self.write([_json_ready(e) for e in events])
         finally:
-            self._draining = False
+            self.busy = False
 
     def drain_if_due(self) -> None:
         """For a timer: send what waits when the run has gone quiet (a long loop, a sleep)."""

@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradtrace.protocol import rebuild
+from gradtrace.protocol import ErrorInfo, rebuild
 from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import random_run_uid
 from gradtrace.untrusted import MAX_LINE_BYTES, check_batch
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
-LAST_CALL = 1.0  # seconds a timed-out worker gets to send the events it holds
+LAST_CALL = 0.9  # seconds a timed-out worker gets to conclude and send what it recorded
 EXIT_GRACE = 5.0  # seconds a worker that finished its stream gets to exit by itself
 
 
@@ -76,6 +76,8 @@ class Ending:
     status: str  # "done", "timeout", "stopped", "too_many_events" or "refused"
     returncode: int | None  # negative: killed by that signal; None: unknown
     detail: str = ""  # what was refused
+    concluded: bool = False  # the worker sent its `end` event
+    error_code: str | None = None  # the code of the last `error` event the worker sent
 
 
 OnBatch = Callable[[list[dict], int], None]  # a batch of events, and its size in bytes
@@ -89,32 +91,43 @@ def follow(worker, limits: RunLimits, on_batch: OnBatch,
     status, detail = "done", ""
     returncode = None
     sent = 0
+    seen = Ending("done", None)  # what the events said: concluded, and the last error
 
     def counted(batch: list[dict], size: int) -> None:
         nonlocal sent
         sent += len(batch)
         if sent > limits.max_events:
             raise _Refused("too_many_events")
+        for event in batch:
+            if event["type"] == "end":
+                seen.concluded = True
+            elif event["type"] == "error":
+                seen.error_code = event["error"]["code"]
         on_batch(batch, size)
 
     try:
         with os.fdopen(worker.events_fd, "rb") as stream:
             try:
-                status = _read(stream, limits.timeout, counted, stopped, STARTUP_ALLOWANCE)
+                status = _read(stream, limits.timeout, counted, stopped, STARTUP_ALLOWANCE,
+                               ended=lambda: seen.concluded)
                 if status == "timeout":
-                    worker.signal(signal.SIGUSR1)  # the last call: send what you hold
-                    _read(stream, LAST_CALL, on_batch, stopped, None)
+                    worker.signal(signal.SIGUSR1)  # time is up: conclude with what you hold
+                    _read(stream, LAST_CALL, counted, stopped, None, ended=lambda: seen.concluded)
             except _Refused as refused:
                 status, detail = refused.status, refused.detail
-        if status == "done":
+        if status == "done" and not seen.concluded:
             returncode = worker.wait(EXIT_GRACE)  # it closed its stream: let it exit by itself
     finally:
         worker.signal(signal.SIGKILL)  # always: it, or whatever it left behind in its group
-    return Ending(status, returncode if returncode is not None else worker.wait(5.0), detail)
+    return Ending(status, returncode if returncode is not None else worker.wait(5.0), detail,
+                  seen.concluded, seen.error_code)
 
 
-def _read(stream, timeout: float, on_batch: OnBatch, stopped, startup: float | None) -> str:
-    """Read batches until EOF. With ``startup``, the clock starts at the first batch."""
+def _read(stream, timeout: float, on_batch: OnBatch, stopped, startup: float | None,
+          ended: Callable[[], bool]) -> str:
+    """Read batches until EOF, or until ``ended()`` (the worker sent its last event: the run is
+    over, and its exit need not be waited for). With ``startup``, the clock starts at the first
+    batch."""
     partial: list[bytes] = []  # the pieces of a line not yet ended
     partial_size = 0
     deadline = time.monotonic() + (startup if startup is not None else timeout)
@@ -140,6 +153,8 @@ def _read(stream, timeout: float, on_batch: OnBatch, stopped, startup: float | N
                     started = True
                     deadline = time.monotonic() + timeout
                 on_batch(_parse(line), len(line))
+                if ended():
+                    return "done"
             if start < len(chunk):
                 partial.append(chunk[start:])
                 partial_size += len(chunk) - start
@@ -159,8 +174,10 @@ def _parse(line: bytes) -> list[dict]:
     return batch
 
 
-def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict | None:
+def ending_error(ending: Ending, limits: RunLimits) -> dict | None:
     """The error a run's ending adds to what its events say, if any."""
+    if ending.status == "timeout" and ending.error_code == "timeout":
+        return None  # the worker stopped in time and said where
     if ending.status == "timeout":
         return error("Timeout", f"the snippet ran longer than {limits.timeout:g} s and was "
                      "stopped", "timeout")
@@ -172,8 +189,7 @@ def ending_error(ending: Ending, events: list[dict], limits: RunLimits) -> dict 
     if ending.status == "refused":
         return error("ProtocolViolation", "the run's worker sent something the server refused, "
                      f"so the run was ended: {ending.detail}", "user_exception")
-    concluded = any(e["type"] == "pass_log" for e in events)
-    if concluded and ending.returncode in (0, None):
+    if ending.concluded:
         return None
     return error(*_crash_reason(ending.returncode))
 
@@ -196,7 +212,7 @@ def _crash_reason(returncode: int | None) -> tuple[str, str, str]:
 
 
 def error(type_: str, message: str, code: str) -> dict:
-    return {"type": type_, "message": message, "line": None, "code": code, "cause_line": None}
+    return ErrorInfo(type_, message, None, code).to_json()
 
 
 def worker_env() -> dict:
@@ -223,5 +239,5 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
     ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     doc = rebuild(events)
     doc["device"] = device
-    doc["error"] = ending_error(ending, events, limits) or doc["error"]
+    doc["error"] = ending_error(ending, limits) or doc["error"]
     return doc

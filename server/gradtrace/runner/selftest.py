@@ -99,7 +99,7 @@ class SelfTest:
         ending = follow(self.spawn(request(code, "cpu", self.limits)), self.limits,
                         lambda batch, size: events.extend(batch))
         doc = rebuild(events)
-        problem = ending_error(ending, events, self.limits) or doc["error"]
+        problem = ending_error(ending, self.limits) or doc["error"]
         if problem:
             return [f"the self-test run failed: {problem['type']}: {problem['message']}"]
         return json.loads(doc["stdout"].strip().splitlines()[-1])

@@ -16,9 +16,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     """A worker in a fresh interpreter (the CLI, CUDA): sandboxed before torch is imported."""
     from gradtrace.runner import sandbox
 
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> int:
     if argv[2] != "none":
         sandbox.enter(sandbox.plan_for_here(), int(argv[3]))
     run(request, os.fdopen(events_fd, "w"))
-    return 0
+    os._exit(0)  # at once: freeing a long graph at exit could take longer than the run
 
 
 def run(request: dict, events) -> None:
@@ -45,6 +46,7 @@ def run(request: dict, events) -> None:
 
     from gradtrace.capture import CaptureConfig, capture
     from gradtrace.capture.stream import EventStream
+    from gradtrace.protocol import end_event, stdout_event
     from gradtrace.runner.limits import RunLimits
 
     limits = RunLimits(**request.get("limits", {}))
@@ -55,34 +57,73 @@ def run(request: dict, events) -> None:
         events.flush()
 
     stream = EventStream(write)
-    _drain_on_signals(stream)
+    watch = _Watch(stream, limits.timeout)
     capture(request["code"], device=request.get("device", "cpu"),
-            output_limit=limits.output_chars, stream=stream,
-            config=CaptureConfig(max_nodes=limits.max_nodes))
+            output_limit=limits.output_chars, stream=stream, on_start=watch.attach,
+            config=CaptureConfig(max_nodes=limits.max_nodes), free_graph=False)
     signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
     extra = raw_output.read(limits.output_chars).decode("utf-8", "replace")
     if extra:
-        write([{"type": "stdout", "text": extra}])
+        stream.push(stdout_event(extra))
+    stream.push(end_event())
+    stream.drain()
     events.close()
     shutil.rmtree(workdir, ignore_errors=True)  # sandboxed, /tmp goes with the run anyway
 
 
-def _drain_on_signals(stream) -> None:
-    """Events must flow while the snippet is quiet too (a sleep, a loop without torch calls):
-    a 50 ms timer drains what waits. SIGUSR1 is the parent's last call before it kills us on a
-    timeout: send everything, then go."""
-    def tick(signum, frame):
-        stream.drain_if_due()
+# A timed-out run must end within a second of its limit (the parent reads on for LAST_CALL, 0.9 s,
+# then kills), and concluding costs time that grows with the graph: about 15-20 us a node here
+# (layout, the graph event, its JSON), measured on 40-90k-node chains, and about as much again
+# where the events are read (parsed, checked, rebuilt, printed by the CLI). So a run with a big
+# graph is stopped early enough for all of that to be over about CONCLUDED_BY seconds after the
+# limit: a 3 s run of a chain that grows 15k nodes a second stops after about 2 s.
+CONCLUDED_BY = 0.3
+CONCLUDE_BASE = 0.1  # seconds
+CONCLUDE_PER_NODE = 45e-6  # seconds
 
-    def last_call(signum, frame):
-        stream.drain()
-        os._exit(0)
 
-    signal.signal(signal.SIGALRM, tick)
-    signal.signal(signal.SIGUSR1, last_call)
-    signal.setitimer(signal.ITIMER_REAL, stream.interval, stream.interval)
+class _Watch:
+    """The worker's signal handlers. Events must flow while the snippet is quiet too (a sleep, a
+    loop without torch calls): a 50 ms timer drains what waits, and stops the snippet when its
+    time is up, less what concluding its graph will take. SIGUSR1 is the parent's word that time
+    is up: the snippet is stopped where it is (or as soon as gradtrace's own code that it
+    interrupted is done), and capture concludes with what it recorded, graph included.
+
+    Only the stream writes to the event pipe, and never from inside a write: a handler that
+    interrupts one leaves its batch to the next drain."""
+
+    def __init__(self, stream, limit: float):
+        self.stream = stream
+        self.message = f"the snippet ran longer than {limit:g} s and was stopped"
+        self.deadline = time.monotonic() + limit + CONCLUDED_BY
+        self.session = None
+        self.stop_requested = False
+        signal.signal(signal.SIGALRM, self._tick)
+        signal.signal(signal.SIGUSR1, self._stop)
+        signal.setitimer(signal.ITIMER_REAL, stream.interval, stream.interval)
+
+    def attach(self, session) -> None:
+        self.session = session
+        if self.stop_requested:
+            session.request_stop(self.message)
+
+    def _tick(self, signum, frame) -> None:
+        self.stream.drain_if_due()
+        session = self.session
+        if session is None:
+            return
+        conclusion = CONCLUDE_BASE + CONCLUDE_PER_NODE * session.graph.size
+        if session.stop_message is None and time.monotonic() + conclusion >= self.deadline:
+            session.request_stop(self.message)
+        else:
+            session.stop_if_requested()  # again, should the snippet have caught it
+
+    def _stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        if self.session is not None:
+            self.session.request_stop(self.message)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

@@ -91,7 +91,6 @@ def main(argv: list[str]) -> int:
 
 def _warm_up() -> None:
     """Import everything a run needs; compute nothing."""
-    import networkx  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
 
