@@ -245,7 +245,6 @@ def graph_json(nodes: list[Node], edges: list[Edge]) -> dict:
 # to be computed from layer and row, edges as one flat list of (src, dst, slot, output_nr).
 # graph_from_wire() turns it back into graph_json()'s shape; static/js/protocol.js does the same.
 WIRE_STRING_COLUMNS = ("kind", "name", "op", "span", "module", "label")
-WIRE_NUMBER_COLUMNS = ("id", "line", "step", "pass", "layer", "row")
 EDGE_FIELDS = ("src", "dst", "slot", "output_nr")
 
 

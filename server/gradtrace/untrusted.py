@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from gradtrace.protocol import EVENT_TYPES
+from gradtrace.protocol import EVENT_TYPES, WIRE_STRING_COLUMNS
 
 __all__ = ["MAX_DEPTH", "MAX_INT", "MAX_KEY_CHARS", "MAX_LINE_BYTES", "MAX_STRING_CHARS",
            "SERVER_EVENT_TYPES", "WORKER_EVENT_TYPES", "check_batch"]
@@ -465,7 +465,7 @@ def _graph_wire(value, depth: int) -> None:
             raise _Refused(f"has a column {key!r} of {len(columns[key])} items for "
                            f"{count} nodes")
     strings = len(value["strings"])
-    for key in ("kind", "name", "op", "span", "module", "label"):
+    for key in WIRE_STRING_COLUMNS:
         if any(i is not None and i >= strings for i in columns[key]):
             raise _Refused(f"has a {key!r} that names no string of its {strings}")
     if len(value["edges"]) % 4:

@@ -3,8 +3,9 @@
 Protocol: a JSON request on stdin ``{code, device, limits}``; the sandbox mode (sandbox.py, or
 "none") as argv[2] and the run's uid as argv[3]; on the file descriptor passed as argv[1], one
 line per batch of events (a JSON list), the first batch holding the `start` event as the
-snippet starts. File descriptors 1 and 2 go to a temp file, so output that bypasses Python
-(C++ warnings, os.write) cannot corrupt the stream; it is sent as a last `stdout` event.
+snippet starts, the last ending with `end`. File descriptors 1 and 2 go to a temp file, so output
+that bypasses Python (C++ warnings, os.write) cannot corrupt the stream; it is sent as a `stdout`
+event just before `end`.
 """
 
 from __future__ import annotations
