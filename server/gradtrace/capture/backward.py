@@ -2,8 +2,12 @@
 ``torch.autograd.grad``, with the nodes in the exact order the engine ran them.
 
 Before the engine starts, the whole graph reachable from the roots is walked (iteratively), its
-saved tensors are snapshotted, and a pre-hook and a post-hook are put on every node. The hooks only
-keep references: summaries are computed after the pass, never inside hooks. All handles are
+saved tensors are snapshotted, and a pre-hook is put on every node: it gives the engine's order and
+the gradients each node receives. What a node sends along an edge is what the node at the other
+end receives, unless that node has several consumers (the engine sums what they send) or something
+may change the gradient on the way (a user's tensor hook) or the far end may not run
+(``autograd.grad``, ``inputs=``): only then does the sender get a post-hook too. The hooks only
+keep references; summaries are computed after the pass, never inside hooks. All handles are
 removed in ``finally``, whether the engine succeeded or raised.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections import Counter
 from functools import partial
 
 import torch
@@ -32,9 +37,9 @@ def _as_list(x) -> list:
 
 
 class _GradSummaries:
-    """Summaries of a pass's gradients. The tensor a node sends along an edge is usually the one
-    the next node receives, so each tensor is summarised once (the pass holds them all alive,
-    so their ids are stable)."""
+    """Summaries of a pass's gradients, each tensor summarised once (the pass holds them all
+    alive, so their ids are stable). They are held, not copied: the summaries are flushed as
+    soon as the pass ends, before anything else can change them."""
 
     def __init__(self, batch):
         self.batch = batch
@@ -45,7 +50,7 @@ class _GradSummaries:
             return None
         found = self.seen.get(id(g))
         if found is None:
-            found = self.seen[id(g)] = self.batch.of(g)
+            found = self.seen[id(g)] = self.batch.of(g, hold=True)
         return found
 
     def all(self, grads) -> list:
@@ -79,23 +84,26 @@ class PassRecorder:
             options = bound.arguments
             return self._record(kind, original, args, kwargs, _as_list(options[roots_arg]),
                                 bool(options.get("retain_graph") or options.get("create_graph")),
-                                bool(options.get("create_graph")))
+                                bool(options.get("create_graph")),
+                                options.get("inputs") is not None)
 
         wrapper.__name__ = kind
         wrapper.__qualname__ = kind
         wrapper.__doc__ = original.__doc__
         return wrapper
 
-    def _record(self, kind, original, args, kwargs, roots, retain_graph, create_graph):
+    def _record(self, kind, original, args, kwargs, roots, retain_graph, create_graph,
+                has_inputs):
         session = self.session
         line, span = session.source.locate(2)
         with session.suspend():
             return self._run_pass(kind, original, args, kwargs, roots, retain_graph,
-                                  create_graph, line, span)
+                                  create_graph, has_inputs, line, span)
 
-    def _run_pass(self, kind, original, args, kwargs, roots, retain_graph, create_graph, line,
-                  span):
+    def _run_pass(self, kind, original, args, kwargs, roots, retain_graph, create_graph,
+                  has_inputs, line, span):
         session = self.session
+        session.flush()  # every recorded call becomes a step, its nodes found, before the pass
         index = session.pass_count
         session.pass_count += 1
         session.pass_kinds.add(kind)
@@ -117,18 +125,30 @@ class PassRecorder:
         grads_out: dict[int, tuple] = {}
         session.pass_events = events
         result = None
+        handles = []
+        exact = (kind == "grad" or has_inputs or session.user_grad_hooks
+                 or session.config.watch_every_edge)
+        senders = _senders_to_watch(graph, reach, exact)
         try:
-            with contextlib.ExitStack() as hooks:
+            try:
                 for rec in reach:
-                    hooks.callback(rec.fn.register_prehook(partial(_on_pre, events, rec)).remove)
-                    hooks.callback(rec.fn.register_hook(partial(_on_post, grads_out, rec)).remove)
+                    fn = rec.fn
+                    handles.append(fn.register_prehook(partial(_on_pre, events, rec)))
+                    if rec.node.id in senders:
+                        handles.append(fn.register_hook(partial(_on_post, grads_out, rec)))
                 result = original(*args, **kwargs)
+            finally:
+                for handle in handles:
+                    handle.remove()
         except BaseException as exc:
             record.error = short_message(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             session.pass_events = None
-            record.steps = _backward_steps(events, grads_out, _GradSummaries(session.summaries))
+            record.steps = _backward_steps(events, grads_out, graph, senders,
+                                           record.error is not None,
+                                           _GradSummaries(session.summaries))
+            session.summaries.flush()  # before anything (the next pass) changes the gradients
             session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
             if create_graph and record.error is None:
                 created = _discover_created(graph, reach, result, index)
@@ -141,6 +161,17 @@ class PassRecorder:
         return result
 
 
+def _senders_to_watch(graph, reach, exact: bool) -> set[int]:
+    """Nodes that need a post-hook: what they send cannot be read off the receiving end because
+    the receiver sums several senders (or, when ``exact``, anything may differ)."""
+    ids = {rec.node.id for rec in reach}
+    edges = [e for e in graph.edges if e.dst in ids]
+    if exact:
+        return {e.dst for e in edges}
+    consumers = Counter((e.src, e.output_nr) for e in edges)
+    return {e.dst for e in edges if consumers[e.src, e.output_nr] > 1}
+
+
 def _on_pre(events, rec, grad_outputs):
     before = None
     if rec.variable is not None and rec.variable.grad is not None:
@@ -149,10 +180,20 @@ def _on_pre(events, rec, grad_outputs):
 
 
 def _on_post(grads_out, rec, grad_inputs, grad_outputs):
-    grads_out[rec.node.id] = grad_inputs
+    # The engine may add a later sender's gradient into this very tensor: copy it now.
+    grads_out[rec.node.id] = [g.clone() if isinstance(g, torch.Tensor) else g
+                              for g in grad_inputs]
 
 
-def _backward_steps(events, grads_out, summaries: _GradSummaries) -> list[BackwardStep]:
+def _backward_steps(events, grads_out, graph, senders, failed: bool,
+                    summaries: _GradSummaries):
+    ran = [event[1] for event in events if event[0] == "node"]
+    received = {event[1].node.id: event[2] for event in events if event[0] == "node"}
+    if failed and ran:
+        ran.pop()  # the node that raised sent nothing
+    for rec in ran:  # what an unwatched sender sent is what its receivers received
+        if rec.node.id not in senders:
+            grads_out[rec.node.id] = _sent(graph.inputs_of(rec.node.id), rec.arity, received)
     steps = []
     for order, event in enumerate(events):
         if event[0] == "hook":
@@ -168,6 +209,17 @@ def _backward_steps(events, grads_out, summaries: _GradSummaries) -> list[Backwa
         steps.append(BackwardStep(order, rec.node.id, summaries.all(grad_outputs),
                                   summaries.all(grads_out.get(rec.node.id, ())), detail=detail))
     return steps
+
+
+def _sent(inputs, arity: int, received) -> list:
+    """Per edge slot, the gradient its (single-consumer) source received, or None when it got
+    none: the source did not run."""
+    sent: list = [None] * arity
+    for edge in inputs:
+        grads = received.get(edge.src)
+        if grads is not None and edge.output_nr < len(grads):
+            sent[edge.slot] = grads[edge.output_nr]
+    return sent
 
 
 def _discover_created(graph, reach, result, index) -> list:

@@ -42,15 +42,17 @@ class SummaryBatch:
         # (summary, values, values_limit, is_float, histogram) for each pending summary
         self._tensors: list[tuple[dict, torch.Tensor, int, bool, bool]] = []
         self._lists: list[tuple[dict, list, int, bool, bool]] = []
+        self._held: list[tuple[dict, torch.Tensor, int, bool, bool]] = []
         self._pending_elements = 0
         self._devices: dict = {}
         self.busy = False  # a flush is running (a timer's signal handler may want one too)
 
     def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT,
-           histogram: bool = False) -> dict:
+           histogram: bool = False, hold: bool = False) -> dict:
         """The summary of ``t`` as it is now; filled in by the next ``flush()``. With
         ``histogram``, a tensor too big to list gets one (it costs a pass over the values, so
-        only the variables' summaries ask for it)."""
+        only the variables' summaries ask for it). With ``hold``, the caller promises that ``t``
+        stays unchanged until that flush, so it is kept by reference instead of copied."""
         n = t.numel()
         dtype = t.dtype
         if 0 < n <= BATCH_LIMIT and dtype in _BATCHED and t.layout == torch.strided:
@@ -61,7 +63,9 @@ class SummaryBatch:
                     name = self._devices[device] = str(device)
                 out = {"shape": list(t.shape), "dtype": dtype_name(dtype), "device": name,
                        "numel": n}
-                if n <= _LIST_LIMIT and t.ndim <= 1:
+                if hold:
+                    self._held.append((out, t, values_limit, dtype in _FLOATS, histogram))
+                elif n <= _LIST_LIMIT and t.ndim <= 1:
                     # Small vectors: tolist() is a copy too, and five times cheaper.
                     values = t.tolist()
                     self._lists.append((out, values if t.ndim else [values], values_limit,
@@ -86,8 +90,10 @@ class SummaryBatch:
             self.busy = False
 
     def _flush(self) -> None:
-        tensors, lists = self._tensors, self._lists
-        self._tensors, self._lists, self._pending_elements = [], [], 0
+        tensors, lists, held = self._tensors, self._lists, self._held
+        self._tensors, self._lists, self._held, self._pending_elements = [], [], [], 0
+        if held:
+            _fill_held(held)
         if tensors:
             _fill(tensors, torch.cat([p[1].flatten() for p in tensors]).numpy(),
                   [p[1].numel() for p in tensors])
@@ -95,6 +101,19 @@ class SummaryBatch:
             flat = np.fromiter(itertools.chain.from_iterable(p[1] for p in lists),
                                dtype=np.float64)
             _fill(lists, flat, [len(p[1]) for p in lists])
+
+
+def _fill_held(held: list) -> None:
+    """Summaries of tensors held by reference: one concatenation and one copy to float64 per
+    (device, dtype), instead of a copy per tensor."""
+    groups: dict = {}
+    for entry in held:
+        t = entry[1]
+        groups.setdefault((t.device, t.dtype), []).append(entry)
+    with torch.no_grad():
+        for group in groups.values():
+            flat = torch.cat([entry[1].reshape(-1) for entry in group])
+            _fill(group, flat.to(_CPU, torch.float64).numpy(), [e[1].numel() for e in group])
 
 
 def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:

@@ -7,6 +7,11 @@ to the nodes already known (graph.discover), so each node belongs to exactly one
 
 A custom autograd.Function is one step: ``Function.apply`` is wrapped and the ops inside its
 forward are not recorded (``session.suspended``).
+
+Recording is deferred (Session.record): a call keeps references, and its summaries are computed
+in bulk later. So before any call that may change a recorded tensor in place (an in-place op,
+``out=``, ``inplace=True``, an attribute set), or hand its memory to code we cannot see (numpy,
+DLPack), the session flushes what it holds.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ _REFLECTED = {"__radd__", "__rsub__", "__rmul__", "__rtruediv__", "__rfloordiv__
               "__rmatmul__", "__rmod__", "__rand__", "__ror__", "__rxor__"}
 _INPLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__ipow__",
             "__imatmul__", "__imod__", "__iand__", "__ior__", "__ixor__"}
+
+# Calls whose result shares the tensor's memory with code that autograd cannot see.
+_ALIASING = frozenset({"numpy", "__array__", "__dlpack__"})
 
 _CATEGORIES: dict = {}
 
@@ -99,6 +107,8 @@ class ForwardRecorder(TorchFunctionMode):
         if session.suspended:
             return func(*args, **kwargs)
         category, name = classify(func)
+        if session.pending_steps and _may_mutate(category, name, kwargs):
+            session.flush()
         if category == "skip":
             return func(*args, **kwargs)
         line, span = session.source.locate(1)
@@ -108,13 +118,13 @@ class ForwardRecorder(TorchFunctionMode):
             if result is None and args and (name.endswith("_") or name == "setitem"):
                 outputs = tensors_in(args[:1])  # in-place ops that return None (__setitem__)
             if outputs:
-                session.add_step("op", name, line, span, tensors_in(args), outputs)
+                session.record("op", name, line, span, tensors_in(args), outputs)
         elif category == "cut":
             self._record_cut(name, args, result, line, span)
         elif category == "set":
-            session.add_step("set", name, line, span, tensors_in(args[:1]), [])
+            session.record("set", name, line, span, tensors_in(args[:1]), [])
         elif args and isinstance(args[0], torch.Tensor):  # torch.tensor(t): a copy of a tensor
-            session.add_step("op", name, line, span, tensors_in(args[:1]), tensors_in(result))
+            session.record("op", name, line, span, tensors_in(args[:1]), tensors_in(result))
         else:
             self._record_new_leaf(name, args, result, line, span)
         return result
@@ -128,14 +138,24 @@ class ForwardRecorder(TorchFunctionMode):
         if not outputs:
             detail["python_value"] = _python_value(result)
             self.session.remember_cut_value(result)
-        self.session.add_step("cut", name, line, span, [source], outputs, detail=detail)
+        self.session.record("cut", name, line, span, [source], outputs, detail=detail)
 
     def _record_new_leaf(self, name, args, result, line, span):
         detail = {"cut": "tensor"}
         origin = self.session.cut_origin(args[0] if args else None)
         if origin is not None:
             detail["from_cut"] = origin  # data that left the graph earlier re-enters it here
-        self.session.add_step("cut", name, line, span, [], tensors_in(result), detail=detail)
+        self.session.record("cut", name, line, span, [], tensors_in(result), detail=detail)
+
+
+def _may_mutate(category: str, name: str, kwargs: dict) -> bool:
+    """Whether a call may change a tensor in place, or share its memory with numpy/DLPack."""
+    if name == "data" or name in _ALIASING:  # `t.data = ...` replaces what t holds
+        return True
+    if category != "op":
+        return False
+    return (name[-1] == "_" or name == "setitem"
+            or bool(kwargs) and ("out" in kwargs or bool(kwargs.get("inplace"))))
 
 
 def _python_value(v):

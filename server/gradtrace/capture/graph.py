@@ -29,13 +29,14 @@ class GraphTooLarge(MemoryError):
 class NodeRecord:
     """A node we have seen: the live autograd node plus the document's Node being filled in."""
 
-    __slots__ = ("fn", "node", "variable", "saved_done")
+    __slots__ = ("fn", "node", "variable", "saved_done", "arity")
 
     def __init__(self, fn, node: Node, variable=None):
         self.fn = fn
         self.node = node
         self.variable = variable  # the leaf tensor, for AccumulateGrad
         self.saved_done = False
+        self.arity = 0  # len(fn.next_functions): the gradients it sends, one per slot
 
 
 def node_name(fn) -> tuple[str, str]:
@@ -58,6 +59,7 @@ class Graph:
         self.tensors = tensors  # to point at values the trace already holds
         self.records: list[NodeRecord] = []
         self.edges: list[Edge] = []
+        self._inputs: dict[int, list[Edge]] = {}  # node id -> the edges into its slots
         self._by_id: dict[int, NodeRecord] = {}
         self._saved_attrs: dict[type, tuple[str, ...]] = {}
 
@@ -67,6 +69,9 @@ class Graph:
 
     def get(self, fn) -> NodeRecord | None:
         return self._by_id.get(id(fn))
+
+    def inputs_of(self, node_id: int) -> list[Edge]:
+        return self._inputs.get(node_id, [])
 
     def _register(self, fn, step: int | None, pass_: int | None) -> NodeRecord:
         if len(self.records) >= self.max_nodes:
@@ -83,16 +88,18 @@ class Graph:
         """Register every node reachable from ``roots`` that is new, with its edges, and return the
         new records (or, with ``collect_all``, every reachable record). Known nodes end the walk
         unless ``collect_all`` asks for the whole reachable graph."""
+        by_id, register, inputs = self._by_id, self._register, self._inputs
+        add_edge = self.edges.append
         found: list[NodeRecord] = []
         seen: set[int] = set()
         stack = []
         for fn in roots:
             if fn is None or id(fn) in seen:
                 continue
-            rec = self._by_id.get(id(fn))
+            rec = by_id.get(id(fn))
             is_new = rec is None
             if is_new:
-                rec = self._register(fn, step, pass_)
+                rec = register(fn, step, pass_)
             if is_new or collect_all:
                 seen.add(id(fn))
                 stack.append((rec, is_new))
@@ -101,17 +108,24 @@ class Graph:
             found.append(rec)
             if not (is_new or collect_all):
                 continue
-            for slot, (nxt, output_nr) in enumerate(rec.fn.next_functions):
+            nexts = rec.fn.next_functions
+            if is_new:
+                rec.arity = len(nexts)
+                into = inputs[rec.node.id] = []
+            for slot, (nxt, output_nr) in enumerate(nexts):
                 if nxt is None:
                     continue
-                child = self._by_id.get(id(nxt))
+                key = id(nxt)
+                child = by_id.get(key)
                 child_new = child is None
                 if child_new:
-                    child = self._register(nxt, step, pass_)
+                    child = register(nxt, step, pass_)
                 if is_new:
-                    self.edges.append(Edge(child.node.id, rec.node.id, slot, output_nr))
-                if (child_new or collect_all) and id(nxt) not in seen:
-                    seen.add(id(nxt))
+                    edge = Edge(child.node.id, rec.node.id, slot, output_nr)
+                    add_edge(edge)
+                    into.append(edge)
+                if (child_new or collect_all) and key not in seen:
+                    seen.add(key)
                     stack.append((child, child_new))
         return found
 
@@ -124,6 +138,7 @@ class Graph:
         100,000-node chain overflows the C stack; released consumers first, each node dies alone
         because its inputs are still held here."""
         self._by_id.clear()
+        self._inputs.clear()
         consumed_by = [0] * len(self.records)
         inputs_of: list[list[int]] = [[] for _ in self.records]
         for e in self.edges:

@@ -67,6 +67,8 @@ class HookTap:
 
     def _tensor_register(self, tensor, hook):
         session = self.session
+        session.user_grad_hooks = True
+        session.flush()  # tensor ids are given in order of appearance: recorded calls first
         target = next((name for name, value in session.namespace.items() if value is tensor), None)
         detail = {"hook": "tensor", "tensor": session.tensors.id_of(tensor), "target": target,
                   "registered_line": self._registered_at(), "name": _hook_name(hook)}
@@ -87,6 +89,9 @@ class HookTap:
         detail = {"hook": kind, "module": session.module_path(module),
                   "registered_line": self._registered_at(), "name": _hook_name(hook)}
 
+        if kind.startswith("backward"):
+            session.user_grad_hooks = True
+
         @functools.wraps(hook)
         def fired(mod, *args, **kwargs):
             if kind.startswith("backward"):
@@ -100,7 +105,7 @@ class HookTap:
             line, span = session.source.locate(1)
             output = result if result is not None else (args[-1] if kind == "forward" else ())
             outputs = tensors_in(output)
-            session.add_step("hook", kind, line, span, [], outputs, detail=dict(detail))
+            session.record("hook", kind, line, span, [], outputs, detail=dict(detail))
             return result
 
         return fired

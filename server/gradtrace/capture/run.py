@@ -134,7 +134,7 @@ def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream
                                      "__builtins__": builtins}
     session.stream = stream
     if stream:
-        stream.flush_summaries = session.flush_summaries
+        stream.flush_summaries = session.flush
     output = CappedOutput(output_limit, session.emit)
     if on_start:
         on_start(session)
@@ -171,14 +171,22 @@ def _execute(compiled, session: Session, output: CappedOutput, device: str) -> E
             return ErrorInfo("SystemExit", f"the snippet called sys.exit({exc.code!r})",
                              doctor.snippet_line(exc, SNIPPET_FILENAME), "user_exception")
     except RunStopped as exc:
-        return ErrorInfo("Timeout", str(exc), doctor.snippet_line(exc, SNIPPET_FILENAME),
-                         "timeout")
+        return _stopped(session, doctor.snippet_line(exc, SNIPPET_FILENAME))
     except OutputLimitExceeded as exc:
         return ErrorInfo("OutputLimitExceeded", str(exc),
                          doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
     except BaseException as exc:
         return doctor.error_info(exc, SNIPPET_FILENAME)
     return None
+
+
+def _stopped(session: Session, line: int | None) -> ErrorInfo:
+    """Why the run was stopped, and where: the line that crossed the graph-size cap, or the line
+    that was running when time ran out."""
+    if session.stop_code == "memory_limit":
+        return ErrorInfo("GraphTooLarge", session.stop_message, session.stop_line or line,
+                         "memory_limit")
+    return ErrorInfo("Timeout", session.stop_message, line, "timeout")
 
 
 @contextlib.contextmanager
@@ -244,7 +252,7 @@ def _recorded_apply(session: Session, original_apply):
         outputs = [t for t in (result if isinstance(result, tuple) else (result,))
                    if isinstance(t, torch.Tensor)]
         inputs = [a for a in args if isinstance(a, torch.Tensor)]
-        session.add_step("function", cls.__name__, line, span, inputs, outputs)
+        session.record("function", cls.__name__, line, span, inputs, outputs)
         return result
 
     return recorded
@@ -265,6 +273,9 @@ def _seed(seed: int, device: str) -> None:
 
 
 def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
+    session.flush()
+    if trace.error is None and session.stop_message is not None:  # crossed after it ended
+        trace.error = _stopped(session, None)
     trace.variables = names.collect_variables(session.namespace, lines, session.graph,
                                               session.summaries)
     session.summaries.flush()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from gradtrace.capture.batch import SummaryBatch
-from gradtrace.capture.graph import Graph
+from gradtrace.capture.graph import Graph, GraphTooLarge
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
 from gradtrace.layout import layout
@@ -22,6 +22,8 @@ from gradtrace.protocol import Pass, Step, drop_event, graph_event, pass_event, 
 # repeatable.
 _UNINITIALIZED = frozenset({"empty", "empty_like", "empty_strided", "new_empty",
                             "new_empty_strided"})
+# Recorded calls hold their outputs alive until the next flush: at most this many elements.
+_PENDING_ELEMENTS = 4_000_000
 
 
 @dataclass
@@ -30,6 +32,8 @@ class CaptureConfig:
     tail_passes: int = 10  # ... and for the last N; the ones between keep only their loss
     max_cut_values: int = 10_000  # Python values remembered to spot data re-entering the graph
     max_nodes: int = 200_000  # a run whose graph grows past this is stopped (memory_limit)
+    pending_steps: int = 1024  # recorded calls held before they become steps (1: at once)
+    watch_every_edge: bool = False  # post-hook every node (slower; checks backward's shortcut)
 
 
 class RunStopped(BaseException):
@@ -88,7 +92,9 @@ class Session:
         self.step_count = 0
         self.suspended = 0  # > 0 while running code whose torch calls are not the snippet's own
         self.recording = False  # the snippet is running: a stop may be raised into it
-        self.stop_message: str | None = None  # set when the run must stop (its time is up)
+        self.stop_message: str | None = None  # set when the run must stop ...
+        self.stop_code = "timeout"  # ... because its time is up, or "memory_limit"
+        self.stop_line: int | None = None  # the line that crossed a limit, when known
         self.module_stack: list[str] = []
         self.passes: list[Pass] = []  # passes with full records (head and tail)
         self.pass_count = 0
@@ -96,6 +102,7 @@ class Session:
         self.pass_kinds: set[str] = set()
         self.executed_nodes: set[int] = set()  # nodes some pass ran, dropped passes included
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
+        self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
         self.namespace: dict = {}
@@ -103,6 +110,9 @@ class Session:
         self.graph_sent = False
         self.module_paths: dict[int, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
+        self._pending: list[tuple] = []  # recorded calls not yet turned into steps
+        self._pending_elements = 0
+        self._flushing = False
 
     @contextlib.contextmanager
     def suspend(self):
@@ -115,10 +125,11 @@ class Session:
             self.suspended -= 1
         self.stop_if_requested()
 
-    def request_stop(self, message: str) -> None:
-        """From a signal handler: end the snippet now, or as soon as gradtrace's own code that it
-        interrupted is done."""
-        self.stop_message = message
+    def request_stop(self, message: str, code: str = "timeout", line: int | None = None) -> None:
+        """From a signal handler (or a flush): end the snippet now, or as soon as gradtrace's own
+        code that it interrupted is done."""
+        if self.stop_message is None:
+            self.stop_message, self.stop_code, self.stop_line = message, code, line
         self.stop_if_requested()
 
     def stop_if_requested(self) -> None:
@@ -126,14 +137,29 @@ class Session:
                 and not (self.stream is not None and self.stream.busy)):
             raise RunStopped(self.stop_message)
 
-    def flush_summaries(self) -> bool:
-        """Fill pending summaries; False when a flush is already under way (we were called from
-        a signal handler that interrupted it), so the caller tries again later."""
-        if self.summaries.busy:
+    def flush(self) -> bool:
+        """Turn the recorded calls into steps, and fill every pending summary. False when a flush
+        is already under way (a signal handler interrupted it), so the caller tries again later."""
+        if self._flushing or self.summaries.busy:
             return False
-        with self.suspend():  # the reductions are torch calls, not the snippet's
-            self.summaries.flush()
+        self._flushing = True
+        try:
+            with self.suspend():  # summaries and discovery call torch: not the snippet's steps
+                with torch.no_grad():
+                    pending, self._pending, self._pending_elements = self._pending, [], 0
+                    try:
+                        for raw in pending:
+                            self._add_step(*raw)
+                    except GraphTooLarge as exc:  # the steps after it are dropped
+                        self.request_stop(str(exc), "memory_limit", raw[3])
+                    self.summaries.flush()
+        finally:
+            self._flushing = False
         return True
+
+    @property
+    def pending_steps(self) -> int:
+        return len(self._pending)
 
     def emit(self, event: dict, urgent: bool = False) -> None:
         if self.stream is not None:
@@ -141,36 +167,45 @@ class Session:
 
     # -- forward steps ---------------------------------------------------------------------------
 
-    def add_step(self, kind, op, line, span, inputs, outputs, detail=None) -> Step:
-        with self.suspend():  # summaries call torch too: they are not the snippet's steps
-            return self._add_step(kind, op, line, span, inputs, outputs, detail)
-
-    def _add_step(self, kind, op, line, span, inputs, outputs, detail) -> Step:
+    def record(self, kind, op, line, span, inputs, outputs, detail=None) -> None:
+        """The hot path: keep what cannot be recovered later (the tensors, their grad_fns and
+        versions, the grad mode and module now) and defer the rest to flush(). The recorders
+        flush before anything changes a recorded tensor in place, so a step's summaries are
+        still the values it produced."""
         index = self.step_count
-        self.step_count += 1
+        self._pending.append((index, kind, op, line, span, _grad_mode(),
+                              self.module_stack[-1] if self.module_stack else None, inputs,
+                              outputs, [t.grad_fn for t in outputs], detail))
+        self.step_count = index + 1  # after the append: a timer's flush sees whole records
+        for t in outputs:
+            self._pending_elements += t.numel()
+        if (len(self._pending) >= self.config.pending_steps
+                or self._pending_elements > _PENDING_ELEMENTS):
+            self.flush()  # the held outputs are bounded in count and size
+
+    def _add_step(self, index, kind, op, line, span, grad_mode, module, inputs, outputs,
+                  grad_fns, detail) -> None:
         tensors = self.tensors
         if op in _UNINITIALIZED:
             values = [describe(t, "uninitialized") for t in outputs]
         else:
-            values = [self.summaries.of(t) for t in outputs]
+            values = [self.summaries.of(t, hold=True) for t in outputs]
         step = Step(
-            index=index, kind=kind, op=op, line=line, span=span, grad_mode=_grad_mode(),
-            module=self.module_stack[-1] if self.module_stack else None,
-            inputs=[tensors.id_of(t) for t in inputs],
+            index=index, kind=kind, op=op, line=line, span=span, grad_mode=grad_mode,
+            module=module, inputs=[tensors.id_of(t) for t in inputs],
             outputs=[tensors.output_id(t, index, i) for i, t in enumerate(outputs)],
             values=values, detail=detail,
         )
-        roots = [t.grad_fn for t in outputs if t.grad_fn is not None]
+        roots = [fn for fn in grad_fns if fn is not None]
         if roots:
-            new = self.graph.discover(roots, step=index)
-            self._describe_new_nodes(new, step)
-            for t, value in zip(outputs, values, strict=True):
-                rec = self.graph.get(t.grad_fn)
+            graph = self.graph
+            self._describe_new_nodes(graph.discover(roots, step=index), step)
+            for t, fn, value in zip(outputs, grad_fns, values, strict=True):
+                rec = graph.get(fn) if fn is not None else None
                 if rec is not None and rec.node.step == index:
                     _set_slot(rec.node.values, t.output_nr, value)
         self.steps.append(step)
         self.emit(step_event(step))
-        return step
 
     def _describe_new_nodes(self, records, step: Step) -> None:
         for rec in records:
@@ -179,7 +214,7 @@ class Session:
             step.nodes.append(node.id)
             if rec.variable is not None:  # a leaf belongs to where it was made, not first used
                 node.module = None
-                node.values = [self.summaries.of(rec.variable)]
+                node.values = [self.summaries.of(rec.variable, hold=True)]
 
     # -- graph cuts ------------------------------------------------------------------------------
 

@@ -78,10 +78,10 @@ def run(request: dict, events) -> None:
 # (layout, the graph event, its JSON), measured on 40-90k-node chains, and about as much again
 # where the events are read (parsed, checked, rebuilt, printed by the CLI). So a run with a big
 # graph is stopped early enough for all of that to be over about CONCLUDED_BY seconds after the
-# limit: a 3 s run of a chain that grows 15k nodes a second stops after about 2 s.
+# limit: a 3 s run of a chain that grows 15k nodes a second stops after about 1.8 s.
 CONCLUDED_BY = 0.3
 CONCLUDE_BASE = 0.1  # seconds
-CONCLUDE_PER_NODE = 45e-6  # seconds
+CONCLUDE_PER_NODE = 60e-6  # seconds, a node or a step not yet turned into one
 
 
 class _Watch:
@@ -114,7 +114,8 @@ class _Watch:
         session = self.session
         if session is None:
             return
-        conclusion = CONCLUDE_BASE + CONCLUDE_PER_NODE * session.graph.size
+        size = session.graph.size + session.pending_steps
+        conclusion = CONCLUDE_BASE + CONCLUDE_PER_NODE * size
         if session.stop_message is None and time.monotonic() + conclusion >= self.deadline:
             session.request_stop(self.message)
         else:
