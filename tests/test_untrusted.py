@@ -70,9 +70,10 @@ def test_an_empty_batch_passes():
 def test_unknown_keys_pass_under_the_caps(events):
     stdout = {"type": "stdout", "text": "hi", "extra": {"a": [1, 2.5, "x", None, True]}}
     graph = of_type(events, "graph")
-    graph["graph"]["nodes"]["values"][0][0]["quantiles"] = [0.1, 0.5]
     graph["graph"]["nodes"]["colour"] = ["red"]
-    assert check_batch([stdout, graph]) is None
+    variables = of_type(events, "variables")
+    variables["variables"][0]["value"]["quantiles"] = [0.1, 0.5]
+    assert check_batch([stdout, graph, variables]) is None
 
 
 def test_summaries_with_nan_and_complex_values_pass():
@@ -148,9 +149,9 @@ def test_a_bool_is_not_an_int(events):
     assert check_batch([graph]) == \
         "event 0 (graph): graph.edges[0] must be a non-negative integer, not bool"
     step = of_type(events, "forward")
-    step["step"]["index"] = False
+    step["steps"]["columns"]["index"][0] = False
     assert check_batch([step]) == \
-        "event 0 (forward): step.index must be a non-negative integer, not bool"
+        "event 0 (forward): steps.columns.index[0] must be a non-negative integer, not bool"
 
 
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
@@ -180,9 +181,25 @@ def test_wrong_shapes_are_refused(events):
     assert check_batch([variables]) == ("event 0 (variables): variables[0].grad must be a "
                                         "summary (an object), a number or null, not str")
     backward = of_type(events, "backward")
-    backward["result"]["steps"][0]["grad_in"] = {"0": None}
+    backward["result"]["steps"]["columns"]["grad_in"][0] = {"0": None}
     assert check_batch([backward]) == \
-        "event 0 (backward): result.steps[0].grad_in must be a list, not dict"
+        "event 0 (backward): result.steps.columns.grad_in[0] must be a list, not dict"
+
+
+def test_compact_steps_that_would_not_decode_are_refused(events):
+    """wire.py's decoders run on what passes: a step's detail may not replace its own fields,
+    and a summary sent as a list has 10 or 11 items."""
+    forward = copy.deepcopy(of_type(events, "forward"))
+    forward["steps"]["columns"]["detail"][0] = {"index": 7}
+    assert check_batch([forward]) == \
+        "event 0 (forward): steps has a detail that replaces ['index']"
+    forward = copy.deepcopy(of_type(events, "forward"))
+    forward["steps"]["columns"]["values"][0] = [[[], "float32", "cpu"]]
+    assert check_batch([forward]) == ("event 0 (forward): steps.columns.values[0][0] must be a "
+                                      "summary of 10 or 11 items, not of 3")
+    forward = copy.deepcopy(of_type(events, "forward"))
+    forward["steps"]["columns"] = {"junk": 1, **forward["steps"]["columns"]}
+    assert check_batch([forward]) is None
 
 
 def test_odd_keys_and_huge_ints_are_refused():

@@ -49,10 +49,12 @@ def trace_command(args, parser) -> int:
         parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
     from gradtrace.report import render
     from gradtrace.runner import RunLimits, run_snippet
+    from gradtrace.runner.process import collector_paused
 
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
     if args.json:  # encoded whole, written once: json.dump makes a write per token
-        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        with collector_paused():
+            sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
     else:
         sys.stdout.write(render(doc, args.file))
     return 1 if doc.get("error") else 0

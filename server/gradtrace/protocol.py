@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradtrace.layout import LAYER_GAP, ROW_GAP
+from gradtrace.wire import (
+    backward_steps_from_wire,
+    backward_steps_wire,
+    graph_from_wire,
+    graph_wire,
+    steps_from_wire,
+    steps_wire,
+)
 
 SCHEMA = "gradtrace/1"
 
@@ -241,55 +248,6 @@ def graph_json(nodes: list[Node], edges: list[Edge]) -> dict:
     return {"nodes": [n.to_json() for n in nodes], "edges": [e.to_json() for e in edges]}
 
 
-# The graph on the wire: columns instead of one object per node, strings interned, x and y left
-# to be computed from layer and row, edges as one flat list of (src, dst, slot, output_nr).
-# graph_from_wire() turns it back into graph_json()'s shape; static/js/protocol.js does the same.
-WIRE_STRING_COLUMNS = ("kind", "name", "op", "span", "module", "label")
-EDGE_FIELDS = ("src", "dst", "slot", "output_nr")
-
-
-def graph_wire(nodes: list[Node], edges: list[Edge]) -> dict:
-    strings: dict[str, int] = {}
-
-    def column(values) -> list:
-        return [None if v is None else strings.setdefault(v, len(strings)) for v in values]
-
-    columns = {
-        "id": [n.id for n in nodes], "line": [n.line for n in nodes],
-        "step": [n.step for n in nodes], "pass": [n.pass_ for n in nodes],
-        "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
-        "kind": column(n.kind for n in nodes), "name": column(n.name for n in nodes),
-        "op": column(n.op for n in nodes), "span": column(n.span for n in nodes),
-        "module": column(n.module for n in nodes), "label": column(n.label for n in nodes),
-        "values": [n.values for n in nodes], "saved": [n.saved for n in nodes],
-    }
-    flat = [x for e in edges for x in (e.src, e.dst, e.slot, e.output_nr)]
-    return {"strings": list(strings), "nodes": columns, "edges": flat}
-
-
-def graph_from_wire(wire: dict) -> dict:
-    """graph_wire's columns as graph_json's objects (the document's shape)."""
-    strings, cols = wire["strings"], wire["nodes"]
-    text = {key: [None if i is None else strings[i] for i in cols[key]]
-            for key in WIRE_STRING_COLUMNS}
-    nodes = []
-    for i, node_id in enumerate(cols["id"]):
-        node = {
-            "id": node_id, "kind": text["kind"][i], "name": text["name"][i],
-            "op": text["op"][i], "line": cols["line"][i], "span": text["span"][i],
-            "x": cols["layer"][i] * LAYER_GAP, "y": cols["row"][i] * ROW_GAP,
-            "layer": cols["layer"][i], "row": cols["row"][i], "module": text["module"][i],
-            "step": cols["step"][i], "pass": cols["pass"][i], "label": text["label"][i],
-            "values": cols["values"][i],
-        }
-        if cols["saved"][i] is not None:
-            node["saved"] = cols["saved"][i]
-        nodes.append(node)
-    flat = wire["edges"]
-    edges = [dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)) for k in range(0, len(flat), 4)]
-    return {"nodes": nodes, "edges": edges}
-
-
 # Events: the live form of the document. Each is {type, ...}; applied in order by rebuild() they
 # give back the document. "end" is the worker's last event (it concluded); "done" is added by the
 # server. Neither carries any part of the document.
@@ -304,8 +262,17 @@ def start_event(device: str) -> dict:
     return {"type": "start", "schema": SCHEMA, "device": device}
 
 
+class StepBatch(list):
+    """Consecutive forward steps, sent as one columnar event (EventStream merges them)."""
+
+    def to_json(self) -> dict:
+        return steps_wire(self)
+
+
 def step_event(step: Step) -> dict:
-    return {"type": "cut" if step.kind == "cut" else "forward", "step": step}
+    if step.kind == "cut":  # cuts are few, and the doctor's evidence: one event each
+        return {"type": "cut", "step": step}
+    return {"type": "forward", "steps": StepBatch([step])}
 
 
 def graph_event(nodes: list[Node], edges: list[Edge]) -> dict:
@@ -317,7 +284,9 @@ def pass_event(record: Pass) -> dict:
 
 
 def backward_event(record: Pass) -> dict:
-    return {"type": "backward", "index": record.index, "result": record.result_json}
+    return {"type": "backward", "index": record.index, "result": lambda: {
+        "steps": backward_steps_wire(record.steps), "created_nodes": record.created_nodes,
+        "error": record.error}}
 
 
 def drop_event(pass_index: int, first_step: int, last_step: int) -> dict:
@@ -379,13 +348,16 @@ def rebuild(events) -> dict:
         kind = event["type"]
         if kind == "start":
             doc["device"] = event["device"]
-        elif kind in ("forward", "cut"):
+        elif kind == "forward":
+            doc["steps"].extend(steps_from_wire(event["steps"]))
+        elif kind == "cut":
             doc["steps"].append(event["step"])
         elif kind == "pass":
             passes[event["pass"]["index"]] = {**event["pass"], "steps": [], "created_nodes": [],
                                                "error": None}
         elif kind == "backward":
-            passes[event["index"]].update(event["result"])
+            result = event["result"]
+            passes[event["index"]].update(result, steps=backward_steps_from_wire(result["steps"]))
         elif kind == "drop":
             start, end = event["steps"]
             doc["steps"] = [s for s in doc["steps"] if not start <= s["index"] <= end]

@@ -35,7 +35,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from gradtrace.protocol import EVENT_TYPES, WIRE_STRING_COLUMNS
+from gradtrace.protocol import EVENT_TYPES
+from gradtrace.wire import (
+    GRAPH_STRINGS,
+    STEP_STRINGS,
+    SUMMARY_FIELDS,
+    WireError,
+    backward_steps_from_wire,
+    steps_from_wire,
+    summary_from_wire,
+)
 
 __all__ = ["MAX_DEPTH", "MAX_INT", "MAX_KEY_CHARS", "MAX_LINE_BYTES", "MAX_STRING_CHARS",
            "SERVER_EVENT_TYPES", "WORKER_EVENT_TYPES", "check_batch"]
@@ -416,26 +425,48 @@ SUMMARY = _Field(_summary, "x is None or type(x) is dict and _summary_fine(x)")
 SUMMARIES = _list_of(SUMMARY)
 
 
-# -- the events: protocol.py's to_json shapes -----------------------------------------------------
+def _wire_summary(value, depth: int) -> None:
+    """A summary as wire.py sends it: a list of 10 or 11 items, or as _summary allows."""
+    if type(value) is list:
+        if len(value) not in (10, 11):
+            raise _Refused(f"must be a summary of 10 or 11 items, not of {len(value)}")
+        value = summary_from_wire(value)
+    _summary(value, depth)
 
+
+def _listed_summary_test() -> str:
+    """The fast test of a summary sent as a list: each item tested as its field would be."""
+    lines = ["if not (len(v) == 10 or len(v) == 11): return False"]
+    for i, key in enumerate(SUMMARY_FIELDS):
+        lines += [f"x = v[{i}]", f"if not ({_SUMMARY_FIELDS[key].test}): return False"]
+    lines += ["if len(v) == 10: return True", "x = v[10]",
+              f"return {_SUMMARY_FIELDS['values'].test}"]
+    return "\n    ".join(lines)
+
+
+_TEST_NAMES["_listed_summary_fine"] = _compile(_listed_summary_test())
+WIRE_SUMMARY = _Field(_wire_summary, "x is None or type(x) is dict and _summary_fine(x) or "
+                                     "type(x) is list and _listed_summary_fine(x)")
+WIRE_SUMMARIES = _list_of(WIRE_SUMMARY)
+
+
+def _or_null(field: _Field) -> _Field:
+    return _Field(lambda value, depth: None if value is None else field.check(value, depth))
+
+
+# -- the events: protocol.py's and wire.py's shapes -----------------------------------------------
+
+_STEP_DETAIL = {"cut": STR, "python_value": READING, "from_cut": NAT, "hook": STR,
+                "registered_line": NAT_OR_NULL, "name": STR}  # a cut's, or a module hook's
 STEP = _record(
     {"index": NAT, "kind": STR, "op": STR, "line": NAT_OR_NULL, "span": STR,
      "grad_mode": STR, "module": STR_OR_NULL, "inputs": NATS, "outputs": NATS,
      "values": SUMMARIES, "nodes": NATS},
-    # Step.detail: a cut's, or a module forward hook's
-    {"cut": STR, "python_value": READING, "from_cut": NAT, "hook": STR,
-     "registered_line": NAT_OR_NULL, "name": STR},
+    _STEP_DETAIL,
 )
 PASS = _record(
     {"index": NAT, "kind": STR, "line": NAT_OR_NULL, "span": STR, "after_step": INT,
      "roots": NATS, "loss": READING, "retain_graph": BOOL, "create_graph": BOOL},
-)
-BACKWARD_STEP = _record(
-    {"order": NAT, "kind": STR, "node": NAT_OR_NULL, "grad_in": SUMMARIES,
-     "grad_out": SUMMARIES},
-    # BackwardStep.detail: a leaf's, or a hook's
-    {"grad_before": SUMMARY, "grad_after": SUMMARY, "hook": STR, "tensor": NAT,
-     "target": STR_OR_NULL, "module": STR, "registered_line": NAT_OR_NULL, "name": STR},
 )
 SAVED = _record(
     {"name": STR, "value": _Field(_saved_value,
@@ -443,33 +474,70 @@ SAVED = _record(
     {"same_as": _record({"step": NAT, "output": NAT}), "freed": BOOL, "error": STR},
 )
 NATS_OR_NULLS = _list_of(NAT_OR_NULL, "a list of non-negative integers or nulls")
-_SAVED_OR_NULL = _Field(lambda value, depth: None if value is None else
-                        _list_of(SAVED).check(value, depth))
+STRINGS = _list_of(STR, "a list of strings")
 _GRAPH_COLUMNS = {
     "id": NATS, "line": NATS_OR_NULLS, "step": NATS_OR_NULLS, "pass": NATS_OR_NULLS,
     "layer": NATS, "row": NATS, "kind": NATS, "name": NATS, "op": NATS, "span": NATS,
-    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(SUMMARIES),
-    "saved": _list_of(_SAVED_OR_NULL),
+    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(WIRE_SUMMARIES),
+    "saved": _list_of(_or_null(_list_of(SAVED))),
 }
-_GRAPH_WIRE = _record({"strings": _list_of(STR, "a list of strings"),
-                       "nodes": _record(_GRAPH_COLUMNS), "edges": NATS})
+_STEP_COLUMNS = {
+    "index": NATS, "line": NATS_OR_NULLS, "kind": NATS, "op": NATS, "span": NATS,
+    "grad_mode": NATS, "module": NATS_OR_NULLS, "inputs": _list_of(NATS),
+    "outputs": _list_of(NATS), "nodes": _list_of(NATS), "values": _list_of(WIRE_SUMMARIES),
+    "detail": _list_of(_or_null(_record({}, {**_STEP_DETAIL, "module": STR}))),
+}
+_BACKWARD_COLUMNS = {
+    "order": NATS, "kind": NATS, "node": NATS_OR_NULLS, "grad_in": _list_of(WIRE_SUMMARIES),
+    "grad_out": _list_of(WIRE_SUMMARIES),
+    # a leaf's gradient before and after, or a hook's fields
+    "detail": _list_of(_or_null(_record({}, {
+        "grad_before": WIRE_SUMMARY, "grad_after": WIRE_SUMMARY, "hook": STR, "tensor": NAT,
+        "target": STR_OR_NULL, "module": STR, "registered_line": NAT_OR_NULL, "name": STR}))),
+}
+
+
+def _columnar(key: str, columns: dict[str, _Field], string_columns: tuple, unit: str,
+              extra: dict[str, _Field] | None = None, decode: Callable | None = None) -> _Field:
+    """wire.py's columnar shape, and what its decoder relies on: columns of one length and
+    string indices that exist; and, given ``decode``, that it decodes (a detail that would
+    replace a step's own fields does not)."""
+    shape = _record({"strings": STRINGS, key: _record(columns), **(extra or {})})
+
+    def check(value, depth: int) -> None:
+        shape.check(value, depth)
+        cols = value[key]
+        count = len(cols[next(iter(columns))])
+        for name in columns:
+            if len(cols[name]) != count:
+                raise _Refused(f"has a column {name!r} of {len(cols[name])} items for "
+                               f"{count} {unit}")
+        strings = len(value["strings"])
+        for name in string_columns:
+            if any(i is not None and i >= strings for i in cols[name]):
+                raise _Refused(f"has a {name!r} that names no string of its {strings}")
+        if decode is not None:
+            try:
+                decode(value)
+            except WireError as exc:
+                raise _Refused(str(exc)) from None
+
+    return _Field(check)
+
+
+_GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes", {"edges": NATS})
+_STEPS_WIRE = _columnar("columns", _STEP_COLUMNS, STEP_STRINGS, "steps",
+                        decode=steps_from_wire)
+_BACKWARD_WIRE = _columnar("columns", _BACKWARD_COLUMNS, ("kind",), "steps",
+                           decode=backward_steps_from_wire)
 
 
 def _graph_wire(value, depth: int) -> None:
-    """protocol.graph_wire's shape, and what graph_from_wire relies on: columns of one length,
-    string indices that exist, whole edges."""
     _GRAPH_WIRE.check(value, depth)
-    columns, count = value["nodes"], len(value["nodes"]["id"])
-    for key in _GRAPH_COLUMNS:
-        if len(columns[key]) != count:
-            raise _Refused(f"has a column {key!r} of {len(columns[key])} items for "
-                           f"{count} nodes")
-    strings = len(value["strings"])
-    for key in WIRE_STRING_COLUMNS:
-        if any(i is not None and i >= strings for i in columns[key]):
-            raise _Refused(f"has a {key!r} that names no string of its {strings}")
     if len(value["edges"]) % 4:
         raise _Refused("has edges that are not groups of 4 numbers")
+
+
 VARIABLE = _record(
     {"name": STR, "line": NAT_OR_NULL, "shape": NATS, "dtype": STR, "device": STR,
      "requires_grad": BOOL, "is_leaf": BOOL, "value": SUMMARY, "grad": SUMMARY,
@@ -493,11 +561,11 @@ def _event(**fields: _Field) -> Check:
 
 _EVENTS: dict[str, Check] = {
     "start": _event(schema=STR, device=STR),
-    "forward": _event(step=STEP),
+    "forward": _event(steps=_STEPS_WIRE),
     "cut": _event(step=STEP),
     "pass": _event(**{"pass": PASS}),
     "backward": _event(index=NAT, result=_record(
-        {"steps": _list_of(BACKWARD_STEP), "created_nodes": NATS, "error": STR_OR_NULL})),
+        {"steps": _BACKWARD_WIRE, "created_nodes": NATS, "error": STR_OR_NULL})),
     "drop": _event(steps=_list_of(NAT, "a list of 2 integers", length=2), passes=NATS),
     "graph": _event(graph=_Field(_graph_wire)),
     "stdout": _event(text=STR),

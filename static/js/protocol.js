@@ -23,7 +23,47 @@ export const LAYER_GAP = 160;
 export const ROW_GAP = 70;
 const EDGE_FIELDS = ["src", "dst", "slot", "output_nr"];
 
-// The graph event's columns (protocol.graph_wire) as the document's node and edge objects.
+// Compact forms (server/gradtrace/wire.py): a usual summary is a list in this order, `values`
+// last; any other stays an object.
+const SUMMARY_FIELDS = ["shape", "dtype", "device", "numel", "min", "max", "mean", "norm", "nan",
+  "inf"];
+
+export function summaryFromWire(value) {
+  if (!Array.isArray(value)) { return value; }
+  const out = Object.fromEntries(SUMMARY_FIELDS.map((f, i) => [f, value[i]]));
+  if (value.length === 11) { out.values = value[10]; }
+  return out;
+}
+
+const summariesFromWire = (list) => list.map(summaryFromWire);
+
+// The forward event's columns (wire.steps_wire) as the document's step objects.
+export function stepsFromWire(wire) {
+  const { strings, columns: cols } = wire;
+  const text = (key, i) => (cols[key][i] === null ? null : strings[cols[key][i]]);
+  return cols.index.map((index, i) => ({
+    index, kind: text("kind", i), op: text("op", i), line: cols.line[i], span: text("span", i),
+    grad_mode: text("grad_mode", i), module: text("module", i), inputs: cols.inputs[i],
+    outputs: cols.outputs[i], values: summariesFromWire(cols.values[i]), nodes: cols.nodes[i],
+    ...(cols.detail[i] || {}),
+  }));
+}
+
+// A backward event's steps (wire.backward_steps_wire) as the document's backward steps.
+export function backwardStepsFromWire(wire) {
+  const { strings, columns: cols } = wire;
+  return cols.order.map((order, i) => {
+    const detail = { ...(cols.detail[i] || {}) };
+    for (const key of ["grad_before", "grad_after"]) {
+      if (key in detail) { detail[key] = summaryFromWire(detail[key]); }
+    }
+    return { order, kind: strings[cols.kind[i]], node: cols.node[i],
+             grad_in: summariesFromWire(cols.grad_in[i]),
+             grad_out: summariesFromWire(cols.grad_out[i]), ...detail };
+  });
+}
+
+// The graph event's columns (wire.graph_wire) as the document's node and edge objects.
 export function graphFromWire(wire) {
   const { strings, nodes: cols, edges: flat } = wire;
   const text = (key, i) => (cols[key][i] === null ? null : strings[cols[key][i]]);
@@ -32,7 +72,7 @@ export function graphFromWire(wire) {
       id, kind: text("kind", i), name: text("name", i), op: text("op", i), line: cols.line[i],
       span: text("span", i), x: cols.layer[i] * LAYER_GAP, y: cols.row[i] * ROW_GAP,
       layer: cols.layer[i], row: cols.row[i], module: text("module", i), step: cols.step[i],
-      pass: cols.pass[i], label: text("label", i), values: cols.values[i],
+      pass: cols.pass[i], label: text("label", i), values: summariesFromWire(cols.values[i]),
     };
     if (cols.saved[i] !== null) { node.saved = cols.saved[i]; }
     return node;
@@ -64,11 +104,15 @@ export function applyEvent(run, event) {
   switch (event.type) {
     case "start": doc.device = event.device; run.status = "running"; run.queuePosition = null;
       break;
-    case "forward": case "cut": doc.steps.push(event.step); break;
+    case "forward": for (const step of stepsFromWire(event.steps)) { doc.steps.push(step); } break;
+    case "cut": doc.steps.push(event.step); break;
     case "pass":
       run.passes.set(event.pass.index, { ...event.pass, steps: [], created_nodes: [], error: null });
       break;
-    case "backward": Object.assign(run.passes.get(event.index), event.result); break;
+    case "backward":
+      Object.assign(run.passes.get(event.index), event.result,
+                    { steps: backwardStepsFromWire(event.result.steps) });
+      break;
     case "drop": {
       const [first, last] = event.steps;
       doc.steps = doc.steps.filter((s) => s.index < first || s.index > last);

@@ -27,6 +27,8 @@ class EventStream:
         last = self._pending[-1] if self._pending else None
         if last is not None and last["type"] == event["type"] == "stdout":
             last["text"] += event["text"]  # print() writes in pieces: send them as one
+        elif last is not None and last["type"] == event["type"] == "forward":
+            last["steps"].extend(event["steps"])  # one columnar event for consecutive steps
         else:
             self._pending.append(event)
         if urgent or time.monotonic() - self._last >= self.interval:

@@ -1,0 +1,227 @@
+"""The compact forms of the document's big parts, as the live stream carries them.
+
+The graph, the forward steps and each pass's backward steps travel as columns (one list per
+field) with their strings interned, and usual tensor summaries as lists instead of objects. Each
+``*_wire`` function has an inverse ``*_from_wire`` that gives back the document's shape
+(protocol.rebuild uses them; static/js/protocol.js mirrors them). The inverses check what they
+read and raise WireError, since the server reads them from an untrusted worker.
+"""
+
+from __future__ import annotations
+
+from gradtrace.layout import LAYER_GAP, ROW_GAP
+
+# A summary with exactly these fields (and optionally `values`) is sent as a list in this order,
+# `values` last; any other summary (an error, a histogram, a sparse layout) stays an object.
+SUMMARY_FIELDS = ("shape", "dtype", "device", "numel", "min", "max", "mean", "norm", "nan", "inf")
+_PLAIN = frozenset(SUMMARY_FIELDS)
+_LISTED = _PLAIN | {"values"}
+
+GRAPH_STRINGS = ("kind", "name", "op", "span", "module", "label")
+EDGE_FIELDS = ("src", "dst", "slot", "output_nr")
+STEP_STRINGS = ("kind", "op", "span", "grad_mode", "module")
+STEP_FIELDS = ("index", "line", "inputs", "outputs", "nodes", "values", "detail") + STEP_STRINGS
+BACKWARD_STRINGS = ("kind",)
+BACKWARD_FIELDS = ("order", "node", "grad_in", "grad_out", "detail") + BACKWARD_STRINGS
+GRAPH_FIELDS = ("id", "line", "step", "pass", "layer", "row", "values", "saved") + GRAPH_STRINGS
+
+
+class WireError(ValueError):
+    """A compact form that does not decode: columns of unequal length, a string index that names
+    no string, a malformed summary."""
+
+
+class Strings:
+    """Interned strings: each distinct string is sent once, and referred to by its index."""
+
+    def __init__(self):
+        self.index: dict[str, int] = {}
+
+    def __call__(self, text: str | None) -> int | None:
+        return None if text is None else self.index.setdefault(text, len(self.index))
+
+    def column(self, values) -> list:
+        return [self(v) for v in values]
+
+    def to_list(self) -> list[str]:
+        return list(self.index)
+
+
+def summary_wire(summary):
+    keys = summary.keys() if type(summary) is dict else None
+    if keys is None or not (keys == _PLAIN or keys == _LISTED):
+        return summary
+    out = [summary[k] for k in SUMMARY_FIELDS]
+    if "values" in summary:
+        out.append(summary["values"])
+    return out
+
+
+def summaries_wire(summaries) -> list:
+    return [summary_wire(s) for s in summaries]
+
+
+def summary_from_wire(value):
+    if type(value) is not list:
+        return value
+    if len(value) not in (10, 11):
+        raise WireError(f"a summary list has {len(value)} items, not 10 or 11")
+    out = dict(zip(SUMMARY_FIELDS, value, strict=False))
+    if len(value) == 11:
+        out["values"] = value[10]
+    return out
+
+
+def _summaries_from_wire(value) -> list:
+    if type(value) is not list:
+        raise WireError("summaries are not a list")
+    return [summary_from_wire(s) for s in value]
+
+
+# -- the graph -------------------------------------------------------------------------------------
+
+def graph_wire(nodes, edges) -> dict:
+    strings = Strings()
+    columns = {
+        "id": [n.id for n in nodes], "line": [n.line for n in nodes],
+        "step": [n.step for n in nodes], "pass": [n.pass_ for n in nodes],
+        "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
+        **{key: strings.column(getattr(n, key) for n in nodes) for key in GRAPH_STRINGS},
+        "values": [summaries_wire(n.values) for n in nodes], "saved": [n.saved for n in nodes],
+    }
+    flat = [x for e in edges for x in (e.src, e.dst, e.slot, e.output_nr)]
+    return {"strings": strings.to_list(), "nodes": columns, "edges": flat}
+
+
+def graph_from_wire(wire: dict) -> dict:
+    """graph_wire's columns as the document's graph: a list of node objects and of edges."""
+    cols = _columns(wire, "nodes", GRAPH_FIELDS, GRAPH_STRINGS)
+    nodes = []
+    for i, node_id in enumerate(cols["id"]):
+        layer, row = cols["layer"][i], cols["row"][i]
+        node = {
+            "id": node_id, "kind": cols["kind"][i], "name": cols["name"][i],
+            "op": cols["op"][i], "line": cols["line"][i], "span": cols["span"][i],
+            "x": layer * LAYER_GAP, "y": row * ROW_GAP, "layer": layer, "row": row,
+            "module": cols["module"][i], "step": cols["step"][i], "pass": cols["pass"][i],
+            "label": cols["label"][i], "values": _summaries_from_wire(cols["values"][i]),
+        }
+        if cols["saved"][i] is not None:
+            node["saved"] = cols["saved"][i]
+        nodes.append(node)
+    flat = wire["edges"]
+    if type(flat) is not list or len(flat) % 4:
+        raise WireError("edges are not groups of 4 numbers")
+    edges = [dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)) for k in range(0, len(flat), 4)]
+    return {"nodes": nodes, "edges": edges}
+
+
+# -- forward steps ---------------------------------------------------------------------------------
+
+def steps_wire(steps) -> dict:
+    """Forward steps (protocol.Step) as columns; a step's kind-specific fields are its detail."""
+    strings = Strings()
+    columns = {
+        **{key: strings.column(getattr(s, key) for s in steps) for key in STEP_STRINGS},
+        "index": [s.index for s in steps], "line": [s.line for s in steps],
+        "inputs": [s.inputs for s in steps], "outputs": [s.outputs for s in steps],
+        "nodes": [s.nodes for s in steps], "values": [summaries_wire(s.values) for s in steps],
+        "detail": [s.detail for s in steps],
+    }
+    return {"strings": strings.to_list(), "columns": columns}
+
+
+def steps_from_wire(wire: dict) -> list[dict]:
+    """steps_wire's columns as the document's step objects (Step.to_json's shape)."""
+    cols = _columns(wire, "columns", STEP_FIELDS, STEP_STRINGS)
+    steps = []
+    for i, index in enumerate(cols["index"]):
+        step = {"index": index, "kind": cols["kind"][i], "op": cols["op"][i],
+                "line": cols["line"][i], "span": cols["span"][i],
+                "grad_mode": cols["grad_mode"][i], "module": cols["module"][i],
+                "inputs": cols["inputs"][i], "outputs": cols["outputs"][i],
+                "values": _summaries_from_wire(cols["values"][i]), "nodes": cols["nodes"][i]}
+        _add_detail(step, cols["detail"][i], _STEP_KEYS)
+        steps.append(step)
+    return steps
+
+
+# -- backward steps --------------------------------------------------------------------------------
+
+def backward_steps_wire(steps) -> dict:
+    """A pass's backward steps (protocol.BackwardStep) as columns."""
+    strings = Strings()
+    columns = {
+        "kind": strings.column(s.kind for s in steps), "order": [s.order for s in steps],
+        "node": [s.node for s in steps], "grad_in": [summaries_wire(s.grad_in) for s in steps],
+        "grad_out": [summaries_wire(s.grad_out) for s in steps],
+        "detail": [_detail_wire(s.detail) for s in steps],
+    }
+    return {"strings": strings.to_list(), "columns": columns}
+
+
+def backward_steps_from_wire(wire: dict) -> list[dict]:
+    cols = _columns(wire, "columns", BACKWARD_FIELDS, BACKWARD_STRINGS)
+    steps = []
+    for i, order in enumerate(cols["order"]):
+        step = {"order": order, "kind": cols["kind"][i], "node": cols["node"][i],
+                "grad_in": _summaries_from_wire(cols["grad_in"][i]),
+                "grad_out": _summaries_from_wire(cols["grad_out"][i])}
+        detail = cols["detail"][i]
+        if type(detail) is dict:  # a leaf's gradient before and after, or a hook's fields
+            detail = {k: summary_from_wire(v) if k.startswith("grad_") else v
+                      for k, v in detail.items()}
+        _add_detail(step, detail, _BACKWARD_KEYS)
+        steps.append(step)
+    return steps
+
+
+def _detail_wire(detail):
+    if detail is None or "grad_before" not in detail:
+        return detail
+    return {k: summary_wire(v) if k.startswith("grad_") else v for k, v in detail.items()}
+
+
+# -- shared ----------------------------------------------------------------------------------------
+
+def _columns(wire, key: str, fields: tuple, string_keys: tuple) -> dict:
+    """The columns of a wire object: every field, each a list of one length, string columns
+    resolved."""
+    if type(wire) is not dict or type(wire.get(key)) is not dict:
+        raise WireError(f"has no {key!r} object")
+    cols, strings = wire[key], wire.get("strings")
+    if type(strings) is not list:
+        raise WireError("has no list of strings")
+    count = None
+    for name in fields:
+        column = cols.get(name)
+        if type(column) is not list:
+            raise WireError(f"has no column {name!r}")
+        count = len(column) if count is None else count
+        if len(column) != count:
+            raise WireError(f"has a column {name!r} of {len(column)} items, not {count}")
+    resolved = {name: cols[name] for name in fields}
+    for name in string_keys:
+        resolved[name] = [None if i is None else _string(strings, i) for i in cols[name]]
+    return resolved
+
+
+def _string(strings: list, i) -> str:
+    if type(i) is not int or not 0 <= i < len(strings):
+        raise WireError(f"has a string index {i!r} that names no string of its {len(strings)}")
+    return strings[i]
+
+
+# The fields a detail may not replace (a module hook's detail does replace the step's module).
+_STEP_KEYS = frozenset(STEP_FIELDS) - {"module", "detail"}
+_BACKWARD_KEYS = frozenset(BACKWARD_FIELDS) - {"detail"}
+
+
+def _add_detail(step: dict, detail, protected: frozenset) -> None:
+    if detail is None:
+        return
+    if type(detail) is not dict:
+        raise WireError("has a detail that is not an object")
+    if not protected.isdisjoint(detail):
+        raise WireError(f"has a detail that replaces {sorted(protected & detail.keys())}")
+    step.update(detail)  # as Step.to_json and BackwardStep.to_json do
