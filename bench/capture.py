@@ -13,6 +13,7 @@ The collector is off while layout and document are timed, as it is in the worker
   doc       median of building the document and json.dumps of it
   B/node    bytes of the compact JSON document per graph node
   w/o vars  the same without `variables` (whose summaries list up to 1,024 values each)
+  wire      bytes per node of the live stream's events (one more, untimed, capture)
 With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import torch
 
 from gradtrace.capture import capture
+from gradtrace.capture.stream import EventStream
 from gradtrace.capture.values import summarize
 from gradtrace.layout import layout
 from gradtrace.protocol import document
@@ -180,7 +182,11 @@ def measure(setup: str, body: str, reps: int) -> dict:
         docs.append(doc_time)
         nodes = len(trace.nodes)
         del trace
+    batches: list = []
+    capture(body, preset=preset, stream=EventStream(batches.append))
+    wire = sum(len(json.dumps(b, separators=(",", ":"))) for b in batches)
     return {
+        "wire_bytes_per_node": wire / max(nodes, 1),
         "plain": statistics.median(plain), "capture": statistics.median(captured),
         "layout": statistics.median(layouts), "doc": statistics.median(docs),
         "nodes": nodes, "bytes_per_node": size / max(nodes, 1),
@@ -231,7 +237,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
-              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8}")
+              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} {'wire':>5}")
     print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
     print(header)
     print("-" * len(header))
@@ -241,7 +247,7 @@ def main() -> None:
         print(f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
               f" {ratio:>5.2f}x {budget:>5.1f}x {r['layout'] * 1e3:>6.1f}ms "
               f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
-              f"{r['graph_bytes_per_node']:>8.0f}", flush=True)
+              f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f}", flush=True)
         if args.torchviz:
             print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
     print(f"\n`gradtrace trace` on examples/basics/wx_plus_b_loss.py, end to end: "
