@@ -134,7 +134,7 @@ def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream
                                      "__builtins__": builtins}
     session.stream = stream
     if stream:
-        stream.flush_summaries = session.flush
+        stream.complete_events = session.flush
     output = CappedOutput(output_limit, session.emit)
     if on_start:
         on_start(session)

@@ -1,9 +1,10 @@
 """Events as a run happens: buffered, and written out about every 50 ms.
 
-Summaries are filled in batches (batch.py), so before a batch of events is written the pending
-summaries are flushed: an event always goes out complete. Values in events that are objects with
-``to_json`` (a Step) or callables (a bound ``Pass.result_json``) are turned into JSON at that
-moment, not when they are pushed.
+Recorded calls become steps, and summaries are filled, in bulk (Session.flush), so before a batch
+of events is written ``complete_events`` is called: an event always goes out complete. Values in
+events that are objects with ``to_json`` (a StepBatch) or callables (a backward result) are
+turned into JSON at that moment, not when they are pushed. Consecutive forward events are merged
+into one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class EventStream:
     def __init__(self, write: Callable[[list[dict]], None], interval: float = INTERVAL):
         self.write = write  # receives a list of JSON-ready events
         self.interval = interval
-        self.flush_summaries: Callable[[], bool] = lambda: True
+        self.complete_events: Callable[[], bool] = lambda: True
         self._pending: list = []
         self._last = time.monotonic()
         self.busy = False  # writing a batch: a signal handler must neither write nor raise now
@@ -39,7 +40,7 @@ class EventStream:
             return
         self.busy = True  # a timer may call drain() again from a signal handler
         try:
-            if not self.flush_summaries():
+            if not self.complete_events():
                 return  # interrupted a flush: the events would go out incomplete
             events, self._pending = self._pending, []
             self._last = time.monotonic()
