@@ -164,8 +164,7 @@ class PassRecorder:
 def _senders_to_watch(graph, reach, exact: bool) -> set[int]:
     """Nodes that need a post-hook: what they send cannot be read off the receiving end because
     the receiver sums several senders (or, when ``exact``, anything may differ)."""
-    ids = {rec.node.id for rec in reach}
-    edges = [e for e in graph.edges if e.dst in ids]
+    edges = [e for rec in reach for e in graph.inputs_of(rec.node.id)]
     if exact:
         return {e.dst for e in edges}
     consumers = Counter((e.src, e.output_nr) for e in edges)

@@ -10,7 +10,7 @@ forward are not recorded (``session.suspended``).
 
 Recording is deferred (Session.record): a call keeps references, and its summaries are computed
 in bulk later. So before any call that may change a recorded tensor in place (an in-place op,
-``out=``, ``inplace=True``, an attribute set), or hand its memory to code we cannot see (numpy,
+``out=``, ``inplace=True``, ``.data = ...``), or hand its memory to code we cannot see (numpy,
 DLPack), the session flushes what it holds.
 """
 

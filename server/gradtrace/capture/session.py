@@ -168,8 +168,8 @@ class Session:
     # -- forward steps ---------------------------------------------------------------------------
 
     def record(self, kind, op, line, span, inputs, outputs, detail=None) -> None:
-        """The hot path: keep what cannot be recovered later (the tensors, their grad_fns and
-        versions, the grad mode and module now) and defer the rest to flush(). The recorders
+        """The hot path: keep what cannot be recovered later (the tensors, the grad_fns they have
+        now, the grad mode and module) and defer the rest to flush(). The recorders
         flush before anything changes a recorded tensor in place, so a step's summaries are
         still the values it produced."""
         index = self.step_count
