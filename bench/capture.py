@@ -13,7 +13,12 @@ The collector is off while layout and document are timed, as it is in the worker
   doc       median of building the document and json.dumps of it
   B/node    bytes of the compact JSON document per graph node
   w/o vars  the same without `variables` (whose summaries list up to 1,024 values each)
-  wire      bytes per node of the live stream's events (one more, untimed, capture)
+  wire      bytes per node of the live stream's events as the page gets them, without the large
+            values the server keeps for `inspect` (one more, untimed, capture)
+  floor     what interception alone costs, as a ratio to plain: a bare TorchFunctionMode that keeps
+            each call's function, line, arguments and result, and a pre-hook on every node that
+            keeps what it receives; no summaries, steps, graph or document. Capture cannot go
+            below it without another way to see the calls.
 With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
 """
 
@@ -31,10 +36,12 @@ import time
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.capture.values import summarize
+from gradtrace.kept import KeptRun
 from gradtrace.layout import layout
 from gradtrace.protocol import document
 
@@ -144,6 +151,61 @@ def _plain(body_code, preset):
     return elapsed
 
 
+class _BareRecorder(TorchFunctionMode):
+    """The least a recorder can do per call: note it, with its line, and keep its tensors."""
+
+    def __init__(self, kept: list):
+        super().__init__()
+        self.kept = kept
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        self.kept.append((func, sys._getframe(1).f_lineno, args, result))
+        return result
+
+
+def _bare_backward(original, kept: list):
+    """torch.autograd.backward with a pre-hook on every node reachable from the roots."""
+
+    def backward(tensors, *args, **kwargs):
+        roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+        stack = [t.grad_fn for t in roots]
+        seen: set = set()
+        handles = []
+        while stack:
+            fn = stack.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            handles.append(fn.register_prehook(lambda grads, fn=fn: kept.append((fn, grads))))
+            stack.extend(nxt for nxt, _ in fn.next_functions)
+        try:
+            return original(tensors, *args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    return backward
+
+
+def _floor(body_code, preset):
+    """Plain run under the bare recorder and hooks (see `floor` in the docstring)."""
+    namespace, kept = dict(preset), []
+    original = torch.autograd.backward
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        started = time.perf_counter()
+        torch.autograd.backward = _bare_backward(original, kept)
+        try:
+            with _BareRecorder(kept):
+                exec(body_code, namespace)
+        finally:
+            torch.autograd.backward = original
+        elapsed = time.perf_counter() - started
+    namespace.clear()
+    return elapsed
+
+
 def _captured(body, preset):
     """(capture without layout, layout, document + JSON, trace). capture() lays the graph out
     itself; the layout is timed again on its own and subtracted."""
@@ -170,11 +232,13 @@ def measure(setup: str, body: str, reps: int) -> dict:
     preset: dict = {}
     exec(setup, preset)
     body_code = compile(body, "<snippet>", "exec")
-    plain, captured, layouts, docs = [], [], [], []
+    plain, captured, layouts, docs, floors = [], [], [], [], []
     size = variables = nodes = 0
     for _ in range(reps):
         gc.collect()
         plain.append(_plain(body_code, preset))
+        gc.collect()
+        floors.append(_floor(body_code, preset))
         gc.collect()
         elapsed, layout_time, doc_time, (size, variables), trace = _captured(body, preset)
         captured.append(elapsed)
@@ -184,10 +248,14 @@ def measure(setup: str, body: str, reps: int) -> dict:
         del trace
     batches: list = []
     capture(body, preset=preset, stream=EventStream(batches.append))
-    wire = sum(len(json.dumps(b, separators=(",", ":"))) for b in batches)
+    kept, wire = KeptRun(), 0
+    for batch in batches:
+        kept.strip(batch, len(json.dumps(batch, separators=(",", ":"))))
+        wire += len(json.dumps(batch, separators=(",", ":")))
     return {
         "wire_bytes_per_node": wire / max(nodes, 1),
         "plain": statistics.median(plain), "capture": statistics.median(captured),
+        "floor": statistics.median(floors),
         "layout": statistics.median(layouts), "doc": statistics.median(docs),
         "nodes": nodes, "bytes_per_node": size / max(nodes, 1),
         "graph_bytes_per_node": (size - variables) / max(nodes, 1),
@@ -237,7 +305,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
-              f"{'budget':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} {'wire':>5}")
+              f"{'budget':>6} {'floor':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} "
+              f"{'wire':>5}")
     print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
     print(header)
     print("-" * len(header))
@@ -245,7 +314,8 @@ def main() -> None:
         r = measure(setup, body, args.reps)
         ratio = r["capture"] / r["plain"]
         print(f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
-              f" {ratio:>5.2f}x {budget:>5.1f}x {r['layout'] * 1e3:>6.1f}ms "
+              f" {ratio:>5.2f}x {budget:>5.1f}x {r['floor'] / r['plain']:>5.2f}x "
+              f"{r['layout'] * 1e3:>6.1f}ms "
               f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
               f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f}", flush=True)
         if args.torchviz:

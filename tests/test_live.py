@@ -98,6 +98,22 @@ class Client:
         assert self.done.wait(timeout), f"no done event; got {self.events[-3:]}"
         return self.events
 
+    def inspect(self, request) -> dict:
+        return self.sio.call("inspect", request, timeout=10)
+
+    def filled_in(self, events: list[dict]) -> dict:
+        """The document the events rebuild, with every value the server kept asked for and put
+        back: what the page sees once it has inspected everything."""
+        doc = rebuild(events)
+        for v in doc["variables"]:
+            if any(isinstance(s, dict) and s.get("kept") for s in (v["value"], v["grad"])):
+                reply = self.inspect({"variable": v["name"]})
+                v["value"], v["grad"] = reply["value"], reply["grad"]
+        for node in doc["graph"]["nodes"]:
+            if any(entry.get("kept") for entry in node.get("saved") or ()):
+                node["saved"] = self.inspect({"node": node["id"]})["saved"]
+        return doc
+
     def close(self):
         self.sio.disconnect()
 
@@ -132,8 +148,64 @@ def test_run_streams_events_that_rebuild_what_the_cli_prints(client):
     assert events[-1]["status"] == "ok"
     cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"], input=WXB,
                          capture_output=True, text=True, check=True)
-    assert rebuild(events) == json.loads(cli.stdout)
+    assert client.filled_in(events) == json.loads(cli.stdout)
     assert elapsed < 2.0  # warm zygote: tens of milliseconds; generous for a shared machine
+
+
+BIG_VALUES = """import torch
+net = torch.nn.Linear(32, 32)
+big = torch.randn(100, 100, requires_grad=True)
+loss = net(torch.ones(4, 32)).sum() + (big * big).sum()
+loss.backward()
+"""
+
+
+def kept_runs(server) -> int:
+    return json.load(urllib.request.urlopen(server + "/healthz"))["kept_runs"]
+
+
+def test_large_values_wait_on_the_server_until_the_page_inspects_them(server, client):
+    events = client.run(BIG_VALUES)
+    sent = rebuild(events)
+    weight = next(v for v in sent["variables"] if v["name"] == "net.weight")
+    assert weight["value"]["kept"] and "values" not in weight["value"]  # 1,024 numbers stay
+    assert weight["value"]["norm"] > 0 and weight["value"]["shape"] == [32, 32]  # stats travel
+    big = next(v for v in sent["variables"] if v["name"] == "big")
+    assert big["grad"]["kept"] and "hist" not in big["grad"]
+    saved = [entry for node in sent["graph"]["nodes"] for entry in node.get("saved") or ()]
+    assert saved and all(set(entry) == {"name", "kept"} for entry in saved)
+    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"],
+                         input=BIG_VALUES, capture_output=True, text=True, check=True)
+    full = json.loads(cli.stdout)
+    weight_full = next(v for v in full["variables"] if v["name"] == "net.weight")
+    reply = client.inspect({"variable": "net.weight"})
+    assert reply["value"] == weight_full["value"] and len(reply["value"]["values"]) == 1024
+    assert client.filled_in(events) == full
+
+
+@pytest.mark.parametrize("request_", [None, "net.weight", [], {}, {"variable": 3},
+                                      {"variable": "nope"}, {"node": "1"}, {"node": 10**9},
+                                      {"node": True}, {"variable": "x" * 100_000}])
+def test_inspect_answers_bad_requests_with_a_reason(client, request_):
+    client.run(BIG_VALUES)
+    reply = client.inspect(request_)
+    assert set(reply) == {"error"} and reply["error"], reply
+
+
+def test_a_client_sees_only_its_own_runs_values_and_they_go_when_it_leaves(server, client):
+    before = kept_runs(server)
+    client.run(BIG_VALUES)
+    other = Client(server)
+    try:
+        assert "nothing to inspect" in other.inspect({"variable": "net.weight"})["error"]
+    finally:
+        other.close()
+    assert kept_runs(server) == before + 1
+    client.close()
+    deadline = time.monotonic() + 5
+    while kept_runs(server) != before:
+        assert time.monotonic() < deadline, "the server kept a run after its client left"
+        time.sleep(0.05)
 
 
 def test_error_run_sends_error_before_done(client):

@@ -71,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
         return jsonify(ok=zygote and self_test.status != "failed", zygote=zygote,
                        self_test=self_test.report(),
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
+                       kept_runs=len(sessions.kept),
                        isolation=isolation.describe(), sandbox=isolation.sandbox,
                        bubblewrap=bool(isolation.prefix), isolation_problems=isolation.problems,
                        devices=list(devices), torch_imported="torch" in sys.modules)

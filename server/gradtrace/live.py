@@ -1,7 +1,8 @@
 """Socket.IO handlers: check what arrives, then hand it to Sessions. Kept thin on purpose.
 
-Client to server: `run` {code, device?}, `stop`. Server to client: `trace`, a batch (JSON list)
-of events; docs/protocol.md lists them.
+Client to server: `run` {code, device?}, `stop`, `inspect` {variable} or {node} (answered in its
+acknowledgement). Server to client: `trace`, a batch (JSON list) of events; docs/protocol.md lists
+them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
 
     @socketio.on("disconnect")
     def disconnect(*args):
-        sessions.stop(request.sid)  # a disconnect kills the run
+        sessions.forget(request.sid)  # a disconnect kills the run and drops what was kept
         forget(request.sid)
 
     @socketio.on("run")
@@ -45,6 +46,10 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
                                  owner=request.remote_addr or "")
         if problem:
             reject(problem)
+
+    @socketio.on("inspect")
+    def inspect(payload=None):
+        return sessions.kept.answer(request.sid, payload)
 
     @socketio.on("stop")
     def stop(*args):

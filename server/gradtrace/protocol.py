@@ -21,6 +21,9 @@ from gradtrace.wire import (
 )
 
 SCHEMA = "gradtrace/1"
+# Summaries of steps, edges and saved tensors list their values up to this many; a variable's
+# up to 1,024 (capture/values.py), and the live skeleton only up to this many (kept.py).
+PREVIEW_LIMIT = 64
 
 # Diagnosis and error codes (the contract in DESIGN.md).
 DIAGNOSIS_CODES = (

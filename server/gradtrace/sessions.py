@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gradtrace.kept import KeptRuns
 from gradtrace.outbox import ClientTooSlow
 from gradtrace.protocol import done_event, error_event, queued_event
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
@@ -39,6 +40,7 @@ class Run:
     owner: str = ""  # whose turn it uses in the queue: the client's address
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    gone: bool = False  # its client disconnected: nothing of it is kept
 
 
 class RunQueue:
@@ -108,6 +110,7 @@ class Sessions:
         self.isolation = isolation
         self.queue = RunQueue(slots, send)
         self.zygote = ZygoteClient(isolation)
+        self.kept = KeptRuns()  # each client's latest run's large values, for `inspect`
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
@@ -150,13 +153,27 @@ class Sessions:
         finally:
             with self._lock:
                 self._runs.pop(run.client, None)
+            if run.gone:  # it may have started keeping after its client left
+                self.kept.forget(run.client)
             duration_ms = round((time.monotonic() - run.started) * 1e3)
             notify(self.send, run.client,
                    [done_event(status, duration_ms)])
 
+    def forget(self, client: str) -> None:
+        """The client left: stop its run and drop what was kept of it."""
+        with self._lock:
+            run = self._runs.get(client)
+            if run:
+                run.gone = True
+                run.stop.set()
+        self.kept.forget(client)
+
     def _run(self, run: Run) -> str:
+        kept = self.kept.start(run.client)
+
         def relay(batch: list[dict], size: int) -> None:
-            self.send(run.client, batch, size)
+            kept.strip(batch, size)  # the page asks for the large values when it shows them
+            self.send(run.client, batch, size)  # size: as the worker sent it, an upper bound
 
         job = request(run.code, run.device, self.limits)
         try:

@@ -93,6 +93,11 @@ def graph_wire(nodes, edges) -> dict:
     return {"strings": strings.to_list(), "nodes": columns, "edges": flat}
 
 
+def _saved_entry(entry):
+    """A saved entry; a bare name is one whose value the server kept (kept.py)."""
+    return {"name": entry, "kept": True} if type(entry) is str else entry
+
+
 def graph_from_wire(wire: dict) -> dict:
     """graph_wire's columns as the document's graph: a list of node objects and of edges."""
     cols = _columns(wire, "nodes", GRAPH_FIELDS, GRAPH_STRINGS)
@@ -107,7 +112,7 @@ def graph_from_wire(wire: dict) -> dict:
             "label": cols["label"][i], "values": _summaries_from_wire(cols["values"][i]),
         }
         if cols["saved"][i] is not None:
-            node["saved"] = cols["saved"][i]
+            node["saved"] = [_saved_entry(e) for e in cols["saved"][i]]
         nodes.append(node)
     flat = wire["edges"]
     if type(flat) is not list or len(flat) % 4:

@@ -5,6 +5,7 @@
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { draw, textWidth } from "./canvas.js";
+import { detailRequest, withDetails } from "./details.js";
 import { foldGraph } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
@@ -38,6 +39,7 @@ const state = {
   selected: null, selectedName: null, errorLines: [],
   // caches, each with the key it was made for
   graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
+  details: new Map(), // the run's large values the server sent when asked: key -> reply
 };
 
 const editor = window.CodeMirror(ui.editor, {
@@ -93,6 +95,7 @@ function run() {
   state.viewTouched = false;
   state.selected = null;
   state.selectedName = null;
+  state.details = new Map();
   socket.emit("run", { code: editor.getValue(), device: ui.device.value });
   refresh();
 }
@@ -293,10 +296,14 @@ function render() {
 
 function renderInspector(scene) {
   const doc = state.doc;
-  const { html, glyphs } = inspectorHtml({
-    doc, scene, selectedName: state.selectedName, lineText: editorLine,
+  const picked = {
     node: state.graph && state.graph.byId.get(state.selected),
     variable: doc.variables.find((v) => v.name === state.selectedName),
+  };
+  askForDetails(picked);
+  const { html, glyphs } = inspectorHtml({
+    doc, scene, selectedName: state.selectedName, lineText: editorLine,
+    ...withDetails(state.details, picked.node, picked.variable),
   });
   ui.inspector.innerHTML = html; // inspectorHtml escapes every value from the trace
   const ink = getComputedStyle(ui.inspector).getPropertyValue("--muted").trim();
@@ -307,6 +314,19 @@ function renderInspector(scene) {
     const ctx = canvas.getContext("2d");
     ctx.scale(ratio, ratio);
     drawGlyph(ctx, glyphs[i], 1, 1, canvas.clientWidth - 2, canvas.clientHeight - 2, ink);
+  });
+}
+
+// Once per run and thing picked, ask the server for the large values it kept; the inspector
+// shows the statistics meanwhile, and is drawn again with the reply.
+function askForDetails({ node, variable }) {
+  const wanted = detailRequest(node, variable);
+  if (!wanted || state.details.has(wanted.key)) { return; }
+  const details = state.details;
+  details.set(wanted.key, { error: "asking the server" });
+  socket.emit("inspect", wanted.request, (reply) => {
+    details.set(wanted.key, reply && typeof reply === "object" ? reply : { error: "no reply" });
+    if (state.details === details) { state.inspected = null; render(); }
   });
 }
 

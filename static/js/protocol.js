@@ -74,7 +74,10 @@ export function graphFromWire(wire) {
       layer: cols.layer[i], row: cols.row[i], module: text("module", i), step: cols.step[i],
       pass: cols.pass[i], label: text("label", i), values: summariesFromWire(cols.values[i]),
     };
-    if (cols.saved[i] !== null) { node.saved = cols.saved[i]; }
+    // A bare name: a saved entry whose value the server kept for `inspect` (details.js).
+    if (cols.saved[i] !== null) {
+      node.saved = cols.saved[i].map((e) => (typeof e === "string" ? { name: e, kept: true } : e));
+    }
     return node;
   });
   const edges = [];

@@ -18,12 +18,12 @@ import torch
 
 from gradtrace.capture.values import (
     HIST_BINS,
-    PREVIEW_LIMIT,
     _round_sig,
     dtype_name,
     fmt,
     summarize,
 )
+from gradtrace.protocol import PREVIEW_LIMIT
 
 BATCH_LIMIT = 4096  # larger tensors are summarised at once with torch reductions
 _FLUSH_AT = 4_000_000  # pending elements that trigger a flush, to bound snapshot memory

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 FULL_VALUES_LIMIT = 1024  # variables' summaries list every value up to this size (the contract)
-PREVIEW_LIMIT = 64  # steps, edges and saved tensors list values up to this size
 HIST_BINS = 16  # a variable too big to list gets a histogram of its finite values over [min, max]
 HIST_SAMPLE = 16_384  # of at most this many of them, evenly strided: a picture, not a census
 _PY_FORMAT_LIMIT = 8  # up to this many values, Python formatting beats the numpy rounding
