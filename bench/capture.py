@@ -250,7 +250,7 @@ def measure(setup: str, body: str, reps: int) -> dict:
     capture(body, preset=preset, stream=EventStream(batches.append))
     kept, wire = KeptRun(), 0
     for batch in batches:
-        kept.strip(batch, len(json.dumps(batch, separators=(",", ":"))))
+        kept.strip(batch)
         wire += len(json.dumps(batch, separators=(",", ":")))
     return {
         "wire_bytes_per_node": wire / max(nodes, 1),

@@ -7,6 +7,8 @@ Prints medians of:
   first event    `run` emitted -> first `trace` batch received (warm zygote)
   graph          `run` emitted -> the batch holding the first `graph` event (budget 150 ms)
   done           `run` emitted -> `done`
+  RNN            a learner's 1,000-step RNN (3,000 nodes): `run` -> `done`, against the snippet
+                 run plainly in a warm interpreter (budget: 1.5x plain + 100 ms)
   events/s       events delivered per second to 1 client, and to 30 clients at once
   /healthz       its latency alone, and under hostile load: 1,000 idle connections from a second
                  loopback address and a client that never reads its run's events
@@ -40,6 +42,34 @@ for _ in range(1000):
     y = y * 1.0
 y.backward()
 """
+
+
+RNN = """import torch
+torch.manual_seed(0)
+W = torch.randn(4, 4, requires_grad=True)
+h = torch.zeros(4)
+for t in range(1000):
+    h = torch.tanh(W @ h + 1.0)
+loss = h.sum()
+loss.backward()
+"""
+PLAIN = """import statistics, sys, time, torch
+torch.set_num_threads(1)
+code = compile(sys.stdin.read(), "<snippet>", "exec")
+times = []
+for _ in range({reps}):
+    started = time.perf_counter()
+    exec(code, {{}})
+    times.append(time.perf_counter() - started)
+print(statistics.median(times))
+"""
+
+
+def plain_seconds(code: str, reps: int) -> float:
+    """The snippet's median time in a warm interpreter (torch imported), one torch thread."""
+    out = subprocess.run([sys.executable, "-c", PLAIN.format(reps=reps)], input=code,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout)
 
 
 def start_server() -> tuple[subprocess.Popen, str, str, float]:
@@ -132,6 +162,7 @@ def main() -> None:
         client = Timed(url, token)
         runs = [client.run(EXAMPLE) for _ in range(args.reps)]
         chatty = [client.run(CHATTY) for _ in range(3)]
+        rnn = statistics.median(client.run(RNN)["done"] for _ in range(5))
         crowd_rates: list[float] = []
 
         def crowd_member():
@@ -164,6 +195,9 @@ def main() -> None:
     print(f"cold start (serve -> its first run done): {statistics.median(colds) * 1e3:.0f} ms")
     print(f"example, warm zygote, median of {args.reps}: first event {ms('first'):.0f} ms, "
           f"graph {ms('graph'):.0f} ms (budget 150), done {ms('done'):.0f} ms")
+    rnn_plain = plain_seconds(RNN, 5)
+    print(f"1,000-step RNN, median of 5: done {rnn * 1e3:.0f} ms; plain {rnn_plain * 1e3:.0f} ms; "
+          f"budget {(1.5 * rnn_plain + 0.1) * 1e3:.0f} ms")
     print(f"events/s to 1 client: {statistics.median(r['rate'] for r in chatty):.0f} "
           f"({chatty[0]['events']} events a run)")
     print(f"events/s to 30 clients at once: {sum(crowd_rates) / crowd_seconds:.0f} "

@@ -16,9 +16,11 @@ import threading
 from gradtrace.protocol import PREVIEW_LIMIT
 
 MAX_NAME = 1000  # characters in an inspect request's variable name
-# What one run may keep, counted as the size of the worker's batches that held it: a classroom's
-# hundreds of clients must not hold hundreds of big models in the server's memory.
-MAX_KEPT_BYTES = 32 * 2**20
+# What one run may keep, in bytes of JSON (estimated): a classroom's hundreds of clients must not
+# hold hundreds of big models in the server's memory.
+MAX_KEPT_BYTES = 16 * 2**20
+_ENTRY_BYTES = 120  # a summary's or saved entry's fields besides its lists of numbers
+_NUMBER_BYTES = 12
 
 
 class KeptRun:
@@ -28,27 +30,28 @@ class KeptRun:
         self.variables: dict[str, dict] = {}  # name -> {"value": summary, "grad": summary}
         self.saved: dict[int, list] = {}  # node id -> its saved entries
         self.held_bytes = 0
-        self.overflowed = False
+        self.overflowed = False  # over MAX_KEPT_BYTES: nothing is kept, and inspect says so
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
 
-    def strip(self, batch: list[dict], size: int) -> None:
-        """Keep the large parts of ``batch`` (``size`` bytes as the worker sent it) and take them
-        out of its events. Past MAX_KEPT_BYTES they are dropped, not kept."""
-        if any(e.get("type") in ("variables", "graph") for e in batch):
-            self.held_bytes += size
-            if self.held_bytes > MAX_KEPT_BYTES and not self.overflowed:
-                with self._lock:
-                    self.overflowed = True
-                    self.variables, self.saved = {}, {}
+    def strip(self, batch: list[dict]) -> None:
+        """Keep the large parts of ``batch``'s events and take them out of the events."""
         for event in batch:
             if event.get("type") == "variables":
                 self._strip_variables(event["variables"])
             elif event.get("type") == "graph":
                 self._strip_saved(event["graph"]["nodes"])
 
+    def _may_keep(self, size: int) -> bool:
+        self.held_bytes += size
+        if self.held_bytes > MAX_KEPT_BYTES and not self.overflowed:
+            with self._lock:
+                self.overflowed = True
+                self.variables, self.saved = {}, {}
+        return not self.overflowed
+
     def _strip_variables(self, variables: list[dict]) -> None:
-        if not self.overflowed:
-            kept = {v["name"]: {"value": v["value"], "grad": v["grad"]} for v in variables}
+        kept = {v["name"]: {"value": v["value"], "grad": v["grad"]} for v in variables}
+        if self._may_keep(sum(_size(v["value"]) + _size(v["grad"]) for v in variables)):
             with self._lock:
                 self.variables = kept
         for v in variables:
@@ -56,11 +59,12 @@ class KeptRun:
 
     def _strip_saved(self, columns: dict) -> None:
         saved = columns["saved"]
-        if not self.overflowed:
-            kept = {node: entries for node, entries in zip(columns["id"], saved, strict=True)
-                    if entries}
+        new = {node: entries for node, entries in zip(columns["id"], saved, strict=True)
+               if entries and node not in self.saved}  # the final graph repeats the first
+        size = sum(_size(e.get("value")) for entries in new.values() for e in entries)
+        if self._may_keep(size):
             with self._lock:
-                self.saved.update(kept)
+                self.saved.update(new)
         columns["saved"] = [[_saved_name(e) for e in entries] if entries else entries
                             for entries in saved]
 
@@ -83,6 +87,14 @@ class KeptRun:
                 return ({"node": node, "saved": found} if found is not None
                         else {"error": f"node {node} of the last run has no saved values"})
         return {"error": "inspect needs `variable` (a name) or `node` (an id)"}
+
+
+def _size(summary) -> int:
+    """About how many bytes of JSON a summary (or a saved value) is."""
+    if not isinstance(summary, dict):
+        return _ENTRY_BYTES
+    numbers = sum(len(summary[k]) for k in ("values", "hist") if isinstance(summary.get(k), list))
+    return _ENTRY_BYTES + _NUMBER_BYTES * numbers
 
 
 def _small(summary):
@@ -119,7 +131,7 @@ class KeptRuns:
         with self._lock:
             run = self._runs.get(client)
         if run is None:
-            return {"error": "nothing to inspect: no run has finished on this connection"}
+            return {"error": "nothing to inspect: no run on this connection"}
         return run.answer(request)
 
     def forget(self, client: str) -> None:

@@ -172,7 +172,7 @@ class Sessions:
         kept = self.kept.start(run.client)
 
         def relay(batch: list[dict], size: int) -> None:
-            kept.strip(batch, size)  # the page asks for the large values when it shows them
+            kept.strip(batch)  # the page asks for the large values when it shows them
             self.send(run.client, batch, size)  # size: as the worker sent it, an upper bound
 
         job = request(run.code, run.device, self.limits)

@@ -15,6 +15,7 @@ import itertools
 
 import numpy as np
 import torch
+from torch._utils import _flatten_dense_tensors  # one C++ call for a whole group
 
 from gradtrace.capture.values import (
     HIST_BINS,
@@ -112,7 +113,7 @@ def _fill_held(held: list) -> None:
         groups.setdefault((t.device, t.dtype), []).append(entry)
     with torch.no_grad():
         for group in groups.values():
-            flat = torch.cat([entry[1].reshape(-1) for entry in group])
+            flat = _flatten_dense_tensors([entry[1] for entry in group])
             _fill(group, flat.to(_CPU, torch.float64).numpy(), [e[1].numel() for e in group])
 
 
