@@ -278,8 +278,10 @@ def step_event(step: Step) -> dict:
     return {"type": "forward", "steps": StepBatch([step])}
 
 
-def graph_event(nodes: list[Node], edges: list[Edge]) -> dict:
-    return {"type": "graph", "graph": lambda: graph_wire(nodes, edges)}
+def graph_event(nodes: list[Node], edges: list[Edge], steps: list[Step]) -> dict:
+    """``steps``: those the receiver holds when this event arrives (its node values refer to
+    them)."""
+    return {"type": "graph", "graph": lambda: graph_wire(nodes, edges, steps)}
 
 
 def pass_event(record: Pass) -> dict:
@@ -335,7 +337,8 @@ def rejected_event(message: str) -> dict:
 def conclusion_events(trace: Trace) -> list[dict]:
     """What is only known when the snippet has ended: the final graph, the variables, the
     diagnoses, the pass log and the error. Steps and passes went out as they happened."""
-    events = [graph_event(trace.nodes, trace.edges), variables_event(trace.variables),
+    events = [graph_event(trace.nodes, trace.edges, trace.steps),
+              variables_event(trace.variables),
               diagnostics_event(trace.diagnostics),
               pass_log_event(trace.pass_log, trace.skipped_steps)]
     if trace.error:
@@ -371,7 +374,7 @@ def rebuild(events) -> dict:
         elif kind == "pass_log":
             doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
         elif kind == "graph":
-            doc["graph"] = graph_from_wire(event["graph"])
+            doc["graph"] = graph_from_wire(event["graph"], doc["steps"])
         elif kind in ("variables", "diagnostics", "error"):
             doc[kind] = event[kind]
     doc["passes"] = [passes[i] for i in sorted(passes)]

@@ -450,6 +450,18 @@ WIRE_SUMMARY = _Field(_wire_summary, "x is None or type(x) is dict and _summary_
 WIRE_SUMMARIES = _list_of(WIRE_SUMMARY)
 
 
+def _node_value(value, depth: int) -> None:
+    """A node's value: a summary, or [step, output], the summary of that step's output."""
+    if type(value) is list and len(value) == 2:
+        NATS.check(value, depth)
+    else:
+        _wire_summary(value, depth)
+
+
+NODE_VALUE = _Field(_node_value, f"type(x) is list and len(x) == 2 and ({NATS.test}) or "
+                                 f"({WIRE_SUMMARY.test})")
+
+
 def _or_null(field: _Field) -> _Field:
     return _Field(lambda value, depth: None if value is None else field.check(value, depth))
 
@@ -478,7 +490,7 @@ STRINGS = _list_of(STR, "a list of strings")
 _GRAPH_COLUMNS = {
     "id": NATS, "line": NATS_OR_NULLS, "step": NATS_OR_NULLS, "pass": NATS_OR_NULLS,
     "layer": NATS, "row": NATS, "kind": NATS, "name": NATS, "op": NATS, "span": NATS,
-    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(WIRE_SUMMARIES),
+    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(_list_of(NODE_VALUE)),
     "saved": _list_of(_or_null(_list_of(SAVED))),
 }
 _STEP_COLUMNS = {

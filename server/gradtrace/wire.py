@@ -80,17 +80,38 @@ def _summaries_from_wire(value) -> list:
 
 # -- the graph -------------------------------------------------------------------------------------
 
-def graph_wire(nodes, edges) -> dict:
+def graph_wire(nodes, edges, steps=()) -> dict:
+    """The graph as columns. A node's value that is the very summary of a step's output (the
+    step that made the node) goes as ``[step index, output position]`` instead of again: the
+    page has the steps already. ``steps`` are the steps the receiver holds (the kept ones)."""
+    made = {id(v): [s.index, k] for s in steps for k, v in enumerate(s.values) if v is not None}
     strings = Strings()
     columns = {
         "id": [n.id for n in nodes], "line": [n.line for n in nodes],
         "step": [n.step for n in nodes], "pass": [n.pass_ for n in nodes],
         "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
         **{key: strings.column(getattr(n, key) for n in nodes) for key in GRAPH_STRINGS},
-        "values": [summaries_wire(n.values) for n in nodes], "saved": [n.saved for n in nodes],
+        "values": [[made.get(id(v)) or summary_wire(v) for v in n.values] for n in nodes],
+        "saved": [n.saved for n in nodes],
     }
     flat = [x for e in edges for x in (e.src, e.dst, e.slot, e.output_nr)]
     return {"strings": strings.to_list(), "nodes": columns, "edges": flat}
+
+
+def _node_values(values, step_values) -> list:
+    """A node's values: summaries, and [step, output] references resolved against the steps
+    received (a reference to no such step is a value not known: null)."""
+    if type(values) is not list:
+        raise WireError("a node's values are not a list")
+    out = []
+    for v in values:
+        if type(v) is list and len(v) == 2:
+            found = step_values.get(v[0])
+            out.append(found[v[1]] if found is not None and type(v[1]) is int
+                       and 0 <= v[1] < len(found) else None)
+        else:
+            out.append(summary_from_wire(v))
+    return out
 
 
 def _saved_entry(entry):
@@ -98,9 +119,11 @@ def _saved_entry(entry):
     return {"name": entry, "kept": True} if type(entry) is str else entry
 
 
-def graph_from_wire(wire: dict) -> dict:
-    """graph_wire's columns as the document's graph: a list of node objects and of edges."""
+def graph_from_wire(wire: dict, steps=()) -> dict:
+    """graph_wire's columns as the document's graph: a list of node objects and of edges.
+    ``steps``: the document's steps so far, which value references point into."""
     cols = _columns(wire, "nodes", GRAPH_FIELDS, GRAPH_STRINGS)
+    step_values = {s["index"]: s["values"] for s in steps}
     nodes = []
     for i, node_id in enumerate(cols["id"]):
         layer, row = cols["layer"][i], cols["row"][i]
@@ -109,7 +132,7 @@ def graph_from_wire(wire: dict) -> dict:
             "op": cols["op"][i], "line": cols["line"][i], "span": cols["span"][i],
             "x": layer * LAYER_GAP, "y": row * ROW_GAP, "layer": layer, "row": row,
             "module": cols["module"][i], "step": cols["step"][i], "pass": cols["pass"][i],
-            "label": cols["label"][i], "values": _summaries_from_wire(cols["values"][i]),
+            "label": cols["label"][i], "values": _node_values(cols["values"][i], step_values),
         }
         if cols["saved"][i] is not None:
             node["saved"] = [_saved_entry(e) for e in cols["saved"][i]]

@@ -63,16 +63,28 @@ export function backwardStepsFromWire(wire) {
   });
 }
 
-// The graph event's columns (wire.graph_wire) as the document's node and edge objects.
-export function graphFromWire(wire) {
+// A node's values: summaries, and [step, output] references to the value of a step's output
+// (a reference to no step received is a value not known: null).
+function nodeValues(values, stepValues) {
+  return values.map((v) => {
+    if (!(Array.isArray(v) && v.length === 2)) { return summaryFromWire(v); }
+    const found = stepValues.get(v[0]);
+    return found && Number.isInteger(v[1]) && v[1] >= 0 && v[1] < found.length ? found[v[1]] : null;
+  });
+}
+
+// The graph event's columns (wire.graph_wire) as the document's node and edge objects; steps:
+// the document's steps so far, which value references point into.
+export function graphFromWire(wire, steps = []) {
   const { strings, nodes: cols, edges: flat } = wire;
+  const stepValues = new Map(steps.map((s) => [s.index, s.values]));
   const text = (key, i) => (cols[key][i] === null ? null : strings[cols[key][i]]);
   const nodes = cols.id.map((id, i) => {
     const node = {
       id, kind: text("kind", i), name: text("name", i), op: text("op", i), line: cols.line[i],
       span: text("span", i), x: cols.layer[i] * LAYER_GAP, y: cols.row[i] * ROW_GAP,
       layer: cols.layer[i], row: cols.row[i], module: text("module", i), step: cols.step[i],
-      pass: cols.pass[i], label: text("label", i), values: summariesFromWire(cols.values[i]),
+      pass: cols.pass[i], label: text("label", i), values: nodeValues(cols.values[i], stepValues),
     };
     // A bare name: a saved entry whose value the server kept for `inspect` (details.js).
     if (cols.saved[i] !== null) {
@@ -127,7 +139,7 @@ export function applyEvent(run, event) {
       doc.pass_log = event.pass_log;
       doc.skipped_steps = event.skipped_steps;
       break;
-    case "graph": doc.graph = graphFromWire(event.graph); break;
+    case "graph": doc.graph = graphFromWire(event.graph, doc.steps); break;
     case "variables": case "diagnostics": case "error":
       doc[event.type] = event[event.type];
       break;

@@ -259,7 +259,7 @@ class Session:
             nodes = [rec.node for rec in self.graph.records]
             edges = list(self.graph.edges)
             layout(nodes, edges)
-            self.emit(graph_event(nodes, edges))
+            self.emit(graph_event(nodes, edges, list(self.steps)))
         self.emit(pass_event(record), urgent=True)
 
     def keep_pass(self, record: Pass, segment: tuple[int, int]) -> None:
