@@ -12,7 +12,7 @@ import pytest
 from conftest import example_id, example_paths
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import EVENT_TYPES, end_event
+from gradtrace.protocol import EVENT_TYPES, end_event, rebuild
 from gradtrace.untrusted import (
     MAX_DEPTH,
     MAX_INT,
@@ -122,6 +122,25 @@ def test_a_string_node_id_is_refused(events):
     graph["graph"]["nodes"]["id"][3] = "3"
     assert check_batch([graph]) == \
         "event 0 (graph): graph.nodes.id[3] must be a non-negative integer, not str"
+
+
+def test_a_forged_value_reference_is_refused_or_reads_as_unknown(events):
+    """A node's value may point at a step's output: [step, output]. Anything else of two items
+    is refused; a pointer to no step received rebuilds as null, never as another's value."""
+    graph = copy.deepcopy(of_type(events, "graph"))
+    refs = [(i, j) for i, values in enumerate(graph["graph"]["nodes"]["values"])
+            for j, v in enumerate(values) if type(v) is list and len(v) == 2]
+    assert refs, "the example's graph refers to its steps' values"
+    i, j = refs[0]
+    graph["graph"]["nodes"]["values"][i][j] = [-1, 0]
+    assert "must be a non-negative integer" in check_batch([graph])
+    graph["graph"]["nodes"]["values"][i][j] = [10**6, 0]
+    assert check_batch([graph]) is None
+    forward = [e for e in events if e["type"] == "forward"]
+    doc = rebuild([*forward, graph])
+    assert doc["graph"]["nodes"][i]["values"][j] is None
+    honest = rebuild([*forward, of_type(events, "graph")])["graph"]["nodes"][i]["values"][j]
+    assert honest is not None and honest["shape"] is not None
 
 
 def test_a_graph_whose_columns_disagree_is_refused(events):
