@@ -201,8 +201,14 @@ def test_wrong_shapes_are_refused(events):
                                         "summary (an object), a number or null, not str")
     backward = of_type(events, "backward")
     backward["result"]["steps"]["columns"]["grad_in"][0] = {"0": None}
-    assert check_batch([backward]) == \
-        "event 0 (backward): result.steps.columns.grad_in[0] must be a list, not dict"
+    assert check_batch([backward]) == ("event 0 (backward): result.steps.columns.grad_in[0] "
+                                       "must be a list of non-negative integers or nulls, not "
+                                       "dict")
+    backward = copy.deepcopy(of_type(events, "backward"))
+    count = len(backward["result"]["steps"]["summaries"])
+    backward["result"]["steps"]["columns"]["grad_in"][0] = [count]
+    assert check_batch([backward]) == ("event 0 (backward): result.steps has a summary index "
+                                       f"{count} that names none of its {count}")
 
 
 def test_compact_steps_that_would_not_decode_are_refused(events):

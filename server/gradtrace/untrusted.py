@@ -500,8 +500,9 @@ _STEP_COLUMNS = {
     "detail": _list_of(_or_null(_record({}, {**_STEP_DETAIL, "module": STR}))),
 }
 _BACKWARD_COLUMNS = {
-    "order": NATS, "kind": NATS, "node": NATS_OR_NULLS, "grad_in": _list_of(WIRE_SUMMARIES),
-    "grad_out": _list_of(WIRE_SUMMARIES),
+    # indices into the pass's `summaries`, or null
+    "order": NATS, "kind": NATS, "node": NATS_OR_NULLS, "grad_in": _list_of(NATS_OR_NULLS),
+    "grad_out": _list_of(NATS_OR_NULLS),
     # a leaf's gradient before and after, or a hook's fields
     "detail": _list_of(_or_null(_record({}, {
         "grad_before": WIRE_SUMMARY, "grad_after": WIRE_SUMMARY, "hook": STR, "tensor": NAT,
@@ -541,7 +542,7 @@ _GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes", {"edges
 _STEPS_WIRE = _columnar("columns", _STEP_COLUMNS, STEP_STRINGS, "steps",
                         decode=steps_from_wire)
 _BACKWARD_WIRE = _columnar("columns", _BACKWARD_COLUMNS, ("kind",), "steps",
-                           decode=backward_steps_from_wire)
+                           {"summaries": WIRE_SUMMARIES}, decode=backward_steps_from_wire)
 
 
 def _graph_wire(value, depth: int) -> None:

@@ -177,24 +177,48 @@ def steps_from_wire(wire: dict) -> list[dict]:
 # -- backward steps --------------------------------------------------------------------------------
 
 def backward_steps_wire(steps) -> dict:
-    """A pass's backward steps (protocol.BackwardStep) as columns."""
+    """A pass's backward steps (protocol.BackwardStep) as columns. The gradient a node sends is
+    the one its receiver gets, so each distinct summary goes once, in ``summaries``, and the
+    ``grad_in`` and ``grad_out`` columns hold indices into it (or null)."""
     strings = Strings()
+    table: dict[int, int] = {}  # id(summary) -> its index in `summaries`
+    summaries: list = []
+
+    def index_of(summary):
+        if summary is None:
+            return None
+        found = table.get(id(summary))
+        if found is None:
+            found = table[id(summary)] = len(summaries)
+            summaries.append(summary_wire(summary))
+        return found
+
     columns = {
         "kind": strings.column(s.kind for s in steps), "order": [s.order for s in steps],
-        "node": [s.node for s in steps], "grad_in": [summaries_wire(s.grad_in) for s in steps],
-        "grad_out": [summaries_wire(s.grad_out) for s in steps],
+        "node": [s.node for s in steps],
+        "grad_in": [[index_of(g) for g in s.grad_in] for s in steps],
+        "grad_out": [[index_of(g) for g in s.grad_out] for s in steps],
         "detail": [_detail_wire(s.detail) for s in steps],
     }
-    return {"strings": strings.to_list(), "columns": columns}
+    return {"strings": strings.to_list(), "columns": columns, "summaries": summaries}
 
 
 def backward_steps_from_wire(wire: dict) -> list[dict]:
     cols = _columns(wire, "columns", BACKWARD_FIELDS, BACKWARD_STRINGS)
+    table = wire.get("summaries")
+    if type(table) is not list:
+        raise WireError("has no list of summaries")
+    summaries = [summary_from_wire(s) for s in table]
+
+    def grads(indices) -> list:
+        if type(indices) is not list:
+            raise WireError("a step's gradients are not a list")
+        return [None if i is None else _summary_at(summaries, i) for i in indices]
+
     steps = []
     for i, order in enumerate(cols["order"]):
         step = {"order": order, "kind": cols["kind"][i], "node": cols["node"][i],
-                "grad_in": _summaries_from_wire(cols["grad_in"][i]),
-                "grad_out": _summaries_from_wire(cols["grad_out"][i])}
+                "grad_in": grads(cols["grad_in"][i]), "grad_out": grads(cols["grad_out"][i])}
         detail = cols["detail"][i]
         if type(detail) is dict:  # a leaf's gradient before and after, or a hook's fields
             detail = {k: summary_from_wire(v) if k.startswith("grad_") else v
@@ -202,6 +226,12 @@ def backward_steps_from_wire(wire: dict) -> list[dict]:
         _add_detail(step, detail, _BACKWARD_KEYS)
         steps.append(step)
     return steps
+
+
+def _summary_at(summaries: list, i):
+    if type(i) is not int or not 0 <= i < len(summaries):
+        raise WireError(f"has a summary index {i!r} that names none of its {len(summaries)}")
+    return summaries[i]
 
 
 def _detail_wire(detail):

@@ -49,17 +49,19 @@ export function stepsFromWire(wire) {
   }));
 }
 
-// A backward event's steps (wire.backward_steps_wire) as the document's backward steps.
+// A backward event's steps (wire.backward_steps_wire) as the document's backward steps. Each
+// distinct gradient's summary comes once, in `summaries`; the steps hold indices into it.
 export function backwardStepsFromWire(wire) {
   const { strings, columns: cols } = wire;
+  const summaries = wire.summaries.map(summaryFromWire);
+  const grad = (i) => (i === null ? null : summaries[i]);
   return cols.order.map((order, i) => {
     const detail = { ...(cols.detail[i] || {}) };
     for (const key of ["grad_before", "grad_after"]) {
       if (key in detail) { detail[key] = summaryFromWire(detail[key]); }
     }
     return { order, kind: strings[cols.kind[i]], node: cols.node[i],
-             grad_in: summariesFromWire(cols.grad_in[i]),
-             grad_out: summariesFromWire(cols.grad_out[i]), ...detail };
+             grad_in: cols.grad_in[i].map(grad), grad_out: cols.grad_out[i].map(grad), ...detail };
   });
 }
 
