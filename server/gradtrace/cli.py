@@ -54,7 +54,7 @@ def trace_command(args, parser) -> int:
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
     if args.json:  # encoded whole, written once: json.dump makes a write per token
         with collector_paused():
-            sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            sys.stdout.write(json.dumps(doc, separators=(",", ":"), check_circular=False) + "\n")
     else:
         sys.stdout.write(render(doc, args.file))
     return 1 if doc.get("error") else 0

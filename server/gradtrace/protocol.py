@@ -347,9 +347,18 @@ def conclusion_events(trace: Trace) -> list[dict]:
 
 
 def rebuild(events) -> dict:
-    """The trace document that a run's events describe."""
+    """The trace document that a run's events describe. A graph is decoded only when no later
+    one replaces it (a run sends one before its first pass and the final one at the end), and
+    before any drop, since its values may point at the steps a drop removes."""
     doc = document(Trace())
     passes: dict[int, dict] = {}
+    graph = None  # the latest graph event's, not decoded yet
+
+    def decode_graph() -> None:
+        nonlocal graph
+        if graph is not None:
+            doc["graph"], graph = graph_from_wire(graph, doc["steps"]), None
+
     for event in events:
         kind = event["type"]
         if kind == "start":
@@ -361,10 +370,11 @@ def rebuild(events) -> dict:
         elif kind == "pass":
             passes[event["pass"]["index"]] = {**event["pass"], "steps": [], "created_nodes": [],
                                                "error": None}
-        elif kind == "backward":
+        elif kind == "backward" and event["index"] in passes:  # a forged index names none
             result = event["result"]
             passes[event["index"]].update(result, steps=backward_steps_from_wire(result["steps"]))
         elif kind == "drop":
+            decode_graph()
             start, end = event["steps"]
             doc["steps"] = [s for s in doc["steps"] if not start <= s["index"] <= end]
             for index in event["passes"]:
@@ -374,9 +384,10 @@ def rebuild(events) -> dict:
         elif kind == "pass_log":
             doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
         elif kind == "graph":
-            doc["graph"] = graph_from_wire(event["graph"], doc["steps"])
+            graph = event["graph"]
         elif kind in ("variables", "diagnostics", "error"):
             doc[kind] = event[kind]
+    decode_graph()
     doc["passes"] = [passes[i] for i in sorted(passes)]
     return doc
 

@@ -37,12 +37,11 @@ from typing import Any, NamedTuple
 
 from gradtrace.protocol import EVENT_TYPES
 from gradtrace.wire import (
+    BACKWARD_OWN_KEYS,
     GRAPH_STRINGS,
+    STEP_OWN_KEYS,
     STEP_STRINGS,
     SUMMARY_FIELDS,
-    WireError,
-    backward_steps_from_wire,
-    steps_from_wire,
     summary_from_wire,
 )
 
@@ -511,10 +510,11 @@ _BACKWARD_COLUMNS = {
 
 
 def _columnar(key: str, columns: dict[str, _Field], string_columns: tuple, unit: str,
-              extra: dict[str, _Field] | None = None, decode: Callable | None = None) -> _Field:
+              extra: dict[str, _Field] | None = None,
+              decodes: Callable | None = None) -> _Field:
     """wire.py's columnar shape, and what its decoder relies on: columns of one length and
-    string indices that exist; and, given ``decode``, that it decodes (a detail that would
-    replace a step's own fields does not)."""
+    string indices that exist; and, given ``decodes``, whatever else the decoder needs (it
+    raises _Refused). Cheaper than decoding, which the reader does once, later."""
     shape = _record({"strings": STRINGS, key: _record(columns), **(extra or {})})
 
     def check(value, depth: int) -> None:
@@ -529,20 +529,39 @@ def _columnar(key: str, columns: dict[str, _Field], string_columns: tuple, unit:
         for name in string_columns:
             if any(i is not None and i >= strings for i in cols[name]):
                 raise _Refused(f"has a {name!r} that names no string of its {strings}")
-        if decode is not None:
-            try:
-                decode(value)
-            except WireError as exc:
-                raise _Refused(str(exc)) from None
+        if decodes is not None:
+            decodes(value)
 
     return _Field(check)
 
 
+def _details_stay_in_place(own_keys: frozenset) -> Callable:
+    """What _add_detail needs: no detail replaces a step's own fields."""
+
+    def decodes(value) -> None:
+        for detail in value["columns"]["detail"]:
+            if detail is not None and not own_keys.isdisjoint(detail):
+                raise _Refused(f"has a detail that replaces {sorted(own_keys & detail.keys())}")
+
+    return decodes
+
+
+def _backward_decodes(value) -> None:
+    """The details, and every gradient index naming one of the pass's summaries."""
+    _details_stay_in_place(BACKWARD_OWN_KEYS)(value)
+    count = len(value["summaries"])
+    for column in ("grad_in", "grad_out"):
+        for indices in value["columns"][column]:
+            for i in indices:
+                if i is not None and i >= count:
+                    raise _Refused(f"has a summary index {i} that names none of its {count}")
+
+
 _GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes", {"edges": NATS})
 _STEPS_WIRE = _columnar("columns", _STEP_COLUMNS, STEP_STRINGS, "steps",
-                        decode=steps_from_wire)
+                        decodes=_details_stay_in_place(STEP_OWN_KEYS))
 _BACKWARD_WIRE = _columnar("columns", _BACKWARD_COLUMNS, ("kind",), "steps",
-                           {"summaries": WIRE_SUMMARIES}, decode=backward_steps_from_wire)
+                           {"summaries": WIRE_SUMMARIES}, decodes=_backward_decodes)
 
 
 def _graph_wire(value, depth: int) -> None:

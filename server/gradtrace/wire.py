@@ -169,7 +169,7 @@ def steps_from_wire(wire: dict) -> list[dict]:
                 "grad_mode": cols["grad_mode"][i], "module": cols["module"][i],
                 "inputs": cols["inputs"][i], "outputs": cols["outputs"][i],
                 "values": _summaries_from_wire(cols["values"][i]), "nodes": cols["nodes"][i]}
-        _add_detail(step, cols["detail"][i], _STEP_KEYS)
+        _add_detail(step, cols["detail"][i], STEP_OWN_KEYS)
         steps.append(step)
     return steps
 
@@ -223,7 +223,7 @@ def backward_steps_from_wire(wire: dict) -> list[dict]:
         if type(detail) is dict:  # a leaf's gradient before and after, or a hook's fields
             detail = {k: summary_from_wire(v) if k.startswith("grad_") else v
                       for k, v in detail.items()}
-        _add_detail(step, detail, _BACKWARD_KEYS)
+        _add_detail(step, detail, BACKWARD_OWN_KEYS)
         steps.append(step)
     return steps
 
@@ -271,8 +271,8 @@ def _string(strings: list, i) -> str:
 
 
 # The fields a detail may not replace (a module hook's detail does replace the step's module).
-_STEP_KEYS = frozenset(STEP_FIELDS) - {"module", "detail"}
-_BACKWARD_KEYS = frozenset(BACKWARD_FIELDS) - {"detail"}
+STEP_OWN_KEYS = frozenset(STEP_FIELDS) - {"module", "detail"}
+BACKWARD_OWN_KEYS = frozenset(BACKWARD_FIELDS) - {"detail"}
 
 
 def _add_detail(step: dict, detail, protected: frozenset) -> None:

@@ -126,9 +126,11 @@ export function applyEvent(run, event) {
     case "pass":
       run.passes.set(event.pass.index, { ...event.pass, steps: [], created_nodes: [], error: null });
       break;
-    case "backward":
-      Object.assign(run.passes.get(event.index), event.result,
-                    { steps: backwardStepsFromWire(event.result.steps) });
+    case "backward": // for a pass announced (a forged index names none)
+      if (run.passes.has(event.index)) {
+        Object.assign(run.passes.get(event.index), event.result,
+                      { steps: backwardStepsFromWire(event.result.steps) });
+      }
       break;
     case "drop": {
       const [first, last] = event.steps;
