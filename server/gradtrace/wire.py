@@ -41,7 +41,8 @@ class Strings:
         return None if text is None else self.index.setdefault(text, len(self.index))
 
     def column(self, values) -> list:
-        return [self(v) for v in values]
+        index = self.index  # inlined __call__: a graph's string columns hold 300k items
+        return [None if v is None else index.setdefault(v, len(index)) for v in values]
 
     def to_list(self) -> list[str]:
         return list(self.index)
@@ -90,7 +91,7 @@ def graph_wire(nodes, edges, steps=()) -> dict:
         "id": [n.id for n in nodes], "line": [n.line for n in nodes],
         "step": [n.step for n in nodes], "pass": [n.pass_ for n in nodes],
         "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
-        **{key: strings.column(getattr(n, key) for n in nodes) for key in GRAPH_STRINGS},
+        **{key: strings.column([getattr(n, key) for n in nodes]) for key in GRAPH_STRINGS},
         "values": [[made.get(id(v)) or summary_wire(v) for v in n.values] for n in nodes],
         "saved": [n.saved for n in nodes],
     }
@@ -150,7 +151,7 @@ def steps_wire(steps) -> dict:
     """Forward steps (protocol.Step) as columns; a step's kind-specific fields are its detail."""
     strings = Strings()
     columns = {
-        **{key: strings.column(getattr(s, key) for s in steps) for key in STEP_STRINGS},
+        **{key: strings.column([getattr(s, key) for s in steps]) for key in STEP_STRINGS},
         "index": [s.index for s in steps], "line": [s.line for s in steps],
         "inputs": [s.inputs for s in steps], "outputs": [s.outputs for s in steps],
         "nodes": [s.nodes for s in steps], "values": [summaries_wire(s.values) for s in steps],

@@ -292,7 +292,8 @@ def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
     for node in trace.nodes:
         if node.id in roots and node.kind == "op":
             node.kind = "output"
-    layout(trace.nodes, trace.edges)
+    if not session.layout_is_current(trace.nodes, trace.edges):  # most runs: laid out at the pass
+        layout(trace.nodes, trace.edges)
 
 
 def _kept_nodes(session: Session) -> set[int]:

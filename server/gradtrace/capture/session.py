@@ -34,6 +34,7 @@ class CaptureConfig:
     max_nodes: int = 200_000  # a run whose graph grows past this is stopped (memory_limit)
     pending_steps: int = 1024  # recorded calls held before they become steps (1: at once)
     watch_every_edge: bool = False  # post-hook every node (slower; checks backward's shortcut)
+    graph_before_passes: bool = True  # stream the graph before the first pass, not only at the end
 
 
 class RunStopped(BaseException):
@@ -108,6 +109,7 @@ class Session:
         self.namespace: dict = {}
         self.stream = None  # an EventStream when the run is watched live
         self.graph_sent = False
+        self.laid_out = (0, 0)  # (nodes, edges) of the whole graph when it was last laid out
         self.module_paths: dict[int, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
         self._pending: list[tuple] = []  # recorded calls not yet turned into steps
@@ -254,11 +256,12 @@ class Session:
         """A pass is starting: the graph it runs on goes out first (once), then the pass."""
         if self.stream is None:
             return
-        if not self.graph_sent:
+        if not self.graph_sent and self.config.graph_before_passes:
             self.graph_sent = True
             nodes = [rec.node for rec in self.graph.records]
             edges = list(self.graph.edges)
             layout(nodes, edges)
+            self.laid_out = (len(nodes), len(edges))
             self.emit(graph_event(nodes, edges, list(self.steps)))
         self.emit(pass_event(record), urgent=True)
 
@@ -279,6 +282,13 @@ class Session:
         hi = bisect.bisect_right(self.steps, end, key=lambda s: s.index)
         del self.steps[lo:hi]
         self.emit(drop_event(dropped.index, start, end))
+
+
+    def layout_is_current(self, nodes: list, edges: list) -> bool:
+        """Whether these are the whole graph as it was last laid out (the graph only grows, so
+        equal counts are the same nodes and edges)."""
+        whole = (self.graph.size, len(self.graph.edges))
+        return (len(nodes), len(edges)) == whole == self.laid_out
 
 
 def _grad_mode() -> str:

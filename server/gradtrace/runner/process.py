@@ -255,8 +255,12 @@ def worker_env() -> dict:
     return env
 
 
-def request(code: str, device: str, limits: RunLimits) -> dict:
-    return {"code": code, "device": device, "limits": dataclasses.asdict(limits)}
+def request(code: str, device: str, limits: RunLimits, watched: bool = True) -> dict:
+    """What a worker is asked to run. ``watched``: a page draws the run as it comes, so the graph
+    goes out before the first pass as well as at the end; a document reader (the CLI) needs only
+    the final one."""
+    return {"code": code, "device": device, "limits": dataclasses.asdict(limits),
+            "watched": watched}
 
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
@@ -264,7 +268,7 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
     """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document."""
     limits = limits or RunLimits()
     events: list[dict] = []
-    worker = SpawnedWorker(request(code, device, limits), isolation or detect(),
+    worker = SpawnedWorker(request(code, device, limits, watched=False), isolation or detect(),
                            random_run_uid())
     ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     with collector_paused():

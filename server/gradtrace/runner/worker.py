@@ -61,7 +61,9 @@ def run(request: dict, events) -> None:
     watch = _Watch(stream, limits.timeout)
     capture(request["code"], device=request.get("device", "cpu"),
             output_limit=limits.output_chars, stream=stream, on_start=watch.attach,
-            config=CaptureConfig(max_nodes=limits.max_nodes), free_graph=False)
+            config=CaptureConfig(max_nodes=limits.max_nodes,
+                                 graph_before_passes=request.get("watched") is not False),
+            free_graph=False)
     signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
     extra = raw_output.read(limits.output_chars).decode("utf-8", "replace")
