@@ -14,6 +14,7 @@ from flask_socketio import SocketIO
 
 from gradtrace import live
 from gradtrace.guard import HostGuard, allowed_hosts
+from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
@@ -46,7 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
     # A message larger than this closes the connection with no word said, so it sits well above
     # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024)
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024,
+                        json=SocketIOJson)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)

@@ -7,7 +7,6 @@ limit (the document is still printed, with ``error`` set); 2 for bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 DEVICES = ("cpu", "cuda")
@@ -47,6 +46,7 @@ def trace_command(args, parser) -> int:
         code = sys.stdin.read() if args.file == "-" else _read(args.file)
     except OSError as exc:
         parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
+    from gradtrace import jsonio
     from gradtrace.report import render
     from gradtrace.runner import RunLimits, run_snippet
     from gradtrace.runner.process import collector_paused
@@ -54,7 +54,8 @@ def trace_command(args, parser) -> int:
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
     if args.json:  # encoded whole, written once: json.dump makes a write per token
         with collector_paused():
-            sys.stdout.write(json.dumps(doc, separators=(",", ":"), check_circular=False) + "\n")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(jsonio.dumps(doc) + b"\n")
     else:
         sys.stdout.write(render(doc, args.file))
     return 1 if doc.get("error") else 0

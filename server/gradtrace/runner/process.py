@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gradtrace import jsonio
 from gradtrace.protocol import ErrorInfo, rebuild
 from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
@@ -195,7 +196,7 @@ def _parse(line: bytes) -> list[dict]:
 
 def _parse_batch(line: bytes) -> list[dict]:
     try:
-        batch = json.loads(line)
+        batch = jsonio.loads(line)
     except (ValueError, RecursionError):
         raise _Refused("refused", "a batch of events that is not JSON") from None
     problem = check_batch(batch)

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from gradtrace import jsonio
+
 
 def main(argv: list[str]) -> None:
     """A worker in a fresh interpreter (the CLI, CUDA): sandboxed before torch is imported."""
@@ -29,13 +31,13 @@ def main(argv: list[str]) -> None:
     sandbox.close_all_but((events_fd,))
     if argv[2] != "none":
         sandbox.enter(sandbox.plan_for_here(), int(argv[3]))
-    run(request, os.fdopen(events_fd, "w"))
+    run(request, os.fdopen(events_fd, "wb"))
     os._exit(0)  # at once: freeing a long graph at exit could take longer than the run
 
 
 def run(request: dict, events) -> None:
-    """Run the request, writing event batches to the file ``events``. Called in a fresh
-    interpreter (main) or in a process forked from the zygote."""
+    """Run the request, writing event batches (JSON lines) to the binary file ``events``.
+    Called in a fresh interpreter (main) or in a process forked from the zygote."""
     gc.disable()  # a worker lives for one run: collections would only slow it down
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0: the snippet sees no stdin
@@ -54,7 +56,7 @@ def run(request: dict, events) -> None:
     limits.apply()
 
     def write(batch: list[dict]) -> None:
-        events.write(json.dumps(batch, separators=(",", ":")) + "\n")
+        events.write(jsonio.dumps(batch) + b"\n")
         events.flush()
 
     stream = EventStream(write)

@@ -128,7 +128,7 @@ class Spare:
                 events_fd, request_fd = fds
                 with os.fdopen(request_fd, "rb") as requests:
                     request = json.loads(requests.read())
-                run(request, os.fdopen(events_fd, "w"))
+                run(request, os.fdopen(events_fd, "wb"))
                 code = 0
             else:
                 code = 0  # the zygote went away before a run came: nothing to do
