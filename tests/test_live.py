@@ -50,20 +50,20 @@ def serve(timeout: float, *extra: str, env: dict | None = None):
                              "--timeout", str(timeout), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     url = ServerURL(f"http://127.0.0.1:{port}")
-    printed = proc.stdout.readline().strip()
-    assert printed.startswith(f"gradtrace is running at {url}/?token="), printed
-    url.token = printed.rsplit("=", 1)[1]
-    while True:
-        try:
-            health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
-            if health["zygote"] and health["self_test"]["status"] != "running":
-                assert health["ok"], health
-                break
-        except OSError:
-            pass
-        assert time.monotonic() - started < 60, "the server did not come up"
-        time.sleep(0.05)
-    try:
+    try:  # a server that fails to come up is stopped too
+        printed = proc.stdout.readline().strip()
+        assert printed.startswith(f"gradtrace is running at {url}/?token="), printed
+        url.token = printed.rsplit("=", 1)[1]
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
+                if health["zygote"] and health["self_test"]["status"] != "running":
+                    assert health["ok"], health
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() - started < 60, "the server did not come up"
+            time.sleep(0.05)
         yield url
     finally:
         proc.terminate()
