@@ -213,6 +213,19 @@ def test_a_big_tensor_shows_a_histogram(page):
     assert "min" in page.inner_text("[data-testid=inspector]")
 
 
+def test_a_nodes_saved_tensors_come_from_the_server_when_it_is_picked(page):
+    """The stream carries saved entries as names; picking the node asks for their values."""
+    run_example(page, "basics/wx_plus_b_loss")
+    loss = next(b for b in drawn_boxes(page) if b["texts"][0]["full"].startswith("loss"))
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    page.mouse.click(canvas["x"] + loss["x"] + loss["w"] / 2,
+                     canvas["y"] + loss["y"] + loss["h"] / 2)
+    page.wait_for_function("document.querySelector('[data-testid=inspector]')"
+                           ".textContent.includes('the output of step')")
+    detail = page.inner_text("[data-testid=inspector]")
+    assert "saved self\nthe output of step" in detail and "saved exponent 2" in detail, detail
+
+
 def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 850}, has_touch=True)
     page = context.new_page()

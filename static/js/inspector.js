@@ -59,7 +59,9 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs) {
     : node.values && node.values[0];
   const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
     : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
-  const saved = (node.saved || []).map((e) => (e.same_as
+  const saved = (node.saved || []).map((e) => (e.kept // its value is on its way (details.js)
+    ? `<div class="tensor"><b>saved ${esc(e.name)}</b> …</div>`
+    : e.same_as
     ? `<div class="tensor"><b>saved ${esc(e.name)}</b> the output of step ${esc(e.same_as.step)}
       </div>`
     : tensorRow(`saved ${e.name}`, e.value && typeof e.value === "object" ? e.value
