@@ -39,8 +39,22 @@ class NodeRecord:
         self.arity = 0  # len(fn.next_functions): the gradients it sends, one per slot
 
 
+_NAMES: dict[type, tuple[str, str]] = {}
+
+
 def node_name(fn) -> tuple[str, str]:
-    """(kind, name) of an autograd node; a custom Function is named after its class."""
+    """(kind, name) of an autograd node; a custom Function is named after its class. Cached by
+    the node's type, since every node of a run asks, where the type is the node's own (a C++ node
+    without a Python class of its own shares a generic one, and is asked each time)."""
+    found = _NAMES.get(type(fn))
+    if found is None:
+        found = _node_name(fn)
+        if found[1] == type(fn).__name__ or isinstance(fn, BackwardCFunction):
+            _NAMES[type(fn)] = found
+    return found
+
+
+def _node_name(fn) -> tuple[str, str]:
     if isinstance(fn, BackwardCFunction):
         forward_cls = getattr(type(fn), "_forward_cls", None)
         return "function", forward_cls.__name__ if forward_cls else type(fn).__name__
@@ -62,6 +76,7 @@ class Graph:
         self._inputs: dict[int, list[Edge]] = {}  # node id -> the edges into its slots
         self._by_id: dict[int, NodeRecord] = {}
         self._saved_attrs: dict[type, tuple[str, ...]] = {}
+        self._leaf_summaries: dict[int, tuple] = {}  # id -> (leaf, version, summary)
 
     @property
     def size(self) -> int:
@@ -139,6 +154,7 @@ class Graph:
         because its inputs are still held here."""
         self._by_id.clear()
         self._inputs.clear()
+        self._leaf_summaries.clear()
         consumed_by = [0] * len(self.records)
         inputs_of: list[list[int]] = [[] for _ in self.records]
         for e in self.edges:
@@ -186,7 +202,7 @@ class Graph:
                 return {"name": name, "value": None, "same_as": same_as}
             if v.numel() > BATCH_LIMIT:  # usually a view of a weight: its shape says enough
                 return {"name": name, "value": describe(v, "large")}
-            return {"name": name, "value": self.summaries.of(v)}
+            return {"name": name, "value": self._saved_summary(v)}
         if isinstance(v, bool | int | float):
             return {"name": name, "value": fmt(v)}
         if v is None:
@@ -195,6 +211,16 @@ class Graph:
         if len(text) > _MAX_SAVED_REPR:
             text = text[: _MAX_SAVED_REPR - 1] + "…"
         return {"name": name, "value": text}
+
+    def _saved_summary(self, v: torch.Tensor) -> dict:
+        """A leaf (a weight, say) is saved by every node that uses it: one summary per version
+        serves them all. Leaves are held by the run anyway; other tensors are not kept."""
+        if not v.is_leaf:
+            return self.summaries.of(v)
+        found = self._leaf_summaries.get(id(v))
+        if found is None or found[0] is not v or found[1] != v._version:
+            found = self._leaf_summaries[id(v)] = (v, v._version, self.summaries.of(v))
+        return found[2]
 
     def _saved_names(self, cls) -> tuple[str, ...]:
         names = self._saved_attrs.get(cls)
