@@ -9,7 +9,8 @@ Prints medians of:
   done           `run` emitted -> `done`
   RNN            a learner's 1,000-step RNN (3,000 nodes): `run` -> `done`, against the snippet
                  run plainly in a warm interpreter (budget: 1.5x plain + 100 ms)
-  events/s       events delivered per second to 1 client, and to 30 clients at once
+  events/s       events delivered per second to 1 client, and to 30 clients at once, each step
+                 of a columnar event counted as one (as the server's event cap counts them)
   /healthz       its latency alone, and under hostile load: 1,000 idle connections from a second
                  loopback address and a client that never reads its run's events
 """
@@ -28,6 +29,8 @@ import urllib.request
 from pathlib import Path
 
 import socketio
+
+from gradtrace.runner.process import event_weight
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_guard import ENDLESS, never_reading_client  # noqa: E402  (the tests' helpers)
@@ -105,7 +108,7 @@ class Timed:
 
     def _on_trace(self, batch):
         now = time.monotonic()
-        self.count += len(batch)
+        self.count += sum(map(event_weight, batch))
         self.first = self.first or now
         if self.graph is None and any(e["type"] == "graph" for e in batch):
             self.graph = now

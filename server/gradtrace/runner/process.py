@@ -98,7 +98,7 @@ def follow(worker, limits: RunLimits, on_batch: OnBatch,
 
     def counted(batch: list[dict], size: int) -> None:
         nonlocal sent
-        sent += sum(map(_weight, batch))
+        sent += sum(map(event_weight, batch))
         if sent > limits.max_events:
             raise _Refused("too_many_events")
         for event in batch:
@@ -126,7 +126,7 @@ def follow(worker, limits: RunLimits, on_batch: OnBatch,
                   seen.concluded, seen.error_code)
 
 
-def _weight(event: dict) -> int:
+def event_weight(event: dict) -> int:
     """What an event counts for against max_events: a columnar one, a count per step it holds."""
     if event["type"] == "forward":
         return len(event["steps"]["columns"]["index"])
