@@ -283,7 +283,6 @@ class Session:
         del self.steps[lo:hi]
         self.emit(drop_event(dropped.index, start, end))
 
-
     def layout_is_current(self, nodes: list, edges: list) -> bool:
         """Whether these are the whole graph as it was last laid out (the graph only grows, so
         equal counts are the same nodes and edges)."""
