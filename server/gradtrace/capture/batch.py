@@ -93,22 +93,20 @@ class SummaryBatch:
     def _flush(self) -> None:
         tensors, lists, held = self._tensors, self._lists, self._held
         self._tensors, self._lists, self._held, self._pending_elements = [], [], [], 0
-        if held:
-            _fill_held(held)
-        if tensors:
-            _fill(tensors, torch.cat([p[1].flatten() for p in tensors]).numpy(),
-                  [p[1].numel() for p in tensors])
+        if held or tensors:
+            _fill_tensors(held + tensors)
         if lists:
             flat = np.fromiter(itertools.chain.from_iterable(p[1] for p in lists),
                                dtype=np.float64)
             _fill(lists, flat, [len(p[1]) for p in lists])
 
 
-def _fill_held(held: list) -> None:
-    """Summaries of tensors held by reference: one concatenation and one copy to float64 per
-    (device, dtype), instead of a copy per tensor."""
+def _fill_tensors(pending: list) -> None:
+    """Summaries of tensors, held by reference or snapshotted: one concatenation and one copy to
+    float64 per (device, dtype), instead of a copy per tensor (a snapshot's copy is free: it is
+    float64 on the CPU already)."""
     groups: dict = {}
-    for entry in held:
+    for entry in pending:
         t = entry[1]
         groups.setdefault((t.device, t.dtype), []).append(entry)
     with torch.no_grad():
