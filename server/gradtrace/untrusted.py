@@ -42,6 +42,7 @@ from gradtrace.wire import (
     STEP_OWN_KEYS,
     STEP_STRINGS,
     SUMMARY_FIELDS,
+    detail_problem,
     summary_from_wire,
 )
 
@@ -540,8 +541,9 @@ def _details_stay_in_place(own_keys: frozenset) -> Callable:
 
     def decodes(value) -> None:
         for detail in value["columns"]["detail"]:
-            if detail is not None and not own_keys.isdisjoint(detail):
-                raise _Refused(f"has a detail that replaces {sorted(own_keys & detail.keys())}")
+            problem = detail_problem(detail, own_keys)
+            if problem:
+                raise _Refused(problem)
 
     return decodes
 

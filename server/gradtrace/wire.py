@@ -274,11 +274,21 @@ STEP_OWN_KEYS = frozenset(STEP_FIELDS) - {"module", "detail"}
 BACKWARD_OWN_KEYS = frozenset(BACKWARD_FIELDS) - {"detail"}
 
 
-def _add_detail(step: dict, detail, protected: frozenset) -> None:
+def detail_problem(detail, own_keys: frozenset) -> str | None:
+    """Why a step's detail may not be merged into it, if it may not: it is not an object, or it
+    would replace the step's own fields. untrusted.py checks this too, before any decoding."""
     if detail is None:
-        return
+        return None
     if type(detail) is not dict:
-        raise WireError("has a detail that is not an object")
-    if not protected.isdisjoint(detail):
-        raise WireError(f"has a detail that replaces {sorted(protected & detail.keys())}")
-    step.update(detail)  # as Step.to_json and BackwardStep.to_json do
+        return "has a detail that is not an object"
+    if not own_keys.isdisjoint(detail):
+        return f"has a detail that replaces {sorted(own_keys & detail.keys())}"
+    return None
+
+
+def _add_detail(step: dict, detail, own_keys: frozenset) -> None:
+    problem = detail_problem(detail, own_keys)
+    if problem:
+        raise WireError(problem)
+    if detail is not None:
+        step.update(detail)  # as Step.to_json and BackwardStep.to_json do
