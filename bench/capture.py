@@ -13,8 +13,10 @@ The collector is off while layout and document are timed, as it is in the worker
   doc       median of building the document and json.dumps of it
   B/node    bytes of the compact JSON document per graph node
   w/o vars  the same without `variables` (whose summaries list up to 1,024 values each)
-  wire      bytes per node of the live stream's events as the page gets them, without the large
-            values the server keeps for `inspect` (one more, untimed, capture)
+  wire      bytes per node of the live stream's JSON as the server relays it, without the values
+            it keeps for `inspect` (one more, untimed, capture)
+  deflated  the same, compressed as the WebSocket's permessage-deflate sends it (one zlib stream
+            for the connection, flushed per message): the bytes that cross the network
   floor     what interception alone costs, as a ratio to plain: a bare TorchFunctionMode that keeps
             each call's function, line, arguments and result, and a pre-hook on every node that
             keeps what it receives; no summaries, steps, graph or document. Capture cannot go
@@ -33,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import torch
@@ -248,12 +251,16 @@ def measure(setup: str, body: str, reps: int) -> dict:
         del trace
     batches: list = []
     capture(body, preset=preset, stream=EventStream(batches.append))
-    kept, wire = KeptRun(), 0
+    kept, wire, deflated = KeptRun(), 0, 0
+    deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
     for batch in batches:
         kept.strip(batch)
-        wire += len(json.dumps(batch, separators=(",", ":")))
+        message = json.dumps(batch, separators=(",", ":")).encode()
+        wire += len(message)
+        deflated += len(deflate.compress(message)) + len(deflate.flush(zlib.Z_SYNC_FLUSH))
     return {
         "wire_bytes_per_node": wire / max(nodes, 1),
+        "deflated_bytes_per_node": deflated / max(nodes, 1),
         "plain": statistics.median(plain), "capture": statistics.median(captured),
         "floor": statistics.median(floors),
         "layout": statistics.median(layouts), "doc": statistics.median(docs),
@@ -306,7 +313,7 @@ def main() -> None:
     torch.set_num_threads(1)
     header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
               f"{'budget':>6} {'floor':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} "
-              f"{'wire':>5}")
+              f"{'wire':>5} {'deflated':>8}")
     print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
     print(header)
     print("-" * len(header))
@@ -317,7 +324,8 @@ def main() -> None:
               f" {ratio:>5.2f}x {budget:>5.1f}x {r['floor'] / r['plain']:>5.2f}x "
               f"{r['layout'] * 1e3:>6.1f}ms "
               f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
-              f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f}", flush=True)
+              f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f} "
+              f"{r['deflated_bytes_per_node']:>8.0f}", flush=True)
         if args.torchviz:
             print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
     print(f"\n`gradtrace trace` on examples/basics/wx_plus_b_loss.py, end to end: "

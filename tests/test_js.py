@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT, example_paths
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import DIAGNOSIS_CODES, EVENT_TYPES, SCHEMA, document
+from gradtrace.kept import KeptRun
+from gradtrace.protocol import DIAGNOSIS_CODES, EVENT_TYPES, SCHEMA, document, rebuild
 
 
 def test_node_tests(tmp_path):
@@ -21,8 +22,12 @@ def test_node_tests(tmp_path):
     for path in example_paths():
         events: list = []
         trace = capture(path.read_text(), stream=EventStream(events.extend))
-        fixture.append({"name": path.name, "events": json.loads(json.dumps(events)),
-                        "document": json.loads(json.dumps(document(trace)))})
+        events = json.loads(json.dumps(events))
+        relayed = json.loads(json.dumps(events))  # as the server passes them on to a page
+        KeptRun().strip(relayed)
+        fixture.append({"name": path.name, "events": events,
+                        "document": json.loads(json.dumps(document(trace))),
+                        "relayed": relayed, "relayed_document": rebuild(relayed)})
     (tmp_path / "events.json").write_text(json.dumps(fixture))
     names = {"schema": SCHEMA, "event_types": EVENT_TYPES, "diagnosis_codes": DIAGNOSIS_CODES}
     (tmp_path / "names.json").write_text(json.dumps(names))

@@ -1,29 +1,70 @@
-"""What the server keeps for `inspect`: the rules, and the cap on a run's memory."""
+"""What the server keeps for `inspect`: the rules, the previews, and the cap on a run's memory."""
 
-from gradtrace.kept import KeptRun
+from gradtrace.kept import LISTED_LIMIT, KeptRun
+from gradtrace.wire import summary_from_wire
 
 
-def variables_event(n_values: int) -> dict:
-    value = {"shape": [n_values], "numel": n_values, "norm": 1.0,
-             "values": [0.5] * n_values}
+def variables_event(values: list) -> dict:
+    value = {"shape": [len(values)], "numel": len(values), "min": min(values, default=None),
+             "max": max(values, default=None), "norm": 1.0, "values": values}
     return {"type": "variables", "variables": [{"name": "w", "value": value, "grad": None}]}
 
 
-def test_small_summaries_travel_whole_and_big_ones_are_kept():
+def listed(values: list) -> list:
+    """A summary as the worker sends it in columns: 10 fields, then the values."""
+    numbers = [v for v in values if isinstance(v, float)]
+    return [[len(values)], "float32", "cpu", len(values), min(numbers), max(numbers), 0.0, 1.0,
+            len(values) - len(numbers), 0, values]
+
+
+def test_a_few_values_travel_whole_and_more_are_kept_by_id():
     run = KeptRun()
-    small, big = variables_event(64), variables_event(65)
-    run.strip([small])
-    assert small["variables"][0]["value"]["values"] == [0.5] * 64
-    run.strip([big])
-    sent = big["variables"][0]["value"]
-    assert sent["kept"] and "values" not in sent and sent["norm"] == 1.0
+    few = variables_event([0.5] * LISTED_LIMIT)
+    run.strip([few])
+    assert few["variables"][0]["value"]["values"] == [0.5] * LISTED_LIMIT
+    many = variables_event([0.5] * 65)
+    run.strip([many])
+    sent = many["variables"][0]["value"]
+    assert "values" not in sent and sent["norm"] == 1.0 and "preview" not in sent  # 65 > 64
+    assert sent["kept"] >= 1  # never a falsy id
+    assert run.answer({"summary": sent["kept"]})["value"]["values"] == [0.5] * 65
     assert run.answer({"variable": "w"})["value"]["values"] == [0.5] * 65
+
+
+def test_a_preview_is_each_value_as_a_sixteenth_of_its_range():
+    run = KeptRun()
+    event = {"type": "forward", "steps": {"columns": {"values": [
+        [listed([0.0, 1.0, 0.5, 0.999, "nan", 0.25])]]}}}
+    run.strip([event])
+    sent = event["steps"]["columns"]["values"][0][0]
+    assert len(sent) == 12 and sent[10] == "0f8fx4" and sent[11] >= 1
+    doc = summary_from_wire(sent)
+    assert doc["preview"] == "0f8fx4" and "values" not in doc
+    whole = run.answer({"summary": doc["kept"]})["value"]
+    assert whole["values"] == [0.0, 1.0, 0.5, 0.999, "nan", 0.25]
+
+
+def test_the_final_graph_keeps_the_ids_the_first_gave_its_nodes():
+    run = KeptRun()
+
+    def graph():
+        return {"type": "graph", "graph": {"nodes": {
+            "id": [0, 1], "values": [[listed([1.0] * 8)], [[0, 0]]], "saved": [None, None]}}}
+
+    first, final = graph(), graph()
+    run.strip([first])
+    run.strip([final])
+    assert final["graph"]["nodes"]["values"] == first["graph"]["nodes"]["values"]
+    assert final["graph"]["nodes"]["values"][1] == [[0, 0]]  # a step reference goes as it came
+    assert len(run.summaries) == 1
 
 
 def test_a_run_over_the_cap_keeps_nothing_and_says_so():
     run = KeptRun()
-    run.strip([variables_event(2_000_000)])  # 2M numbers: about 24 MB of JSON
-    assert run.variables == {} and run.saved == {}
+    run.strip([variables_event([0.5] * 2_000_000)])  # 2M numbers: about 24 MB of JSON
+    assert run.summaries == {} and run.variables == {} and run.saved == {}
     assert "over 16 MiB" in run.answer({"variable": "w"})["error"]
-    run.strip([variables_event(100)])  # and keeps nothing after
-    assert "over 16 MiB" in run.answer({"variable": "w"})["error"]
+    event = variables_event([0.5] * 100)
+    run.strip([event])  # and keeps nothing after, though the stream still goes without them
+    assert "values" not in event["variables"][0]["value"]
+    assert "over 16 MiB" in run.answer({"summary": 1})["error"]

@@ -105,13 +105,29 @@ class Client:
         """The document the events rebuild, with every value the server kept asked for and put
         back: what the page sees once it has inspected everything."""
         doc = rebuild(events)
-        for v in doc["variables"]:
-            if any(isinstance(s, dict) and s.get("kept") for s in (v["value"], v["grad"])):
-                reply = self.inspect({"variable": v["name"]})
-                v["value"], v["grad"] = reply["value"], reply["grad"]
+
+        def whole(summary):
+            if isinstance(summary, dict) and "kept" in summary:
+                reply = self.inspect({"summary": summary["kept"]})
+                assert "error" not in reply, reply
+                return reply["value"]
+            return summary
+
+        for step in doc["steps"]:
+            step["values"] = [whole(s) for s in step["values"]]
         for node in doc["graph"]["nodes"]:
+            node["values"] = [whole(s) for s in node["values"]]
             if any(entry.get("kept") for entry in node.get("saved") or ()):
                 node["saved"] = self.inspect({"node": node["id"]})["saved"]
+        for pass_ in doc["passes"]:
+            for step in pass_["steps"]:
+                step["grad_in"] = [whole(s) for s in step["grad_in"]]
+                step["grad_out"] = [whole(s) for s in step["grad_out"]]
+                for key in ("grad_before", "grad_after"):
+                    if key in step:
+                        step[key] = whole(step[key])
+        for v in doc["variables"]:
+            v["value"], v["grad"] = whole(v["value"]), whole(v["grad"])
         return doc
 
     def close(self):
@@ -170,8 +186,13 @@ def test_large_values_wait_on_the_server_until_the_page_inspects_them(server, cl
     weight = next(v for v in sent["variables"] if v["name"] == "net.weight")
     assert weight["value"]["kept"] and "values" not in weight["value"]  # 1,024 numbers stay
     assert weight["value"]["norm"] > 0 and weight["value"]["shape"] == [32, 32]  # stats travel
+    assert "preview" not in weight["value"]  # too many values for a glyph
     big = next(v for v in sent["variables"] if v["name"] == "big")
     assert big["grad"]["kept"] and "hist" not in big["grad"]
+    bias = next(v for v in sent["variables"] if v["name"] == "net.bias")  # 32 values: a preview
+    assert "values" not in bias["value"] and len(bias["value"]["preview"]) == 32
+    listed = [s for step in sent["steps"] for s in step["values"] if s and "values" in s]
+    assert listed and all(len(s["values"]) <= 4 for s in listed)
     saved = [entry for node in sent["graph"]["nodes"] for entry in node.get("saved") or ()]
     assert saved and all(set(entry) == {"name", "kept"} for entry in saved)
     cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"],
@@ -185,7 +206,9 @@ def test_large_values_wait_on_the_server_until_the_page_inspects_them(server, cl
 
 @pytest.mark.parametrize("request_", [None, "net.weight", [], {}, {"variable": 3},
                                       {"variable": "nope"}, {"node": "1"}, {"node": 10**9},
-                                      {"node": True}, {"variable": "x" * 100_000}])
+                                      {"node": True}, {"variable": "x" * 100_000},
+                                      {"summary": "1"}, {"summary": 0}, {"summary": 10**9},
+                                      {"summary": True}])
 def test_inspect_answers_bad_requests_with_a_reason(client, request_):
     client.run(BIG_VALUES)
     reply = client.inspect(request_)

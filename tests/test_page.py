@@ -213,6 +213,23 @@ def test_a_big_tensor_shows_a_histogram(page):
     assert "min" in page.inner_text("[data-testid=inspector]")
 
 
+def test_values_the_server_kept_arrive_when_the_inspector_shows_them(page):
+    """Six values travel as statistics and a preview (the glyph); the numbers come on request."""
+    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
+                  "'import torch\\nx = torch.arange(6.0, requires_grad=True)\\n"
+                  "loss = (x * 3).sum()\\nloss.backward()\\n')")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    assert "[0, 1, 2, 3, 4, 5]" not in page.inner_text("[data-testid=inspector]")
+    page.click("[data-testid=inspector] tr[data-name='x']")
+    page.wait_for_function("document.querySelector('[data-testid=inspector]')"
+                           ".textContent.includes('[3, 3, 3, 3, 3, 3]')")
+    detail = page.inner_text("[data-testid=inspector]")
+    assert "value [0, 1, 2, 3, 4, 5]" in detail, detail
+    assert page.locator("[data-testid=inspector] canvas.glyph.sparkline").count() == 2  # and grad
+
+
 def test_a_nodes_saved_tensors_come_from_the_server_when_it_is_picked(page):
     """The stream carries saved entries as names; picking the node asks for their values."""
     run_example(page, "basics/wx_plus_b_loss")

@@ -1,61 +1,131 @@
 """Large values stay on the server until the page asks for them (`inspect`).
 
 A run's events carry everything the worker recorded. The page needs the skeleton at once, to draw
-and animate it; the rest it shows only when somebody clicks: every variable's full value list and
-histogram (up to 1,024 numbers for each parameter of a model, most of a model's stream) and each
-node's saved values. Those are kept here, for a client's latest run, and the events go on without
-them: a summary that lost its values says ``"kept": true``, and a saved entry is sent as its name
-alone (graph_from_wire turns it into ``{"name", "kept": true}``). The server
-forgets a client's run when the client runs again or leaves.
+and animate it: the graph, the steps, and each tensor's statistics. The numbers themselves it
+needs only when somebody clicks, and they are most of a stream: every summary that lists more
+than ``LISTED_LIMIT`` values (a step's output, a gradient, a parameter) or has a histogram, and
+each node's saved values. Those are kept here, for a client's latest run, and the events go on
+without them:
+- such a summary loses ``values`` and ``hist`` and gains ``kept``, an id to ask for it by, and,
+  when it listed at most ``PREVIEW_LIMIT`` values, ``preview``: each value as one hex digit, its
+  sixteenth of [min, max] (``x`` where it is not finite), enough to draw its glyph;
+- a saved entry is sent as its name alone (graph_from_wire turns it into ``{"name", "kept"}``).
+The server forgets a client's run when the client runs again or leaves.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 
 from gradtrace.protocol import PREVIEW_LIMIT
+from gradtrace.wire import SUMMARY_FIELDS, summary_from_wire
 
+LISTED_LIMIT = 4  # values a summary still lists in the stream: as many as the canvas writes out
 MAX_NAME = 1000  # characters in an inspect request's variable name
 # What one run may keep, in bytes of JSON (estimated): a classroom's hundreds of clients must not
 # hold hundreds of big models in the server's memory.
 MAX_KEPT_BYTES = 16 * 2**20
 _ENTRY_BYTES = 120  # a summary's or saved entry's fields besides its lists of numbers
 _NUMBER_BYTES = 12
+_LISTED = len(SUMMARY_FIELDS) + 1  # a wire summary list that ends with its values
+_DIGITS = "0123456789abcdef"
 
 
 class KeptRun:
     """The large values of one run, as its worker sent them (already checked)."""
 
     def __init__(self):
+        self.summaries: dict[int, object] = {}  # kept id -> the summary as the worker sent it
         self.variables: dict[str, dict] = {}  # name -> {"value": summary, "grad": summary}
         self.saved: dict[int, list] = {}  # node id -> its saved entries
         self.held_bytes = 0
         self.overflowed = False  # over MAX_KEPT_BYTES: nothing is kept, and inspect says so
+        self._next_id = 1  # ids start at 1: a kept id is never falsy
+        self._node_values: dict[int, tuple[list, list]] = {}  # node id -> (as sent, as relayed)
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
 
     def strip(self, batch: list[dict]) -> None:
         """Keep the large parts of ``batch``'s events and take them out of the events."""
+        keep = self._keep
         for event in batch:
-            if event.get("type") == "variables":
-                self._strip_variables(event["variables"])
-            elif event.get("type") == "graph":
+            kind = event.get("type")
+            if kind == "forward":
+                columns = event["steps"]["columns"]
+                columns["values"] = [[keep(s) for s in values] for values in columns["values"]]
+            elif kind == "backward":
+                steps = event["result"]["steps"]
+                steps["summaries"] = [keep(s) for s in steps["summaries"]]
+                steps["columns"]["detail"] = [self._keep_detail(d)
+                                              for d in steps["columns"]["detail"]]
+            elif kind == "graph":
+                self._strip_node_values(event["graph"]["nodes"])
                 self._strip_saved(event["graph"]["nodes"])
+            elif kind == "cut":
+                event["step"]["values"] = [keep(s) for s in event["step"]["values"]]
+            elif kind == "variables":
+                self._strip_variables(event["variables"])
+
+    def _keep(self, summary):
+        """``summary`` as the stream carries it: whole when it is small, else without its numbers,
+        which are kept under a new id."""
+        if type(summary) is list:
+            if len(summary) != _LISTED or len(summary[-1]) <= LISTED_LIMIT:
+                return summary
+            values, low, high = summary[-1], summary[4], summary[5]
+        elif type(summary) is dict:
+            values = summary.get("values")
+            if "hist" not in summary and not (type(values) is list
+                                              and len(values) > LISTED_LIMIT):
+                return summary
+            low, high = summary.get("min"), summary.get("max")
+        else:
+            return summary
+        kept_id = self._next_id
+        self._next_id += 1
+        if self._may_keep(_size(summary)):
+            with self._lock:
+                self.summaries[kept_id] = summary
+        preview = (_preview(values, low, high)
+                   if type(values) is list and len(values) <= PREVIEW_LIMIT else None)
+        if type(summary) is list:
+            return [*summary[:-1], preview, kept_id]
+        out = {k: v for k, v in summary.items() if k not in ("values", "hist")}
+        out["kept"] = kept_id
+        if preview is not None:
+            out["preview"] = preview
+        return out
+
+    def _keep_detail(self, detail):
+        if type(detail) is not dict or "grad_before" not in detail:
+            return detail
+        return {k: self._keep(v) if k.startswith("grad_") else v for k, v in detail.items()}
 
     def _may_keep(self, size: int) -> bool:
         self.held_bytes += size
         if self.held_bytes > MAX_KEPT_BYTES and not self.overflowed:
             with self._lock:
                 self.overflowed = True
-                self.variables, self.saved = {}, {}
+                self.summaries, self.variables, self.saved = {}, {}, {}
         return not self.overflowed
+
+    def _strip_node_values(self, columns: dict) -> None:
+        """The final graph repeats the first one's nodes: those keep the ids they had."""
+        relayed, known = [], self._node_values
+        for node, values in zip(columns["id"], columns["values"], strict=True):
+            found = known.get(node)
+            if found is None or found[0] != values:
+                found = known[node] = (values, [self._keep(v) for v in values])
+            relayed.append(found[1])
+        columns["values"] = relayed
 
     def _strip_variables(self, variables: list[dict]) -> None:
         kept = {v["name"]: {"value": v["value"], "grad": v["grad"]} for v in variables}
-        if self._may_keep(sum(_size(v["value"]) + _size(v["grad"]) for v in variables)):
-            with self._lock:
-                self.variables = kept
         for v in variables:
-            v["value"], v["grad"] = _small(v["value"]), _small(v["grad"])
+            v["value"], v["grad"] = self._keep(v["value"]), self._keep(v["grad"])
+        if not self.overflowed:
+            with self._lock:
+                self.variables = kept  # the same objects as in `summaries`: no more memory
 
     def _strip_saved(self, columns: dict) -> None:
         saved = columns["saved"]
@@ -69,15 +139,21 @@ class KeptRun:
                             for entries in saved]
 
     def answer(self, request) -> dict:
-        """The full values an ``inspect`` request asks for: ``{"variable": name}`` gives that
-        variable's value and grad, ``{"node": id}`` that node's saved entries."""
+        """The full values an ``inspect`` request asks for: ``{"summary": id}`` gives that summary
+        whole, ``{"variable": name}`` that variable's value and grad, ``{"node": id}`` that
+        node's saved entries."""
         if not isinstance(request, dict):
-            return {"error": "inspect expects an object: {variable} or {node}"}
-        name, node = request.get("variable"), request.get("node")
+            return {"error": "inspect expects an object: {summary}, {variable} or {node}"}
+        name, node, kept_id = request.get("variable"), request.get("node"), request.get("summary")
         with self._lock:
             if self.overflowed:
                 return {"error": f"this run's values were over {MAX_KEPT_BYTES // 2**20} MiB, "
                                  "so the server did not keep them"}
+            if type(kept_id) is int:
+                found = self.summaries.get(kept_id)
+                return ({"summary": kept_id, "value": summary_from_wire(found)}
+                        if found is not None
+                        else {"error": f"no kept summary {kept_id} in the last run"})
             if isinstance(name, str) and len(name) <= MAX_NAME:
                 found = self.variables.get(name)
                 return ({"variable": name, **found} if found is not None
@@ -86,27 +162,40 @@ class KeptRun:
                 found = self.saved.get(node)
                 return ({"node": node, "saved": found} if found is not None
                         else {"error": f"node {node} of the last run has no saved values"})
-        return {"error": "inspect needs `variable` (a name) or `node` (an id)"}
+        return {"error": "inspect needs `summary` (an id), `variable` (a name) or `node` (an id)"}
+
+
+def _preview(values: list, low, high) -> str | None:
+    """Each value as the sixteenth of [low, high] it falls in: a hex digit, or ``x`` when it is
+    not a finite number. None when the statistics are not numbers (a summary of nothing)."""
+    if not (_is_number(low) and _is_number(high)):
+        return None
+    span = high - low
+    digits = []
+    for v in values:
+        if type(v) is list and len(v) == 2 and all(map(_is_number, v)):
+            v = math.hypot(*v)  # a complex value: its magnitude, as its statistics are
+        if not _is_number(v) or not math.isfinite(v):
+            digits.append("x")
+        else:
+            level = int((v - low) / span * 16) if span > 0 else 0
+            digits.append(_DIGITS[min(max(level, 0), 15)])
+    return "".join(digits)
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)
 
 
 def _size(summary) -> int:
     """About how many bytes of JSON a summary (or a saved value) is."""
+    if type(summary) is list:
+        values = summary[-1] if len(summary) == _LISTED else ()
+        return _ENTRY_BYTES + _NUMBER_BYTES * len(values)
     if not isinstance(summary, dict):
         return _ENTRY_BYTES
     numbers = sum(len(summary[k]) for k in ("values", "hist") if isinstance(summary.get(k), list))
     return _ENTRY_BYTES + _NUMBER_BYTES * numbers
-
-
-def _small(summary):
-    """A summary fit for the skeleton: its listed values only when they are few, no histogram."""
-    if not isinstance(summary, dict):
-        return summary
-    values = summary.get("values")
-    if "hist" not in summary and not (isinstance(values, list) and len(values) > PREVIEW_LIMIT):
-        return summary
-    out = {k: v for k, v in summary.items() if k not in ("values", "hist")}
-    out["kept"] = True
-    return out
 
 
 def _saved_name(entry):

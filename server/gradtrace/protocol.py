@@ -22,7 +22,7 @@ from gradtrace.wire import (
 
 SCHEMA = "gradtrace/1"
 # Summaries of steps, edges and saved tensors list their values up to this many; a variable's
-# up to 1,024 (capture/values.py), and the live skeleton only up to this many (kept.py).
+# up to 1,024 (capture/values.py). The live skeleton previews at most this many (kept.py).
 PREVIEW_LIMIT = 64
 
 # Diagnosis and error codes (the contract in DESIGN.md).

@@ -12,7 +12,8 @@ from __future__ import annotations
 from gradtrace.layout import LAYER_GAP, ROW_GAP
 
 # A summary with exactly these fields (and optionally `values`) is sent as a list in this order,
-# `values` last; any other summary (an error, a histogram, a sparse layout) stays an object.
+# `values` last; any other summary (an error, a histogram, a sparse layout) stays an object. The
+# server relays a summary whose values it kept (kept.py) with `preview` and `kept` instead.
 SUMMARY_FIELDS = ("shape", "dtype", "device", "numel", "min", "max", "mean", "norm", "nan", "inf")
 _PLAIN = frozenset(SUMMARY_FIELDS)
 _LISTED = _PLAIN | {"values"}
@@ -61,13 +62,19 @@ def summaries_wire(summaries) -> list:
 
 
 def summary_from_wire(value):
+    """A summary list as the document's object. 12 items: the server kept its values (kept.py)
+    and sent their preview (or null) and the id to ask for them by instead."""
     if type(value) is not list:
         return value
-    if len(value) not in (10, 11):
-        raise WireError(f"a summary list has {len(value)} items, not 10 or 11")
+    if len(value) not in (10, 11, 12):
+        raise WireError(f"a summary list has {len(value)} items, not 10, 11 or 12")
     out = dict(zip(SUMMARY_FIELDS, value, strict=False))
     if len(value) == 11:
         out["values"] = value[10]
+    elif len(value) == 12:
+        if value[10] is not None:
+            out["preview"] = value[10]
+        out["kept"] = value[11]
     return out
 
 

@@ -1,29 +1,27 @@
-// The large values the server keeps until asked (`inspect`): a variable's full value list and
-// histogram, a node's saved tensors. The live stream marks what it left out with `kept: true`.
-// DOM-free, so node can test it.
+// The values the server keeps until asked (`inspect`, server/gradtrace/kept.py): a summary that
+// lists more than a few values travels with its statistics, a preview for its glyph and `kept`,
+// the id to ask for the rest by; a node's saved entries travel as names with `kept: true`.
+// `details` maps a request's key to the server's reply. DOM-free, so node can test it.
 
-const isKept = (summary) => Boolean(summary && summary.kept);
+const keyOf = (request) => (request.summary !== undefined ? `summary:${request.summary}`
+  : `node:${request.node}`);
 
-// What the inspector must ask for to show `node` or `variable` whole: {key, request}, or null
-// when the stream carried everything already.
-export function detailRequest(node, variable) {
-  if (variable && (isKept(variable.value) || isKept(variable.grad))) {
-    return { key: `variable:${variable.name}`, request: { variable: variable.name } };
-  }
-  if (node && (node.saved || []).some(isKept)) {
-    return { key: `node:${node.id}`, request: { node: node.id } };
-  }
-  return null;
+// `summary` as whole as the replies so far make it. A kept one not asked for yet goes into
+// `wanted` (key -> request), so that the caller asks once and draws again with the reply.
+export function wholeSummary(details, summary, wanted) {
+  if (!summary || !Number.isInteger(summary.kept)) { return summary; }
+  const request = { summary: summary.kept };
+  const reply = details.get(keyOf(request));
+  if (reply === undefined) { wanted.set(keyOf(request), request); }
+  return reply && !reply.error ? reply.value : summary;
 }
 
-// `node` and `variable` with what the server answered put in; a reply that is an error leaves
-// them as they were (their statistics still show).
-export function withDetails(details, node, variable) {
-  const forVariable = variable && details.get(`variable:${variable.name}`);
-  const forNode = node && details.get(`node:${node.id}`);
-  return {
-    variable: forVariable && !forVariable.error
-      ? { ...variable, value: forVariable.value, grad: forVariable.grad } : variable,
-    node: forNode && !forNode.error ? { ...node, saved: forNode.saved } : node,
-  };
+// `node` with its saved entries, when the server has answered for them; otherwise as it is, and
+// a node whose entries were kept goes into `wanted`.
+export function wholeSaved(details, node, wanted) {
+  if (!node || !(node.saved || []).some((e) => e.kept)) { return node; }
+  const request = { node: node.id };
+  const reply = details.get(keyOf(request));
+  if (reply === undefined) { wanted.set(keyOf(request), request); }
+  return reply && !reply.error ? { ...node, saved: reply.saved } : node;
 }

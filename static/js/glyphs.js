@@ -6,19 +6,33 @@ const NUMBER = { nan: NaN, inf: Infinity, "-inf": -Infinity };
 const toNumber = (v) => (Array.isArray(v) ? Math.hypot(v[0], v[1]) // complex: the magnitude
   : typeof v === "number" ? v : v in NUMBER ? NUMBER[v] : Number(v));
 
+// The numbers a glyph draws: the values, or, for a summary whose values the server kept, its
+// preview (kept.py: each value as the sixteenth of [min, max] it falls in, `x` if not finite)
+// read back as the middle of that sixteenth; null when it has neither.
+export function glyphValues(summary) {
+  if (summary.values) { return summary.values.map(toNumber); }
+  if (typeof summary.preview !== "string") { return null; }
+  const lo = toNumber(summary.min);
+  const span = toNumber(summary.max) - lo;
+  return Array.from(summary.preview, (d) => {
+    const level = parseInt(d, 16);
+    return Number.isNaN(level) ? NaN : lo + (span * (level + 0.5)) / 16;
+  });
+}
+
 // Which picture a summary gets, or null when its text says it all (a scalar, a few values).
 export function glyphKind(summary, textLimit = 4) {
   if (!summary) { return null; }
-  if (summary.values && summary.values.length > textLimit) {
-    return summary.shape.length >= 2 ? "heatmap" : "sparkline";
-  }
+  const count = summary.values ? summary.values.length
+    : typeof summary.preview === "string" ? summary.preview.length : 0;
+  if (count > textLimit) { return summary.shape.length >= 2 ? "heatmap" : "sparkline"; }
   if (!summary.values && summary.hist) { return "histogram"; }
   return null;
 }
 
 // The values as rows x cols numbers: the last dimension across, everything before it down.
 export function heatGrid(summary) {
-  const values = summary.values.map(toNumber);
+  const values = glyphValues(summary);
   const cols = summary.shape.length ? summary.shape[summary.shape.length - 1] || 1 : 1;
   return { rows: Math.max(Math.ceil(values.length / cols), 1), cols, values };
 }
@@ -54,7 +68,7 @@ export function drawGlyph(ctx, summary, x, y, w, h, ink) {
   const kind = glyphKind(summary);
   if (kind === "heatmap") { drawHeatmap(ctx, heatGrid(summary), x, y, w, h); }
   else if (kind === "sparkline") {
-    drawSparkline(ctx, summary.values.map(toNumber), x, y, w, h, ink);
+    drawSparkline(ctx, glyphValues(summary), x, y, w, h, ink);
   }
   else if (kind === "histogram") { drawHistogram(ctx, summary.hist, x, y, w, h, ink); }
   return kind !== null;

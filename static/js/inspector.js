@@ -7,9 +7,11 @@ import { escapeHtml as esc } from "./html.js";
 import { shortValue } from "./scene.js";
 
 // doc and scene: the trace and the frame shown; node (a drawn node) and variable: what is
-// picked, if anything; lineText(n): the editor's line n. Returns the HTML, and the summaries
-// to picture in its canvas.glyph elements, in their order.
-export function inspectorHtml({ doc, scene, node, variable, selectedName, lineText }) {
+// picked, if anything; lineText(n): the editor's line n; whole(summary): the summary with the
+// values the server kept, once it has sent them (details.js). Returns the HTML, and the
+// summaries to picture in its canvas.glyph elements, in their order.
+export function inspectorHtml({ doc, scene, node, variable, selectedName, lineText,
+  whole = (summary) => summary }) {
   const glyphs = [];
   const rows = doc.variables.map((v) => {
     const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
@@ -20,8 +22,8 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
       <td>${esc(`${v.dtype}[${v.shape.join("×")}]`)}</td>
       <td>${esc(shortValue(v.value, 6))}</td><td>grad ${esc(shortValue(grad, 6))}</td></tr>`;
   });
-  const detail = node ? nodeDetail(doc, node, scene, variable, lineText, glyphs)
-    : variable ? variableDetail(variable, lineText, glyphs) : "";
+  const detail = node ? nodeDetail(doc, node, scene, variable, lineText, glyphs, whole)
+    : variable ? variableDetail(variable, lineText, glyphs, whole) : "";
   const html = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
   return { html, glyphs };
@@ -52,13 +54,13 @@ function sourceLine(line, lineText) {
 }
 
 // A selected node: what made it, its value, the gradient it received, its saved tensors.
-function nodeDetail(doc, node, scene, variable, lineText, glyphs) {
+function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
   const pass = doc.passes.find((p) => p.index === scene.pass);
   const ran = pass && pass.steps.find((s) => s.node === node.id);
-  const value = variable && variable.node === node.id ? variable.value
-    : node.values && node.values[0];
-  const grad = node.kind !== "leaf" ? ran && ran.grad_in[0]
-    : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id);
+  const value = whole(variable && variable.node === node.id ? variable.value
+    : node.values && node.values[0]);
+  const grad = whole(node.kind !== "leaf" ? ran && ran.grad_in[0]
+    : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id));
   const saved = (node.saved || []).map((e) => (e.kept // its value is on its way (details.js)
     ? `<div class="tensor"><b>saved ${esc(e.name)}</b> …</div>`
     : e.same_as
@@ -72,12 +74,12 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs) {
     ${tensorRow("value", value, glyphs)}
     ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
     ${ran && ran.grad_out.length ? `<div class="summary">passes on ${esc(ran.grad_out
-      .map((g) => shortValue(g, 6)).join(", "))}</div>` : ""}
+      .map((g) => shortValue(whole(g), 6)).join(", "))}</div>` : ""}
     ${saved.join("")}`;
 }
 
 // A variable with no node in the graph (data that does not require grad, say).
-function variableDetail(variable, lineText, glyphs) {
+function variableDetail(variable, lineText, glyphs, whole) {
   return `<p class="heading"><b>${esc(variable.name)}</b> · not in the graph</p>
-    ${sourceLine(variable.line, lineText)}${tensorRow("value", variable.value, glyphs)}`;
+    ${sourceLine(variable.line, lineText)}${tensorRow("value", whole(variable.value), glyphs)}`;
 }

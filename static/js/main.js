@@ -5,7 +5,7 @@
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { draw, textWidth } from "./canvas.js";
-import { detailRequest, withDetails } from "./details.js";
+import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
@@ -300,11 +300,13 @@ function renderInspector(scene) {
     node: state.graph && state.graph.byId.get(state.selected),
     variable: doc.variables.find((v) => v.name === state.selectedName),
   };
-  askForDetails(picked);
+  const wanted = new Map();
   const { html, glyphs } = inspectorHtml({
     doc, scene, selectedName: state.selectedName, lineText: editorLine,
-    ...withDetails(state.details, picked.node, picked.variable),
+    node: wholeSaved(state.details, picked.node, wanted), variable: picked.variable,
+    whole: (summary) => wholeSummary(state.details, summary, wanted),
   });
+  askForDetails(wanted);
   ui.inspector.innerHTML = html; // inspectorHtml escapes every value from the trace
   const ink = getComputedStyle(ui.inspector).getPropertyValue("--muted").trim();
   ui.inspector.querySelectorAll("canvas.glyph").forEach((canvas, i) => {
@@ -317,17 +319,17 @@ function renderInspector(scene) {
   });
 }
 
-// Once per run and thing picked, ask the server for the large values it kept; the inspector
-// shows the statistics meanwhile, and is drawn again with the reply.
-function askForDetails({ node, variable }) {
-  const wanted = detailRequest(node, variable);
-  if (!wanted || state.details.has(wanted.key)) { return; }
+// Once per run and value shown, ask the server for what it kept; the inspector shows the
+// statistics and the preview meanwhile, and is drawn again with each reply.
+function askForDetails(wanted) {
   const details = state.details;
-  details.set(wanted.key, { error: "asking the server" });
-  socket.emit("inspect", wanted.request, (reply) => {
-    details.set(wanted.key, reply && typeof reply === "object" ? reply : { error: "no reply" });
-    if (state.details === details) { state.inspected = null; render(); }
-  });
+  for (const [key, request] of wanted) {
+    details.set(key, { error: "asking the server" });
+    socket.emit("inspect", request, (reply) => {
+      details.set(key, reply && typeof reply === "object" ? reply : { error: "no reply" });
+      if (state.details === details) { state.inspected = null; render(); }
+    });
+  }
 }
 
 // The editor's line n (from 1), or "" when a trace names a line the editor does not have.

@@ -24,7 +24,8 @@ export const ROW_GAP = 70;
 const EDGE_FIELDS = ["src", "dst", "slot", "output_nr"];
 
 // Compact forms (server/gradtrace/wire.py): a usual summary is a list in this order, `values`
-// last; any other stays an object.
+// last; any other stays an object. With 12 items, the server kept the values (kept.py) and sent
+// their preview (or null) and the id to ask for them by.
 const SUMMARY_FIELDS = ["shape", "dtype", "device", "numel", "min", "max", "mean", "norm", "nan",
   "inf"];
 
@@ -32,6 +33,10 @@ export function summaryFromWire(value) {
   if (!Array.isArray(value)) { return value; }
   const out = Object.fromEntries(SUMMARY_FIELDS.map((f, i) => [f, value[i]]));
   if (value.length === 11) { out.values = value[10]; }
+  if (value.length === 12) {
+    if (value[10] !== null) { out.preview = value[10]; }
+    out.kept = value[11];
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  cellColor, finiteRange, glyphKind, heatGrid, histogramBars,
+  cellColor, finiteRange, glyphKind, glyphValues, heatGrid, histogramBars,
 } from "../../static/js/glyphs.js";
 
 const summary = (shape, values, extra = {}) => ({ shape, dtype: "float32", values, ...extra });
@@ -14,6 +14,18 @@ test("a tensor gets a heatmap, a sparkline, a histogram, or its text alone", () 
   assert.equal(glyphKind({ shape: [100, 100], hist: [1, 2] }), "histogram");
   assert.equal(glyphKind({ shape: [100, 100] }), null); // no values and no histogram
   assert.equal(glyphKind(null), null);
+});
+
+test("a summary whose values the server kept draws its glyph from its preview", () => {
+  const kept = { shape: [2, 3], min: -1, max: 3, kept: 4, preview: "0f8x04" };
+  assert.equal(glyphKind(kept), "heatmap");
+  assert.equal(glyphKind({ ...kept, shape: [6] }), "sparkline");
+  assert.equal(glyphKind({ ...kept, preview: "0f8" }), null); // few: its text says it
+  assert.equal(glyphKind({ shape: [6], kept: 4 }), null); // too many values for a preview
+  const values = glyphValues(kept);
+  assert.deepEqual(values.filter(Number.isFinite), [-0.875, 2.875, 1.125, -0.875, 0.125]);
+  assert.ok(Number.isNaN(values[3]));
+  assert.equal(heatGrid(kept).rows, 2);
 });
 
 test("a heatmap lays the last dimension across", () => {

@@ -50,3 +50,23 @@ test("a real trace's inspector names its variables and pictures its tensors", ()
   assert.match(html, /<div class="source">line \d+: <code>line \d+ text<\/code><\/div>/);
   assert.equal(glyphs.length, html.split('<canvas class="glyph').length - 1);
 });
+
+test("the inspector shows what the server sent when asked, and reports what it lacks", () => {
+  const previewed = (v) => v.value && Number.isInteger(v.value.kept) && v.value.preview
+    && v.node !== null;
+  const { relayed_document: doc, document: full } = fixture.find(
+    (f) => f.relayed_document.variables.some(previewed));
+  const variable = doc.variables.find(previewed);
+  const whole = full.variables.find((v) => v.name === variable.name).value;
+  const frames = buildTimeline(doc);
+  const scene = sceneAt(doc, frames, frames.length - 1);
+  const node = doc.graph.nodes.find((n) => n.id === variable.node);
+  const asked = [];
+  const lacking = inspectorHtml({ doc, scene, node, variable, selectedName: variable.name,
+                                  lineText: () => "", whole: (s) => { asked.push(s); return s; } });
+  assert.ok(asked.includes(variable.value));
+  assert.equal(lacking.glyphs[0], variable.value); // drawn from its preview meanwhile
+  const filled = inspectorHtml({ doc, scene, node, variable, selectedName: variable.name,
+                                 lineText: () => "", whole: (s) => (s === variable.value ? whole : s) });
+  assert.equal(filled.glyphs[0], whole);
+});

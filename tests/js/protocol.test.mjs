@@ -20,6 +20,15 @@ test("rebuild matches the Python document for every example", () => {
   }
 });
 
+test("what the server relays, its values kept, rebuilds as in Python", () => {
+  let kept = 0;
+  for (const { name, relayed, relayed_document: expected } of fixture) {
+    assert.deepEqual(rebuild(relayed), expected, name);
+    kept += JSON.stringify(expected).split('"kept":').length - 1;
+  }
+  assert.ok(kept > 20, `only ${kept} kept values in the examples`);
+});
+
 test("events applied one by one give the same document, and track the run's status", async () => {
   const { emptyRun, applyEvent, document } = await import("../../static/js/protocol.js");
   for (const { name, events, document: expected } of fixture) {
