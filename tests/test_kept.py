@@ -1,7 +1,9 @@
 """What the server keeps for `inspect`: the rules, the previews, and the cap on a run's memory."""
 
+import pytest
+
 from gradtrace.kept import LISTED_LIMIT, KeptRun
-from gradtrace.wire import summary_from_wire
+from gradtrace.wire import GRAPH_STRINGS, WireError, graph_merged, summary_from_wire
 
 
 def variables_event(values: list) -> dict:
@@ -44,19 +46,45 @@ def test_a_preview_is_each_value_as_a_sixteenth_of_its_range():
     assert whole["values"] == [0.0, 1.0, 0.5, 0.999, "nan", 0.25]
 
 
-def test_the_final_graph_keeps_the_ids_the_first_gave_its_nodes():
+def graph_event(values: list, edges: list) -> dict:
+    ids = list(range(len(values)))
+    return {"type": "graph", "graph": {"strings": ["op"], "edges": edges, "nodes": {
+        "id": ids, "line": [1] * len(ids), "step": ids, "pass": [None] * len(ids),
+        "layer": ids, "row": [0] * len(ids), "values": values, "saved": [None] * len(ids),
+        **{key: [0] * len(ids) for key in GRAPH_STRINGS}}}}
+
+
+def test_the_final_graph_goes_as_its_difference_from_the_first():
     run = KeptRun()
-
-    def graph():
-        return {"type": "graph", "graph": {"nodes": {
-            "id": [0, 1], "values": [[listed([1.0] * 8)], [[0, 0]]], "saved": [None, None]}}}
-
-    first, final = graph(), graph()
+    first = graph_event([[listed([1.0] * 8)], [[0, 0]]], [0, 1, 0, 0])
+    final = graph_event([[listed([1.0] * 8)], [[0, 0]], [listed([2.0] * 3)]],
+                        [0, 1, 0, 0, 1, 2, 0, 0])
+    final["graph"]["nodes"]["row"] = [1, 1, 1]  # laid out again
+    final["graph"]["base"] = {"nodes": 2, "edges": 0, "tails": []}  # forged by the worker
     run.strip([first])
     run.strip([final])
-    assert final["graph"]["nodes"]["values"] == first["graph"]["nodes"]["values"]
-    assert final["graph"]["nodes"]["values"][1] == [[0, 0]]  # a step reference goes as it came
+    sent = final["graph"]
+    assert sent["base"] == {"nodes": 2, "edges": 4,
+                            "tails": ["id", "line", "step", "pass", "layer", "values", "saved"]}
+    assert sent["nodes"]["values"] == [[listed([2.0] * 3)]] and sent["nodes"]["row"] == [1, 1, 1]
+    assert sent["edges"] == [1, 2, 0, 0]
+    whole = graph_merged(first["graph"], sent)
+    assert whole["nodes"]["values"][0] == first["graph"]["nodes"]["values"][0]  # the same id
+    assert whole["nodes"]["id"] == [0, 1, 2] and whole["edges"] == [0, 1, 0, 0, 1, 2, 0, 0]
     assert len(run.summaries) == 1
+
+
+@pytest.mark.parametrize("base", [{"nodes": 3, "edges": 0, "tails": []},
+                                  {"nodes": 1, "edges": 2, "tails": []},
+                                  {"nodes": 1, "edges": 0, "tails": ["kind"]},
+                                  {"nodes": -1, "edges": 0, "tails": []}, [], "all"])
+def test_a_difference_that_does_not_fit_the_graph_before_it_is_refused(base):
+    before = graph_event([[], []], [0, 1, 0, 0])["graph"]
+    delta = {**graph_event([[]], [])["graph"], "base": base}
+    with pytest.raises(WireError):
+        graph_merged(before, delta)
+    with pytest.raises(WireError):
+        graph_merged(None, {**delta, "base": {"nodes": 0, "edges": 0, "tails": []}})
 
 
 def test_a_run_over_the_cap_keeps_nothing_and_says_so():

@@ -10,7 +10,9 @@ without them:
   when it listed at most ``PREVIEW_LIMIT`` values, ``preview``: each value as one hex digit, its
   sixteenth of [min, max] (``x`` where it is not finite), enough to draw its glyph;
 - a saved entry is sent as its name alone (graph_from_wire turns it into ``{"name", "kept"}``).
-The server forgets a client's run when the client runs again or leaves.
+It also keeps the graph last relayed, so that the final graph goes as its difference from the
+one sent before the first pass (wire.graph_delta). The server forgets a client's run when the
+client runs again or leaves.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import threading
 
 from gradtrace.protocol import PREVIEW_LIMIT
-from gradtrace.wire import SUMMARY_FIELDS, summary_from_wire
+from gradtrace.wire import SUMMARY_FIELDS, graph_delta, summary_from_wire
 
 LISTED_LIMIT = 4  # values a summary still lists in the stream: as many as the canvas writes out
 MAX_NAME = 1000  # characters in an inspect request's variable name
@@ -43,6 +45,7 @@ class KeptRun:
         self.overflowed = False  # over MAX_KEPT_BYTES: nothing is kept, and inspect says so
         self._next_id = 1  # ids start at 1: a kept id is never falsy
         self._node_values: dict[int, tuple[list, list]] = {}  # node id -> (as sent, as relayed)
+        self._graph: dict | None = None  # the last graph relayed, whole
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
 
     def strip(self, batch: list[dict]) -> None:
@@ -59,8 +62,11 @@ class KeptRun:
                 steps["columns"]["detail"] = [self._keep_detail(d)
                                               for d in steps["columns"]["detail"]]
             elif kind == "graph":
-                self._strip_node_values(event["graph"]["nodes"])
-                self._strip_saved(event["graph"]["nodes"])
+                graph = event["graph"]
+                graph.pop("base", None)  # a difference is the server's to make, not a worker's
+                self._strip_node_values(graph["nodes"])
+                self._strip_saved(graph["nodes"])
+                event["graph"], self._graph = graph_delta(self._graph, graph), graph
             elif kind == "cut":
                 event["step"]["values"] = [keep(s) for s in event["step"]["values"]]
             elif kind == "variables":

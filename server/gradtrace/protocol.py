@@ -15,6 +15,7 @@ from gradtrace.wire import (
     backward_steps_from_wire,
     backward_steps_wire,
     graph_from_wire,
+    graph_merged,
     graph_wire,
     steps_from_wire,
     steps_wire,
@@ -353,6 +354,7 @@ def rebuild(events) -> dict:
     doc = document(Trace())
     passes: dict[int, dict] = {}
     graph = None  # the latest graph event's, not decoded yet
+    whole = None  # the latest graph, whole: a graph event may be a difference from it
 
     def decode_graph() -> None:
         nonlocal graph
@@ -384,7 +386,7 @@ def rebuild(events) -> dict:
         elif kind == "pass_log":
             doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
         elif kind == "graph":
-            graph = event["graph"]
+            graph = whole = graph_merged(whole, event["graph"])
         elif kind in ("variables", "diagnostics", "error"):
             doc[kind] = event[kind]
     decode_graph()

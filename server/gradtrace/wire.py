@@ -25,6 +25,9 @@ STEP_FIELDS = ("index", "line", "inputs", "outputs", "nodes", "values", "detail"
 BACKWARD_STRINGS = ("kind",)
 BACKWARD_FIELDS = ("order", "node", "grad_in", "grad_out", "detail") + BACKWARD_STRINGS
 GRAPH_FIELDS = ("id", "line", "step", "pass", "layer", "row", "values", "saved") + GRAPH_STRINGS
+# The columns a graph may send as a tail after the graph before it (graph_delta); the string
+# columns always go whole, since each event interns its strings afresh.
+GRAPH_TAILS = GRAPH_FIELDS[:8]
 
 
 class WireError(ValueError):
@@ -148,6 +151,52 @@ def graph_from_wire(wire: dict, steps=()) -> dict:
         raise WireError("edges are not groups of 4 numbers")
     edges = [dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)) for k in range(0, len(flat), 4)]
     return {"nodes": nodes, "edges": edges}
+
+
+def graph_delta(previous: dict | None, wire: dict) -> dict:
+    """``wire`` less what the graph ``previous`` (whole) already said. The graph only grows, so a
+    column whose first entries are the previous graph's goes as the entries after them, and so
+    do the edges; ``base`` says where the tails start and which columns are tails. A page gets
+    the graph before the first pass and again at the end: the second costs little."""
+    if previous is None:
+        return wire
+    count = len(previous["nodes"]["id"])
+    columns = wire["nodes"]
+    tails = [k for k in GRAPH_TAILS
+             if len(columns[k]) >= count and columns[k][:count] == previous["nodes"][k]]
+    edges = len(previous["edges"])
+    if wire["edges"][:edges] != previous["edges"]:
+        edges = 0
+    if not tails and not edges:
+        return wire
+    return {**wire, "nodes": {k: v[count:] if k in tails else v for k, v in columns.items()},
+            "edges": wire["edges"][edges:], "base": {"nodes": count, "edges": edges,
+                                                      "tails": tails}}
+
+
+def graph_merged(previous: dict | None, wire: dict) -> dict:
+    """graph_delta's inverse: the whole graph, from the previous whole one and a delta."""
+    base = wire.get("base")
+    if base is None:
+        return wire
+    if previous is None:
+        raise WireError("is a graph's difference from a graph that was never sent")
+    if (type(base) is not dict or type(base.get("tails")) is not list
+            or not set(base["tails"]) <= set(GRAPH_TAILS)):
+        raise WireError("has a base that is not {nodes, edges, tails}")
+    count, edges = base.get("nodes"), base.get("edges")
+    if not (type(count) is int and 0 <= count <= len(previous["nodes"]["id"])
+            and type(edges) is int and 0 <= edges <= len(previous["edges"]) and edges % 4 == 0):
+        raise WireError("has a base past the graph before it")
+    columns = dict(wire["nodes"])
+    for key in base["tails"]:
+        if type(columns.get(key)) is not list:
+            raise WireError(f"has no column {key!r}")
+        columns[key] = previous["nodes"][key][:count] + columns[key]
+    if type(wire.get("edges")) is not list:
+        raise WireError("has no list of edges")
+    return {"strings": wire.get("strings"), "nodes": columns,
+            "edges": previous["edges"][:edges] + wire["edges"]}
 
 
 # -- forward steps ---------------------------------------------------------------------------------

@@ -106,6 +106,27 @@ export function graphFromWire(wire, steps = []) {
   return { nodes, edges };
 }
 
+// The columns a graph may send as a tail after the graph before it (wire.graph_delta).
+const GRAPH_TAILS = ["id", "line", "step", "pass", "layer", "row", "values", "saved"];
+
+// The whole graph from the previous whole one and a graph event's, which may be a difference
+// (wire.graph_merged): `base` names the columns that continue the previous graph's.
+export function graphMerged(previous, wire) {
+  const base = wire.base;
+  if (base === undefined || base === null) { return wire; }
+  if (!previous) { throw new Error("a graph's difference from a graph that was never sent"); }
+  const fits = base && typeof base === "object" && Array.isArray(base.tails)
+    && base.tails.every((k) => GRAPH_TAILS.includes(k))
+    && Number.isInteger(base.nodes) && base.nodes >= 0 && base.nodes <= previous.nodes.id.length
+    && Number.isInteger(base.edges) && base.edges >= 0 && base.edges <= previous.edges.length
+    && base.edges % 4 === 0 && base.tails.every((k) => Array.isArray(wire.nodes[k]));
+  if (!fits) { throw new Error("a graph's base that does not fit the graph before it"); }
+  const nodes = { ...wire.nodes };
+  for (const k of base.tails) { nodes[k] = previous.nodes[k].slice(0, base.nodes).concat(nodes[k]); }
+  return { strings: wire.strings, nodes,
+           edges: previous.edges.slice(0, base.edges).concat(wire.edges) };
+}
+
 export function emptyDocument() {
   return {
     schema: SCHEMA, device: "cpu", variables: [], graph: { nodes: [], edges: [] }, steps: [],
@@ -118,7 +139,7 @@ export function emptyDocument() {
 // (applyEvent) as they arrive; document(state) is the trace document they describe so far.
 export function emptyRun() {
   return { doc: emptyDocument(), passes: new Map(), status: "idle", queuePosition: null,
-           notices: [] };
+           notices: [], graphWire: null };
 }
 
 export function applyEvent(run, event) {
@@ -148,7 +169,10 @@ export function applyEvent(run, event) {
       doc.pass_log = event.pass_log;
       doc.skipped_steps = event.skipped_steps;
       break;
-    case "graph": doc.graph = graphFromWire(event.graph, doc.steps); break;
+    case "graph":
+      run.graphWire = graphMerged(run.graphWire, event.graph);
+      doc.graph = graphFromWire(run.graphWire, doc.steps);
+      break;
     case "variables": case "diagnostics": case "error":
       doc[event.type] = event[event.type];
       break;

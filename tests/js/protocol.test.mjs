@@ -2,7 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { DIAGNOSIS_CODES, EVENT_TYPES, rebuild, SCHEMA } from "../../static/js/protocol.js";
+import {
+  DIAGNOSIS_CODES, EVENT_TYPES, graphMerged, rebuild, SCHEMA,
+} from "../../static/js/protocol.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
 
@@ -21,12 +23,26 @@ test("rebuild matches the Python document for every example", () => {
 });
 
 test("what the server relays, its values kept, rebuilds as in Python", () => {
-  let kept = 0;
+  let [kept, differences] = [0, 0];
   for (const { name, relayed, relayed_document: expected } of fixture) {
     assert.deepEqual(rebuild(relayed), expected, name);
     kept += JSON.stringify(expected).split('"kept":').length - 1;
+    differences += relayed.filter((e) => e.type === "graph" && e.graph.base).length;
   }
   assert.ok(kept > 20, `only ${kept} kept values in the examples`);
+  assert.ok(differences > 20, `only ${differences} graphs sent as differences`);
+});
+
+test("a graph's difference that does not fit the graph before it is refused", () => {
+  const before = { strings: [], nodes: { id: [0, 1], values: [[], []] }, edges: [0, 1, 0, 0] };
+  const delta = (base) => ({ strings: [], nodes: { id: [2], values: [[]] }, edges: [], base });
+  assert.deepEqual(graphMerged(before, delta({ nodes: 2, edges: 4, tails: ["id"] })).nodes.id,
+                   [0, 1, 2]);
+  for (const base of [{ nodes: 3, edges: 0, tails: [] }, { nodes: 1, edges: 2, tails: [] },
+    { nodes: 1, edges: 0, tails: ["kind"] }, { nodes: 0, edges: 0, tails: ["row"] }, [], "all"]) {
+    assert.throws(() => graphMerged(before, delta(base)), JSON.stringify(base));
+  }
+  assert.throws(() => graphMerged(null, delta({ nodes: 0, edges: 0, tails: [] })));
 });
 
 test("events applied one by one give the same document, and track the run's status", async () => {
