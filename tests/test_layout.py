@@ -19,12 +19,29 @@ def test_every_example_lays_out_forward_without_overlaps():
         _check(trace_doc(path.read_text()))
 
 
-def test_loss_is_rightmost_and_leaves_leftmost():
+def test_loss_is_rightmost_and_each_leaf_sits_just_before_its_first_use():
     doc = trace_doc((EXAMPLES / "basics/wx_plus_b_loss.py").read_text())
-    nodes = doc["graph"]["nodes"]
-    loss = max(nodes, key=lambda n: n["x"])
+    nodes = {n["label"]: n for n in doc["graph"]["nodes"]}
+    loss = max(nodes.values(), key=lambda n: n["x"])
     assert loss["label"] == "loss" and loss["kind"] == "output"
-    assert {n["x"] for n in nodes if n["kind"] == "leaf"} == {0.0}
+    assert nodes["w"]["layer"] == nodes["x"]["layer"] == 0  # w * x
+    assert nodes["b"]["layer"] == nodes["y"]["layer"] - 1  # + b, one layer later
+
+
+def test_a_parameter_and_its_transpose_sit_beside_the_linear_that_uses_them():
+    doc = trace_doc("import torch\n"
+                    "net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),\n"
+                    "                          torch.nn.Linear(4, 1))\n"
+                    "net(torch.ones(2, 3)).sum().backward()\n")
+    nodes = doc["graph"]["nodes"]
+    linear = next(n for n in nodes if n["name"] == "AddmmBackward0" and n["module"] == "net.2")
+    weight = next(n for n in nodes if n["label"] == "net.2.weight")
+    bias = next(n for n in nodes if n["label"] == "net.2.bias")
+    transpose = next(n for n in nodes if n["name"] == "TBackward0" and n["module"] == "net.2")
+    assert bias["layer"] == transpose["layer"] == linear["layer"] - 1
+    assert weight["layer"] == linear["layer"] - 2
+    relu = next(n for n in nodes if n["name"] == "ReluBackward0")
+    assert relu["layer"] == linear["layer"] - 1 and relu["row"] == linear["row"]
 
 
 def test_layout_is_deterministic_whatever_the_input_order():
@@ -38,7 +55,8 @@ def test_layout_is_deterministic_whatever_the_input_order():
 
 
 def test_layers_are_the_topological_generations_networkx_finds():
-    """networkx is the oracle for the layering: generation k is layer k."""
+    """networkx is the oracle for the layering: generation k is layer k, except that a side
+    input (a source, or a one-input node fed by one) sits just before its first consumer."""
     import random
 
     import networkx as nx
@@ -51,6 +69,14 @@ def test_layers_are_the_topological_generations_networkx_finds():
     layout(nodes, edges)
     graph = nx.DiGraph((e.src, e.dst) for e in edges)
     expected = {n: k for k, gen in enumerate(nx.topological_generations(graph)) for n in gen}
-    assert {n.id: n.layer for n in nodes} == expected
+    side: set = set()
+    for n in nx.topological_sort(graph):
+        preds = list(graph.predecessors(n))
+        if not preds or (len(preds) == 1 and preds[0] in side):
+            side.add(n)
+    for n in reversed(list(nx.topological_sort(graph))):
+        if n in side and graph.out_degree(n):
+            expected[n] = min(expected[c] for c in graph.successors(n)) - 1
+    assert side and {n.id: n.layer for n in nodes} == expected
     for n in nodes:
         assert n.x == n.layer * 160.0 and n.y == n.row * 70.0

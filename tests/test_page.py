@@ -160,10 +160,12 @@ def test_code_over_the_limit_is_not_sent_and_the_page_says_why(page):
     assert len(runs) == 1 and len(runs[0]) < 100, runs
 
 
-def drawn_boxes(page) -> list[dict]:
-    """The boxes of the next frame drawn (pan and zoom draw on the next animation frame)."""
-    return page.evaluate(
+def drawn_boxes(page, kind: str = "node") -> list[dict]:
+    """The boxes of ``kind`` of the next frame drawn (pan and zoom draw on the next animation
+    frame)."""
+    drawn = page.evaluate(
         "new Promise(done => requestAnimationFrame(() => done(window.gradtrace.drawn)))")
+    return [box for box in drawn if box["kind"] == kind]
 
 
 def boxes_overlap(a: dict, b: dict) -> bool:
@@ -228,6 +230,60 @@ def test_values_the_server_kept_arrive_when_the_inspector_shows_them(page):
     detail = page.inner_text("[data-testid=inspector]")
     assert "value [0, 1, 2, 3, 4, 5]" in detail, detail
     assert page.locator("[data-testid=inspector] canvas.glyph.sparkline").count() == 2  # and grad
+
+
+def test_the_drawn_hook_lists_module_groups_and_no_text_under_9_px(page):
+    run_example(page, "modules/compute_gradients")
+    groups = drawn_boxes(page, "group")
+    assert groups and all(g["texts"][0]["full"] == g["id"] and g["w"] > 0 for g in groups)
+    for _ in range(6):  # out to where a box is a few pixels: text goes before it gets small
+        page.click("[data-testid=zoom-out]")
+        texts = [t for box in drawn_boxes(page) for t in box["texts"]]
+        assert all(t["px"] >= 9 for t in texts), texts
+    assert not [t for box in drawn_boxes(page) for t in box["texts"]]
+
+
+def test_zoom_buttons_zoom_about_the_centre_and_fit_returns(page):
+    run_example(page, "basics/wx_plus_b_loss")
+    fitted = {b["id"]: b for b in drawn_boxes(page)}
+    page.click("[data-testid=zoom-in]")
+    zoomed = {b["id"]: b for b in drawn_boxes(page)}
+    assert all(zoomed[i]["w"] > fitted[i]["w"] * 1.2 for i in zoomed)
+    page.click("[data-testid=fit]")
+    assert {b["id"]: b for b in drawn_boxes(page)} == fitted
+
+
+def test_search_centres_on_its_hit_and_enter_goes_to_the_next(page):
+    page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.setValue("
+                  "'import torch\\nnet = torch.nn.Sequential(torch.nn.Linear(3, 4), "
+                  "torch.nn.ReLU(), torch.nn.Linear(4, 1))\\n"
+                  "loss = net(torch.ones(2, 3)).sum()\\nloss.backward()\\n')")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+
+    def centred_hit() -> dict:
+        boxes = drawn_boxes(page)
+        middle = min(boxes, key=lambda b: abs(b["x"] + b["w"] / 2 - canvas["width"] / 2)
+                     + abs(b["y"] + b["h"] / 2 - canvas["height"] / 2))
+        assert abs(middle["x"] + middle["w"] / 2 - canvas["width"] / 2) < 2
+        return middle
+
+    page.fill("[data-testid=search]", "net.2")
+    hit = centred_hit()
+    assert hit["texts"][0]["full"].startswith("net.2")
+    assert page.inner_text("[data-testid=inspector]").startswith("net.2")
+    page.fill("[data-testid=search]", "linear")
+    seen = [centred_hit()["id"]]
+    for _ in range(10):
+        page.press("[data-testid=search]", "Enter")
+        seen.append(centred_hit()["id"])
+        if seen[-1] == seen[0]:
+            break
+    assert len(seen) >= 3 and seen[-1] == seen[0] and len(set(seen)) == len(seen) - 1, seen
+    page.fill("[data-testid=search]", "no such thing")
+    assert "missed" in page.get_attribute("[data-testid=search]", "class")
 
 
 def test_a_nodes_saved_tensors_come_from_the_server_when_it_is_picked(page):

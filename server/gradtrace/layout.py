@@ -1,10 +1,14 @@
 """A layered layout of the autograd graph, flowing from inputs (leaves) to the loss.
 
 Each node's layer is the length of the longest data-flow path reaching it (its topological
-generation), so every edge points forward. Inside a layer, nodes are ordered by the mean row of
-their inputs (one barycentre sweep), with the node id breaking ties, so the result is
-deterministic. Plain lists indexed by position: a 65k-node graph takes 0.13 s, where building a
-networkx DiGraph and asking it for the generations took 0.30 s (median of 5, collector off).
+generation), so every edge points forward; except that a *side input* (a leaf, or a chain of
+one-input nodes hanging off one, as a weight and its transpose) moves right to the layer just
+before its first consumer, so that a parameter sits beside the op that uses it, not in a
+far-left column. Inside a layer, nodes are ordered by the mean row of their main inputs (one
+barycentre sweep), and side inputs by the rows of their consumers, with the node id breaking
+ties, so the result is deterministic. Plain lists indexed by position: on a 65k-node graph,
+building a networkx DiGraph and asking it for the generations alone took 0.30 s, more than
+twice what the layering took (bench/capture.py's layout column has its times now).
 Pure: no torch, no Flask.
 """
 
@@ -26,21 +30,53 @@ def layout(nodes, edges) -> None:
         if src is not None and dst is not None and src != dst:
             inputs[dst].append(src)
             consumers[src].append(dst)
-    row = [0.0] * count
+    generations = _generations(inputs, consumers)
     layer = [0] * count
-    for depth, members in enumerate(_generations(inputs, consumers)):
-        keyed = []
+    side = [False] * count
+    for depth, members in enumerate(generations):
         for i in members:
-            preds = inputs[i]
-            keyed.append((sum(row[p] for p in preds) / len(preds) if preds else -1.0, i))
-        keyed.sort()
-        for position, (_, i) in enumerate(keyed):
-            row[i] = float(position)
             layer[i] = depth
+            side[i] = not inputs[i] or (len(set(inputs[i])) == 1 and side[inputs[i][0]])
+    for members in reversed(generations):  # consumers first: a chain moves as a whole
+        for i in members:
+            if side[i] and consumers[i]:
+                layer[i] = min(layer[c] for c in consumers[i]) - 1
+    row = _rows(layer, side, inputs, consumers, generations)
     for i, n in enumerate(ordered):
         n.layer, n.row = layer[i], int(row[i])
         n.x = layer[i] * LAYER_GAP
         n.y = row[i] * ROW_GAP
+
+
+def _rows(layer: list[int], side: list[bool], inputs: list[list[int]],
+          consumers: list[list[int]], generations: list[list[int]]) -> list[float]:
+    """Each node's position in its layer. Main nodes come in order of the mean row of their main
+    inputs (a layer at a time, left to right); then each side input takes the mean row of its
+    consumers (right to left, so a chain follows its end); then every layer is numbered again
+    with both kinds sorted together."""
+    by_layer: dict[int, list[int]] = {}
+    for i in range(len(layer)):
+        by_layer.setdefault(layer[i], []).append(i)
+    key = [-1.0] * len(layer)
+    for depth in sorted(by_layer):
+        keyed = []
+        for i in by_layer[depth]:
+            if side[i]:
+                continue
+            main = [p for p in inputs[i] if not side[p]]
+            keyed.append((sum(key[p] for p in main) / len(main) if main else -1.0, i))
+        keyed.sort()
+        for position, (_, i) in enumerate(keyed):
+            key[i] = float(position)
+    for members in reversed(generations):
+        for i in members:
+            if side[i] and consumers[i]:
+                key[i] = sum(key[c] for c in consumers[i]) / len(consumers[i])
+    row = [0.0] * len(layer)
+    for members in by_layer.values():
+        for position, i in enumerate(sorted(members, key=lambda i: (key[i], side[i], i))):
+            row[i] = float(position)
+    return row
 
 
 def _generations(inputs: list[list[int]], consumers: list[list[int]]) -> list[list[int]]:

@@ -32,6 +32,10 @@ const bad = (s) => s && (s.nan > 0 || s.inf > 0);
 const FONT = "system-ui, sans-serif";
 const TITLE_PX = 12;
 const DETAIL_PX = 10;
+// No text is smaller than this: zoomed out, a node's text stays at this size while its box has
+// room for it (the title first), then goes, and the box's shape and colour speak for it.
+const MIN_PX = 9;
+const GROUP_PX = 11;
 const GLYPH_W = 40; // a node with a glyph keeps this much on its right for it
 const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
 
@@ -51,8 +55,10 @@ export function textWidth(ctx, node, faces) {
   return widest;
 }
 
-// Draws the scene and returns what it drew: each visible node's screen box and its texts' widths
-// (tests check that no boxes overlap and every text fits its box). `progress` (0..1) moves a pulse
+// Draws the scene and returns what it drew (window.gradtrace.drawn, a contract: DESIGN.md):
+// each visible module's box, kind "group", and node's, kind "node", in screen pixels, with
+// their texts, each with its size in pixels and, for nodes, its width and the room it had
+// (tests check that no node boxes overlap and every text fits its box). `progress` (0..1) moves a pulse
 // along the edges of the active nodes: values flowing into a new node in the forward phase,
 // gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
 // away nodes are drawn as plain shapes in a few batched paths, so big graphs stay fast.
@@ -70,8 +76,9 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const c = colors(canvas);
   const nodes = graph.byId;
   const shown = (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
-  drawModules(ctx, c, view, graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
-  if (view.scale < FAR) { return drawFar(ctx, c, graph, scene, view, shown); }
+  const groups = drawModules(ctx, c, view,
+                             graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
+  if (view.scale < FAR) { return [...groups, ...drawFar(ctx, c, graph, scene, view, shown)]; }
   const chips = [];
   for (const edge of graph.edges) {
     const src = nodes.get(edge.src);
@@ -89,6 +96,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
     }
   }
   drawChips(ctx, c, chips, drawn);
+  drawn.unshift(...groups);
   if (progress < 1) {
     for (const edge of graph.edges) {
       if (scene.active.has(edge.dst) && scene.visible.has(edge.src)) {
@@ -150,7 +158,7 @@ function drawFar(ctx, c, graph, scene, view, shown) {
     if (running || fresh(pixelKey(p))) {
       (running ? active : kinds[kind]).rect(p.x, p.y, w, h);
     }
-    drawn.push({ id: node.id, x: p.x, y: p.y, w, h, texts: [] });
+    drawn.push({ id: node.id, kind: "node", x: p.x, y: p.y, w, h, texts: [] });
   }
   kinds.forEach((path, i) => {
     ctx.fillStyle = tiny ? outlines[i] : c.node;
@@ -192,15 +200,16 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
   ctx.stroke();
 }
 
-// A labelled box around the nodes each nn.Module made.
+// A labelled box around the nodes each nn.Module made; returns what it drew.
 function drawModules(ctx, c, view, nodes) {
   const groups = new Map();
   for (const n of nodes) {
     if (!groups.has(n.module)) { groups.set(n.module, []); }
     groups.get(n.module).push(nodeBox(n));
   }
-  ctx.font = "11px system-ui, sans-serif";
+  ctx.font = `${GROUP_PX}px ${FONT}`;
   ctx.textAlign = "left";
+  const drawn = [];
   for (const [path, boxes] of groups) {
     const x0 = Math.min(...boxes.map((b) => b.x)) - 12;
     const y0 = Math.min(...boxes.map((b) => b.y)) - 22;
@@ -216,7 +225,10 @@ function drawModules(ctx, c, view, nodes) {
     ctx.setLineDash([]);
     ctx.fillStyle = c.muted;
     ctx.fillText(path, a.x + 8, a.y + 14);
+    drawn.push({ id: path, kind: "group", x: a.x, y: a.y, w: b.x - a.x, h: b.y - a.y,
+                 texts: [{ text: path, full: path, px: GROUP_PX }] });
   }
+  return drawn;
 }
 
 function drawEdge(ctx, c, view, src, dst, grad, slot) {
@@ -308,7 +320,7 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   ctx.lineWidth = selected ? 3 : node.kind === "output" ? 2.5 : 1.2;
   ctx.strokeStyle = leaf ? c.leaf : node.kind === "output" ? c.ink : c.forward;
   ctx.stroke();
-  const drawn = { id: node.id, x: p.x, y: p.y, w, h, texts: [] };
+  const drawn = { id: node.id, kind: "node", x: p.x, y: p.y, w, h, texts: [] };
   const face = nodeFace(node, scene, progress);
   const k = Math.min(view.scale, 1.6);
   const pad = padding(node) * k;
@@ -321,16 +333,21 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
   const line = (text, px, color, y, bold = false) => {
-    // Unrounded sizes, so the text scales exactly as its box does.
-    ctx.font = `${bold ? "600 " : ""}${(px * k).toFixed(2)}px ${FONT}`;
-    ctx.fillStyle = color;
+    const size = Math.max(px * k, MIN_PX); // unrounded: the text scales exactly as its box
+    ctx.font = `${bold ? "600 " : ""}${size.toFixed(2)}px ${FONT}`;
     const shown = fit(ctx, text, textW);
+    if (shown.length < Math.min(text.length, 4)) { return; } // too little room to say anything
+    ctx.fillStyle = color;
     ctx.fillText(shown, cx, y);
-    drawn.texts.push({ text: shown, full: text, width: ctx.measureText(shown).width, room: textW });
+    drawn.texts.push({ text: shown, full: text, px: size, width: ctx.measureText(shown).width,
+                       room: textW });
   };
-  line(face.title, TITLE_PX, c.ink, p.y + h * 0.44, leaf);
-  line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8);
-  if (internals && view.scale >= 0.6) { // what autograd keeps for backward, under the box
+  const both = h >= 2.6 * MIN_PX; // room for two lines of at least MIN_PX
+  if (both || h >= 1.4 * MIN_PX) {
+    line(face.title, TITLE_PX, c.ink, both ? p.y + h * 0.44 : p.y + h / 2 + MIN_PX * 0.35, leaf);
+  }
+  if (both) { line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8); }
+  if (internals && DETAIL_PX * k >= MIN_PX) { // what autograd keeps for backward, under the box
     const extra = leaf ? "AccumulateGrad" : (node.saved || []).length
       ? `saved: ${node.saved.map((e) => e.name.replace(/^_saved_/, "")).join(", ")}` : "";
     ctx.font = `italic ${(DETAIL_PX * k).toFixed(2)}px ${FONT}`;

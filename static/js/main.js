@@ -13,8 +13,9 @@ import { codeSizeProblem } from "./limits.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
+import { searchHits } from "./search.js";
 import { backwardStart, buildTimeline } from "./timeline.js";
-import { fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
+import { centreOn, fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
@@ -29,7 +30,8 @@ const ui = {};
 for (const id of ["editor", "run", "stop", "status", "examples", "device", "play", "step-back",
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
-                  "losses", "internals", "present", "try-seed"]) {
+                  "losses", "internals", "present", "try-seed", "search", "zoom-in",
+                  "zoom-out", "fit"]) {
   ui[id] = $(id);
 }
 
@@ -356,7 +358,7 @@ ui["jump-backward"].addEventListener("click",
 ui.timeline.addEventListener("input", act((p) => player.seek(p, Number(ui.timeline.value))));
 ui.speed.addEventListener("change", act((p) => player.setSpeed(p, Number(ui.speed.value))));
 window.addEventListener("keydown", (event) => {
-  if (event.target.closest && event.target.closest(".CodeMirror")) { return; }
+  if (event.target.closest && event.target.closest(".CodeMirror, input[type=search]")) { return; }
   const keys = { " ": (p) => (p.playing ? player.pause(p) : player.play(p)),
                  ArrowRight: player.stepForward, ArrowLeft: player.stepBack,
                  Home: (p) => player.seek(p, 0), End: (p) => player.seek(p, p.frames - 1) };
@@ -439,10 +441,47 @@ ui.canvas.addEventListener("wheel", (e) => {
   const p = at(e);
   moveView(zoomAt(state.view, Math.exp(-e.deltaY * 0.0015), p.x, p.y));
 }, { passive: false });
-ui.canvas.addEventListener("dblclick", () => {
+const fitAll = () => {
   state.view = null;
   state.viewTouched = false;
   render();
+};
+ui.canvas.addEventListener("dblclick", fitAll);
+ui.fit.addEventListener("click", fitAll);
+const zoomBy = (factor) => {
+  if (state.view) {
+    moveView(zoomAt(state.view, factor, ui.canvas.clientWidth / 2, ui.canvas.clientHeight / 2));
+  }
+};
+ui["zoom-in"].addEventListener("click", () => zoomBy(1.25));
+ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
+
+// Search: typing centres on the best hit, Enter goes on to the next; a hit not drawn yet at
+// this frame takes the player to the end, where every node is.
+const search = { query: null, hits: [], at: -1 };
+function findNext(next) {
+  const graph = state.graph;
+  if (!graph || !state.doc) { return; }
+  if (!next || search.query !== ui.search.value) {
+    search.query = ui.search.value;
+    search.hits = searchHits(graph.nodes, state.doc.variables, search.query);
+    search.at = -1;
+  }
+  ui.search.classList.toggle("missed", search.query.trim() !== "" && !search.hits.length);
+  if (!search.hits.length) { return; }
+  search.at = (search.at + 1) % search.hits.length;
+  const node = graph.byId.get(search.hits[search.at]);
+  if (!state.scene.visible.has(node.id)) {
+    state.player = player.seek(state.player, state.frames.length - 1);
+  }
+  moveView(centreOn(state.view || fitView(graph.nodes, ui.canvas.clientWidth,
+                                          ui.canvas.clientHeight),
+                    node, ui.canvas.clientWidth, ui.canvas.clientHeight));
+  select(node.id);
+}
+ui.search.addEventListener("input", () => findNext(false));
+ui.search.addEventListener("keydown", (e) => {
+  if (e.key === "Enter") { e.preventDefault(); findNext(true); }
 });
 window.addEventListener("resize", () => render());
 

@@ -63,6 +63,13 @@ export function fitView(nodes, width, height, margin = 32) {
            ty: (height - (y1 - y0) * scale) / 2 - y0 * scale };
 }
 
+// The view with `node` at the centre of a width x height canvas, at least at `scale` (so that
+// its text reads).
+export function centreOn(view, node, width, height, scale = 1) {
+  const s = Math.max(view.scale, scale);
+  return { scale: s, tx: width / 2 - node.x * s, ty: height / 2 - node.y * s };
+}
+
 export function pan(view, dx, dy) {
   return { ...view, tx: view.tx + dx, ty: view.ty + dy };
 }

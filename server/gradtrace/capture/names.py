@@ -42,7 +42,11 @@ def named_tensors(namespace: dict):
                 yield f"{name}.{param_name}", param, name
 
 
-def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries) -> list[Variable]:
+def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries,
+                      library_modules: dict[str, str]) -> list[Variable]:
+    """The variables, and each graph node's label: a variable's name, ``net.0 · Linear`` for an
+    op that a library module ran (its own source is torch's, and the snippet's line would name
+    the outermost call, ``net(x)``), else the source of the call."""
     leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
     variables = []
     for name, t, bound in named_tensors(namespace):
@@ -65,6 +69,11 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries) 
             if rec.variable is not None and name != bound:  # a parameter: net.0.weight
                 rec.node.module = name.rsplit(".", 1)[0]
     for rec in graph.records:
-        if not rec.node.label:
-            rec.node.label = rec.node.span or rec.node.op or rec.node.name
+        node = rec.node
+        if not node.label:
+            cls = library_modules.get(node.module) if node.kind != "leaf" else None
+            if cls:  # a module no top-level name reaches is named by its class alone
+                node.label = node.module if node.module == cls else f"{node.module} · {cls}"
+            else:
+                node.label = node.span or node.op or node.name
     return variables

@@ -277,7 +277,7 @@ def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
     if trace.error is None and session.stop_message is not None:  # crossed after it ended
         trace.error = _stopped(session, None)
     trace.variables = names.collect_variables(session.namespace, lines, session.graph,
-                                              session.summaries)
+                                              session.summaries, session.library_modules)
     session.summaries.flush()
     trace.diagnostics = doctor.diagnose(trace.variables, session)
     trace.steps = session.steps

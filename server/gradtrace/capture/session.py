@@ -111,6 +111,9 @@ class Session:
         self.graph_sent = False
         self.laid_out = (0, 0)  # (nodes, edges) of the whole graph when it was last laid out
         self.module_paths: dict[int, str] = {}
+        # path -> class name, for modules whose forward is not the snippet's code (Linear, ReLU):
+        # their ops have no source of their own to name them, so the module call names them
+        self.library_modules: dict[str, str] = {}
         self._cut_values: dict[int, tuple[object, int]] = {}
         self._pending: list[tuple] = []  # recorded calls not yet turned into steps
         self._pending_elements = 0
@@ -240,15 +243,25 @@ class Session:
         path = self.module_paths.get(id(module))
         if path is None:
             self._index_modules()
-            path = self.module_paths.setdefault(id(module), type(module).__name__)
+            path = self.module_paths.get(id(module))
+            if path is None:
+                path = self._name_module(module, type(module).__name__)
         return path
 
     def _index_modules(self) -> None:
         for name, value in list(self.namespace.items()):
             if isinstance(value, torch.nn.Module):
                 for sub_name, sub in value.named_modules():
-                    path = f"{name}.{sub_name}" if sub_name else name
-                    self.module_paths.setdefault(id(sub), path)
+                    if id(sub) not in self.module_paths:
+                        self._name_module(sub, f"{name}.{sub_name}" if sub_name else name)
+
+    def _name_module(self, module, path: str) -> str:
+        self.module_paths[id(module)] = path
+        cls = type(module)
+        code = getattr(cls.forward, "__code__", None)
+        if code is None or code.co_filename != self.source.filename:
+            self.library_modules[path] = cls.__name__
+        return path
 
     # -- passes ----------------------------------------------------------------------------------
 
