@@ -362,15 +362,26 @@ def test_the_empty_state_invites_a_run_and_a_run_without_a_graph_says_so(page):
     page.screenshot(path=str(ARTIFACTS / "page-no-graph.png"))
 
 
-def test_the_loss_chart_of_a_training_loop_goes_to_the_pass_clicked(page):
+def test_the_pass_picker_the_loss_chart_and_the_player_agree(page):
     run_example(page, "training/manual_linear_xor")
+
+    def shown() -> tuple[str, str]:
+        return (page.eval_on_selector("[data-testid=passes]", "s => s.value"),
+                page.get_attribute("[data-testid=losses]", "data-current"))
+
+    assert shown() == ("999", "999")  # the run ends after its last pass
     chart = page.locator("[data-testid=losses]").bounding_box()
     assert chart["width"] > 100
-    page.mouse.click(chart["x"] + chart["width"] - 1, chart["y"] + chart["height"] / 2)
-    assert "(pass 999)" in page.inner_text("[data-testid=frame]")
     page.mouse.click(chart["x"] + 1, chart["y"] + chart["height"] / 2)
-    assert "(pass 0)" in page.inner_text("[data-testid=frame]")
-    assert page.eval_on_selector("[data-testid=passes]", "s => s.value") == "0"
+    assert "(pass 0)" in page.inner_text("[data-testid=frame]") and shown() == ("0", "0")
+    page.select_option("[data-testid=passes]", "993")
+    assert "(pass 993)" in page.inner_text("[data-testid=frame]") and shown() == ("993", "993")
+    page.click("[data-testid=canvas]")  # the player's keys: back into the forward steps
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")  # before pass 993: the steps that lead up to it
+    assert "forward" in page.inner_text("[data-testid=frame]") and shown() == ("993", "993")
+    page.mouse.click(chart["x"] + chart["width"] - 1, chart["y"] + chart["height"] / 2)
+    assert "(pass 999)" in page.inner_text("[data-testid=frame]") and shown() == ("999", "999")
 
 
 def test_ctrl_enter_runs_the_code_a_reload_keeps_and_space_plays(page):

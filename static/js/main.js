@@ -14,7 +14,7 @@ import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
 import { searchHits } from "./search.js";
-import { backwardStart, buildTimeline } from "./timeline.js";
+import { backwardStart, buildTimeline, passOfFrame } from "./timeline.js";
 import { centreOn, fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
@@ -191,7 +191,15 @@ function renderPasses() {
     `pass ${p.index} · line ${p.line}${p.loss === null ? "" : ` · loss ${shortValue({ values: [p.loss] })}`}`,
     String(p.index)));
   ui.passes.replaceChildren(...(doc.passes.length > 1 ? options : []));
-  drawLosses(ui.losses, doc.pass_log, doc.pass_log.total > 1);
+  state.passShown = undefined; // drawn again with the frame's pass marked (showPass)
+}
+
+// The pass picker and the loss chart follow the player: both show the pass of the frame.
+function showPass(pass) {
+  if (pass === state.passShown) { return; }
+  state.passShown = pass;
+  if (pass !== null && ui.passes.options.length) { ui.passes.value = String(pass); }
+  drawLosses(ui.losses, state.doc.pass_log, state.doc.pass_log.total > 1, pass);
 }
 
 const seekPass = (index) => {
@@ -211,7 +219,8 @@ ui.losses.addEventListener("click", (e) => {
   seekPass(nearest);
 });
 
-function drawLosses(canvas, log, show) {
+// The loss of every pass as a line, the pass `current` marked with a dot.
+function drawLosses(canvas, log, show, current) {
   if (!show) { return; }
   const ratio = window.devicePixelRatio || 1;
   canvas.width = canvas.clientWidth * ratio;
@@ -224,16 +233,24 @@ function drawLosses(canvas, log, show) {
   const [lo, hi] = [Math.min(...known), Math.max(...known)];
   const w = canvas.clientWidth;
   const h = canvas.clientHeight;
-  ctx.strokeStyle = getComputedStyle(canvas).getPropertyValue("--grad");
+  const x = (i) => (i / (values.length - 1)) * (w - 4) + 2;
+  const y = (v) => (hi === lo ? h / 2 : h - 3 - ((v - lo) / (hi - lo)) * (h - 6)); // flat: mid
+  const ink = getComputedStyle(canvas).getPropertyValue("--grad");
+  ctx.strokeStyle = ink;
   ctx.lineWidth = 1.5;
   ctx.beginPath();
   values.forEach((v, i) => {
     if (v === null) { return; }
-    const x = (i / (values.length - 1)) * (w - 4) + 2;
-    const y = hi === lo ? h / 2 : h - 3 - ((v - lo) / (hi - lo)) * (h - 6); // flat: mid-height
-    if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
+    if (i === 0) { ctx.moveTo(x(i), y(v)); } else { ctx.lineTo(x(i), y(v)); }
   });
   ctx.stroke();
+  if (typeof values[current] === "number") {
+    ctx.beginPath();
+    ctx.arc(x(current), y(values[current]), 3.5, 0, 2 * Math.PI);
+    ctx.fillStyle = ink;
+    ctx.fill();
+  }
+  canvas.dataset.current = current ?? ""; // for tests: the pass the chart marks
 }
 
 // The graph as drawn: folded in the teaching view, each node as wide as its text needs and the
@@ -283,6 +300,7 @@ function render() {
   ui.timeline.value = frameIndex;
   ui.play.textContent = state.player.playing ? "❚❚" : "▶";
   const frame = state.frames[frameIndex];
+  showPass(passOfFrame(doc, frame));
   ui.frame.textContent = frame
     ? `${frameIndex + 1}/${state.frames.length} · ${frame.kind}${frame.kind === "forward" ? "" : ` (pass ${frame.pass})`}`
     : "";

@@ -25,6 +25,15 @@ export function buildTimeline(doc) {
   return frames;
 }
 
+// The pass a frame belongs to: its own in the backward part; for a forward step, the kept pass
+// that step leads up to (the last one after the last pass). null when there is no pass.
+export function passOfFrame(doc, frame) {
+  if (!frame || !doc.passes.length) { return null; }
+  if (frame.kind !== "forward") { return frame.pass; }
+  const next = doc.passes.find((p) => p.after_step >= frame.step);
+  return (next || doc.passes[doc.passes.length - 1]).index;
+}
+
 // Where the backward part starts (the first pass frame), or the end when there is none.
 export function backwardStart(frames) {
   const at = frames.findIndex((f) => f.kind === "pass");
