@@ -235,7 +235,8 @@ def test_values_the_server_kept_arrive_when_the_inspector_shows_them(page):
 def test_the_drawn_hook_lists_module_groups_and_no_text_under_9_px(page):
     run_example(page, "modules/compute_gradients")
     groups = drawn_boxes(page, "group")
-    assert groups and all(g["texts"][0]["full"] == g["id"] and g["w"] > 0 for g in groups)
+    assert groups and all(g["w"] > 0 for g in groups) and any(g["texts"] for g in groups)
+    assert all(t["full"] == g["id"] and t["px"] >= 9 for g in groups for t in g["texts"])
     for _ in range(6):  # out to where a box is a few pixels: text goes before it gets small
         page.click("[data-testid=zoom-out]")
         texts = [t for box in drawn_boxes(page) for t in box["texts"]]
@@ -251,6 +252,25 @@ def test_zoom_buttons_zoom_about_the_centre_and_fit_returns(page):
     assert all(zoomed[i]["w"] > fitted[i]["w"] * 1.2 for i in zoomed)
     page.click("[data-testid=fit]")
     assert {b["id"]: b for b in drawn_boxes(page)} == fitted
+
+
+def test_the_minimap_shows_when_the_graph_is_out_of_view_and_a_click_goes_there(page):
+    run_example(page, "modules/compute_gradients")
+    assert not page.is_visible("[data-testid=minimap]")  # at fit, all of it is in view
+    for _ in range(4):
+        page.click("[data-testid=zoom-in]")
+    assert page.is_visible("[data-testid=minimap]")
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    page.mouse.move(canvas["x"] + 100, canvas["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + 100, canvas["y"] + 100 + 3000, steps=4)  # the graph is gone
+    page.mouse.up()
+    assert drawn_boxes(page) == []
+    mini = page.locator("[data-testid=minimap]").bounding_box()
+    page.mouse.click(mini["x"] + mini["width"] / 2, mini["y"] + mini["height"] / 2)
+    assert drawn_boxes(page), "a click on the minimap's middle brings the graph's middle back"
+    page.click("[data-testid=fit]")
+    assert not page.is_visible("[data-testid=minimap]")
 
 
 def test_search_centres_on_its_hit_and_enter_goes_to_the_next(page):

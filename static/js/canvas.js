@@ -223,10 +223,14 @@ function drawModules(ctx, c, view, nodes) {
     ctx.lineWidth = 1;
     ctx.stroke();
     ctx.setLineDash([]);
-    ctx.fillStyle = c.muted;
-    ctx.fillText(path, a.x + 8, a.y + 14);
+    // The name only where it fits: a row of small boxes must not become a smear of names.
+    const named = ctx.measureText(path).width + 16 <= b.x - a.x;
+    if (named) {
+      ctx.fillStyle = c.muted;
+      ctx.fillText(path, a.x + 8, a.y + 14);
+    }
     drawn.push({ id: path, kind: "group", x: a.x, y: a.y, w: b.x - a.x, h: b.y - a.y,
-                 texts: [{ text: path, full: path, px: GROUP_PX }] });
+                 texts: named ? [{ text: path, full: path, px: GROUP_PX }] : [] });
   }
   return drawn;
 }

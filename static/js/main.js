@@ -9,13 +9,14 @@ import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
+import { drawMinimap, overflows } from "./minimap.js";
 import { codeSizeProblem } from "./limits.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
 import { searchHits } from "./search.js";
 import { backwardStart, buildTimeline, passOfFrame } from "./timeline.js";
-import { centreOn, fitLayers, fitView, hitTest, pan, zoomAt } from "./view.js";
+import { centreOn, fitLayers, fitView, hitTest, pan, toWorld, zoomAt } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
@@ -31,7 +32,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit"]) {
+                  "zoom-out", "fit", "minimap"]) {
   ui[id] = $(id);
 }
 
@@ -42,6 +43,7 @@ const state = {
   // caches, each with the key it was made for
   graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
   details: new Map(), // the run's large values the server sent when asked: key -> reply
+  minimapView: null, // the minimap's own view of the graph, when it shows
 };
 
 const editor = window.CodeMirror(ui.editor, {
@@ -273,6 +275,19 @@ function drawnGraph() {
   return state.graph;
 }
 
+// The minimap shows while some of the graph is out of view.
+function renderMinimap(graph) {
+  const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
+  const show = Boolean(state.view) && overflows(graph.nodes, state.view, width, height);
+  ui.minimap.classList.toggle("hidden", !show);
+  if (show) {
+    const style = getComputedStyle(ui.minimap);
+    state.minimapView = drawMinimap(ui.minimap, graph.nodes, state.view, width, height,
+                                    style.getPropertyValue("--muted").trim(),
+                                    style.getPropertyValue("--accent").trim());
+  }
+}
+
 let runningLine = null;
 function render() {
   const doc = state.doc;
@@ -297,6 +312,7 @@ function render() {
                                   state.player.playing ? player.frameProgress(state.player) : 1);
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
+  renderMinimap(graph);
   ui.timeline.value = frameIndex;
   ui.play.textContent = state.player.playing ? "❚❚" : "▶";
   const frame = state.frames[frameIndex];
@@ -472,6 +488,12 @@ const zoomBy = (factor) => {
   }
 };
 ui["zoom-in"].addEventListener("click", () => zoomBy(1.25));
+ui.minimap.addEventListener("pointerdown", (e) => {
+  if (!state.view || !state.minimapView) { return; }
+  const rect = ui.minimap.getBoundingClientRect();
+  const world = toWorld(state.minimapView, e.clientX - rect.left, e.clientY - rect.top);
+  moveView(centreOn(state.view, world, ui.canvas.clientWidth, ui.canvas.clientHeight, 0));
+});
 ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 
 // Search: typing centres on the best hit, Enter goes on to the next; a hit not drawn yet at
