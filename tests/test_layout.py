@@ -41,7 +41,7 @@ def test_a_parameter_and_its_transpose_sit_beside_the_linear_that_uses_them():
     assert bias["layer"] == transpose["layer"] == linear["layer"] - 1
     assert weight["layer"] == linear["layer"] - 2
     relu = next(n for n in nodes if n["name"] == "ReluBackward0")
-    assert relu["layer"] == linear["layer"] - 1 and relu["row"] == linear["row"]
+    assert relu["layer"] < weight["layer"] and relu["row"] == linear["row"]  # net.1, then net.2
 
 
 def test_layout_is_deterministic_whatever_the_input_order():
@@ -80,3 +80,64 @@ def test_layers_are_the_topological_generations_networkx_finds():
     assert side and {n.id: n.layer for n in nodes} == expected
     for n in nodes:
         assert n.x == n.layer * 160.0 and n.y == n.row * 70.0
+
+
+def _module_graph(seed: int, per_run: int = 12):
+    """A random forward graph whose nodes belong to nested modules, each called once, as a
+    model's are: a run of nodes per module, in call order, inner modules within their outer
+    one's calls, and some nodes in none."""
+    import random
+
+    rng = random.Random(seed)
+    calls = [None, "net.0", "net.0.attn", "net.0", "net.0.mlp", "net.1", "net.1.attn",
+             "net.1.mlp", None, "head", "head.proj", None]
+    nodes = []
+    for module in calls:
+        for _ in range(rng.randrange(2, per_run)):
+            nodes.append(Node(id=len(nodes), kind="op", name="N", module=module))
+    count = len(nodes)
+    edges = [Edge(max(i - rng.randrange(1, 4), 0), i, 0, 0) for i in range(1, count)]
+    edges += [Edge(rng.randrange(i), i, 1, 0) for i in range(1, count, 5)]
+    return nodes, edges
+
+
+def test_modules_lie_in_rectangles_that_hold_nothing_else():
+    for seed in range(8):
+        nodes, edges = _module_graph(seed)
+        layout(nodes, edges)
+        by_id = {n.id: n for n in nodes}
+        for e in edges:
+            assert by_id[e.src].layer < by_id[e.dst].layer, "an edge points backwards"
+        assert len({(n.layer, n.row) for n in nodes}) == len(nodes), "two nodes share a spot"
+        inside: dict = {}
+        for n in nodes:
+            parts = n.module.split(".") if n.module else []
+            for k in range(1, len(parts) + 1):
+                inside.setdefault(".".join(parts[:k]), []).append(n)
+        for path, members in inside.items():
+            box = (min(n.layer for n in members), max(n.layer for n in members),
+                   min(n.row for n in members), max(n.row for n in members))
+            strangers = [n for n in nodes if n not in members
+                         and box[0] <= n.layer <= box[1] and box[2] <= n.row <= box[3]]
+            assert not strangers, (seed, path, strangers[:3])
+
+
+def test_a_module_called_around_another_is_dissolved_not_looped():
+    """lin(relu(lin(x))): at the top level lin -> relu -> lin is a cycle between blocks."""
+    nodes = [Node(id=0, kind="leaf", name="A", module="lin"),
+             Node(id=1, kind="op", name="Addmm", module="lin"),
+             Node(id=2, kind="op", name="Relu", module=None),
+             Node(id=3, kind="op", name="Addmm", module="lin"),
+             Node(id=4, kind="output", name="Sum", module=None)]
+    edges = [Edge(0, 1, 0, 0), Edge(1, 2, 0, 0), Edge(2, 3, 0, 0), Edge(0, 3, 1, 0),
+             Edge(3, 4, 0, 0)]
+    layout(nodes, edges)
+    assert [n.layer for n in nodes] == [0, 1, 2, 3, 4]
+
+
+def test_layout_with_modules_is_deterministic():
+    first, edges = _module_graph(1)
+    layout(first, edges)
+    again, edges_again = _module_graph(1)
+    layout(list(reversed(again)), list(reversed(edges_again)))
+    assert [(n.layer, n.row) for n in first] == [(n.layer, n.row) for n in again]

@@ -1,102 +1,223 @@
-"""A layered layout of the autograd graph, flowing from inputs (leaves) to the loss.
+"""A layered layout of the autograd graph, flowing from inputs (leaves) to the loss, with each
+nn.Module's nodes kept together in a rectangle of their own.
 
-Each node's layer is the length of the longest data-flow path reaching it (its topological
-generation), so every edge points forward; except that a *side input* (a leaf, or a chain of
-one-input nodes hanging off one, as a weight and its transpose) moves right to the layer just
-before its first consumer, so that a parameter sits beside the op that uses it, not in a
-far-left column. Inside a layer, nodes are ordered by the mean row of their main inputs (one
-barycentre sweep), and side inputs by the rows of their consumers, with the node id breaking
-ties, so the result is deterministic. Plain lists indexed by position: on a 65k-node graph,
-building a networkx DiGraph and asking it for the generations alone took 0.30 s, more than
-twice what the layering took (bench/capture.py's layout column has its times now).
-Pure: no torch, no Flask.
+The module tree (``node.module`` paths, ``net.0`` inside ``net``) is laid out from the inside
+out. At each level the items are the module's own nodes and its child modules, each child a block
+as wide and as tall as its own layout (plus a row of margin above and below, where its box is
+drawn). Items are layered by the longest data-flow path reaching them, a block counting as many
+layers as it spans, so every edge points forward. A *side input* (a leaf, or a chain of one-input
+nodes hanging off one, as a weight and its transpose) moves right to the layer just before its
+first consumer, so that a parameter sits beside the op that uses it. Each item then takes the
+first free rows at or below the mean row of its inputs (side inputs: of their consumers), so
+blocks never overlap. A module whose blocks would form a cycle at some level (a module called
+twice around another) is dissolved into its nodes there. Ties break by node id: deterministic.
+Plain lists and dicts, no networkx (tests/test_layout.py uses it as the oracle); pure: no torch,
+no Flask.
 """
 
 from __future__ import annotations
 
+import heapq
+
 LAYER_GAP = 160.0  # x distance between layers
-ROW_GAP = 70.0  # y distance between nodes of a layer
+ROW_GAP = 70.0  # y distance between rows
+MARGIN_ROWS = 1  # free rows above and below a module's block, where its box and name go
 
 
 def layout(nodes, edges) -> None:
-    """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id``) in place."""
+    """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id`` and ``module``)
+    in place."""
     ordered = sorted(nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(ordered)}
     count = len(ordered)
     inputs: list[list[int]] = [[] for _ in range(count)]
-    consumers: list[list[int]] = [[] for _ in range(count)]
     for e in edges:
         src, dst = index.get(e.src), index.get(e.dst)
         if src is not None and dst is not None and src != dst:
             inputs[dst].append(src)
-            consumers[src].append(dst)
-    generations = _generations(inputs, consumers)
-    layer = [0] * count
-    side = [False] * count
-    for depth, members in enumerate(generations):
-        for i in members:
-            layer[i] = depth
-            side[i] = not inputs[i] or (len(set(inputs[i])) == 1 and side[inputs[i][0]])
-    for members in reversed(generations):  # consumers first: a chain moves as a whole
-        for i in members:
-            if side[i] and consumers[i]:
-                layer[i] = min(layer[c] for c in consumers[i]) - 1
-    row = _rows(layer, side, inputs, consumers, generations)
+    tree = _ModuleTree([getattr(n, "module", None) for n in ordered])
+    layer, row = [0] * count, [0] * count
+    placed = {}  # group -> (its items, their (layer, row)) in its own frame
+    sizes = {}  # group -> (layers, rows) of its block
+    for group in tree.inside_out():
+        items, spots, size = _lay_out_group(group, tree, inputs, sizes)
+        placed[group], sizes[group] = (items, spots), size
+    stack = [(tree.ROOT, 0, 0)]
+    while stack:  # from the outside in: each block's items, moved to where the block went
+        group, base_layer, base_row = stack.pop()
+        items, spots = placed[group]
+        for item, (at_layer, at_row) in zip(items, spots, strict=True):
+            if type(item) is int:
+                layer[item], row[item] = base_layer + at_layer, base_row + at_row
+            else:
+                stack.append((item, base_layer + at_layer, base_row + at_row + MARGIN_ROWS))
     for i, n in enumerate(ordered):
-        n.layer, n.row = layer[i], int(row[i])
+        n.layer, n.row = layer[i], row[i]
         n.x = layer[i] * LAYER_GAP
         n.y = row[i] * ROW_GAP
 
 
-def _rows(layer: list[int], side: list[bool], inputs: list[list[int]],
-          consumers: list[list[int]], generations: list[list[int]]) -> list[float]:
-    """Each node's position in its layer. Main nodes come in order of the mean row of their main
-    inputs (a layer at a time, left to right); then each side input takes the mean row of its
-    consumers (right to left, so a chain follows its end); then every layer is numbered again
-    with both kinds sorted together."""
-    by_layer: dict[int, list[int]] = {}
-    for i in range(len(layer)):
-        by_layer.setdefault(layer[i], []).append(i)
-    key = [-1.0] * len(layer)
-    for depth in sorted(by_layer):
-        keyed = []
-        for i in by_layer[depth]:
-            if side[i]:
-                continue
-            main = [p for p in inputs[i] if not side[p]]
-            keyed.append((sum(key[p] for p in main) / len(main) if main else -1.0, i))
-        keyed.sort()
-        for position, (_, i) in enumerate(keyed):
-            key[i] = float(position)
-    for members in reversed(generations):
-        for i in members:
-            if side[i] and consumers[i]:
-                key[i] = sum(key[c] for c in consumers[i]) / len(consumers[i])
-    row = [0.0] * len(layer)
-    for members in by_layer.values():
-        for position, i in enumerate(sorted(members, key=lambda i: (key[i], side[i], i))):
-            row[i] = float(position)
-    return row
+class _ModuleTree:
+    """Module paths as a tree. A node's chain is the paths from the outermost module in: the
+    chain of ``net.0`` is ``["net", "net.0"]``. The root (the snippet's top level) is ""."""
+
+    ROOT = ""
+
+    def __init__(self, modules: list):
+        self.chains: list[list[str]] = []
+        self.children: dict[str, list[str]] = {self.ROOT: []}
+        self.members: dict[str, list[int]] = {self.ROOT: []}  # every node inside, nested too
+        for i, path in enumerate(modules):
+            chain = []
+            if path:
+                parts = path.split(".")
+                chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+            self.chains.append(chain)
+            self.members[self.ROOT].append(i)
+            parent = self.ROOT
+            for group in chain:
+                if group not in self.members:
+                    self.members[group] = []
+                    self.children[group] = []
+                    self.children[parent].append(group)  # in order of first node: stable
+                self.members[group].append(i)
+                parent = group
+
+    def depth(self, group: str) -> int:
+        return 0 if group == self.ROOT else group.count(".") + 1
+
+    def inside_out(self) -> list[str]:
+        """Every group, each after all the groups inside it."""
+        order, stack = [], [self.ROOT]
+        while stack:
+            group = stack.pop()
+            order.append(group)
+            stack.extend(self.children[group])
+        return order[::-1]
 
 
-def _generations(inputs: list[list[int]], consumers: list[list[int]]) -> list[list[int]]:
-    """Kahn's algorithm a generation at a time (what networkx's topological_generations does,
-    which tests/test_layout.py checks), iterative, so any depth is safe."""
-    waiting = [len(i) for i in inputs]
-    current = [i for i, n in enumerate(waiting) if n == 0]
-    generations = []
-    placed = 0
-    while current:
-        generations.append(current)
-        placed += len(current)
-        following = []
-        for i in current:
-            for c in consumers[i]:
-                waiting[c] -= 1
-                if waiting[c] == 0:
-                    following.append(c)
-        following.sort()
-        current = following
-    if placed < len(inputs):  # a cycle cannot come from autograd; lay out in id order
-        return [list(range(len(inputs)))]
-    return generations
+def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes: dict):
+    """The items of ``group`` (node indices, and child group paths) with their (layer, row) in
+    the group's own frame, and the group's size as a block (layers, rows with margins)."""
+    depth = tree.depth(group)
+    dissolved: set[str] = set()
+    while True:
+        item_of = {}
+        for i in tree.members[group]:
+            chain = tree.chains[i]
+            child = chain[depth] if len(chain) > depth else None
+            item_of[i] = child if child is not None and child not in dissolved else i
+        items = sorted(set(item_of.values()), key=lambda it: _first(it, tree))
+        preds: dict = {it: set() for it in items}
+        for i in tree.members[group]:
+            for p in inputs[i]:
+                a, b = item_of.get(p), item_of[i]
+                if a is not None and a != b:
+                    preds[b].add(a)
+        order = _topological(items, preds)
+        if order is not None:
+            break
+        reached = set(_acyclic_part(items, preds))
+        looped = [it for it in items if type(it) is str and it not in reached]
+        dissolved.update(looped or [it for it in items if type(it) is str])
+    span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
+    height = {it: 1 if type(it) is int else sizes[it][1] for it in items}
+    consumers: dict = {it: [] for it in items}
+    for it in order:
+        for p in sorted(preds[it], key=lambda x: _first(x, tree)):
+            consumers[p].append(it)
+    at_layer: dict = {}
+    side: dict = {}
+    for it in order:
+        ins = preds[it]
+        at_layer[it] = max((at_layer[p] + span[p] for p in ins), default=0)
+        side[it] = type(it) is int and (not ins or (len(ins) == 1 and side[next(iter(ins))]))
+    for it in reversed(order):  # consumers first: a chain moves as a whole
+        if side[it] and consumers[it]:
+            at_layer[it] = min(at_layer[c] for c in consumers[it]) - 1
+    at_row = _pack(order, preds, consumers, side, at_layer, span, height)
+    layers = max((at_layer[it] + span[it] for it in items), default=1)
+    rows = max((at_row[it] + height[it] for it in items), default=1)
+    size = (layers, rows + 2 * MARGIN_ROWS)
+    return items, [(at_layer[it], at_row[it]) for it in items], size
+
+
+def _first(item, tree: _ModuleTree) -> int:
+    return item if type(item) is int else tree.members[item][0]
+
+
+def _topological(items: list, preds: dict) -> list | None:
+    """Kahn's algorithm, the earliest item first among the ready ones; None on a cycle."""
+    waiting = {it: len(preds[it]) for it in items}
+    consumers: dict = {it: [] for it in items}
+    for it in items:
+        for p in preds[it]:
+            consumers[p].append(it)
+    rank = {it: k for k, it in enumerate(items)}
+    ready = [rank[it] for it in items if waiting[it] == 0]  # a heap of ranks
+    order = []
+    while ready:
+        it = items[heapq.heappop(ready)]
+        order.append(it)
+        for c in consumers[it]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                heapq.heappush(ready, rank[c])
+    return order if len(order) == len(items) else None
+
+
+def _acyclic_part(items: list, preds: dict) -> list:
+    """The items Kahn's algorithm reaches before it stalls on a cycle (the rest are on one, or
+    after one)."""
+    waiting = {it: len(preds[it]) for it in items}
+    consumers: dict = {it: [] for it in items}
+    for it in items:
+        for p in preds[it]:
+            consumers[p].append(it)
+    ready = [it for it in items if waiting[it] == 0]
+    done = []
+    while ready:
+        it = ready.pop()
+        done.append(it)
+        for c in consumers[it]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    return done
+
+
+def _pack(order, preds, consumers, side, at_layer, span, height) -> dict:
+    """Rows: main items in topological order, then side inputs consumers-first, each at the first
+    free rows at or below the mean centre row of its neighbours (inputs, or consumers)."""
+    taken: dict[int, set[int]] = {}
+    at_row: dict = {}
+
+    def place(it, wanted: float) -> None:
+        r = max(int(wanted + 0.5), 0)
+        first, layers, rows = at_layer[it], span[it], height[it]
+        if layers == rows == 1:  # a node: one cell
+            column = taken.setdefault(first, set())
+            while r in column:
+                r += 1
+            column.add(r)
+        else:
+            columns = [taken.setdefault(first + k, set()) for k in range(layers)]
+            while any(r + k in column for column in columns for k in range(rows)):
+                r += 1
+            for column in columns:
+                column.update(range(r, r + rows))
+        at_row[it] = r
+
+    def centre(neighbours) -> float:
+        return (sum(at_row[n] + (height[n] - 1) / 2 for n in neighbours) / len(neighbours)
+                if neighbours else 0.0)
+
+    for it in order:
+        if not side[it]:
+            main = [p for p in preds[it] if not side[p]]
+            place(it, centre(main) - (height[it] - 1) / 2)
+    for it in reversed(order):
+        if side[it]:
+            placed = [c for c in consumers[it] if c in at_row]
+            place(it, centre(placed) if placed else 0.0)
+    return at_row

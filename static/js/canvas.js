@@ -200,21 +200,30 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
   ctx.stroke();
 }
 
-// A labelled box around the nodes each nn.Module made; returns what it drew.
+// A labelled box around the nodes each nn.Module made, its submodules' nodes included (the
+// layout keeps each module's nodes in a rectangle of their own); an outer box is padded more
+// than the boxes inside it. Returns what it drew.
 function drawModules(ctx, c, view, nodes) {
-  const groups = new Map();
+  const groups = new Map(); // path -> {boxes, below: how many levels of modules it holds}
   for (const n of nodes) {
-    if (!groups.has(n.module)) { groups.set(n.module, []); }
-    groups.get(n.module).push(nodeBox(n));
+    const parts = n.module.split(".");
+    for (let k = 1; k <= parts.length; k++) {
+      const path = parts.slice(0, k).join(".");
+      if (!groups.has(path)) { groups.set(path, { boxes: [], below: 0 }); }
+      const group = groups.get(path);
+      group.boxes.push(nodeBox(n));
+      group.below = Math.max(group.below, parts.length - k);
+    }
   }
   ctx.font = `${GROUP_PX}px ${FONT}`;
   ctx.textAlign = "left";
   const drawn = [];
-  for (const [path, boxes] of groups) {
-    const x0 = Math.min(...boxes.map((b) => b.x)) - 12;
-    const y0 = Math.min(...boxes.map((b) => b.y)) - 22;
-    const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + 12;
-    const y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 10;
+  for (const [path, { boxes, below }] of groups) {
+    const side = 8 + 6 * below;
+    const x0 = Math.min(...boxes.map((b) => b.x)) - side;
+    const y0 = Math.min(...boxes.map((b) => b.y)) - 20 - 16 * below;
+    const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + side;
+    const y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 6 + 6 * below;
     const a = toScreen(view, x0, y0);
     const b = toScreen(view, x1, y1);
     roundRect(ctx, a.x, a.y, b.x - a.x, b.y - a.y, 8);

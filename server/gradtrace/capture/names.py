@@ -42,6 +42,16 @@ def named_tensors(namespace: dict):
                 yield f"{name}.{param_name}", param, name
 
 
+def place_parameters(namespace: dict, graph) -> None:
+    """Each module parameter's leaf node belongs to its module (``net.0.weight`` to ``net.0``),
+    not to where it was first used: the layout keeps a module's nodes together."""
+    leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
+    for name, t, bound in named_tensors(namespace):
+        rec = leaf_nodes.get(id(t))
+        if name != bound and rec is not None and rec.variable is t:
+            rec.node.module = name.rsplit(".", 1)[0]
+
+
 def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries,
                       library_modules: dict[str, str]) -> list[Variable]:
     """The variables, and each graph node's label: a variable's name, ``net.0 · Linear`` for an

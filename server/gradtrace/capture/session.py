@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gradtrace.capture import names
 from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph, GraphTooLarge
 from gradtrace.capture.source import SourceMap
@@ -109,7 +110,7 @@ class Session:
         self.namespace: dict = {}
         self.stream = None  # an EventStream when the run is watched live
         self.graph_sent = False
-        self.laid_out = (0, 0)  # (nodes, edges) of the whole graph when it was last laid out
+        self.laid_out: tuple = ()  # _layout_key of the whole graph when it was last laid out
         self.module_paths: dict[int, str] = {}
         # path -> class name, for modules whose forward is not the snippet's code (Linear, ReLU):
         # their ops have no source of their own to name them, so the module call names them
@@ -271,10 +272,11 @@ class Session:
             return
         if not self.graph_sent and self.config.graph_before_passes:
             self.graph_sent = True
+            names.place_parameters(self.namespace, self.graph)  # the layout groups by module
             nodes = [rec.node for rec in self.graph.records]
             edges = list(self.graph.edges)
             layout(nodes, edges)
-            self.laid_out = (len(nodes), len(edges))
+            self.laid_out = _layout_key(nodes, edges)
             self.emit(graph_event(nodes, edges, list(self.steps)))
         self.emit(pass_event(record), urgent=True)
 
@@ -297,10 +299,15 @@ class Session:
         self.emit(drop_event(dropped.index, start, end))
 
     def layout_is_current(self, nodes: list, edges: list) -> bool:
-        """Whether these are the whole graph as it was last laid out (the graph only grows, so
-        equal counts are the same nodes and edges)."""
+        """Whether these are the whole graph as it was last laid out, in the same modules (the
+        graph only grows, so equal counts are the same nodes and edges)."""
         whole = (self.graph.size, len(self.graph.edges))
-        return (len(nodes), len(edges)) == whole == self.laid_out
+        return (len(nodes), len(edges)) == whole and _layout_key(nodes, edges) == self.laid_out
+
+
+def _layout_key(nodes: list, edges: list) -> tuple:
+    """What a layout depends on beyond the node and edge sets: the modules nodes belong to."""
+    return len(nodes), len(edges), hash(tuple(n.module for n in nodes))
 
 
 def _grad_mode() -> str:
