@@ -232,8 +232,10 @@ function drawModules(ctx, c, view, nodes) {
     ctx.lineWidth = 1;
     ctx.stroke();
     ctx.setLineDash([]);
-    // The name only where it fits: a row of small boxes must not become a smear of names.
-    const named = ctx.measureText(path).width + 16 <= b.x - a.x;
+    // The name only where it fits, across and in its band above the boxes inside: a row of
+    // small boxes must not become a smear of names.
+    const band = (below ? 16 : 20) * view.scale;
+    const named = ctx.measureText(path).width + 16 <= b.x - a.x && band >= GROUP_PX + 1;
     if (named) {
       ctx.fillStyle = c.muted;
       ctx.fillText(path, a.x + 8, a.y + 14);
