@@ -58,9 +58,9 @@ export function textWidth(ctx, node, faces) {
 // Draws the scene and returns what it drew (window.gradtrace.drawn, a contract: DESIGN.md):
 // each visible module's box, kind "group", and node's, kind "node", in screen pixels, with
 // their texts, each with its size in pixels and, for nodes, its width and the room it had
-// (tests check that no node boxes overlap and every text fits its box). `progress` (0..1) moves a pulse
-// along the edges of the active nodes: values flowing into a new node in the forward phase,
-// gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
+// (tests check that no node boxes overlap and every text fits its box). `progress` (0..1)
+// moves a pulse along the edges of the active nodes: values flowing into a new node in the
+// forward phase, gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
 // away nodes are drawn as plain shapes in a few batched paths, so big graphs stay fast.
 export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1) {
   const ratio = window.devicePixelRatio || 1;

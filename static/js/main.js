@@ -9,8 +9,8 @@ import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
-import { drawMinimap, overflows } from "./minimap.js";
 import { codeSizeProblem } from "./limits.js";
+import { drawMinimap, overflows } from "./minimap.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
@@ -44,6 +44,7 @@ const state = {
   graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
   details: new Map(), // the run's large values the server sent when asked: key -> reply
   minimapView: null, // the minimap's own view of the graph, when it shows
+  passShown: undefined, // the pass the picker and the loss chart show (showPass)
 };
 
 const editor = window.CodeMirror(ui.editor, {
@@ -488,22 +489,23 @@ const zoomBy = (factor) => {
   }
 };
 ui["zoom-in"].addEventListener("click", () => zoomBy(1.25));
+ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 ui.minimap.addEventListener("pointerdown", (e) => {
   if (!state.view || !state.minimapView) { return; }
   const rect = ui.minimap.getBoundingClientRect();
   const world = toWorld(state.minimapView, e.clientX - rect.left, e.clientY - rect.top);
   moveView(centreOn(state.view, world, ui.canvas.clientWidth, ui.canvas.clientHeight, 0));
 });
-ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 
 // Search: typing centres on the best hit, Enter goes on to the next; a hit not drawn yet at
 // this frame takes the player to the end, where every node is.
-const search = { query: null, hits: [], at: -1 };
+const search = { query: null, graph: null, hits: [], at: -1 };
 function findNext(next) {
   const graph = state.graph;
   if (!graph || !state.doc) { return; }
-  if (!next || search.query !== ui.search.value) {
+  if (!next || search.query !== ui.search.value || search.graph !== graph) {
     search.query = ui.search.value;
+    search.graph = graph; // a new run, or the other view: its own hits
     search.hits = searchHits(graph.nodes, state.doc.variables, search.query);
     search.at = -1;
   }
