@@ -25,13 +25,15 @@ export function outlineOf(mini, view, width, height) {
 }
 
 // Draws `nodes` small into the minimap canvas, with the canvas's view outlined; the node boxes
-// are drawn once per `nodes` and kept (a pan only moves the outline). Returns the minimap's view.
-const drawnBoxes = new WeakMap(); // minimap canvas -> {nodes, image, mini}
+// are drawn once per `nodes` and colour, and kept (a pan only moves the outline). Returns the
+// minimap's view.
+const drawnBoxes = new WeakMap(); // minimap canvas -> {nodes, ink, image, mini}
 export function drawMinimap(canvas, nodes, view, width, height, ink, accent) {
   const ratio = window.devicePixelRatio || 1;
   const [w, h] = [canvas.clientWidth, canvas.clientHeight];
   let cached = drawnBoxes.get(canvas);
-  if (!cached || cached.nodes !== nodes || cached.image.width !== Math.round(w * ratio)) {
+  if (!cached || cached.nodes !== nodes || cached.ink !== ink
+      || cached.image.width !== Math.round(w * ratio)) {
     const image = new OffscreenCanvas(Math.round(w * ratio), Math.round(h * ratio));
     const mini = fitView(nodes, w, h, 4);
     const ctx = image.getContext("2d");
@@ -44,7 +46,7 @@ export function drawMinimap(canvas, nodes, view, width, height, ink, accent) {
     }
     ctx.fillStyle = ink;
     ctx.fill(boxes);
-    cached = { nodes, image, mini };
+    cached = { nodes, ink, image, mini };
     drawnBoxes.set(canvas, cached);
   }
   canvas.width = cached.image.width;
