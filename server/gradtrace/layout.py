@@ -107,25 +107,27 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
             chain = tree.chains[i]
             child = chain[depth] if len(chain) > depth else None
             item_of[i] = child if child is not None and child not in dissolved else i
-        items = sorted(set(item_of.values()), key=lambda it: _first(it, tree))
-        preds: dict = {it: set() for it in items}
+        # In order of their first node; inputs as ordered sets (dicts): the same run to run.
+        items = list(dict.fromkeys(item_of.values()))
+        preds: dict = {it: {} for it in items}
         for i in tree.members[group]:
+            b = item_of[i]
             for p in inputs[i]:
-                a, b = item_of.get(p), item_of[i]
+                a = item_of.get(p)
                 if a is not None and a != b:
-                    preds[b].add(a)
-        order = _topological(items, preds)
+                    preds[b][a] = None
+        consumers: dict = {it: [] for it in items}
+        for it in items:
+            for p in preds[it]:
+                consumers[p].append(it)
+        order = _topological(items, preds, consumers)
         if order is not None:
             break
-        reached = set(_acyclic_part(items, preds))
+        reached = set(_acyclic_part(items, preds, consumers))
         looped = [it for it in items if type(it) is str and it not in reached]
         dissolved.update(looped or [it for it in items if type(it) is str])
     span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
     height = {it: 1 if type(it) is int else sizes[it][1] for it in items}
-    consumers: dict = {it: [] for it in items}
-    for it in order:
-        for p in sorted(preds[it], key=lambda x: _first(x, tree)):
-            consumers[p].append(it)
     at_layer: dict = {}
     side: dict = {}
     for it in order:
@@ -142,17 +144,9 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
     return items, [(at_layer[it], at_row[it]) for it in items], size
 
 
-def _first(item, tree: _ModuleTree) -> int:
-    return item if type(item) is int else tree.members[item][0]
-
-
-def _topological(items: list, preds: dict) -> list | None:
+def _topological(items: list, preds: dict, consumers: dict) -> list | None:
     """Kahn's algorithm, the earliest item first among the ready ones; None on a cycle."""
     waiting = {it: len(preds[it]) for it in items}
-    consumers: dict = {it: [] for it in items}
-    for it in items:
-        for p in preds[it]:
-            consumers[p].append(it)
     rank = {it: k for k, it in enumerate(items)}
     ready = [rank[it] for it in items if waiting[it] == 0]  # a heap of ranks
     order = []
@@ -166,14 +160,10 @@ def _topological(items: list, preds: dict) -> list | None:
     return order if len(order) == len(items) else None
 
 
-def _acyclic_part(items: list, preds: dict) -> list:
+def _acyclic_part(items: list, preds: dict, consumers: dict) -> list:
     """The items Kahn's algorithm reaches before it stalls on a cycle (the rest are on one, or
     after one)."""
     waiting = {it: len(preds[it]) for it in items}
-    consumers: dict = {it: [] for it in items}
-    for it in items:
-        for p in preds[it]:
-            consumers[p].append(it)
     ready = [it for it in items if waiting[it] == 0]
     done = []
     while ready:
