@@ -382,6 +382,20 @@ def test_the_empty_state_invites_a_run_and_a_run_without_a_graph_says_so(page):
     page.screenshot(path=str(ARTIFACTS / "page-no-graph.png"))
 
 
+def test_a_loop_shows_the_iteration_of_the_pass_the_player_is_on(page):
+    run_example(page, "training/manual_linear_xor")
+    last = drawn_boxes(page)
+    labels = sorted(b["texts"][0]["full"].split(" = ")[0] for b in last if b["texts"])
+    assert labels == sorted(["weight", "bias", "x @ self.weight.t()", "pred", "pred - y",
+                             "(pred - y) ** 2", "loss"]), labels  # one iteration, not 20
+    page.select_option("[data-testid=passes]", "0")
+    first = drawn_boxes(page)
+    leaves = {b["id"] for b in first} & {b["id"] for b in last}
+    assert len(first) == len(last) and len(leaves) == 2  # the shared weight and bias
+    for i, a in enumerate(first):
+        assert not any(boxes_overlap(a, b) for b in first[i + 1:]), a
+
+
 def test_the_pass_picker_the_loss_chart_and_the_player_agree(page):
     run_example(page, "training/manual_linear_xor")
 

@@ -9,6 +9,7 @@ import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
+import { iterationGraph, iterations } from "./iteration.js";
 import { codeSizeProblem } from "./limits.js";
 import { drawMinimap, overflows } from "./minimap.js";
 import * as player from "./player.js";
@@ -256,14 +257,18 @@ function drawLosses(canvas, log, show, current) {
   canvas.dataset.current = current ?? ""; // for tests: the pass the chart marks
 }
 
-// The graph as drawn: folded in the teaching view, each node as wide as its text needs and the
-// layers spaced to match. Rebuilt only when the graph, the timeline or the view kind changes.
+// The graph as drawn: folded in the teaching view; for a loop, the iteration of the pass the
+// player is on (iteration.js); each node as wide as its text needs and the layers spaced to
+// match. Rebuilt only when the graph, the timeline, the view kind or the iteration changes.
 const measure = window.document.createElement("canvas").getContext("2d");
 function drawnGraph() {
   const doc = state.doc;
-  const key = [doc.graph, state.frames, state.internals];
+  const pass = doc.passes.length > 1
+    ? passOfFrame(doc, state.frames[player.currentFrame(state.player)]) : null;
+  const key = [doc.graph, state.frames, state.internals, pass];
   if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
-    const base = state.internals ? doc.graph : foldGraph(doc.graph);
+    const whole = state.internals ? doc.graph : foldGraph(doc.graph);
+    const base = pass === null ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const nodes = fitLayers(base.nodes,
                             (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));

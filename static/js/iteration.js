@@ -1,0 +1,56 @@
+// A loop's iterations. With several backward passes the canvas shows one pass's graph at a time,
+// the one the player is on: the nodes made by the forward steps that led up to it (or built by
+// the pass), the nodes it ran, and what feeds them. Pure, for `node --test`.
+
+import { ROW_GAP } from "./protocol.js";
+
+const byDoc = new WeakMap();
+
+// pass index -> {own, shown}: the ids of the nodes its iteration made, and of every node it
+// shows (own ones, and those the pass ran that an earlier iteration made: shared parameters).
+export function iterations(doc) {
+  if (byDoc.has(doc)) { return byDoc.get(doc); }
+  const passes = [...doc.passes].sort((a, b) => a.after_step - b.after_step || a.index - b.index);
+  const found = new Map(passes.map((p) => [p.index, { own: new Set(), shown: new Set() }]));
+  let at = 0;
+  for (const step of doc.steps) { // steps and passes both in order: one walk
+    while (at < passes.length - 1 && passes[at].after_step < step.index) { at++; }
+    if (passes.length) { for (const id of step.nodes) { found.get(passes[at].index).own.add(id); } }
+  }
+  for (const p of passes) {
+    const { own, shown } = found.get(p.index);
+    for (const id of p.created_nodes || []) { own.add(id); }
+    for (const id of own) { shown.add(id); }
+    for (const s of p.steps) { if (s.node !== null) { shown.add(s.node); } }
+  }
+  byDoc.set(doc, found);
+  return found;
+}
+
+// The part of `graph` ({nodes, edges} with x and y) that shows `iteration`: its nodes and the
+// nodes that feed them. A node an earlier iteration made (a shared parameter) moves to the row
+// nearest the mean height of what it feeds here (or the first free one below it), so that it
+// sits beside its use in every iteration.
+export function iterationGraph(graph, iteration) {
+  const { own, shown } = iteration;
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const feeds = new Map(); // a node from elsewhere -> the ys of what it feeds here
+  for (const e of graph.edges) {
+    if (shown.has(e.dst) && !own.has(e.src) && byId.has(e.src) && byId.has(e.dst)) {
+      if (!feeds.has(e.src)) { feeds.set(e.src, []); }
+      feeds.get(e.src).push(byId.get(e.dst).y);
+    }
+  }
+  const picked = graph.nodes.filter((n) => shown.has(n.id) || feeds.has(n.id));
+  const taken = new Set(picked.filter((n) => !feeds.has(n.id)).map((n) => `${n.x},${n.y}`));
+  const nodes = picked.map((n) => {
+    const ys = feeds.get(n.id);
+    if (!ys) { return n; }
+    let y = Math.round(ys.reduce((a, b) => a + b, 0) / ys.length / ROW_GAP) * ROW_GAP;
+    while (taken.has(`${n.x},${y}`)) { y += ROW_GAP; }
+    taken.add(`${n.x},${y}`);
+    return { ...n, y };
+  });
+  const kept = new Set(nodes.map((n) => n.id));
+  return { nodes, edges: graph.edges.filter((e) => kept.has(e.src) && kept.has(e.dst)) };
+}
