@@ -29,14 +29,15 @@ export function iterations(doc) {
 
 // The part of `graph` ({nodes, edges} with x and y) that shows `iteration`: its nodes and the
 // nodes that feed them. A node an earlier iteration made (a shared parameter) moves to the row
-// nearest the mean height of what it feeds here (or the first free one below it), so that it
-// sits beside its use in every iteration.
+// nearest the mean height of what it feeds among this iteration's own nodes (or the first free
+// one below it), so that it sits beside its use in every iteration. A pass over a graph made
+// before it (retain_graph) has no own nodes: its graph stays as it was laid out.
 export function iterationGraph(graph, iteration) {
   const { own, shown } = iteration;
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const feeds = new Map(); // a node from elsewhere -> the ys of what it feeds here
   for (const e of graph.edges) {
-    if (shown.has(e.dst) && !own.has(e.src) && byId.has(e.src) && byId.has(e.dst)) {
+    if (own.has(e.dst) && !own.has(e.src) && byId.has(e.src) && byId.has(e.dst)) {
       if (!feeds.has(e.src)) { feeds.set(e.src, []); }
       feeds.get(e.src).push(byId.get(e.dst).y);
     }

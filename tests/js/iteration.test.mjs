@@ -40,3 +40,14 @@ test("a shared node never lands on a node already there", () => {
   const shown = iterationGraph(crowded, { own: new Set([3, 4]), shown: new Set([3, 4]) });
   assert.deepEqual(shown.nodes.map((n) => [n.id, n.x, n.y]), [[0, 0, 280], [3, 0, 210], [4, 10, 210]]);
 });
+
+test("a pass over a graph an earlier pass ran (retain_graph) shows it as it was laid out", () => {
+  const twice = {
+    steps: [{ index: 0, nodes: [0, 1] }, { index: 1, nodes: [2] }],
+    passes: [{ index: 0, after_step: 1, steps: [{ node: 2 }, { node: 1 }, { node: 0 }] },
+             { index: 1, after_step: 1, steps: [{ node: 2 }, { node: 1 }, { node: 0 }] }],
+  };
+  const second = iterations(twice).get(1);
+  assert.equal(second.own.size, 0);
+  assert.deepEqual(iterationGraph(graph, second).nodes, graph.nodes.slice(0, 3));
+});
