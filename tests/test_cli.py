@@ -82,7 +82,9 @@ def test_a_timed_out_run_ends_within_a_second_of_its_limit_with_its_graph():
     assert result.returncode == 1
     doc = json.loads(result.stdout)
     error = doc["error"]
-    assert error["code"] == "timeout" and error["line"] == 4, error
+    # The stop lands where the loop is when the time is up: its body, or its `while` header
+    # (a signal is handled between bytecodes; under load, the back-edge is one of them).
+    assert error["code"] == "timeout" and error["line"] in (3, 4), error
     assert "3 s" in error["message"]
     nodes = doc["graph"]["nodes"]
     assert len(nodes) > 1000 and len(doc["graph"]["edges"]) == len(nodes) - 1
