@@ -38,7 +38,7 @@ def layout(nodes, edges) -> None:
     tree = _ModuleTree([getattr(n, "module", None) for n in ordered])
     layer, row = [0] * count, [0] * count
     placed = {}  # group -> (its items, their (layer, row)) in its own frame
-    sizes = {}  # group -> (layers, rows) of its block
+    sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
     for group in tree.inside_out():
         items, spots, size = _lay_out_group(group, tree, inputs, sizes)
         placed[group], sizes[group] = (items, spots), size
@@ -128,6 +128,7 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
         dissolved.update(looped or [it for it in items if type(it) is str])
     span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
     height = {it: 1 if type(it) is int else sizes[it][1] for it in items}
+    ports = {it: (0, 0) if type(it) is int else sizes[it][2] for it in items}
     at_layer: dict = {}
     side: dict = {}
     for it in order:
@@ -137,10 +138,16 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
     for it in reversed(order):  # consumers first: a chain moves as a whole
         if side[it] and consumers[it]:
             at_layer[it] = min(at_layer[c] for c in consumers[it]) - 1
-    at_row = _pack(order, preds, consumers, side, at_layer, span, height)
+    at_row = _pack(order, preds, consumers, side, at_layer, span, height, ports)
     layers = max((at_layer[it] + span[it] for it in items), default=1)
     rows = max((at_row[it] + height[it] for it in items), default=1)
-    size = (layers, rows + 2 * MARGIN_ROWS)
+    # Where the block's main line comes in (its first main item) and goes out (its last sink).
+    main = [it for it in order if not side[it]] or order or [None]
+    sinks = [it for it in main if it is not None and not consumers[it]] or main
+    entry = MARGIN_ROWS + (at_row[main[0]] + ports[main[0]][0] if main[0] is not None else 0)
+    exit_ = MARGIN_ROWS + (at_row[sinks[-1]] + ports[sinks[-1]][1] if sinks[-1] is not None
+                           else 0)
+    size = (layers, rows + 2 * MARGIN_ROWS, (entry, exit_))
     return items, [(at_layer[it], at_row[it]) for it in items], size
 
 
@@ -176,9 +183,11 @@ def _acyclic_part(items: list, preds: dict, consumers: dict) -> list:
     return done
 
 
-def _pack(order, preds, consumers, side, at_layer, span, height) -> dict:
+def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     """Rows: main items in topological order, then side inputs consumers-first, each at the first
-    free rows at or below the mean centre row of its neighbours (inputs, or consumers)."""
+    free rows at or below where it lines up with its neighbours: its entry row (for a block, the
+    row its first main item takes; ``ports``) at the mean exit row of its main inputs, or a side
+    input at the mean entry row of its consumers. So a chain of blocks stays on one line."""
     taken: dict[int, set[int]] = {}
     at_row: dict = {}
 
@@ -198,16 +207,15 @@ def _pack(order, preds, consumers, side, at_layer, span, height) -> dict:
                 column.update(range(r, r + rows))
         at_row[it] = r
 
-    def centre(neighbours) -> float:
-        return (sum(at_row[n] + (height[n] - 1) / 2 for n in neighbours) / len(neighbours)
-                if neighbours else 0.0)
+    def mean(rows: list) -> float:
+        return sum(rows) / len(rows) if rows else 0.0
 
     for it in order:
         if not side[it]:
-            main = [p for p in preds[it] if not side[p]]
-            place(it, centre(main) - (height[it] - 1) / 2)
+            exits = [at_row[p] + ports[p][1] for p in preds[it] if not side[p]]
+            place(it, mean(exits) - ports[it][0])
     for it in reversed(order):
         if side[it]:
-            placed = [c for c in consumers[it] if c in at_row]
-            place(it, centre(placed) if placed else 0.0)
+            entries = [at_row[c] + ports[c][0] for c in consumers[it] if c in at_row]
+            place(it, mean(entries))
     return at_row

@@ -1,0 +1,85 @@
+"""Walking the autograd graph and laying it out, against torchviz with graphviz's dot.
+
+    python bench/layout.py [--reps N] [--torchviz]
+
+For each workload the model runs its forward pass once, untimed; then, medians of N:
+  walk      registering every node reachable from the loss's grad_fn (graph.Graph.discover, as
+            a backward pass's walk does), without summaries
+  layout    layout.layout on the graph as a capture leaves it (modules set, so each module's
+            nodes go in a rectangle of their own)
+Budget (issue 10): walk + layout <= 0.15 s at 10k nodes and <= 1 s at 50k. With --torchviz,
+torchviz's make_dot plus `dot -Tsvg` on the same graph (60 s cap), as users would draw it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from capture import mlp, rnn, torchviz_time, transformer  # noqa: E402  (the same workloads)
+
+from gradtrace.capture import capture  # noqa: E402
+from gradtrace.capture.batch import SummaryBatch  # noqa: E402
+from gradtrace.capture.graph import Graph  # noqa: E402
+from gradtrace.capture.session import TensorTable  # noqa: E402
+from gradtrace.layout import layout  # noqa: E402
+
+
+def workloads():
+    return [("MLP width 32 (~1k nodes)", mlp(32, 200, 16), None),
+            ("transformer-like (~10k nodes)", transformer(250), 0.15),
+            ("unrolled RNN (~50k nodes)", rnn(8000), 1.0)]
+
+
+def measure(setup: str, body: str, reps: int) -> dict:
+    namespace: dict = {}
+    exec(setup, namespace)
+    exec(body.replace("loss.backward()", ""), namespace)  # the graph, not yet run
+    root = namespace["loss"].grad_fn
+    trace = capture(body, preset={k: v for k, v in namespace.items() if k != "loss"})
+    walks, layouts = [], []
+    gc.disable()  # as in the worker
+    try:
+        for _ in range(reps):
+            started = time.perf_counter()
+            graph = Graph(SummaryBatch(), TensorTable(), max_nodes=1_000_000)
+            graph.discover([root], collect_all=True)
+            walks.append(time.perf_counter() - started)
+            graph.release()
+            started = time.perf_counter()
+            layout(trace.nodes, trace.edges)
+            layouts.append(time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return {"nodes": len(trace.nodes), "walk": statistics.median(walks),
+            "layout": statistics.median(layouts)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--torchviz", action="store_true", help="also time torchviz + dot")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    header = f"{'workload':32} {'nodes':>6} {'walk':>8} {'layout':>8} {'sum':>8} {'budget':>7}"
+    print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
+    print(header)
+    print("-" * len(header))
+    for name, (setup, body), budget in workloads():
+        r = measure(setup, body, args.reps)
+        total = r["walk"] + r["layout"]
+        print(f"{name:32} {r['nodes']:>6} {r['walk'] * 1e3:>6.0f}ms {r['layout'] * 1e3:>6.0f}ms "
+              f"{total * 1e3:>6.0f}ms {f'{budget:g} s' if budget else '—':>7}", flush=True)
+        if args.torchviz:
+            print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
