@@ -67,11 +67,12 @@ class _ModuleTree:
         self.chains: list[list[str]] = []
         self.children: dict[str, list[str]] = {self.ROOT: []}
         self.members: dict[str, list[int]] = {self.ROOT: []}  # every node inside, nested too
+        chains: dict = {None: [], "": []}  # path -> its chain: most nodes share a few paths
         for i, path in enumerate(modules):
-            chain = []
-            if path:
+            chain = chains.get(path)
+            if chain is None:
                 parts = path.split(".")
-                chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+                chain = chains[path] = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
             self.chains.append(chain)
             self.members[self.ROOT].append(i)
             parent = self.ROOT
@@ -102,11 +103,14 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
     depth = tree.depth(group)
     dissolved: set[str] = set()
     while True:
-        item_of = {}
-        for i in tree.members[group]:
-            chain = tree.chains[i]
-            child = chain[depth] if len(chain) > depth else None
-            item_of[i] = child if child is not None and child not in dissolved else i
+        if tree.children[group]:
+            item_of = {}
+            for i in tree.members[group]:
+                chain = tree.chains[i]
+                child = chain[depth] if len(chain) > depth else None
+                item_of[i] = child if child is not None and child not in dissolved else i
+        else:  # only nodes of its own (most modules): each is its own item
+            item_of = {i: i for i in tree.members[group]}
         # In order of their first node; inputs as ordered sets (dicts): the same run to run.
         items = list(dict.fromkeys(item_of.values()))
         preds: dict = {it: {} for it in items}
@@ -189,6 +193,7 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     row its first main item takes; ``ports``) at the mean exit row of its main inputs, or a side
     input at the mean entry row of its consumers. So a chain of blocks stays on one line."""
     taken: dict[int, set[int]] = {}
+    below: dict[int, int] = {}  # layer -> the first row below everything taken in it
     at_row: dict = {}
 
     def place(it, wanted: float) -> None:
@@ -199,12 +204,15 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
             while r in column:
                 r += 1
             column.add(r)
-        else:
+        else:  # a block: free where it is below everything in its layers, else cell by cell
             columns = [taken.setdefault(first + k, set()) for k in range(layers)]
-            while any(r + k in column for column in columns for k in range(rows)):
+            clear = max(below.get(first + k, 0) for k in range(layers))
+            while r < clear and any(r + k in column for column in columns for k in range(rows)):
                 r += 1
             for column in columns:
                 column.update(range(r, r + rows))
+        for k in range(layers):
+            below[first + k] = max(below.get(first + k, 0), r + rows)
         at_row[it] = r
 
     def mean(rows: list) -> float:
