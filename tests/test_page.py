@@ -244,6 +244,29 @@ def test_the_drawn_hook_lists_module_groups_and_no_text_under_9_px(page):
     assert not [t for box in drawn_boxes(page) for t in box["texts"]]
 
 
+MLP = ("import torch\\nimport torch.nn.functional as F\\ntorch.manual_seed(0)\\n"
+       "net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))\\n"
+       "loss = F.mse_loss(net(torch.randn(5, 4)), torch.randn(5, 1))\\nloss.backward()\\n")
+
+
+def test_module_boxes_never_overlap_and_their_names_never_cover_a_node(page):
+    page.evaluate(f"() => document.querySelector('.CodeMirror').CodeMirror.setValue('{MLP}')")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    for zoom in range(4):
+        groups, nodes = drawn_boxes(page, "group"), drawn_boxes(page)
+        assert {g["id"] for g in groups} == {"net", "net.0", "net.1", "net.2"}
+        for i, a in enumerate(groups):
+            for b in groups[i + 1:]:
+                nested = a["id"].startswith(b["id"] + ".") or b["id"].startswith(a["id"] + ".")
+                assert nested or not boxes_overlap(a, b), (zoom, a, b)
+            if a["texts"]:
+                band = {"x": a["x"], "y": a["y"], "w": a["w"], "h": 18}
+                assert not any(boxes_overlap(band, n) for n in nodes), (zoom, a)
+        page.click("[data-testid=zoom-in]")
+
+
 def test_zoom_buttons_zoom_about_the_centre_and_fit_returns(page):
     run_example(page, "basics/wx_plus_b_loss")
     fitted = {b["id"]: b for b in drawn_boxes(page)}

@@ -36,6 +36,11 @@ const DETAIL_PX = 10;
 // room for it (the title first), then goes, and the box's shape and colour speak for it.
 const MIN_PX = 9;
 const GROUP_PX = 11;
+// A module's box reaches this far (world units) above its nodes, and each box around it that
+// much further; its name is drawn in that band when the band is NAME_PX tall on screen.
+const BAND = 26;
+const NESTED_BAND = 18;
+const NAME_PX = 18;
 const GLYPH_W = 40; // a node with a glyph keeps this much on its right for it
 const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
 
@@ -221,7 +226,7 @@ function drawModules(ctx, c, view, nodes) {
   for (const [path, { boxes, below }] of groups) {
     const side = 8 + 6 * below;
     const x0 = Math.min(...boxes.map((b) => b.x)) - side;
-    const y0 = Math.min(...boxes.map((b) => b.y)) - 20 - 16 * below;
+    const y0 = Math.min(...boxes.map((b) => b.y)) - BAND - NESTED_BAND * below;
     const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + side;
     const y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 6 + 6 * below;
     const a = toScreen(view, x0, y0);
@@ -234,8 +239,8 @@ function drawModules(ctx, c, view, nodes) {
     ctx.setLineDash([]);
     // The name only where it fits, across and in its band above the boxes inside: a row of
     // small boxes must not become a smear of names.
-    const band = (below ? 16 : 20) * view.scale;
-    const named = ctx.measureText(path).width + 16 <= b.x - a.x && band >= GROUP_PX + 1;
+    const band = (below ? NESTED_BAND : BAND) * view.scale;
+    const named = ctx.measureText(path).width + 16 <= b.x - a.x && band >= NAME_PX;
     if (named) {
       ctx.fillStyle = c.muted;
       ctx.fillText(path, a.x + 8, a.y + 14);
