@@ -99,7 +99,8 @@ class _ModuleTree:
 
 def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes: dict):
     """The items of ``group`` (node indices, and child group paths) with their (layer, row) in
-    the group's own frame, and the group's size as a block (layers, rows with margins)."""
+    the group's own frame, and the group as a block: (layers, rows with margins, (entry row,
+    exit row)) (``_ports``)."""
     depth = tree.depth(group)
     dissolved: set[str] = set()
     while True:
@@ -145,14 +146,19 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
     at_row = _pack(order, preds, consumers, side, at_layer, span, height, ports)
     layers = max((at_layer[it] + span[it] for it in items), default=1)
     rows = max((at_row[it] + height[it] for it in items), default=1)
-    # Where the block's main line comes in (its first main item) and goes out (its last sink).
-    main = [it for it in order if not side[it]] or order or [None]
-    sinks = [it for it in main if it is not None and not consumers[it]] or main
-    entry = MARGIN_ROWS + (at_row[main[0]] + ports[main[0]][0] if main[0] is not None else 0)
-    exit_ = MARGIN_ROWS + (at_row[sinks[-1]] + ports[sinks[-1]][1] if sinks[-1] is not None
-                           else 0)
-    size = (layers, rows + 2 * MARGIN_ROWS, (entry, exit_))
+    size = (layers, rows + 2 * MARGIN_ROWS, _ports(order, side, consumers, at_row, ports))
     return items, [(at_layer[it], at_row[it]) for it in items], size
+
+
+def _ports(order, side, consumers, at_row, ports) -> tuple[int, int]:
+    """The rows of a block (margin included) where its main line comes in (its first main item)
+    and goes out (its last main item that feeds nothing inside it)."""
+    main = [it for it in order if not side[it]] or order
+    if not main:
+        return MARGIN_ROWS, MARGIN_ROWS
+    sinks = [it for it in main if not consumers[it]] or main
+    return (MARGIN_ROWS + at_row[main[0]] + ports[main[0]][0],
+            MARGIN_ROWS + at_row[sinks[-1]] + ports[sinks[-1]][1])
 
 
 def _topological(items: list, preds: dict, consumers: dict) -> list | None:
