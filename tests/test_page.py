@@ -411,7 +411,13 @@ def test_a_loop_shows_the_iteration_of_the_pass_the_player_is_on(page):
     labels = sorted(b["texts"][0]["full"].split(" = ")[0] for b in last if b["texts"])
     assert labels == sorted(["weight", "bias", "x @ self.weight.t()", "pred", "pred - y",
                              "(pred - y) ** 2", "loss"]), labels  # one iteration, not 20
+    page.fill("[data-testid=search]", "pred - y")  # in every iteration: the first is pass 0's
+    assert page.eval_on_selector("[data-testid=passes]", "s => s.value") == "0"
+    page.press("[data-testid=search]", "Enter")
+    assert page.eval_on_selector("[data-testid=passes]", "s => s.value") == "1"
+    assert page.inner_text("[data-testid=inspector]").startswith("pred - y")
     page.select_option("[data-testid=passes]", "0")
+    page.click("[data-testid=fit]")  # the search zoomed in
     first = drawn_boxes(page)
     leaves = {b["id"] for b in first} & {b["id"] for b in last}
     assert len(first) == len(last) and len(leaves) == 2  # the shared weight and bias

@@ -6,7 +6,7 @@ import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { draw, textWidth } from "./canvas.js";
 import { wholeSaved, wholeSummary } from "./details.js";
-import { foldGraph } from "./fold.js";
+import { foldGraph, isPlumbing } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
 import { iterationGraph, iterations } from "./iteration.js";
@@ -502,26 +502,36 @@ ui.minimap.addEventListener("pointerdown", (e) => {
   moveView(centreOn(state.view, world, ui.canvas.clientWidth, ui.canvas.clientHeight, 0));
 });
 
-// Search: typing centres on the best hit, Enter goes on to the next; a hit not drawn yet at
-// this frame takes the player to the end, where every node is.
-const search = { query: null, graph: null, hits: [], at: -1 };
+// Search: typing centres on the best hit, Enter goes on to the next. It searches the whole
+// graph: a hit not drawn at this frame takes the player to where it is, the end, or in a loop
+// the pass of the iteration that holds it.
+const search = { query: null, key: null, hits: [], at: -1 };
 function findNext(next) {
-  const graph = state.graph;
-  if (!graph || !state.doc) { return; }
-  if (!next || search.query !== ui.search.value || search.graph !== graph) {
+  const doc = state.doc;
+  if (!state.graph || !doc) { return; }
+  const key = [doc.graph, state.internals];
+  if (!next || search.query !== ui.search.value || key.some((k, i) => k !== search.key[i])) {
     search.query = ui.search.value;
-    search.graph = graph; // a new run, or the other view: its own hits
-    search.hits = searchHits(graph.nodes, state.doc.variables, search.query);
+    search.key = key; // a new run, or the other view: its own hits
+    const nodes = state.internals ? doc.graph.nodes : doc.graph.nodes.filter((n) => !isPlumbing(n));
+    search.hits = searchHits(nodes, doc.variables, search.query);
     search.at = -1;
   }
   ui.search.classList.toggle("missed", search.query.trim() !== "" && !search.hits.length);
   if (!search.hits.length) { return; }
   search.at = (search.at + 1) % search.hits.length;
-  const node = graph.byId.get(search.hits[search.at]);
-  if (!state.scene.visible.has(node.id)) {
-    state.player = player.seek(state.player, state.frames.length - 1);
+  const id = search.hits[search.at];
+  if (!state.graph.byId.has(id) || !state.scene.visible.has(id)) {
+    const loop = doc.passes.length > 1
+      ? [...iterations(doc)].find(([, iteration]) => iteration.shown.has(id)) : null;
+    const at = loop ? state.frames.findIndex((f) => f.kind === "pass" && f.pass === loop[0])
+      : state.frames.length - 1;
+    state.player = player.seek(state.player, at);
+    render(); // the scene and graph of that frame
   }
-  moveView(centreOn(state.view || fitView(graph.nodes, ui.canvas.clientWidth,
+  const node = state.graph.byId.get(id);
+  if (!node) { return; }
+  moveView(centreOn(state.view || fitView(state.graph.nodes, ui.canvas.clientWidth,
                                           ui.canvas.clientHeight),
                     node, ui.canvas.clientWidth, ui.canvas.clientHeight));
   select(node.id);
