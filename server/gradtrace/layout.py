@@ -8,8 +8,9 @@ drawn). Items are layered by the longest data-flow path reaching them, a block c
 layers as it spans, so every edge points forward. A *side input* (a leaf, or a chain of one-input
 nodes hanging off one, as a weight and its transpose) moves right to the layer just before its
 first consumer, so that a parameter sits beside the op that uses it. Each item then takes the
-first free rows at or below the mean row of its inputs (side inputs: of their consumers), so
-blocks never overlap. A module whose blocks would form a cycle at some level (a module called
+first free rows at or below where it lines up with its inputs (a block's entry row on their exit
+rows; side inputs on their consumers), so blocks never overlap and a chain of blocks stays on one
+line. A module whose blocks would form a cycle at some level (a module called
 twice around another) is dissolved into its nodes there. Ties break by node id: deterministic.
 Plain lists and dicts, no networkx (tests/test_layout.py uses it as the oracle); pure: no torch,
 no Flask.
