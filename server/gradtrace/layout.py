@@ -127,9 +127,9 @@ def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes
             for p in preds[it]:
                 consumers[p].append(it)
         order = _topological(items, preds, consumers)
-        if order is not None:
+        if len(order) == len(items):
             break
-        reached = set(_acyclic_part(items, preds, consumers))
+        reached = set(order)  # the rest are on a cycle, or after one
         looped = [it for it in items if type(it) is str and it not in reached]
         dissolved.update(looped or [it for it in items if type(it) is str])
     span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
@@ -162,8 +162,9 @@ def _ports(order, side, consumers, at_row, ports) -> tuple[int, int]:
             MARGIN_ROWS + at_row[sinks[-1]] + ports[sinks[-1]][1])
 
 
-def _topological(items: list, preds: dict, consumers: dict) -> list | None:
-    """Kahn's algorithm, the earliest item first among the ready ones; None on a cycle."""
+def _topological(items: list, preds: dict, consumers: dict) -> list:
+    """Kahn's algorithm, the earliest item first among the ready ones. On a cycle it stalls:
+    the items it reached, fewer than all."""
     waiting = {it: len(preds[it]) for it in items}
     rank = {it: k for k, it in enumerate(items)}
     ready = [rank[it] for it in items if waiting[it] == 0]  # a heap of ranks
@@ -175,23 +176,7 @@ def _topological(items: list, preds: dict, consumers: dict) -> list | None:
             waiting[c] -= 1
             if waiting[c] == 0:
                 heapq.heappush(ready, rank[c])
-    return order if len(order) == len(items) else None
-
-
-def _acyclic_part(items: list, preds: dict, consumers: dict) -> list:
-    """The items Kahn's algorithm reaches before it stalls on a cycle (the rest are on one, or
-    after one)."""
-    waiting = {it: len(preds[it]) for it in items}
-    ready = [it for it in items if waiting[it] == 0]
-    done = []
-    while ready:
-        it = ready.pop()
-        done.append(it)
-        for c in consumers[it]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                ready.append(c)
-    return done
+    return order
 
 
 def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
