@@ -209,26 +209,36 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
 // layout keeps each module's nodes in a rectangle of their own); an outer box is padded more
 // than the boxes inside it. Returns what it drew.
 function drawModules(ctx, c, view, nodes) {
-  const groups = new Map(); // path -> {boxes, below: how many levels of modules it holds}
+  // path -> the bounds of its nodes, and how many levels of modules it holds
+  const groups = new Map();
   for (const n of nodes) {
+    const box = nodeBox(n);
     const parts = n.module.split(".");
     for (let k = 1; k <= parts.length; k++) {
       const path = parts.slice(0, k).join(".");
-      if (!groups.has(path)) { groups.set(path, { boxes: [], below: 0 }); }
       const group = groups.get(path);
-      group.boxes.push(nodeBox(n));
+      if (!group) {
+        groups.set(path, { x0: box.x, y0: box.y, x1: box.x + box.w, y1: box.y + box.h,
+                           below: parts.length - k });
+        continue;
+      }
+      group.x0 = Math.min(group.x0, box.x);
+      group.y0 = Math.min(group.y0, box.y);
+      group.x1 = Math.max(group.x1, box.x + box.w);
+      group.y1 = Math.max(group.y1, box.y + box.h);
       group.below = Math.max(group.below, parts.length - k);
     }
   }
   ctx.font = `${GROUP_PX}px ${FONT}`;
   ctx.textAlign = "left";
   const drawn = [];
-  for (const [path, { boxes, below }] of groups) {
+  for (const [path, bounds] of groups) {
+    const below = bounds.below;
     const side = 8 + 6 * below;
-    const x0 = Math.min(...boxes.map((b) => b.x)) - side;
-    const y0 = Math.min(...boxes.map((b) => b.y)) - BAND - NESTED_BAND * below;
-    const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + side;
-    const y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 6 + 6 * below;
+    const x0 = bounds.x0 - side;
+    const y0 = bounds.y0 - BAND - NESTED_BAND * below;
+    const x1 = bounds.x1 + side;
+    const y1 = bounds.y1 + 6 + 6 * below;
     const a = toScreen(view, x0, y0);
     const b = toScreen(view, x1, y1);
     roundRect(ctx, a.x, a.y, b.x - a.x, b.y - a.y, 8);
