@@ -3,6 +3,7 @@
 // the pass), the nodes it ran, and what feeds them. Pure, for `node --test`.
 
 import { ROW_GAP } from "./protocol.js";
+import { passOfStep } from "./timeline.js";
 
 const byDoc = new WeakMap();
 
@@ -10,14 +11,12 @@ const byDoc = new WeakMap();
 // shows (own ones, and those the pass ran that an earlier iteration made: shared parameters).
 export function iterations(doc) {
   if (byDoc.has(doc)) { return byDoc.get(doc); }
-  const passes = [...doc.passes].sort((a, b) => a.after_step - b.after_step || a.index - b.index);
-  const found = new Map(passes.map((p) => [p.index, { own: new Set(), shown: new Set() }]));
-  let at = 0;
-  for (const step of doc.steps) { // steps and passes both in order: one walk
-    while (at < passes.length - 1 && passes[at].after_step < step.index) { at++; }
-    if (passes.length) { for (const id of step.nodes) { found.get(passes[at].index).own.add(id); } }
+  const found = new Map(doc.passes.map((p) => [p.index, { own: new Set(), shown: new Set() }]));
+  for (const step of doc.steps) {
+    const pass = passOfStep(doc, step.index);
+    if (pass !== null) { for (const id of step.nodes) { found.get(pass).own.add(id); } }
   }
-  for (const p of passes) {
+  for (const p of doc.passes) {
     const { own, shown } = found.get(p.index);
     for (const id of p.created_nodes || []) { own.add(id); }
     for (const id of own) { shown.add(id); }

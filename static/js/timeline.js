@@ -29,9 +29,19 @@ export function buildTimeline(doc) {
 // that step leads up to (the last one after the last pass). null when there is no pass.
 export function passOfFrame(doc, frame) {
   if (!frame || !doc.passes.length) { return null; }
-  if (frame.kind !== "forward") { return frame.pass; }
-  const next = doc.passes.find((p) => p.after_step >= frame.step);
-  return (next || doc.passes[doc.passes.length - 1]).index;
+  return frame.kind === "forward" ? passOfStep(doc, frame.step) : frame.pass;
+}
+
+// The kept pass a forward step leads up to (the last one for a step after every pass); null
+// when there is no pass.
+export function passOfStep(doc, stepIndex) {
+  let next = null; // the first pass at or after the step
+  let last = null;
+  for (const p of doc.passes) {
+    if (p.after_step >= stepIndex && (!next || p.after_step < next.after_step)) { next = p; }
+    if (!last || p.after_step >= last.after_step) { last = p; }
+  }
+  return (next || last)?.index ?? null;
 }
 
 // Where the backward part starts (the first pass frame), or the end when there is none.
