@@ -11,7 +11,8 @@ without them:
   sixteenth of [min, max] (``x`` where it is not finite), enough to draw its glyph;
 - a saved entry is sent as its name alone (graph_from_wire turns it into ``{"name", "kept"}``).
 It also keeps the graph last relayed, so that the final graph goes as its difference from the
-one sent before the first pass (wire.graph_delta). The server forgets a client's run when the
+one sent before the first pass (wire.graph_delta), and so that `layout` can lay it out again with
+the groups the page collapsed (views.py). The server forgets a client's run when the
 client runs again or leaves.
 """
 
@@ -21,6 +22,7 @@ import math
 import threading
 
 from gradtrace.protocol import PREVIEW_LIMIT
+from gradtrace.views import request_problem, view_layout
 from gradtrace.wire import SUMMARY_FIELDS, graph_delta, summary_from_wire
 
 LISTED_LIMIT = 4  # values a summary still lists in the stream: as many as the canvas writes out
@@ -47,6 +49,8 @@ class KeptRun:
         self._node_values: dict[int, tuple[list, list]] = {}  # node id -> (as sent, as relayed)
         self._graph: dict | None = None  # the last graph relayed, whole
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
+        self._laying_out = threading.Lock()  # one `layout` at a time per client
+        self._last_view: tuple = (None, None, None)  # (graph, collapsed, reply)
 
     def strip(self, batch: list[dict]) -> None:
         """Keep the large parts of ``batch``'s events and take them out of the events."""
@@ -171,6 +175,31 @@ class KeptRun:
         return {"error": "inspect needs `summary` (an id), `variable` (a name) or `node` (an id)"}
 
 
+    def view(self, request) -> dict:
+        """A `layout` request's reply (views.py): the last graph relayed, laid out with the
+        groups it names collapsed. One at a time: a client that asks again before its last
+        reply is told so, rather than queueing work on the server."""
+        problem = request_problem(request)
+        if problem:
+            return {"error": problem}
+        with self._lock:
+            graph = self._graph
+        if graph is None:
+            return {"error": "no graph yet in this run"}
+        if not self._laying_out.acquire(blocking=False):
+            return {"error": "busy: the last layout asked for is still being made"}
+        try:
+            wanted, only = request["collapsed"], request.get("nodes")
+            key = (None if wanted is None else sorted(set(wanted)), only)
+            last_graph, last_key, reply = self._last_view
+            if last_graph is not graph or last_key != key:
+                reply = view_layout(graph, wanted, only)
+                self._last_view = (graph, key, reply)
+            return reply
+        finally:
+            self._laying_out.release()
+
+
 def _preview(values: list, low, high) -> str | None:
     """Each value as the sixteenth of [low, high] it falls in: a hex digit, or ``x`` when it is
     not a finite number. None when the statistics are not numbers (a summary of nothing)."""
@@ -228,6 +257,13 @@ class KeptRuns:
         if run is None:
             return {"error": "nothing to inspect: no run on this connection"}
         return run.answer(request)
+
+    def view(self, client: str, request) -> dict:
+        with self._lock:
+            run = self._runs.get(client)
+        if run is None:
+            return {"error": "nothing to lay out: no run on this connection"}
+        return run.view(request)
 
     def forget(self, client: str) -> None:
         with self._lock:

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import heapq
 
+from gradtrace.grouping import ROOT, Groups
+
 LAYER_GAP = 160.0  # x distance between layers
 ROW_GAP = 70.0  # y distance between rows
 MARGIN_ROWS = 1  # free rows above and below a module's block, where its box and name go
+BOX_ROWS = 2  # rows a collapsed group's box takes: its name, class, shapes and gradient
 
 
-def layout(nodes, edges) -> None:
-    """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id`` and ``module``)
-    in place."""
+def layout(nodes, edges, modules: dict[str, str] | None = None,
+           collapsed=None) -> tuple[Groups, dict[str, tuple[int, int]]]:
+    """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id``, ``module``,
+    ``kind``, ``name`` and ``line``) in place. Each group in ``collapsed`` (grouping.py; a set
+    of paths, or a function of the Groups that gives one) is one box, a layer wide and
+    ``BOX_ROWS`` tall, and its nodes take the place of its top cell. Returns the groups, and
+    where each collapsed group that shows (no collapsed group around it) went: path -> (layer,
+    row)."""
     ordered = sorted(nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(ordered)}
     count = len(ordered)
@@ -36,69 +44,46 @@ def layout(nodes, edges) -> None:
         src, dst = index.get(e.src), index.get(e.dst)
         if src is not None and dst is not None and src != dst:
             inputs[dst].append(src)
-    tree = _ModuleTree([getattr(n, "module", None) for n in ordered])
+    tree = Groups(ordered, inputs, modules)
+    collapsed = collapsed(tree) if callable(collapsed) else set(collapsed or ())
     layer, row = [0] * count, [0] * count
     placed = {}  # group -> (its items, their (layer, row)) in its own frame
     sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
     for group in tree.inside_out():
-        items, spots, size = _lay_out_group(group, tree, inputs, sizes)
-        placed[group], sizes[group] = (items, spots), size
-    stack = [(tree.ROOT, 0, 0)]
+        if group in collapsed:
+            sizes[group] = (1, BOX_ROWS, (0, 0))
+        elif not any(g in collapsed for g in _around(tree, group)):
+            items, spots, size = _lay_out_group(group, tree, inputs, sizes)
+            placed[group], sizes[group] = (items, spots), size
+    cells = {}
+    stack = [(ROOT, 0, 0)]
     while stack:  # from the outside in: each block's items, moved to where the block went
         group, base_layer, base_row = stack.pop()
         items, spots = placed[group]
         for item, (at_layer, at_row) in zip(items, spots, strict=True):
             if type(item) is int:
                 layer[item], row[item] = base_layer + at_layer, base_row + at_row
+            elif item in collapsed:
+                cells[item] = (base_layer + at_layer, base_row + at_row)
+                for i in tree.members[item]:
+                    layer[i], row[i] = cells[item]
             else:
                 stack.append((item, base_layer + at_layer, base_row + at_row + MARGIN_ROWS))
     for i, n in enumerate(ordered):
         n.layer, n.row = layer[i], row[i]
         n.x = layer[i] * LAYER_GAP
         n.y = row[i] * ROW_GAP
+    return tree, cells
 
 
-class _ModuleTree:
-    """Module paths as a tree. A node's chain is the paths from the outermost module in: the
-    chain of ``net.0`` is ``["net", "net.0"]``. The root (the snippet's top level) is ""."""
-
-    ROOT = ""
-
-    def __init__(self, modules: list):
-        self.chains: list[list[str]] = []
-        self.children: dict[str, list[str]] = {self.ROOT: []}
-        self.members: dict[str, list[int]] = {self.ROOT: []}  # every node inside, nested too
-        chains: dict = {None: [], "": []}  # path -> its chain: most nodes share a few paths
-        for i, path in enumerate(modules):
-            chain = chains.get(path)
-            if chain is None:
-                parts = path.split(".")
-                chain = chains[path] = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
-            self.chains.append(chain)
-            self.members[self.ROOT].append(i)
-            parent = self.ROOT
-            for group in chain:
-                if group not in self.members:
-                    self.members[group] = []
-                    self.children[group] = []
-                    self.children[parent].append(group)  # in order of first node: stable
-                self.members[group].append(i)
-                parent = group
-
-    def depth(self, group: str) -> int:
-        return 0 if group == self.ROOT else group.count(".") + 1
-
-    def inside_out(self) -> list[str]:
-        """Every group, each after all the groups inside it."""
-        order, stack = [], [self.ROOT]
-        while stack:
-            group = stack.pop()
-            order.append(group)
-            stack.extend(self.children[group])
-        return order[::-1]
+def _around(tree: Groups, group: str):
+    """The groups around ``group``, innermost first."""
+    while group != ROOT:
+        group = tree.parent[group]
+        yield group
 
 
-def _lay_out_group(group: str, tree: _ModuleTree, inputs: list[list[int]], sizes: dict):
+def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dict):
     """The items of ``group`` (node indices, and child group paths) with their (layer, row) in
     the group's own frame, and the group as a block: (layers, rows with margins, (entry row,
     exit row)) (``_ports``)."""

@@ -1,8 +1,8 @@
 """Socket.IO handlers: check what arrives, then hand it to Sessions. Kept thin on purpose.
 
-Client to server: `run` {code, device?}, `stop`, `inspect` {variable} or {node} (answered in its
-acknowledgement). Server to client: `trace`, a batch (JSON list) of events; docs/protocol.md lists
-them.
+Client to server: `run` {code, device?}, `stop`, `inspect` {summary}, {variable} or {node}, and
+`layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to client: `trace`, a
+batch (JSON list) of events; docs/protocol.md lists them.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
     @socketio.on("inspect")
     def inspect(payload=None):
         return sessions.kept.answer(request.sid, payload)
+
+    @socketio.on("layout")
+    def view(payload=None):
+        return sessions.kept.view(request.sid, payload)
 
     @socketio.on("stop")
     def stop(*args):

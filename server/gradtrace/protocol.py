@@ -246,10 +246,24 @@ class Trace:
     error: ErrorInfo | None = None
     stdout: str = ""
     skipped_steps: int = 0  # forward steps dropped with the passes a loop skipped
+    modules: dict[str, str] = field(default_factory=dict)  # module path -> class name
 
 
-def graph_json(nodes: list[Node], edges: list[Edge]) -> dict:
-    return {"nodes": [n.to_json() for n in nodes], "edges": [e.to_json() for e in edges]}
+def graph_json(nodes: list[Node], edges: list[Edge], modules: dict[str, str]) -> dict:
+    return {"nodes": [n.to_json() for n in nodes], "edges": [e.to_json() for e in edges],
+            "modules": used_modules(nodes, modules)}
+
+
+def used_modules(nodes: list[Node], modules: dict[str, str]) -> dict[str, str]:
+    """The class of each module that holds a node, or holds a module that does."""
+    used = {}
+    for path in {n.module for n in nodes if n.module}:
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            inner = ".".join(parts[:k])
+            if inner in modules:
+                used[inner] = modules[inner]
+    return dict(sorted(used.items()))
 
 
 # Events: the live form of the document. Each is {type, ...}; applied in order by rebuild() they
@@ -279,10 +293,12 @@ def step_event(step: Step) -> dict:
     return {"type": "forward", "steps": StepBatch([step])}
 
 
-def graph_event(nodes: list[Node], edges: list[Edge], steps: list[Step]) -> dict:
+def graph_event(nodes: list[Node], edges: list[Edge], steps: list[Step],
+                modules: dict[str, str]) -> dict:
     """``steps``: those the receiver holds when this event arrives (its node values refer to
-    them)."""
-    return {"type": "graph", "graph": lambda: graph_wire(nodes, edges, steps)}
+    them). ``modules``: module path -> class name."""
+    return {"type": "graph",
+            "graph": lambda: graph_wire(nodes, edges, steps, used_modules(nodes, modules))}
 
 
 def pass_event(record: Pass) -> dict:
@@ -338,7 +354,7 @@ def rejected_event(message: str) -> dict:
 def conclusion_events(trace: Trace) -> list[dict]:
     """What is only known when the snippet has ended: the final graph, the variables, the
     diagnoses, the pass log and the error. Steps and passes went out as they happened."""
-    events = [graph_event(trace.nodes, trace.edges, trace.steps),
+    events = [graph_event(trace.nodes, trace.edges, trace.steps, trace.modules),
               variables_event(trace.variables),
               diagnostics_event(trace.diagnostics),
               pass_log_event(trace.pass_log, trace.skipped_steps)]
@@ -400,7 +416,7 @@ def document(trace: Trace) -> dict:
         "schema": SCHEMA,
         "device": trace.device,
         "variables": [v.to_json() for v in trace.variables],
-        "graph": graph_json(trace.nodes, trace.edges),
+        "graph": graph_json(trace.nodes, trace.edges, trace.modules),
         "steps": [s.to_json() for s in trace.steps],
         "skipped_steps": trace.skipped_steps,
         "passes": [p.to_json() for p in trace.passes],

@@ -559,7 +559,8 @@ def _backward_decodes(value) -> None:
                     raise _Refused(f"has a summary index {i} that names none of its {count}")
 
 
-_GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes", {"edges": NATS})
+_GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes",
+                        {"edges": NATS, "modules": NATS})
 _STEPS_WIRE = _columnar("columns", _STEP_COLUMNS, STEP_STRINGS, "steps",
                         decodes=_details_stay_in_place(STEP_OWN_KEYS))
 _BACKWARD_WIRE = _columnar("columns", _BACKWARD_COLUMNS, ("kind",), "steps",
@@ -570,6 +571,8 @@ def _graph_wire(value, depth: int) -> None:
     _GRAPH_WIRE.check(value, depth)
     if len(value["edges"]) % 4:
         raise _Refused("has edges that are not groups of 4 numbers")
+    if len(value["modules"]) % 2 or any(i >= len(value["strings"]) for i in value["modules"]):
+        raise _Refused("has modules that are not pairs of string indices")
 
 
 VARIABLE = _record(

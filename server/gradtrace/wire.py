@@ -89,10 +89,11 @@ def _summaries_from_wire(value) -> list:
 
 # -- the graph -------------------------------------------------------------------------------------
 
-def graph_wire(nodes, edges, steps=()) -> dict:
+def graph_wire(nodes, edges, steps=(), modules=None) -> dict:
     """The graph as columns. A node's value that is the very summary of a step's output (the
     step that made the node) goes as ``[step index, output position]`` instead of again: the
-    page has the steps already. ``steps`` are the steps the receiver holds (the kept ones)."""
+    page has the steps already. ``steps`` are the steps the receiver holds (the kept ones).
+    ``modules`` (path -> class name) goes as string indices, path then class."""
     made = {id(v): [s.index, k] for s in steps for k, v in enumerate(s.values) if v is not None}
     strings = Strings()
     columns = {
@@ -104,7 +105,8 @@ def graph_wire(nodes, edges, steps=()) -> dict:
         "saved": [n.saved for n in nodes],
     }
     flat = [x for e in edges for x in (e.src, e.dst, e.slot, e.output_nr)]
-    return {"strings": strings.to_list(), "nodes": columns, "edges": flat}
+    classes = strings.column([x for pair in (modules or {}).items() for x in pair])
+    return {"strings": strings.to_list(), "nodes": columns, "edges": flat, "modules": classes}
 
 
 def _node_values(values, step_values) -> list:
@@ -150,7 +152,17 @@ def graph_from_wire(wire: dict, steps=()) -> dict:
     if type(flat) is not list or len(flat) % 4:
         raise WireError("edges are not groups of 4 numbers")
     edges = [dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)) for k in range(0, len(flat), 4)]
-    return {"nodes": nodes, "edges": edges}
+    return {"nodes": nodes, "edges": edges, "modules": modules_from_wire(wire)}
+
+
+def modules_from_wire(wire: dict) -> dict[str, str]:
+    """A graph's module path -> class name."""
+    flat = wire.get("modules") or []
+    if type(flat) is not list or len(flat) % 2:
+        raise WireError("modules are not pairs of string indices")
+    strings = wire.get("strings")
+    named = [_string(strings, i) for i in flat]
+    return dict(zip(named[::2], named[1::2], strict=True))
 
 
 def graph_delta(previous: dict | None, wire: dict) -> dict:
@@ -196,7 +208,7 @@ def graph_merged(previous: dict | None, wire: dict) -> dict:
     if type(wire.get("edges")) is not list:
         raise WireError("has no list of edges")
     return {"strings": wire.get("strings"), "nodes": columns,
-            "edges": previous["edges"][:edges] + wire["edges"]}
+            "edges": previous["edges"][:edges] + wire["edges"], "modules": wire.get("modules")}
 
 
 # -- forward steps ---------------------------------------------------------------------------------

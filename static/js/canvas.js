@@ -2,6 +2,7 @@
 // backward phase), then nodes shaped by kind (leaf, op, output) with their names and values.
 
 import { drawGlyph, glyphKind } from "./glyphs.js";
+import { anyOf, groupFace } from "./groups.js";
 import { nodeFace, shortValue } from "./scene.js";
 import { nodeBox, onScreen, toScreen } from "./view.js";
 
@@ -80,15 +81,28 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
   const nodes = graph.byId;
-  const shown = (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
-  const groups = drawModules(ctx, c, view,
-                             graph.nodes.filter((n) => n.module && scene.visible.has(n.id)));
-  if (view.scale < FAR) { return [...groups, ...drawFar(ctx, c, graph, scene, view, shown)]; }
+  // What shows and what runs at this frame: a collapsed group's box when any node inside does.
+  const visible = new Set();
+  const active = new Set();
+  for (const n of graph.nodes) {
+    if (anyOf(scene.visible, n)) { visible.add(n.id); }
+    if (anyOf(scene.active, n)) { active.add(n.id); }
+  }
+  const frame = { ...scene, visible, active };
+  const shown = (n) => visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
+  const groups = drawModules(ctx, c, view, graph.nodes.filter((n) => visible.has(n.id)),
+                             graph.labels);
+  if (view.scale < FAR) { // boxes keep their text: they are few, and they are the picture
+    const far = drawFar(ctx, c, graph, frame, view, shown);
+    const boxes = graph.nodes.filter((n) => n.members && shown(n))
+      .map((n) => drawBox(ctx, c, view, n, frame, n.id === selected));
+    return [...groups, ...far, ...boxes];
+  }
   const chips = [];
   for (const edge of graph.edges) {
     const src = nodes.get(edge.src);
     const dst = nodes.get(edge.dst);
-    if (scene.visible.has(edge.src) && scene.visible.has(edge.dst) && (shown(src) || shown(dst))) {
+    if (visible.has(edge.src) && visible.has(edge.dst) && (shown(src) || shown(dst))) {
       const chip = drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(edge.key),
                             internals ? edge.slot : null);
       if (chip) { chips.push(chip); }
@@ -96,15 +110,15 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   }
   const drawn = [];
   for (const node of graph.nodes) {
-    if (shown(node)) {
-      drawn.push(drawNode(ctx, c, view, node, scene, node.id === selected, internals, progress));
-    }
+    if (!shown(node)) { continue; }
+    drawn.push(node.members ? drawBox(ctx, c, view, node, frame, node.id === selected)
+      : drawNode(ctx, c, view, node, frame, node.id === selected, internals, progress));
   }
   drawChips(ctx, c, chips, drawn);
   drawn.unshift(...groups);
   if (progress < 1) {
     for (const edge of graph.edges) {
-      if (scene.active.has(edge.dst) && scene.visible.has(edge.src)) {
+      if (active.has(edge.dst) && visible.has(edge.src)) {
         const backward = scene.phase === "backward";
         drawPulse(ctx, backward ? c.grad : c.forward, c.ink, view, nodes.get(edge.src),
                   nodes.get(edge.dst), backward ? 1 - progress : progress);
@@ -154,7 +168,7 @@ function drawFar(ctx, c, graph, scene, view, shown) {
   const active = new Path2D();
   seen.clear();
   for (const node of graph.nodes) {
-    if (!shown(node)) { continue; }
+    if (!shown(node) || node.members) { continue; } // boxes: drawBox
     const box = nodeBox(node);
     const p = toScreen(view, box.x, box.y);
     const [w, h] = [box.w * view.scale, box.h * view.scale];
@@ -205,29 +219,29 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
   ctx.stroke();
 }
 
-// A labelled box around the nodes each nn.Module made, its submodules' nodes included (the
-// layout keeps each module's nodes in a rectangle of their own); an outer box is padded more
-// than the boxes inside it. Returns what it drew.
-function drawModules(ctx, c, view, nodes) {
-  // path -> the bounds of its nodes, and how many levels of modules it holds
+// A labelled frame around each open group (an nn.Module, or a loop fold opened): around the
+// nodes and boxes shown inside it, its inner groups' included (the layout keeps each group in a
+// rectangle of its own); an outer frame is padded more than the frames inside it. `labels`:
+// path -> a fold's text. Returns what it drew: kind "group" or "fold", open.
+function drawModules(ctx, c, view, nodes, labels) {
+  // path -> the bounds of what it holds, and how many levels of groups it holds
   const groups = new Map();
   for (const n of nodes) {
     const box = nodeBox(n);
-    const parts = n.module.split(".");
-    for (let k = 1; k <= parts.length; k++) {
-      const path = parts.slice(0, k).join(".");
+    const chain = n.chain || [];
+    chain.forEach((path, k) => {
+      const below = chain.length - 1 - k + (n.members ? 1 : 0);
       const group = groups.get(path);
       if (!group) {
-        groups.set(path, { x0: box.x, y0: box.y, x1: box.x + box.w, y1: box.y + box.h,
-                           below: parts.length - k });
-        continue;
+        groups.set(path, { x0: box.x, y0: box.y, x1: box.x + box.w, y1: box.y + box.h, below });
+        return;
       }
       group.x0 = Math.min(group.x0, box.x);
       group.y0 = Math.min(group.y0, box.y);
       group.x1 = Math.max(group.x1, box.x + box.w);
       group.y1 = Math.max(group.y1, box.y + box.h);
-      group.below = Math.max(group.below, parts.length - k);
-    }
+      group.below = Math.max(group.below, below);
+    });
   }
   ctx.font = `${GROUP_PX}px ${FONT}`;
   ctx.textAlign = "left";
@@ -248,15 +262,18 @@ function drawModules(ctx, c, view, nodes) {
     ctx.stroke();
     ctx.setLineDash([]);
     // The name only where it fits, across and in its band above the boxes inside: a row of
-    // small boxes must not become a smear of names.
+    // small boxes must not become a smear of names. "−": a click on the band collapses it.
+    const fold = path.startsWith("loop:");
+    const name = `− ${fold && labels ? labels.get(path) || path : path}`;
     const band = (below ? NESTED_BAND : BAND) * view.scale;
-    const named = ctx.measureText(path).width + 16 <= b.x - a.x && band >= NAME_PX;
+    const named = ctx.measureText(name).width + 16 <= b.x - a.x && band >= NAME_PX;
     if (named) {
       ctx.fillStyle = c.muted;
-      ctx.fillText(path, a.x + 8, a.y + 14);
+      ctx.fillText(name, a.x + 8, a.y + 14);
     }
-    drawn.push({ id: path, kind: "group", x: a.x, y: a.y, w: b.x - a.x, h: b.y - a.y,
-                 texts: named ? [{ text: path, full: path, px: GROUP_PX }] : [] });
+    drawn.push({ id: path, kind: fold ? "fold" : "group", open: true, x: a.x, y: a.y,
+                 w: b.x - a.x, h: b.y - a.y, band: Math.min(band, b.y - a.y),
+                 texts: named ? [{ text: name, full: name, px: GROUP_PX }] : [] });
   }
   return drawn;
 }
@@ -385,6 +402,90 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
     ctx.fillText(fit(ctx, extra, w + 20 * k), p.x + w / 2, p.y + h + 12 * k);
   }
   return drawn;
+}
+
+// A collapsed group's box: its lines (groupFace), "×6" on its corner when six groups are
+// identical, drawn as a stack when it holds repeats, lit while the engine works inside it. A
+// click opens it.
+function drawBox(ctx, c, view, node, scene, selected) {
+  const box = nodeBox(node);
+  const p = toScreen(view, box.x, box.y);
+  const w = box.w * view.scale;
+  const h = box.h * view.scale;
+  const running = scene.active.has(node.id);
+  const r = 8 * Math.min(view.scale, 1);
+  for (const offset of node.same > 1 || node.kind === "fold" ? [6, 3] : []) {
+    roundRect(ctx, p.x + offset * Math.min(view.scale, 1), p.y - offset * Math.min(view.scale, 1),
+              w, h, r);
+    ctx.fillStyle = c.node;
+    ctx.fill();
+    ctx.strokeStyle = c.muted;
+    ctx.lineWidth = 1;
+    ctx.stroke();
+  }
+  roundRect(ctx, p.x, p.y, w, h, r);
+  ctx.fillStyle = running ? c.active : c.node;
+  ctx.fill();
+  ctx.lineWidth = selected || running ? 3 : 2;
+  ctx.strokeStyle = running ? c.grad : c.ink;
+  ctx.stroke();
+  const drawn = { id: node.id, kind: node.kind, open: false, x: p.x, y: p.y, w, h, texts: [] };
+  const face = groupFace(node, scene);
+  const k = Math.min(view.scale, 1.6);
+  const pad = 10 * k;
+  const size = (px) => Math.max(px * k, MIN_PX);
+  const lines = [[face.title, TITLE_PX, c.ink, "600 "], [face.kind, DETAIL_PX, c.ink, ""],
+                 [face.detail, DETAIL_PX, c.muted, ""], [face.grad, DETAIL_PX, c.grad, "600 "]]
+    .filter(([text]) => text);
+  const lineH = (px) => size(px) * 1.35;
+  const shown = [];
+  let used = 0;
+  for (const line of lines) { // as many lines as fit, from the name down
+    if (used + lineH(line[1]) > h - 4) { break; }
+    used += lineH(line[1]);
+    shown.push(line);
+  }
+  ctx.textAlign = "center";
+  let y = p.y + (h - used) / 2;
+  for (const [text, px, color, weight] of shown) {
+    const s = size(px);
+    y += lineH(px);
+    ctx.font = `${weight}${s.toFixed(2)}px ${FONT}`;
+    // the name: whole if it fits, else its last two parts (layers.3)
+    const short = text === face.title && face.short ? face.short : text;
+    const fitted = ctx.measureText(text).width <= w - 2 * pad ? text : fit(ctx, short, w - 2 * pad);
+    if (fitted.length < Math.min(short.length, 4)) { continue; }
+    ctx.fillStyle = color;
+    ctx.fillText(fitted, p.x + w / 2, y - s * 0.3);
+    drawn.texts.push({ text: fitted, full: text, px: s, width: ctx.measureText(fitted).width,
+                       room: w - 2 * pad });
+  }
+  if (node.same > 1) { // a pill on the top right corner
+    const mark = `×${node.same}`;
+    const s = size(DETAIL_PX);
+    ctx.font = `600 ${s.toFixed(2)}px ${FONT}`;
+    const mw = ctx.measureText(mark).width + 10;
+    if (mw < w / 2) {
+      roundRect(ctx, p.x + w - mw - 4, p.y - s * 0.7, mw, s * 1.4, s * 0.7);
+      ctx.fillStyle = c.grad;
+      ctx.fill();
+      ctx.fillStyle = c.bg;
+      ctx.fillText(mark, p.x + w - mw / 2 - 4, p.y + s * 0.35);
+      drawn.texts.push({ text: mark, full: mark, px: s });
+    }
+  }
+  return drawn;
+}
+
+// The width a box needs at scale 1 for its longest line.
+export function boxWidth(ctx, face) {
+  ctx.font = `600 ${TITLE_PX}px ${FONT}`;
+  let widest = ctx.measureText(face.title).width;
+  ctx.font = `${DETAIL_PX}px ${FONT}`;
+  for (const text of [face.kind, face.detail, "‖∇‖ 0.000"]) {
+    widest = Math.max(widest, ctx.measureText(text).width);
+  }
+  return widest * 1.06 + 24;
 }
 
 // Text shortened with an ellipsis until it fits `width` pixels.

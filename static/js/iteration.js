@@ -2,6 +2,7 @@
 // the one the player is on: the nodes made by the forward steps that led up to it (or built by
 // the pass), the nodes it ran, and what feeds them. Pure, for `node --test`.
 
+import { anyOf } from "./groups.js";
 import { ROW_GAP } from "./protocol.js";
 import { passOfStep } from "./timeline.js";
 
@@ -26,7 +27,15 @@ export function iterations(doc) {
   return found;
 }
 
-// The part of `graph` ({nodes, edges} with x and y) that shows `iteration`: its nodes and the
+// The ids of the nodes that show `iteration`: its own, those it ran, and those that feed them.
+export function iterationNodes(graph, iteration) {
+  const ids = new Set(iteration.shown);
+  for (const e of graph.edges) { if (iteration.own.has(e.dst)) { ids.add(e.src); } }
+  return [...ids].sort((a, b) => a - b);
+}
+
+// Before the server's layout of an iteration arrives (groups.js): the part of `graph`
+// ({nodes, edges} with x and y) that shows `iteration`: its nodes and the
 // nodes that feed them. A node an earlier iteration made (a shared parameter) moves to the row
 // nearest the mean height of what it feeds among this iteration's own nodes (or the first free
 // one below it), so that it sits beside its use in every iteration. A pass over a graph made
@@ -41,7 +50,7 @@ export function iterationGraph(graph, iteration) {
       feeds.get(e.src).push(byId.get(e.dst).y);
     }
   }
-  const picked = graph.nodes.filter((n) => shown.has(n.id) || feeds.has(n.id));
+  const picked = graph.nodes.filter((n) => anyOf(shown, n) || feeds.has(n.id));
   const taken = new Set(picked.filter((n) => !feeds.has(n.id)).map((n) => `${n.x},${n.y}`));
   const nodes = picked.map((n) => {
     const ys = feeds.get(n.id);

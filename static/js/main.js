@@ -4,12 +4,13 @@
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
-import { draw, textWidth } from "./canvas.js";
+import { boxWidth, draw, textWidth } from "./canvas.js";
 import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph, isPlumbing } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
 import { inspectorHtml } from "./inspector.js";
-import { iterationGraph, iterations } from "./iteration.js";
+import { anyOf, collapsedPaths, groupFace, groupsAround, viewGraph } from "./groups.js";
+import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
 import { codeSizeProblem } from "./limits.js";
 import { drawMinimap, overflows } from "./minimap.js";
 import * as player from "./player.js";
@@ -33,7 +34,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit", "minimap"]) {
+                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all"]) {
   ui[id] = $(id);
 }
 
@@ -46,6 +47,9 @@ const state = {
   details: new Map(), // the run's large values the server sent when asked: key -> reply
   minimapView: null, // the minimap's own view of the graph, when it shows
   passShown: undefined, // the pass the picker and the loss chart show (showPass)
+  // The server's view layout (views.py) for a graph: {graph, reply}; `collapsed`: the paths the
+  // user chose to collapse, or null for the opening view.
+  layout: { graph: null, reply: null }, collapsed: null,
 };
 
 const editor = window.CodeMirror(ui.editor, {
@@ -102,6 +106,7 @@ function run() {
   state.selected = null;
   state.selectedName = null;
   state.details = new Map();
+  state.collapsed = null;
   socket.emit("run", { code: editor.getValue(), device: ui.device.value });
   refresh();
 }
@@ -263,22 +268,82 @@ function drawLosses(canvas, log, show, current) {
 const measure = window.document.createElement("canvas").getContext("2d");
 function drawnGraph() {
   const doc = state.doc;
-  const pass = doc.passes.length > 1
-    ? passOfFrame(doc, state.frames[player.currentFrame(state.player)]) : null;
-  const key = [doc.graph, state.frames, state.internals, pass];
+  const pass = shownPass();
+  const current = state.layout.graph === doc.graph && state.layout.pass === pass;
+  const reply = current ? state.layout.reply : null;
+  const key = [doc.graph, state.frames, state.internals, pass, reply];
   if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
-    const whole = state.internals ? doc.graph : foldGraph(doc.graph);
-    const base = pass === null ? whole : iterationGraph(whole, iterations(doc).get(pass));
+    if (!current) { askForLayout(state.collapsed); }
+    const viewed = viewGraph(doc.graph, reply);
+    const whole = state.internals ? viewed : foldGraph(viewed);
+    const base = pass === null || reply ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
-    const nodes = fitLayers(base.nodes,
-                            (n) => textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)]));
-    // Each edge with its key in scene.edgeGrads, made once here rather than every frame.
-    const edges = base.edges.map((e) => ({ ...e, key: `${e.dst}:${e.slot}` }));
-    state.graph = { nodes, edges, byId: new Map(nodes.map((n) => [n.id, n])) };
+    const nodes = fitLayers(base.nodes, (n) => (n.members
+      ? boxWidth(measure, groupFace(n, null))
+      : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)])));
+    const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
+    state.graph = { nodes, edges: base.edges, byId: new Map(nodes.map((n) => [n.id, n])), labels,
+                    reply };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
   return state.graph;
+}
+
+// Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The reply
+// replaces the view only while it is still for the graph on screen; `then` runs after it.
+function askForLayout(collapsed, then = () => {}) {
+  const doc = state.doc;
+  const graph = doc.graph;
+  const pass = shownPass();
+  const same = state.layout.graph === graph && state.layout.pass === pass;
+  state.layout = { graph, pass, reply: same ? state.layout.reply : null };
+  if (!graph.nodes.length) { return; }
+  const nodes = pass === null ? null : iterationNodes(graph, iterations(doc).get(pass));
+  socket.emit("layout", { collapsed, nodes }, (reply) => {
+    if (state.doc.graph !== graph || !reply || reply.error || reply.nodes !== graph.nodes.length
+        || state.layout.pass !== pass) {
+      return;
+    }
+    state.layout = { graph, pass, reply };
+    render();
+    then();
+  });
+}
+
+// The pass whose iteration the canvas shows: in a loop, the one the player is on.
+const shownPass = () => (state.doc.passes.length > 1
+  ? passOfFrame(state.doc, state.frames[player.currentFrame(state.player)]) : null);
+
+// Open or close a group in place: the view moves so that the group's top-left corner stays
+// where it was on screen.
+function toggleGroup(path, open) {
+  const reply = state.graph && state.graph.reply;
+  if (!reply) { return; }
+  const shut = new Set(collapsedPaths(reply));
+  if (open) {
+    shut.delete(path);
+    // what was inside and open stays open; its own groups open as the server laid them out
+  } else {
+    for (const inner of [...shut]) { if (inner.startsWith(`${path}.`)) { shut.delete(inner); } }
+    shut.add(path);
+  }
+  const before = cornerOf(path);
+  state.viewTouched = true; // in place: no refit
+  state.collapsed = [...shut];
+  askForLayout(state.collapsed, () => {
+    const after = cornerOf(path);
+    if (before && after && state.view) {
+      moveView(pan(state.view, before.x - after.x, before.y - after.y));
+    }
+  });
+}
+
+// The screen position of a group's top-left corner: its box, or the frame drawn around it.
+function cornerOf(path) {
+  const drawn = window.gradtrace.drawn.find((d) => d.id === path || d.id === `group:${path}`);
+  if (drawn) { return { x: drawn.x, y: drawn.y }; }
+  return null;
 }
 
 // The minimap shows while some of the graph is out of view.
@@ -469,7 +534,12 @@ const release = (e) => {
   if (pointers.size === 1 && !moved && state.view && state.graph && e.type === "pointerup") {
     const visible = state.scene.visible;
     const p = at(e);
-    select(hitTest(state.graph.nodes.filter((n) => visible.has(n.id)), state.view, p.x, p.y));
+    const hit = hitTest(state.graph.nodes.filter((n) => anyOf(visible, n)), state.view, p.x, p.y);
+    const band = window.gradtrace.drawn.find((d) => d.open && p.x >= d.x && p.x <= d.x + d.w
+                                             && p.y >= d.y && p.y <= d.y + d.band);
+    if (typeof hit === "string") { toggleGroup(hit.slice("group:".length), true); }
+    else if (hit === null && band) { toggleGroup(band.id, false); }
+    else { select(hit); }
   }
   pointers.delete(e.pointerId);
 };
@@ -494,6 +564,17 @@ const zoomBy = (factor) => {
   }
 };
 ui["zoom-in"].addEventListener("click", () => zoomBy(1.25));
+const collapseTo = (collapsed) => {
+  state.collapsed = collapsed;
+  state.view = null; // the picture changes as a whole: fit it
+  state.viewTouched = false;
+  if (state.doc) { askForLayout(collapsed); }
+};
+ui["expand-all"].addEventListener("click", () => collapseTo([]));
+ui["collapse-all"].addEventListener("click", () => {
+  const reply = state.graph && state.graph.reply;
+  if (reply) { collapseTo(reply.groups.filter(([, parent]) => parent < 0).map(([path]) => path)); }
+});
 ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 ui.minimap.addEventListener("pointerdown", (e) => {
   if (!state.view || !state.minimapView) { return; }
@@ -529,6 +610,18 @@ function findNext(next) {
     state.player = player.seek(state.player, at);
     render(); // the scene and graph of that frame
   }
+  const reply = state.graph.reply;
+  const index = reply ? reply.ids.indexOf(id) : -1;
+  const around = index >= 0 ? groupsAround(reply, index) : [];
+  const shut = reply ? collapsedPaths(reply) : [];
+  if (around.some((path) => shut.includes(path))) { // hidden in a box: open what hides it
+    state.collapsed = shut.filter((path) => !around.includes(path));
+    askForLayout(state.collapsed, () => centreOnNode(id));
+  } else {
+    centreOnNode(id);
+  }
+}
+function centreOnNode(id) {
   const node = state.graph.byId.get(id);
   if (!node) { return; }
   moveView(centreOn(state.view || fitView(state.graph.nodes, ui.canvas.clientWidth,

@@ -103,7 +103,10 @@ export function graphFromWire(wire, steps = []) {
   for (let k = 0; k < flat.length; k += 4) {
     edges.push(Object.fromEntries(EDGE_FIELDS.map((f, j) => [f, flat[k + j]])));
   }
-  return { nodes, edges };
+  const modules = {}; // module path -> class name
+  const named = wire.modules || [];
+  for (let k = 0; k + 1 < named.length; k += 2) { modules[strings[named[k]]] = strings[named[k + 1]]; }
+  return { nodes, edges, modules };
 }
 
 // The columns a graph may send as a tail after the graph before it (wire.graph_delta).
@@ -123,13 +126,14 @@ export function graphMerged(previous, wire) {
   if (!fits) { throw new Error("a graph's base that does not fit the graph before it"); }
   const nodes = { ...wire.nodes };
   for (const k of base.tails) { nodes[k] = previous.nodes[k].slice(0, base.nodes).concat(nodes[k]); }
-  return { strings: wire.strings, nodes,
+  return { strings: wire.strings, nodes, modules: wire.modules,
            edges: previous.edges.slice(0, base.edges).concat(wire.edges) };
 }
 
 export function emptyDocument() {
   return {
-    schema: SCHEMA, device: "cpu", variables: [], graph: { nodes: [], edges: [] }, steps: [],
+    schema: SCHEMA, device: "cpu", variables: [], steps: [],
+    graph: { nodes: [], edges: [], modules: {} },
     skipped_steps: 0, passes: [], pass_log: { total: 0, kept: [], skipped: 0, losses: [] },
     diagnostics: [], error: null, stdout: "",
   };

@@ -4,7 +4,7 @@
 // Node boxes in world units; the layout spaces layers 160 apart and rows 70 apart.
 export const NODE_SIZE = Object.freeze({
   leaf: { w: 112, h: 40 }, op: { w: 128, h: 44 }, function: { w: 128, h: 44 },
-  output: { w: 128, h: 48 },
+  output: { w: 128, h: 48 }, group: { w: 176, h: 126 }, fold: { w: 176, h: 126 }, // two rows
 });
 
 export const MAX_NODE_WIDTH = 280;

@@ -288,6 +288,7 @@ def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
     kept = _kept_nodes(session)
     trace.nodes = [rec.node for rec in session.graph.records if rec.node.id in kept]
     trace.edges = [e for e in session.graph.edges if e.src in kept and e.dst in kept]
+    trace.modules = session.module_classes
     roots = {r for p in session.passes for r in p.roots}
     for node in trace.nodes:
         if node.id in roots and node.kind == "op":

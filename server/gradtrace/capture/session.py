@@ -115,6 +115,7 @@ class Session:
         # path -> class name, for modules whose forward is not the snippet's code (Linear, ReLU):
         # their ops have no source of their own to name them, so the module call names them
         self.library_modules: dict[str, str] = {}
+        self.module_classes: dict[str, str] = {}  # path -> class name, every module named
         self._cut_values: dict[int, tuple[object, int]] = {}
         self._pending: list[tuple] = []  # recorded calls not yet turned into steps
         self._pending_elements = 0
@@ -259,6 +260,7 @@ class Session:
     def _name_module(self, module, path: str) -> str:
         self.module_paths[id(module)] = path
         cls = type(module)
+        self.module_classes[path] = cls.__name__
         code = getattr(cls.forward, "__code__", None)
         if code is None or code.co_filename != self.source.filename:
             self.library_modules[path] = cls.__name__
@@ -277,7 +279,7 @@ class Session:
             edges = list(self.graph.edges)
             layout(nodes, edges)
             self.laid_out = _layout_key(nodes, edges)
-            self.emit(graph_event(nodes, edges, list(self.steps)))
+            self.emit(graph_event(nodes, edges, list(self.steps), self.module_classes))
         self.emit(pass_event(record), urgent=True)
 
     def keep_pass(self, record: Pass, segment: tuple[int, int]) -> None:

@@ -1,0 +1,204 @@
+"""The boxes the graph is drawn in: the nn.Module tree, and loop folds.
+
+A node made inside an nn.Module belongs to that module's group, and to each module around it
+(``net.0`` is inside ``net``). A Python loop that builds a chain (an RNN unrolled, ``y = f(y)``
+again and again) makes the same ops from the same lines over and over, each iteration fed by
+the one before: those nodes become a *fold*, ``loop:5`` for a loop whose first op is on line 5,
+holding its iterations in *windows* of ``WINDOW`` (``loop:5.w3`` is iterations 30 to 39), so
+that the user can open a fold one window at a time. Only nodes outside modules fold: a module
+called in a loop keeps its own box.
+
+Groups of the same class with the same inside (ops, and groups inside, wired the same way) are
+*identical*: the page marks each with how many there are, ``×6``. ``opening`` picks the groups
+that a graph opens with collapsed, so that at most about 40 boxes show.
+
+Pure: no torch, no Flask. Deterministic: everything goes in node order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+FOLD_MIN = 3  # iterations a loop needs before it folds
+MAX_PERIOD = 256  # ops in one iteration, at most, for a loop to fold
+WINDOW = 10  # iterations in one window of a fold
+OPENING_BOXES = 40  # boxes a graph opens with, at most (where its top level allows)
+
+ROOT = ""
+
+
+class Groups:
+    """The group tree of a graph's nodes (``nodes`` in id order, ``inputs[i]``: the indices of
+    node i's inputs). ``chains[i]``: the groups node i is in, outermost first."""
+
+    def __init__(self, nodes: list, inputs: list[list[int]], modules: dict[str, str] | None = None):
+        self.classes = dict(modules or {})  # module path -> class name
+        self.names = [n.name or "" for n in nodes]
+        self.inputs = inputs
+        self.labels: dict[str, str] = {}  # a fold's or window's text, in place of a class
+        self.chains: list[list[str]] = _module_chains(nodes)
+        self._fold_loops(nodes, inputs)
+        self.children: dict[str, list[str]] = {ROOT: []}
+        self.members: dict[str, list[int]] = {ROOT: []}  # every node inside, nested too
+        self.parent: dict[str, str] = {}
+        for i, chain in enumerate(self.chains):
+            self.members[ROOT].append(i)
+            parent = ROOT
+            for group in chain:
+                if group not in self.members:
+                    self.members[group] = []
+                    self.children[group] = []
+                    self.children[parent].append(group)  # in order of first node: stable
+                    self.parent[group] = parent
+                self.members[group].append(i)
+                parent = group
+        self.own = {g: sum(1 for i in m if len(self.chains[i]) == self.depth(g))
+                    for g, m in self.members.items()}  # nodes directly in g, not in a child
+
+    @staticmethod
+    def depth(group: str) -> int:
+        return 0 if group == ROOT else group.count(".") + 1
+
+    def inside_out(self) -> list[str]:
+        """Every group, each after all the groups inside it."""
+        order, stack = [], [ROOT]
+        while stack:
+            group = stack.pop()
+            order.append(group)
+            stack.extend(self.children[group])
+        return order[::-1]
+
+    def is_fold(self, group: str) -> bool:
+        return group.startswith("loop:")
+
+    def _fold_loops(self, nodes: list, inputs: list[list[int]]) -> None:
+        """Put the nodes of each chain-building loop (outside modules) in a fold."""
+        free = [i for i, n in enumerate(nodes)
+                if not self.chains[i] and n.kind != "leaf" and n.line is not None]
+        tokens = [(nodes[i].line, nodes[i].name) for i in free]
+        after: dict = {}  # token -> the position of its next occurrence
+        following = [0] * len(tokens)
+        for k in range(len(tokens) - 1, -1, -1):
+            following[k] = after.get(tokens[k], -1)
+            after[tokens[k]] = k
+        at, taken = 0, set()
+        while at < len(tokens):
+            period = following[at] - at
+            if following[at] < 0 or period > MAX_PERIOD:
+                at += 1
+                continue
+            body = tokens[at:at + period]
+            count = 1
+            while tokens[at + count * period:at + (count + 1) * period] == body:
+                count += 1
+            iterations = [free[at + k * period:at + (k + 1) * period] for k in range(count)]
+            if count >= FOLD_MIN and _chained(iterations, inputs):
+                line = tokens[at][0]
+                fold = f"loop:{line}"
+                n = 1
+                while fold in taken:
+                    n += 1
+                    fold = f"loop:{line}~{n}"
+                taken.add(fold)
+                self.labels[fold] = f"loop at line {line} ×{count}"
+                for k, members in enumerate(iterations):
+                    chain = [fold]
+                    if count > WINDOW:
+                        window = f"{fold}.w{k // WINDOW}"
+                        last = min(k // WINDOW * WINDOW + WINDOW, count) - 1
+                        self.labels[window] = f"iterations {k // WINDOW * WINDOW}–{last}"
+                        chain.append(window)
+                    for i in members:
+                        self.chains[i] = chain
+                at += count * period
+            else:
+                at += 1
+
+    def identical(self) -> dict[str, int]:
+        """Group -> how many groups have its class and its inside, where that is more than one."""
+        signature: dict[str, str] = {}
+        for group in self.inside_out():
+            if group == ROOT:
+                continue
+            depth = self.depth(group)
+            item = self._item_at(depth)
+            items: dict = {}
+            for i in self.members[group]:
+                items.setdefault(item(i), len(items))
+            parts = [self.classes.get(group, "")]  # a window's label would tell windows apart
+            parts += [signature[it] if type(it) is str else self.names[it] for it in items]
+            for i in self.members[group]:
+                b = items[item(i)]
+                for p in self.inputs[i]:
+                    a = items.get(item(p))
+                    if a is not None and a != b:
+                        parts.append(f"{a}>{b}")
+            signature[group] = hashlib.blake2b("|".join(parts).encode(),
+                                               digest_size=12).hexdigest()
+        counts: dict[str, int] = {}
+        for sig in signature.values():
+            counts[sig] = counts.get(sig, 0) + 1
+        return {g: counts[s] for g, s in signature.items() if counts[s] > 1}
+
+    def _item_at(self, depth: int):
+        """Node -> what it is at ``depth``: the group there around it, or itself."""
+        chains = self.chains
+        return lambda i: chains[i][depth] if len(chains[i]) > depth else i
+
+
+def _module_chains(nodes: list) -> list[list[str]]:
+    """Each node's module paths from the outermost in: ``net.0`` gives ``["net", "net.0"]``."""
+    chains: dict = {None: [], "": []}  # path -> its chain: most nodes share a few paths
+    out = []
+    for n in nodes:
+        path = getattr(n, "module", None)
+        chain = chains.get(path)
+        if chain is None:
+            parts = path.split(".")
+            chain = chains[path] = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+        out.append(chain)
+    return out
+
+
+def _chained(iterations: list[list[int]], inputs: list[list[int]]) -> bool:
+    """Whether each iteration is one piece of graph, and takes an input from the one before it
+    (a window that starts mid-iteration splits into pieces)."""
+    if not all(_connected(members, inputs) for members in iterations):
+        return False
+    for before, now in zip(iterations, iterations[1:], strict=False):
+        earlier = set(before)
+        if not any(p in earlier for i in now for p in inputs[i]):
+            return False
+    return True
+
+
+def _connected(members: list[int], inputs: list[list[int]]) -> bool:
+    """Whether ``members`` are joined by edges among themselves (direction aside)."""
+    root = {i: i for i in members}
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for i in members:
+        for p in inputs[i]:
+            if p in root:
+                root[find(p)] = find(i)
+    return len({find(i) for i in members}) == 1
+
+
+def opening(groups: Groups, limit: int = OPENING_BOXES) -> set[str]:
+    """The groups a graph opens with collapsed: from the top down, one level at a time, the
+    collapsed groups that show all open while the boxes shown stay at most ``limit``. A whole
+    level at once, so that identical blocks look alike."""
+    frontier = list(groups.children[ROOT])
+    shown = groups.own[ROOT] + len(frontier)
+    while frontier:
+        more = sum(groups.own[g] + len(groups.children[g]) - 1 for g in frontier)
+        if shown + more > limit:
+            break
+        shown += more
+        frontier = [c for g in frontier for c in groups.children[g]]
+    return set(frontier)

@@ -1,0 +1,88 @@
+"""The page's view of a run's graph: which groups (grouping.py) are collapsed, laid out on
+request. The page asks `layout` with ``{collapsed: null}`` when a graph arrives (the opening
+view: at most about 40 boxes), and with the paths it wants collapsed when the user opens or
+closes a group. The reply lays out the whole graph afresh (layout.py), each collapsed group one
+box; a group's inside is laid out only when it shows.
+
+A loop's page shows one iteration at a time, and asks with ``nodes``, the ids of that iteration's
+nodes: the reply lays out just those.
+
+Reply: ``{nodes, ids, layer, row, group, groups}``. ``nodes`` is the number of nodes in the
+graph (the page drops a reply for another graph); ``layer``, ``row`` and ``group`` are columns
+for the nodes ``ids`` laid out, in the graph's order: where each node is (a hidden node: its
+collapsed group's cell), and the index of the innermost group it is in (-1 for none).
+``groups``: one ``[path, parent index, kind, label, collapsed, identical]`` per group, outer
+groups first; kind is "module" or "fold" (a loop's fold or one of its windows), label the
+module's class or the fold's text, identical how many groups share its class and inside (0
+when it is alone).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from gradtrace.grouping import ROOT, opening
+from gradtrace.layout import layout
+from gradtrace.wire import EDGE_FIELDS, modules_from_wire
+
+MAX_COLLAPSED = 100_000  # paths in one request
+MAX_PATH = 1000  # characters in one path
+MAX_NODES = 10_000_000  # ids in one request
+
+
+def request_problem(request) -> str | None:
+    if not isinstance(request, dict) or "collapsed" not in request:
+        return ("layout expects an object: {collapsed: null or a list of group paths, "
+                "nodes: null or a list of node ids}")
+    collapsed, only = request["collapsed"], request.get("nodes")
+    if collapsed is not None and (
+            type(collapsed) is not list or len(collapsed) > MAX_COLLAPSED
+            or not all(type(p) is str and len(p) <= MAX_PATH for p in collapsed)):
+        return f"collapsed must be null or a list of at most {MAX_COLLAPSED} group paths"
+    if only is not None and (type(only) is not list or len(only) > MAX_NODES
+                             or not all(type(i) is int for i in only)):
+        return f"nodes must be null or a list of at most {MAX_NODES} node ids"
+    return None
+
+
+def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None) -> dict:
+    """The reply to a `layout` request, for the graph ``wire`` (whole, already checked); with
+    ``only``, for the part of it those nodes make (a loop's iteration)."""
+    cols, strings = wire["nodes"], wire["strings"]
+    text = lambda i: None if i is None else strings[i]  # noqa: E731
+    wanted = None if only is None else set(only)
+    nodes = [SimpleNamespace(id=node_id, module=text(cols["module"][k]), kind=text(cols["kind"][k]),
+                             name=text(cols["name"][k]), line=cols["line"][k])
+             for k, node_id in enumerate(cols["id"]) if wanted is None or node_id in wanted]
+    kept = {n.id for n in nodes}
+    flat = wire["edges"]
+    edges = [SimpleNamespace(**dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)))
+             for k in range(0, len(flat), 4) if flat[k] in kept and flat[k + 1] in kept]
+    tree, cells = layout(nodes, edges, modules_from_wire(wire),
+                         opening if collapsed is None else set(collapsed))
+    paths = [g for g in _outside_in(tree) if g != ROOT]
+    index = {g: k for k, g in enumerate(paths)}
+    shut = set(cells)  # the collapsed groups that show, and the groups inside them
+    for g in paths:
+        if tree.parent[g] in shut:
+            shut.add(g)
+    identical = tree.identical()
+    groups = [[g, index.get(tree.parent[g], -1), "fold" if tree.is_fold(g) else "module",
+               tree.classes.get(g) or tree.labels.get(g, ""), g in shut, identical.get(g, 0)]
+              for g in paths]
+    order = sorted(range(len(nodes)), key=lambda k: nodes[k].id)  # layout's node order
+    innermost = [-1] * len(nodes)
+    for i, k in enumerate(order):
+        chain = tree.chains[i]
+        innermost[k] = index[chain[-1]] if chain else -1
+    return {"nodes": len(cols["id"]), "ids": [n.id for n in nodes],
+            "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
+            "group": innermost, "groups": groups}
+
+
+def _outside_in(tree) -> list[str]:
+    order, queue = [], [ROOT]
+    for group in queue:
+        order.append(group)
+        queue.extend(tree.children[group])
+    return order

@@ -1,0 +1,144 @@
+"""Groups (grouping.py) and the page's view layouts (views.py): modules collapse into one cell,
+a chain-building loop folds, identical blocks are found, and a graph opens with at most about
+40 boxes. Real traces, laid out as the server does for the page."""
+
+from conftest import trace_doc
+from gradtrace.grouping import OPENING_BOXES
+from gradtrace.protocol import Node
+from gradtrace.views import request_problem, view_layout
+from gradtrace.wire import graph_wire
+
+MLP = """import torch
+import torch.nn.functional as F
+net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+x = torch.ones(2, 3)
+loss = F.mse_loss(net(x), torch.zeros(2, 1))
+loss.backward()
+"""
+TRANSFORMER = """import torch
+torch.manual_seed(0)
+layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0)
+encoder = torch.nn.TransformerEncoder(layer, num_layers=6, enable_nested_tensor=False)
+out = encoder(torch.randn(5, 2, 16, requires_grad=True))
+out.sum().backward()
+"""
+RNN = """import torch
+W = torch.randn(4, 4, requires_grad=True)
+h = torch.zeros(4)
+for _ in range(1000):
+    h = torch.tanh(W @ h + 1)
+h.sum().backward()
+"""
+
+
+def wire_of(doc: dict) -> dict:
+    """The graph event's columns for a document's graph, as the worker sends them."""
+    nodes = [Node(id=n["id"], kind=n["kind"], name=n["name"], op=n["op"], line=n["line"],
+                  span=n["span"], module=n["module"], step=n["step"], pass_=n["pass"],
+                  label=n["label"], layer=n["layer"], row=n["row"]) for n in doc["graph"]["nodes"]]
+
+    class E:
+        def __init__(self, e):
+            self.__dict__.update(e)
+
+    return graph_wire(nodes, [E(e) for e in doc["graph"]["edges"]], (), doc["graph"]["modules"])
+
+
+def shown(reply: dict) -> tuple[list[int], list[str]]:
+    """The nodes and the collapsed groups a view shows."""
+    groups = reply["groups"]
+    hidden = {k for k, g in enumerate(groups) if g[4]}
+    nodes = [k for k, g in enumerate(reply["group"]) if g < 0 or g not in hidden]
+    boxes = [g[0] for g in groups if g[4] and (g[1] < 0 or not groups[g[1]][4])]
+    return nodes, boxes
+
+
+def places(reply: dict, boxes: list[str]) -> set:
+    nodes, _ = shown(reply)
+    cells = {(reply["layer"][k], reply["row"][k]) for k in nodes}
+    return cells
+
+
+def test_a_small_mlp_opens_fully_expanded_with_its_classes():
+    doc = trace_doc(MLP)
+    assert doc["graph"]["modules"] == {"net": "Sequential", "net.0": "Linear", "net.1": "ReLU",
+                                       "net.2": "Linear"}
+    reply = view_layout(wire_of(doc), None)
+    assert not any(g[4] for g in reply["groups"])
+    nodes, _ = shown(reply)
+    assert len(nodes) == len(doc["graph"]["nodes"])
+
+
+def test_the_transformer_opens_at_its_six_layers_marked_identical():
+    doc = trace_doc(TRANSFORMER)
+    wire = wire_of(doc)
+    reply = view_layout(wire, None)
+    nodes, boxes = shown(reply)
+    assert len(nodes) + len(boxes) <= OPENING_BOXES
+    layers = [f"encoder.layers.{k}" for k in range(6)]
+    assert boxes == layers
+    by_path = {g[0]: g for g in reply["groups"]}
+    assert all(by_path[p][3] == "TransformerEncoderLayer" and by_path[p][5] == 6 for p in layers)
+    # each collapsed layer is one cell, and no two things shown share one
+    cells = [(reply["layer"][k], reply["row"][k]) for k in nodes]
+    hidden_cells = {}
+    for k, g in enumerate(reply["group"]):
+        path = reply["groups"][g][0] if g >= 0 else ""
+        top = next((p for p in layers if path == p or path.startswith(p + ".")), None)
+        if top:
+            hidden_cells.setdefault(top, set()).add((reply["layer"][k], reply["row"][k]))
+    assert all(len(c) == 1 for c in hidden_cells.values())
+    every = cells + [next(iter(c)) for c in hidden_cells.values()]
+    assert len(every) == len(set(every))
+
+
+def test_opening_a_group_lays_out_its_inside_and_closing_it_again_restores_the_view():
+    wire = wire_of(trace_doc(TRANSFORMER))
+    opening = view_layout(wire, None)
+    _, boxes = shown(opening)
+    opened = view_layout(wire, [b for b in boxes if b != "encoder.layers.2"])
+    nodes, boxes_after = shown(opened)
+    assert "encoder.layers.2" not in boxes_after and len(boxes_after) == 5
+    inside = [k for k in nodes if opened["groups"][opened["group"][k]][0].startswith(
+        "encoder.layers.2") if opened["group"][k] >= 0]
+    assert len(inside) > 10
+    again = view_layout(wire, boxes)
+    assert again == opening
+
+
+def test_an_rnn_folds_into_one_loop_box_of_windows():
+    doc = trace_doc(RNN)
+    reply = view_layout(wire_of(doc), None)
+    nodes, boxes = shown(reply)
+    assert boxes == ["loop:5"] and len(nodes) < 10
+    fold = next(g for g in reply["groups"] if g[0] == "loop:5")
+    assert fold[2] == "fold" and fold[3] == "loop at line 5 ×1000"
+    windows = [g for g in reply["groups"] if g[0].startswith("loop:5.")]
+    assert len(windows) == 100 and windows[0][3] == "iterations 0–9"
+    assert all(w[5] == 100 for w in windows)  # every window is the same ten iterations
+    opened = view_layout(wire_of(doc), [])  # everything open: each window a box of its own
+    assert not shown(opened)[1]
+
+
+def test_a_training_loop_does_not_fold():
+    doc = trace_doc("""import torch
+w = torch.ones(3, requires_grad=True)
+opt = torch.optim.SGD([w], lr=0.1)
+for _ in range(5):
+    opt.zero_grad()
+    loss = (w * 2).sum()
+    loss.backward()
+    opt.step()
+""")
+    reply = view_layout(wire_of(doc), None)
+    assert not any(g[2] == "fold" for g in reply["groups"])
+
+
+def test_bad_layout_requests_get_a_clear_answer():
+    assert request_problem(None)
+    assert request_problem({"collapsed": "net"})
+    assert request_problem({"collapsed": [1, 2]})
+    assert request_problem({"collapsed": ["x" * 5000]})
+    assert request_problem({"collapsed": None}) is None
+    wire = wire_of(trace_doc(MLP))
+    assert view_layout(wire, ["no.such.group"]) == view_layout(wire, [])
