@@ -2,33 +2,13 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
+from models import MLP, RNN, TRANSFORMER
+
 from conftest import trace_doc
 from gradtrace.grouping import OPENING_BOXES
 from gradtrace.protocol import Node
 from gradtrace.views import request_problem, view_layout
 from gradtrace.wire import graph_wire
-
-MLP = """import torch
-import torch.nn.functional as F
-net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
-x = torch.ones(2, 3)
-loss = F.mse_loss(net(x), torch.zeros(2, 1))
-loss.backward()
-"""
-TRANSFORMER = """import torch
-torch.manual_seed(0)
-layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0)
-encoder = torch.nn.TransformerEncoder(layer, num_layers=6, enable_nested_tensor=False)
-out = encoder(torch.randn(5, 2, 16, requires_grad=True))
-out.sum().backward()
-"""
-RNN = """import torch
-W = torch.randn(4, 4, requires_grad=True)
-h = torch.zeros(4)
-for _ in range(1000):
-    h = torch.tanh(W @ h + 1)
-h.sum().backward()
-"""
 
 
 def wire_of(doc: dict) -> dict:
@@ -110,10 +90,10 @@ def test_an_rnn_folds_into_one_loop_box_of_windows():
     doc = trace_doc(RNN)
     reply = view_layout(wire_of(doc), None)
     nodes, boxes = shown(reply)
-    assert boxes == ["loop:5"] and len(nodes) < 10
-    fold = next(g for g in reply["groups"] if g[0] == "loop:5")
-    assert fold[2] == "fold" and fold[3] == "loop at line 5 ×1000"
-    windows = [g for g in reply["groups"] if g[0].startswith("loop:5.")]
+    assert boxes == ["loop:6"] and len(nodes) < 10
+    fold = next(g for g in reply["groups"] if g[0] == "loop:6")
+    assert fold[2] == "fold" and fold[3] == "loop at line 6 ×1000"
+    windows = [g for g in reply["groups"] if g[0].startswith("loop:6.")]
     assert len(windows) == 100 and windows[0][3] == "iterations 0–9"
     assert all(w[5] == 100 for w in windows)  # every window is the same ten iterations
     opened = view_layout(wire_of(doc), [])  # everything open: each window a box of its own

@@ -189,12 +189,14 @@ def _connected(members: list[int], inputs: list[list[int]]) -> bool:
     return len({find(i) for i in members}) == 1
 
 
-def opening(groups: Groups, limit: int = OPENING_BOXES) -> set[str]:
-    """The groups a graph opens with collapsed: from the top down, one level at a time, the
-    collapsed groups that show all open while the boxes shown stay at most ``limit``. A whole
-    level at once, so that identical blocks look alike."""
-    frontier = list(groups.children[ROOT])
-    shown = groups.own[ROOT] + len(frontier)
+def opening(groups: Groups, limit: int = OPENING_BOXES, top: str = ROOT) -> set[str]:
+    """The groups a graph (or the group ``top``, opened) opens with collapsed: from the top
+    down, one level at a time, the collapsed groups that show all open while the boxes shown
+    stay at most ``limit``. A whole level at once, so that identical blocks look alike."""
+    if top not in groups.children:
+        return set()
+    frontier = list(groups.children[top])
+    shown = groups.own[top] + len(frontier)
     while frontier:
         more = sum(groups.own[g] + len(groups.children[g]) - 1 for g in frontier)
         if shown + more > limit:

@@ -4,6 +4,9 @@ view: at most about 40 boxes), and with the paths it wants collapsed when the us
 closes a group. The reply lays out the whole graph afresh (layout.py), each collapsed group one
 box; a group's inside is laid out only when it shows.
 
+A group the user opens opens as a graph does: with ``opened`` (its path), the groups inside it
+that would make it show more than about 40 boxes stay collapsed.
+
 A loop's page shows one iteration at a time, and asks with ``nodes``, the ids of that iteration's
 nodes: the reply lays out just those.
 
@@ -34,7 +37,9 @@ def request_problem(request) -> str | None:
     if not isinstance(request, dict) or "collapsed" not in request:
         return ("layout expects an object: {collapsed: null or a list of group paths, "
                 "nodes: null or a list of node ids}")
-    collapsed, only = request["collapsed"], request.get("nodes")
+    collapsed, only, opened = request["collapsed"], request.get("nodes"), request.get("opened")
+    if opened is not None and (type(opened) is not str or len(opened) > MAX_PATH):
+        return f"opened must be null or a group path of at most {MAX_PATH} characters"
     if collapsed is not None and (
             type(collapsed) is not list or len(collapsed) > MAX_COLLAPSED
             or not all(type(p) is str and len(p) <= MAX_PATH for p in collapsed)):
@@ -45,7 +50,8 @@ def request_problem(request) -> str | None:
     return None
 
 
-def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None) -> dict:
+def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None,
+                opened: str | None = None) -> dict:
     """The reply to a `layout` request, for the graph ``wire`` (whole, already checked); with
     ``only``, for the part of it those nodes make (a loop's iteration)."""
     cols, strings = wire["nodes"], wire["strings"]
@@ -58,8 +64,12 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
     flat = wire["edges"]
     edges = [SimpleNamespace(**dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)))
              for k in range(0, len(flat), 4) if flat[k] in kept and flat[k + 1] in kept]
-    tree, cells = layout(nodes, edges, modules_from_wire(wire),
-                         opening if collapsed is None else set(collapsed))
+    def shut(tree) -> set[str]:
+        if collapsed is None:
+            return opening(tree)
+        return set(collapsed) | (opening(tree, top=opened) if opened else set())
+
+    tree, cells = layout(nodes, edges, modules_from_wire(wire), shut)
     paths = [g for g in _outside_in(tree) if g != ROOT]
     index = {g: k for k, g in enumerate(paths)}
     shut = set(cells)  # the collapsed groups that show, and the groups inside them

@@ -262,9 +262,9 @@ function drawModules(ctx, c, view, nodes, labels) {
     ctx.stroke();
     ctx.setLineDash([]);
     // The name only where it fits, across and in its band above the boxes inside: a row of
-    // small boxes must not become a smear of names. "−": a click on the band collapses it.
+    // small boxes must not become a smear of names. A click on the band closes it.
     const fold = path.startsWith("loop:");
-    const name = `− ${fold && labels ? labels.get(path) || path : path}`;
+    const name = fold && labels ? labels.get(path) || path : path;
     const band = (below ? NESTED_BAND : BAND) * view.scale;
     const named = ctx.measureText(name).width + 16 <= b.x - a.x && band >= NAME_PX;
     if (named) {

@@ -292,7 +292,7 @@ function drawnGraph() {
 
 // Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The reply
 // replaces the view only while it is still for the graph on screen; `then` runs after it.
-function askForLayout(collapsed, then = () => {}) {
+function askForLayout(collapsed, then = () => {}, opened = null) {
   const doc = state.doc;
   const graph = doc.graph;
   const pass = shownPass();
@@ -300,7 +300,9 @@ function askForLayout(collapsed, then = () => {}) {
   state.layout = { graph, pass, reply: same ? state.layout.reply : null };
   if (!graph.nodes.length) { return; }
   const nodes = pass === null ? null : iterationNodes(graph, iterations(doc).get(pass));
-  socket.emit("layout", { collapsed, nodes }, (reply) => {
+  window.gradtrace.layouts += 1;
+  socket.emit("layout", { collapsed, nodes, opened }, (reply) => {
+    window.gradtrace.layouts -= 1;
     if (state.doc.graph !== graph || !reply || reply.error || reply.nodes !== graph.nodes.length
         || state.layout.pass !== pass) {
       return;
@@ -308,6 +310,7 @@ function askForLayout(collapsed, then = () => {}) {
     state.layout = { graph, pass, reply };
     render();
     then();
+    window.gradtrace.views += 1;
   });
 }
 
@@ -315,35 +318,23 @@ function askForLayout(collapsed, then = () => {}) {
 const shownPass = () => (state.doc.passes.length > 1
   ? passOfFrame(state.doc, state.frames[player.currentFrame(state.player)]) : null);
 
-// Open or close a group in place: the view moves so that the group's top-left corner stays
-// where it was on screen.
+// Open or close a group in place: the view stays, so what comes before the group in the graph
+// stays where it was, and what comes after makes room.
 function toggleGroup(path, open) {
   const reply = state.graph && state.graph.reply;
   if (!reply) { return; }
   const shut = new Set(collapsedPaths(reply));
   if (open) {
     shut.delete(path);
-    // what was inside and open stays open; its own groups open as the server laid them out
   } else {
     for (const inner of [...shut]) { if (inner.startsWith(`${path}.`)) { shut.delete(inner); } }
     shut.add(path);
   }
-  const before = cornerOf(path);
-  state.viewTouched = true; // in place: no refit
+  state.viewTouched = true; // no refit
   state.collapsed = [...shut];
   askForLayout(state.collapsed, () => {
-    const after = cornerOf(path);
-    if (before && after && state.view) {
-      moveView(pan(state.view, before.x - after.x, before.y - after.y));
-    }
-  });
-}
-
-// The screen position of a group's top-left corner: its box, or the frame drawn around it.
-function cornerOf(path) {
-  const drawn = window.gradtrace.drawn.find((d) => d.id === path || d.id === `group:${path}`);
-  if (drawn) { return { x: drawn.x, y: drawn.y }; }
-  return null;
+    state.collapsed = collapsedPaths(state.layout.reply); // what it opened with stays so
+  }, open ? path : null);
 }
 
 // The minimap shows while some of the graph is out of view.
@@ -636,7 +627,8 @@ ui.search.addEventListener("keydown", (e) => {
 window.addEventListener("resize", () => render());
 
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
-window.gradtrace = { drawn: [] };
+// `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn.
+window.gradtrace = { drawn: [], layouts: 0, views: 0 };
 setPresent(params.has("present"));
 const bootNotices = [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
 if (bootNotices.length) { setStatus(bootNotices.join("; "), true); }

@@ -1,0 +1,149 @@
+"""The models people study, on screen (issue 10): at fit nothing overlaps and no text is under
+9 px, a graph opens with at most about 40 boxes, groups open and close in place, search opens
+what hides its hit, and a loop's pass control, chart and player agree."""
+
+# ruff: noqa: F811 (the fixtures test_page.py defines are imported, then asked for by name)
+import pytest
+from models import ALL, RNN, TRAINING_LOOP, TRANSFORMER
+from test_page import boxes_overlap, browser, page, server, set_code  # noqa: F401
+
+SHOWN = ("node", "group", "fold")
+
+
+def run_and_settle(page, code: str) -> None:
+    set_code(page, code)
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')",
+        timeout=60000)
+    settle(page)
+
+
+def settle(page) -> None:
+    """Wait until the page has the server's view layouts it asked for, and drew them."""
+    page.wait_for_function("window.gradtrace.layouts === 0 && window.gradtrace.views > 0")
+
+
+def relaid(page, action) -> None:
+    """Do ``action``, which asks for a new view layout, and wait until that is drawn."""
+    views = page.evaluate("window.gradtrace.views")
+    action()
+    page.wait_for_function(f"window.gradtrace.views > {views} && window.gradtrace.layouts === 0")
+
+
+def click_and_settle(page, point: tuple[float, float]) -> None:
+    relaid(page, lambda: page.mouse.click(*point))
+
+
+def drawn(page) -> list[dict]:
+    return page.evaluate(
+        "new Promise(done => requestAnimationFrame(() => done(window.gradtrace.drawn)))")
+
+
+def boxes(page) -> list[dict]:
+    """What stands for something on its own: nodes, and groups and folds drawn closed."""
+    return [d for d in drawn(page) if d["kind"] in SHOWN and not d.get("open")]
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_at_fit_nothing_overlaps_no_text_is_small_and_at_most_40_boxes(page, name):
+    run_and_settle(page, ALL[name])
+    shown = boxes(page)
+    assert 3 <= len(shown) <= 40, (name, len(shown))
+    for i, a in enumerate(shown):
+        assert not any(boxes_overlap(a, b) for b in shown[i + 1:]), (name, a)
+    frames = [d for d in drawn(page) if d.get("open")]
+    for i, a in enumerate(frames):  # frames nest or stand apart
+        for b in frames[i + 1:]:
+            nested = a["id"].startswith(b["id"] + ".") or b["id"].startswith(a["id"] + ".")
+            assert nested or not boxes_overlap(a, b), (name, a, b)
+    texts = [t for d in drawn(page) for t in d["texts"]]
+    assert all(t["px"] >= 9 for t in texts), (name, texts)
+
+
+def test_the_transformer_opens_at_its_layers_each_named_shaped_and_marked_identical(page):
+    run_and_settle(page, TRANSFORMER)
+    page.click("[data-testid=present]")  # the projector's width: room for every line
+    settle(page)
+    layers = {d["id"]: d for d in boxes(page) if d["kind"] == "group"}
+    assert sorted(layers) == [f"group:encoder.layers.{k}" for k in range(6)]
+    for box in layers.values():
+        full = [t["full"] for t in box["texts"]]
+        assert full[0].startswith("encoder.layers.") and "TransformerEncoderLayer" in full, full
+        assert "10×2×32 → 10×2×32" in full and "×6" in full, full
+        assert any(t.startswith("‖∇‖ ") for t in full), full
+
+
+def test_a_group_opens_in_place_and_closing_it_puts_everything_back(page):
+    run_and_settle(page, TRANSFORMER)
+    before = {d["id"]: d for d in boxes(page)}
+    target = before["group:encoder.layers.3"]
+    click_and_settle(page, centre_of(page, target))
+    after = {d["id"]: d for d in boxes(page)}
+    assert "group:encoder.layers.3" not in after
+    assert "group:encoder.layers.3.self_attn" in after  # its inside, opened as a graph opens
+    frame = next(d for d in drawn(page) if d["id"] == "encoder.layers.3")
+    assert frame["open"] and abs(frame["x"] - target["x"]) < 40
+    for key, box in before.items():  # what comes before it stays put
+        if box["x"] + box["w"] < target["x"]:
+            assert (after[key]["x"], after[key]["y"]) == (box["x"], box["y"]), key
+    band = (frame["x"] + 20, frame["y"] + frame["band"] / 2)  # a click on its name closes it
+    assert frame["band"] > 0
+    click_and_settle(page, canvas_point(page, band))
+    assert {d["id"]: d for d in boxes(page)} == before
+
+
+def test_expand_all_and_collapse_all(page):
+    run_and_settle(page, TRANSFORMER)
+    relaid(page, lambda: page.click("[data-testid=expand-all]"))
+    assert not [d for d in drawn(page) if d["kind"] == "group" and not d["open"]]
+    relaid(page, lambda: page.click("[data-testid=collapse-all]"))
+    assert [d["id"] for d in boxes(page) if d["kind"] == "group"] == ["group:encoder"]
+
+
+def test_the_rnn_folds_into_one_loop_box_that_opens_into_windows(page):
+    run_and_settle(page, RNN)
+    folds = [d for d in boxes(page) if d["kind"] == "fold"]
+    assert len(folds) == 1 and folds[0]["texts"][0]["full"] == "loop at line 6 ×1000"
+    click_and_settle(page, centre_of(page, folds[0]))
+    windows = [d for d in drawn(page) if d["kind"] == "fold" and not d["open"]]
+    assert windows and windows[0]["id"] == "group:loop:6.w0", windows  # in place: the first
+    assert windows[0]["texts"][0]["full"] == "iterations 0–9"
+    page.click("[data-testid=fit]")
+    windows = [d for d in drawn(page) if d["kind"] == "fold" and not d["open"]]
+    assert len(windows) == 100
+    assert any(d["id"] == "loop:6" and d["open"] for d in drawn(page))
+
+
+def test_search_opens_the_group_that_hides_its_hit_and_centres_on_it(page):
+    run_and_settle(page, TRANSFORMER)
+    relaid(page, lambda: page.fill("[data-testid=search]", "layers.3.self_attn"))
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    shown = boxes(page)
+    middle = min(shown, key=lambda b: abs(b["x"] + b["w"] / 2 - canvas["width"] / 2)
+                 + abs(b["y"] + b["h"] / 2 - canvas["height"] / 2))
+    assert abs(middle["x"] + middle["w"] / 2 - canvas["width"] / 2) < 2
+    assert middle["kind"] == "node" and "encoder.layers.3.self_attn" in middle["texts"][0]["full"]
+    assert "group:encoder.layers.3" not in {d["id"] for d in shown}
+
+
+def test_a_training_loop_shows_one_iteration_and_its_controls_agree(page):
+    run_and_settle(page, TRAINING_LOOP)
+    frame = page.inner_text("[data-testid=frame]")
+    picked = page.eval_on_selector("[data-testid=passes]", "s => s.value")
+    assert picked == "19" and page.get_attribute("[data-testid=losses]", "data-current") == "19"
+    labels = [d["texts"][0]["full"] for d in boxes(page) if d["texts"]]
+    assert sum(t.startswith("loss") for t in labels) == 1, labels  # one iteration's loss
+    relaid(page, lambda: page.select_option("[data-testid=passes]", "7"))
+    assert "(pass 7)" in page.inner_text("[data-testid=frame]") != frame
+    assert page.get_attribute("[data-testid=losses]", "data-current") == "7"
+    assert page.get_attribute("[data-testid=passes]", "value") in (None, "7")
+
+
+def centre_of(page, box: dict) -> tuple[float, float]:
+    return canvas_point(page, (box["x"] + box["w"] / 2, box["y"] + box["h"] / 2))
+
+
+def canvas_point(page, point: tuple[float, float]) -> tuple[float, float]:
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    return canvas["x"] + point[0], canvas["y"] + point[1]
