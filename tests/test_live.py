@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 import socketio
+from models import RNN
 
 from conftest import EXAMPLES
 from gradtrace.protocol import rebuild
@@ -213,6 +214,61 @@ def test_inspect_answers_bad_requests_with_a_reason(client, request_):
     client.run(BIG_VALUES)
     reply = client.inspect(request_)
     assert set(reply) == {"error"} and reply["error"], reply
+
+
+def test_layout_lays_the_runs_graph_out_with_the_groups_asked_collapsed(server, client):
+    events = client.run(BIG_VALUES)
+    graph = rebuild(events)["graph"]
+    opening = client.sio.call("layout", {"collapsed": None}, timeout=10)
+    assert opening["nodes"] == len(graph["nodes"]) == len(opening["layer"])
+    assert opening["ids"] == [n["id"] for n in graph["nodes"]]
+    paths = [g[0] for g in opening["groups"]]
+    assert "net" in paths and graph["modules"]["net"] == "Linear"
+    shut = client.sio.call("layout", {"collapsed": ["net"]}, timeout=10)
+    net = paths.index("net")
+    assert shut["groups"][net][4] and not opening["groups"][net][4]
+    hidden = [k for k, g in enumerate(shut["group"]) if g == net]
+    assert len({(shut["layer"][k], shut["row"][k]) for k in hidden}) == 1  # one box
+    some = client.sio.call("layout", {"collapsed": [], "nodes": opening["ids"][:2]}, timeout=10)
+    assert some["ids"] == opening["ids"][:2] and len(some["layer"]) == 2
+    other = Client(server)
+    try:
+        assert "no run" in other.sio.call("layout", {"collapsed": None}, timeout=10)["error"]
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("request_", [None, [], {}, {"collapsed": "net"}, {"collapsed": [1]},
+                                      {"collapsed": ["x" * 5000]}, {"collapsed": None, "nodes": 3},
+                                      {"collapsed": None, "nodes": ["1"]},
+                                      {"collapsed": None, "opened": 7},
+                                      {"collapsed": list(map(str, range(200_000)))}])
+def test_layout_answers_bad_requests_with_a_reason(client, request_):
+    client.run(BIG_VALUES)
+    reply = client.sio.call("layout", request_, timeout=10)
+    assert set(reply) == {"error"} and reply["error"], reply
+
+
+def test_a_client_asking_for_layouts_faster_than_they_are_made_is_told_it_is_busy(client):
+    """A classroom's clients cannot queue up layout work on the server: each client's layouts
+    are made one at a time, and one asked for meanwhile is refused, not queued."""
+    client.run(RNN)  # 3,000 nodes: each layout takes a while
+    replies, lock = [], threading.Lock()
+
+    def ask(k):
+        reply = client.sio.call("layout", {"collapsed": [f"not.a.group.{k}"]}, timeout=30)
+        with lock:
+            replies.append(reply)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(replies) == 8
+    busy = [r for r in replies if "error" in r]
+    assert all(r["error"].startswith("busy") for r in busy), busy
+    assert len(busy) < 8 and all("layer" in r for r in replies if "error" not in r)
 
 
 def test_a_client_sees_only_its_own_runs_values_and_they_go_when_it_leaves(server, client):

@@ -93,6 +93,23 @@ def test_a_group_opens_in_place_and_closing_it_puts_everything_back(page):
     assert {d["id"]: d for d in boxes(page)} == before
 
 
+def test_backward_lights_each_layer_in_turn_and_its_gradient_appears_after(page):
+    run_and_settle(page, TRANSFORMER)
+    page.click("[data-testid=jump-backward]")  # the start of the backward pass
+    lit, graded = [], set()
+    for _ in range(400):  # the engine's steps, one at a time: it works from the loss back
+        page.click("[data-testid=step-forward]")
+        for box in boxes(page):
+            if box.get("running") and (not lit or lit[-1] != box["id"]):
+                lit.append(box["id"])
+            if any(t["full"].startswith("‖∇‖") for t in box["texts"]):
+                graded.add(box["id"])
+        if "encoder.layers.0" in (lit or [""])[-1]:
+            break
+    assert lit == [f"group:encoder.layers.{k}" for k in range(5, -1, -1)], lit
+    assert graded >= set(lit[:-1])  # a layer's gradient shows once backward is through it
+
+
 def test_expand_all_and_collapse_all(page):
     run_and_settle(page, TRANSFORMER)
     relaid(page, lambda: page.click("[data-testid=expand-all]"))

@@ -429,22 +429,26 @@ function drawBox(ctx, c, view, node, scene, selected) {
   ctx.lineWidth = selected || running ? 3 : 2;
   ctx.strokeStyle = running ? c.grad : c.ink;
   ctx.stroke();
-  const drawn = { id: node.id, kind: node.kind, open: false, x: p.x, y: p.y, w, h, texts: [] };
+  const drawn = { id: node.id, kind: node.kind, open: false, running, x: p.x, y: p.y, w, h,
+                  texts: [] };
   const face = groupFace(node, scene);
   const k = Math.min(view.scale, 1.6);
   const pad = 10 * k;
   const size = (px) => Math.max(px * k, MIN_PX);
-  const lines = [[face.title, TITLE_PX, c.ink, "600 "], [face.kind, DETAIL_PX, c.ink, ""],
-                 [face.detail, DETAIL_PX, c.muted, ""], [face.grad, DETAIL_PX, c.grad, "600 "]]
+  // as many lines as fit, the name first, then the gradient, the class and the shapes; drawn
+  // in that order from the top: name, class, shapes, gradient
+  const lines = [[face.title, TITLE_PX, c.ink, "600 ", 0], [face.grad, DETAIL_PX, c.grad, "600 ", 3],
+                 [face.kind, DETAIL_PX, c.ink, "", 1], [face.detail, DETAIL_PX, c.muted, "", 2]]
     .filter(([text]) => text);
   const lineH = (px) => size(px) * 1.35;
   const shown = [];
   let used = 0;
-  for (const line of lines) { // as many lines as fit, from the name down
+  for (const line of lines) {
     if (used + lineH(line[1]) > h - 4) { break; }
     used += lineH(line[1]);
     shown.push(line);
   }
+  shown.sort((a, b) => a[4] - b[4]);
   ctx.textAlign = "center";
   let y = p.y + (h - used) / 2;
   for (const [text, px, color, weight] of shown) {
