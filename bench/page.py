@@ -1,12 +1,16 @@
-"""The page in headless Chromium, measured: animation frame rate and Run -> first frame.
+"""The page in headless Chromium, measured: animation frame rate, Run -> first frame, and the
+collapsible groups.
 
     python bench/page.py [--reps N]
 
 Starts `gradtrace serve`, opens the page with Playwright (Debian's chromium), and prints medians:
-  first frame   Run clicked -> the first frame of the graph painted, for an example
-  fps           frames per second while playing a graph of about 2,000 nodes (budget 60)
-  pan / zoom    frames per second while dragging or wheel-zooming a graph of about 20,000 nodes,
-                zoomed out to fit and zoomed in to scale 1 (budget 30)
+  first frame   Run clicked -> the first frame of the graph painted, for an example (budget 150 ms)
+  first view    Run clicked -> the first picture of a 10k-node transformer from the server's view
+                layout, its top level collapsed (budget 1 s)
+  expand        a click on a collapsed module of about 2,000 nodes -> its inside drawn (100 ms)
+  fps           frames per second while playing a graph of about 2,000 nodes, expanded (60)
+  pan / zoom    frames per second while dragging or wheel-zooming a graph of about 50,000 nodes,
+                fully expanded, zoomed out to fit and zoomed in to scale 1 (budget 60)
 """
 
 from __future__ import annotations
@@ -34,7 +38,28 @@ y.backward()
 """
 
 
-HUGE = BIG.replace("range(1000)", "range(10000)")
+HUGE = BIG.replace("range(1000)", "range(16667)")  # 50,000 nodes
+TRANSFORMER = """import torch
+torch.manual_seed(0)
+layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0)
+encoder = torch.nn.TransformerEncoder(layer, num_layers=200, enable_nested_tensor=False)
+loss = encoder(torch.randn(4, 2, 16, requires_grad=True)).pow(2).mean()
+loss.backward()
+"""
+DEEP_MODULE = """import torch
+class Deep(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x):
+        for _ in range(700):
+            x = torch.tanh(x * self.w + 1)
+        return x
+
+deep = Deep()
+deep(torch.ones(3)).sum().backward()
+"""
 
 # Per animation frame for 3 s: one synthetic drag step or wheel notch on the canvas; the page
 # draws once per frame, so the frames counted are frames drawn.
@@ -81,6 +106,35 @@ def run(page, code: str) -> None:
         timeout=120000)
 
 
+def relaid(page, action) -> None:
+    """Do ``action``, which asks the server for a view layout, and wait until it is drawn."""
+    views = page.evaluate("window.gradtrace.views")
+    action()
+    page.wait_for_function(f"window.gradtrace.views > {views} && window.gradtrace.layouts === 0",
+                           timeout=120000)
+
+
+def first_view(page, code: str) -> float:
+    """Run -> the first frame drawn from the server's view layout, in ms."""
+    relaid(page, lambda: run(page, code))
+    return page.evaluate("performance.getEntriesByName('gradtrace:view')[0].startTime"
+                         " - performance.getEntriesByName('gradtrace:run')[0].startTime")
+
+
+def expand_ms(page) -> float:
+    """Open the one collapsed box, then close it again: the opening's click -> drawn, in ms."""
+    page.click("[data-testid=fit]")
+    box = next(d for d in page.evaluate("window.gradtrace.drawn") if d.get("open") is False)
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    point = (canvas["x"] + box["x"] + box["w"] / 2, canvas["y"] + box["y"] + box["h"] / 2)
+    relaid(page, lambda: page.mouse.click(*point))
+    took = page.evaluate("""() => {
+        const view = performance.getEntriesByName('gradtrace:view').at(-1).startTime;
+        return view - performance.getEntriesByName('gradtrace:toggle').at(-1).startTime; }""")
+    relaid(page, lambda: page.click("[data-testid=collapse-all]"))
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=9)
@@ -94,7 +148,12 @@ def main() -> None:
             run(page, EXAMPLE)
             firsts.append(page.evaluate(
                 "performance.measure('m', 'gradtrace:run', 'gradtrace:first-frame').duration"))
+        views = [first_view(page, TRANSFORMER) for _ in range(3)]
+        transformer = page.evaluate("window.gradtrace.drawn.length")
+        run(page, DEEP_MODULE)
+        expands = [expand_ms(page) for _ in range(args.reps)]
         run(page, BIG)
+        relaid(page, lambda: page.click("[data-testid=expand-all]"))
         nodes = page.evaluate("document.querySelector('[data-testid=frame]').textContent")
         fps = []
         for _ in range(3):
@@ -109,6 +168,7 @@ def main() -> None:
                 requestAnimationFrame(count); })"""))
             page.click("[data-testid=play]")
         run(page, HUGE)
+        relaid(page, lambda: page.click("[data-testid=expand-all]"))
         huge = page.evaluate("window.gradtrace.drawn.length")
         moves = {(kind, zoomed): statistics.median(move_fps(page, kind, zoomed) for _ in range(3))
                  for kind in ("pan", "zoom") for zoomed in (False, True)}
@@ -116,9 +176,14 @@ def main() -> None:
     print(f"the big graph's timeline: {nodes}")
     print(f"Run -> first frame of an example: {statistics.median(firsts[1:]):.0f} ms (median of "
           f"{args.reps}; budget 150)")
-    print(f"playing a ~2,000-node graph: {statistics.median(fps):.0f} fps (median of 3; "
-          "budget 60)")
-    print(f"a ~20,000-node graph ({huge} nodes on screen when fitted), median of 3, budget 30:")
+    print(f"Run -> first view of a 10k-node transformer ({transformer} boxes drawn): "
+          f"{statistics.median(views):.0f} ms (median of 3; budget 1000)")
+    print(f"opening a module of 2,100 nodes: {statistics.median(expands):.0f} ms (median of "
+          f"{args.reps}; budget 100)")
+    print(f"playing a ~2,000-node graph, expanded: {statistics.median(fps):.0f} fps (median of 3;"
+          " budget 60)")
+    print(f"a ~50,000-node graph, expanded ({huge} boxes on screen when fitted), median of 3, "
+          "budget 60:")
     for (kind, zoomed), fps_ in moves.items():
         print(f"  {kind} {'at scale 1' if zoomed else 'fitted'}: {fps_:.0f} fps")
 

@@ -52,8 +52,9 @@ class Groups:
                     self.parent[group] = parent
                 self.members[group].append(i)
                 parent = group
-        self.own = {g: sum(1 for i in m if len(self.chains[i]) == self.depth(g))
-                    for g, m in self.members.items()}  # nodes directly in g, not in a child
+        self.own = dict.fromkeys(self.members, 0)  # nodes directly in a group, not in a child
+        for chain in self.chains:
+            self.own[chain[-1] if chain else ROOT] += 1
 
     @staticmethod
     def depth(group: str) -> int:

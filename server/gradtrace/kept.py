@@ -51,6 +51,7 @@ class KeptRun:
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
         self._laying_out = threading.Lock()  # one `layout` at a time per client
         self._last_view: tuple = (None, None, None)  # (graph, collapsed, reply)
+        self._view_memo: dict = {}  # what views.py keeps about the graph between layouts
 
     def strip(self, batch: list[dict]) -> None:
         """Keep the large parts of ``batch``'s events and take them out of the events."""
@@ -194,7 +195,7 @@ class KeptRun:
             key = (None if wanted is None else sorted(set(wanted)), only, opened)
             last_graph, last_key, reply = self._last_view
             if last_graph is not graph or last_key != key:
-                reply = view_layout(graph, wanted, only, opened)
+                reply = view_layout(graph, wanted, only, opened, self._view_memo)
                 self._last_view = (graph, key, reply)
             return reply
         finally:

@@ -28,8 +28,8 @@ MARGIN_ROWS = 1  # free rows above and below a module's block, where its box and
 BOX_ROWS = 2  # rows a collapsed group's box takes: its name, class, shapes and gradient
 
 
-def layout(nodes, edges, modules: dict[str, str] | None = None,
-           collapsed=None) -> tuple[Groups, dict[str, tuple[int, int]]]:
+def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
+           groups: Groups | None = None) -> tuple[Groups, dict[str, tuple[int, int]]]:
     """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id``, ``module``,
     ``kind``, ``name`` and ``line``) in place. Each group in ``collapsed`` (grouping.py; a set
     of paths, or a function of the Groups that gives one) is one box, a layer wide and
@@ -44,7 +44,7 @@ def layout(nodes, edges, modules: dict[str, str] | None = None,
         src, dst = index.get(e.src), index.get(e.dst)
         if src is not None and dst is not None and src != dst:
             inputs[dst].append(src)
-    tree = Groups(ordered, inputs, modules)
+    tree = groups or Groups(ordered, inputs, modules)
     collapsed = collapsed(tree) if callable(collapsed) else set(collapsed or ())
     layer, row = [0] * count, [0] * count
     placed = {}  # group -> (its items, their (layer, row)) in its own frame

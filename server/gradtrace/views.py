@@ -51,32 +51,31 @@ def request_problem(request) -> str | None:
 
 
 def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None,
-                opened: str | None = None) -> dict:
+                opened: str | None = None, memo: dict | None = None) -> dict:
     """The reply to a `layout` request, for the graph ``wire`` (whole, already checked); with
-    ``only``, for the part of it those nodes make (a loop's iteration)."""
-    cols, strings = wire["nodes"], wire["strings"]
-    text = lambda i: None if i is None else strings[i]  # noqa: E731
-    wanted = None if only is None else set(only)
-    nodes = [SimpleNamespace(id=node_id, module=text(cols["module"][k]), kind=text(cols["kind"][k]),
-                             name=text(cols["name"][k]), line=cols["line"][k])
-             for k, node_id in enumerate(cols["id"]) if wanted is None or node_id in wanted]
-    kept = {n.id for n in nodes}
-    flat = wire["edges"]
-    edges = [SimpleNamespace(**dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)))
-             for k in range(0, len(flat), 4) if flat[k] in kept and flat[k + 1] in kept]
+    ``only``, for the part of it those nodes make (a loop's iteration). ``memo``: a dict the
+    caller keeps with the graph, where what does not depend on ``collapsed`` is kept."""
+    memo = {} if memo is None else memo
+    if memo.get("wire") is not wire or memo.get("only") != only:  # another graph or part
+        nodes, edges = _parts(wire, only)
+        memo.clear()
+        memo.update(wire=wire, only=only, nodes=nodes, edges=edges, tree=None, identical=None)
+    nodes, edges, cols = memo["nodes"], memo["edges"], wire["nodes"]
+
     def shut(tree) -> set[str]:
         if collapsed is None:
             return opening(tree)
         return set(collapsed) | (opening(tree, top=opened) if opened else set())
 
-    tree, cells = layout(nodes, edges, modules_from_wire(wire), shut)
+    tree, cells = layout(nodes, edges, modules_from_wire(wire), shut, memo["tree"])
+    memo["tree"] = tree
     paths = [g for g in _outside_in(tree) if g != ROOT]
     index = {g: k for k, g in enumerate(paths)}
     shut = set(cells)  # the collapsed groups that show, and the groups inside them
     for g in paths:
         if tree.parent[g] in shut:
             shut.add(g)
-    identical = tree.identical()
+    identical = memo["identical"] = memo["identical"] or tree.identical()
     groups = [[g, index.get(tree.parent[g], -1), "fold" if tree.is_fold(g) else "module",
                tree.classes.get(g) or tree.labels.get(g, ""), g in shut, identical.get(g, 0)]
               for g in paths]
@@ -88,6 +87,21 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
     return {"nodes": len(cols["id"]), "ids": [n.id for n in nodes],
             "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
             "group": innermost, "groups": groups}
+
+
+def _parts(wire: dict, only: list[int] | None) -> tuple[list, list]:
+    """The graph's nodes (those in ``only``) and the edges among them, as layout.py takes them."""
+    cols, strings = wire["nodes"], wire["strings"]
+    text = lambda i: None if i is None else strings[i]  # noqa: E731
+    wanted = None if only is None else set(only)
+    nodes = [SimpleNamespace(id=node_id, module=text(cols["module"][k]), kind=text(cols["kind"][k]),
+                             name=text(cols["name"][k]), line=cols["line"][k])
+             for k, node_id in enumerate(cols["id"]) if wanted is None or node_id in wanted]
+    kept = {n.id for n in nodes}
+    flat = wire["edges"]
+    edges = [SimpleNamespace(**dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)))
+             for k in range(0, len(flat), 4) if flat[k] in kept and flat[k + 1] in kept]
+    return nodes, edges
 
 
 def _outside_in(tree) -> list[str]:

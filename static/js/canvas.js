@@ -81,19 +81,12 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
   const nodes = graph.byId;
-  // What shows and what runs at this frame: a collapsed group's box when any node inside does.
-  const visible = new Set();
-  const active = new Set();
-  for (const n of graph.nodes) {
-    if (anyOf(scene.visible, n)) { visible.add(n.id); }
-    if (anyOf(scene.active, n)) { active.add(n.id); }
-  }
-  const frame = { ...scene, visible, active };
+  const frame = frameOf(graph, scene);
+  const { visible, active } = frame;
   const shown = (n) => visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
-  const groups = drawModules(ctx, c, view, graph.nodes.filter((n) => visible.has(n.id)),
-                             graph.labels);
+  const groups = drawModules(ctx, c, view, moduleBounds(graph, visible), graph.labels);
   if (view.scale < FAR) { // boxes keep their text: they are few, and they are the picture
-    const far = drawFar(ctx, c, graph, frame, view, shown);
+    const far = drawFarCached(ctx, c, graph, frame, view, width, height, selected);
     const boxes = graph.nodes.filter((n) => n.members && shown(n))
       .map((n) => drawBox(ctx, c, view, n, frame, n.id === selected));
     return [...groups, ...far, ...boxes];
@@ -126,6 +119,68 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
     }
   }
   return drawn;
+}
+
+// What shows and what runs at a frame: a collapsed group's box when any node inside does. Kept
+// for the last graph and scene: panning and zooming draw the same frame again.
+let lastFrame = { graph: null, scene: null, frame: null };
+function frameOf(graph, scene) {
+  if (lastFrame.graph === graph && lastFrame.scene === scene) { return lastFrame.frame; }
+  const visible = new Set();
+  const active = new Set();
+  for (const n of graph.nodes) {
+    if (anyOf(scene.visible, n)) { visible.add(n.id); }
+    if (anyOf(scene.active, n)) { active.add(n.id); }
+  }
+  lastFrame = { graph, scene, frame: { ...scene, visible, active } };
+  return lastFrame.frame;
+}
+
+// Far away, the picture of the nodes and edges is the same from one frame to the next while
+// only the view moves: it is drawn once into an offscreen canvas covering the whole graph (when
+// that is at most CACHE_PX a side), then copied where the view puts it.
+const CACHE_PX = 4096;
+let farCache = { key: null };
+function drawFarCached(ctx, c, graph, scene, view, width, height, selected) {
+  const key = [graph, scene, selected, view.scale, c.edge, c.node];
+  const fresh = farCache.key && key.every((part, i) => part === farCache.key[i]);
+  if (!fresh) {
+    const [x0, y0, x1, y1] = worldBounds(graph.nodes);
+    const [w, h] = [(x1 - x0) * view.scale + 4, (y1 - y0) * view.scale + 4];
+    if (w > CACHE_PX || h > CACHE_PX) { // too big to keep: draw what is on screen
+      farCache = { key: null };
+      return drawFar(ctx, c, graph, scene, view,
+                     (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height));
+    }
+    const ratio = window.devicePixelRatio || 1;
+    const offscreen = farCache.canvas || window.document.createElement("canvas");
+    offscreen.width = Math.ceil(w * ratio);
+    offscreen.height = Math.ceil(h * ratio);
+    const off = offscreen.getContext("2d");
+    off.setTransform(ratio, 0, 0, ratio, 0, 0);
+    const at = { scale: view.scale, tx: 2 - x0 * view.scale, ty: 2 - y0 * view.scale };
+    const drawn = drawFar(off, c, graph, scene, at, (n) => scene.visible.has(n.id));
+    farCache = { key, canvas: offscreen, at, drawn, w, h };
+  }
+  const dx = view.tx - farCache.at.tx;
+  const dy = view.ty - farCache.at.ty;
+  ctx.drawImage(farCache.canvas, dx, dy, farCache.w, farCache.h);
+  const drawn = [];
+  for (const d of farCache.drawn) {
+    const [x, y] = [d.x + dx, d.y + dy];
+    if (x < width && y < height && x + d.w > 0 && y + d.h > 0) { drawn.push({ ...d, x, y }); }
+  }
+  return drawn;
+}
+
+function worldBounds(nodes) {
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const n of nodes) {
+    const b = nodeBox(n);
+    x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
+    x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
+  }
+  return [x0, y0, x1, y1];
 }
 
 // Far away, a node is a few pixels: no text, straight edges, and one path per colour, so tens of
@@ -219,14 +274,15 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
   ctx.stroke();
 }
 
-// A labelled frame around each open group (an nn.Module, or a loop fold opened): around the
-// nodes and boxes shown inside it, its inner groups' included (the layout keeps each group in a
-// rectangle of its own); an outer frame is padded more than the frames inside it. `labels`:
-// path -> a fold's text. Returns what it drew: kind "group" or "fold", open.
-function drawModules(ctx, c, view, nodes, labels) {
-  // path -> the bounds of what it holds, and how many levels of groups it holds
+// Each open group (an nn.Module, or a loop fold opened) -> the world bounds of the nodes and
+// boxes shown inside it, its inner groups' included (the layout keeps each group in a rectangle
+// of its own), and how many levels of groups it holds; kept for the last graph and frame.
+let lastBounds = { graph: null, visible: null, groups: null };
+function moduleBounds(graph, visible) {
+  if (lastBounds.graph === graph && lastBounds.visible === visible) { return lastBounds.groups; }
   const groups = new Map();
-  for (const n of nodes) {
+  for (const n of graph.nodes) {
+    if (!visible.has(n.id)) { continue; }
     const box = nodeBox(n);
     const chain = n.chain || [];
     chain.forEach((path, k) => {
@@ -243,6 +299,14 @@ function drawModules(ctx, c, view, nodes, labels) {
       group.below = Math.max(group.below, below);
     });
   }
+  lastBounds = { graph, visible, groups };
+  return groups;
+}
+
+// A labelled frame around each open group (moduleBounds); an outer frame is padded more than
+// the frames inside it. `labels`: path -> a fold's text. Returns what it drew: kind "group" or
+// "fold", open.
+function drawModules(ctx, c, view, groups, labels) {
   ctx.font = `${GROUP_PX}px ${FONT}`;
   ctx.textAlign = "left";
   const drawn = [];

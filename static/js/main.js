@@ -311,6 +311,7 @@ function askForLayout(collapsed, then = () => {}, opened = null) {
     render();
     then();
     window.gradtrace.views += 1;
+    performance.mark("gradtrace:view"); // bench/page.py: Run or a click -> the view drawn
   });
 }
 
@@ -332,6 +333,7 @@ function toggleGroup(path, open) {
   }
   state.viewTouched = true; // no refit
   state.collapsed = [...shut];
+  performance.mark("gradtrace:toggle");
   askForLayout(state.collapsed, () => {
     state.collapsed = collapsedPaths(state.layout.reply); // what it opened with stays so
   }, open ? path : null);
