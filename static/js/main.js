@@ -274,7 +274,10 @@ function drawnGraph() {
   const key = [doc.graph, state.frames, state.internals, pass, reply];
   if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
     if (!current) { askForLayout(state.collapsed); }
-    const viewed = viewGraph(doc.graph, reply);
+    // A big graph waits for its view (drawing it whole first would only delay that); a small
+    // one, or one whose view failed, shows whole meanwhile.
+    const waiting = !reply && !state.layout.failed && doc.graph.nodes.length > WAIT_FOR_VIEW;
+    const viewed = viewGraph(waiting ? { nodes: [], edges: [] } : doc.graph, reply);
     const whole = state.internals ? viewed : foldGraph(viewed);
     const base = pass === null || reply ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
@@ -290,6 +293,8 @@ function drawnGraph() {
   return state.graph;
 }
 
+const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
+
 // Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The reply
 // replaces the view only while it is still for the graph on screen; `then` runs after it.
 function askForLayout(collapsed, then = () => {}, opened = null) {
@@ -303,8 +308,10 @@ function askForLayout(collapsed, then = () => {}, opened = null) {
   window.gradtrace.layouts += 1;
   socket.emit("layout", { collapsed, nodes, opened }, (reply) => {
     window.gradtrace.layouts -= 1;
-    if (state.doc.graph !== graph || !reply || reply.error || reply.nodes !== graph.nodes.length
-        || state.layout.pass !== pass) {
+    if (state.doc.graph !== graph || state.layout.pass !== pass) { return; }
+    if (!reply || reply.error || reply.nodes !== graph.nodes.length) {
+      state.layout = { ...state.layout, failed: true }; // show what it can without one
+      render();
       return;
     }
     state.layout = { graph, pass, reply };
