@@ -71,7 +71,11 @@ ui.present.addEventListener("click",
                             () => setPresent(!window.document.body.classList.contains("present")));
 // Without a token the server would refuse us, so do not knock: say where the token is.
 const socket = io({ transports: ["websocket"], auth: { token }, autoConnect: Boolean(token) });
-socket.on("trace", (batch) => { batch.forEach((e) => applyEvent(state.run, e)); refresh(); });
+socket.on("trace", (batch) => {
+  batch.forEach((e) => applyEvent(state.run, e));
+  if (batch.some((e) => e.type === "graph")) { performance.mark("gradtrace:graph"); } // bench
+  refresh();
+});
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
 
 for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
