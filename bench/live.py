@@ -33,6 +33,7 @@ import socketio
 from gradtrace.runner.process import event_weight
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from models import RNN  # noqa: E402  (a learner's 1,000-step RNN)
 from test_guard import ENDLESS, never_reading_client  # noqa: E402  (the tests' helpers)
 from test_live import free_port  # noqa: E402
 
@@ -47,15 +48,6 @@ y.backward()
 """
 
 
-RNN = """import torch
-torch.manual_seed(0)
-W = torch.randn(4, 4, requires_grad=True)
-h = torch.zeros(4)
-for t in range(1000):
-    h = torch.tanh(W @ h + 1.0)
-loss = h.sum()
-loss.backward()
-"""
 PLAIN = """import statistics, sys, time, torch
 torch.set_num_threads(1)
 code = compile(sys.stdin.read(), "<snippet>", "exec")
