@@ -34,6 +34,7 @@ from gradtrace.runner.process import event_weight
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from models import RNN  # noqa: E402  (a learner's 1,000-step RNN)
+
 from test_guard import ENDLESS, never_reading_client  # noqa: E402  (the tests' helpers)
 from test_live import free_port  # noqa: E402
 
