@@ -68,7 +68,8 @@ export function textWidth(ctx, node, faces) {
 // moves a pulse along the edges of the active nodes: values flowing into a new node in the
 // forward phase, gradients leaving the running node in the backward phase. Off-screen nodes are skipped, and far
 // away nodes are drawn as plain shapes in a few batched paths, so big graphs stay fast.
-export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1) {
+export function draw(canvas, graph, scene, view, selected, internals = false, progress = 1,
+                     zooming = false) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -86,7 +87,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const shown = (n) => visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
   const groups = drawModules(ctx, c, view, moduleBounds(graph, visible), graph.labels);
   if (view.scale < FAR) { // boxes keep their text: they are few, and they are the picture
-    const far = drawFarCached(ctx, c, graph, frame, view, width, height, selected);
+    const far = drawFarCached(ctx, c, graph, frame, view, width, height, selected, zooming);
     const boxes = graph.nodes.filter((n) => n.members && shown(n))
       .map((n) => drawBox(ctx, c, view, n, frame, n.id === selected));
     return [...groups, ...far, ...boxes];
@@ -141,10 +142,15 @@ function frameOf(graph, scene) {
 // that is at most CACHE_PX a side), then copied where the view puts it.
 const CACHE_PX = 4096;
 let farCache = { key: null };
-function drawFarCached(ctx, c, graph, scene, view, width, height, selected) {
-  const key = [graph, scene, selected, view.scale, c.edge, c.node];
-  const fresh = farCache.key && key.every((part, i) => part === farCache.key[i]);
-  if (!fresh) {
+function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zooming) {
+  const key = [graph, scene, selected, c.edge, c.node, view.scale];
+  const same = farCache.key && key.every((part, i) => part === farCache.key[i]);
+  // While the wheel turns, the last picture is scaled (within 2x) rather than drawn again;
+  // main.js asks for an exact one once the zoom stops.
+  const ratio = farCache.key ? view.scale / farCache.at.scale : 0;
+  const scaled = !same && zooming && ratio >= 0.5 && ratio <= 2
+    && key.slice(0, -1).every((part, i) => part === farCache.key[i]);
+  if (!same && !scaled) {
     const [x0, y0, x1, y1] = worldBounds(graph.nodes);
     const [w, h] = [(x1 - x0) * view.scale + 4, (y1 - y0) * view.scale + 4];
     if (w > CACHE_PX || h > CACHE_PX) { // too big to keep: draw what is on screen
@@ -162,13 +168,15 @@ function drawFarCached(ctx, c, graph, scene, view, width, height, selected) {
     const drawn = drawFar(off, c, graph, scene, at, (n) => scene.visible.has(n.id));
     farCache = { key, canvas: offscreen, at, drawn, w, h };
   }
-  const dx = view.tx - farCache.at.tx;
-  const dy = view.ty - farCache.at.ty;
-  ctx.drawImage(farCache.canvas, dx, dy, farCache.w, farCache.h);
+  // a cache pixel q shows at (q - at.t) * k + view.t, k the scale since it was drawn
+  const k = scaled ? ratio : 1;
+  const dx = view.tx - farCache.at.tx * k;
+  const dy = view.ty - farCache.at.ty * k;
+  ctx.drawImage(farCache.canvas, dx, dy, farCache.w * k, farCache.h * k);
   const drawn = [];
   for (const d of farCache.drawn) {
-    const [x, y] = [d.x + dx, d.y + dy];
-    if (x < width && y < height && x + d.w > 0 && y + d.h > 0) { drawn.push({ ...d, x, y }); }
+    const [x, y, w, h] = [d.x * k + dx, d.y * k + dy, d.w * k, d.h * k];
+    if (x < width && y < height && x + w > 0 && y + h > 0) { drawn.push({ ...d, x, y, w, h }); }
   }
   return drawn;
 }

@@ -47,6 +47,7 @@ const state = {
   details: new Map(), // the run's large values the server sent when asked: key -> reply
   minimapView: null, // the minimap's own view of the graph, when it shows
   passShown: undefined, // the pass the picker and the loss chart show (showPass)
+  zoomedAt: 0, // when the wheel last zoomed, while it is still turning (ZOOM_SETTLES)
   // The server's view layout (views.py) for a graph: {graph, reply}; `collapsed`: the paths the
   // user chose to collapse, or null for the opening view.
   layout: { graph: null, reply: null }, collapsed: null,
@@ -384,7 +385,8 @@ function render() {
   } else if (state.view) {
     window.gradtrace.drawn = draw(ui.canvas, graph, scene, state.view, state.selected,
                                   state.internals,
-                                  state.player.playing ? player.frameProgress(state.player) : 1);
+                                  state.player.playing ? player.frameProgress(state.player) : 1,
+                                  state.zoomedAt > 0);
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   renderMinimap(graph);
@@ -474,10 +476,17 @@ window.addEventListener("keydown", (event) => {
   if (keys[event.key]) { event.preventDefault(); act(keys[event.key])(); }
 });
 
+// A wheel zoom draws a scaled copy of the last picture far away (canvas.js) until the wheel has
+// been still this long (ms); then the picture is drawn exactly.
+const ZOOM_SETTLES = 120;
 let last = performance.now();
 function tick(now) {
   const dt = (now - last) / 1000;
   last = now;
+  if (state.zoomedAt && now - state.zoomedAt > ZOOM_SETTLES) { // the exact picture, at rest
+    state.zoomedAt = 0;
+    state.dirty = true;
+  }
   const playing = state.player.playing; // the frame that ends playback is drawn too
   if (playing) { state.player = player.advance(state.player, dt); }
   if (playing || state.dirty) { state.dirty = false; render(); }
@@ -553,6 +562,7 @@ ui.canvas.addEventListener("wheel", (e) => {
   if (!state.view) { return; }
   e.preventDefault();
   const p = at(e);
+  state.zoomedAt = performance.now();
   moveView(zoomAt(state.view, Math.exp(-e.deltaY * 0.0015), p.x, p.y));
 }, { passive: false });
 const fitAll = () => {
