@@ -141,6 +141,7 @@ function frameOf(graph, scene) {
 // only the view moves: it is drawn once into an offscreen canvas covering the whole graph (when
 // that is at most CACHE_PX a side), then copied where the view puts it.
 const CACHE_PX = 4096;
+const NO_TEXTS = Object.freeze([]); // what a node far away says: one list for all of them
 let farCache = { key: null };
 function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zooming) {
   const key = [graph, scene, selected, c.edge, c.node, view.scale];
@@ -176,7 +177,9 @@ function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zoom
   const drawn = [];
   for (const d of farCache.drawn) {
     const [x, y, w, h] = [d.x * k + dx, d.y * k + dy, d.w * k, d.h * k];
-    if (x < width && y < height && x + w > 0 && y + h > 0) { drawn.push({ ...d, x, y, w, h }); }
+    if (x < width && y < height && x + w > 0 && y + h > 0) { // (no spread: 50k of these)
+      drawn.push({ id: d.id, kind: d.kind, x, y, w, h, texts: d.texts });
+    }
   }
   return drawn;
 }
@@ -240,7 +243,7 @@ function drawFar(ctx, c, graph, scene, view, shown) {
     if (running || fresh(pixelKey(p))) {
       (running ? active : kinds[kind]).rect(p.x, p.y, w, h);
     }
-    drawn.push({ id: node.id, kind: "node", x: p.x, y: p.y, w, h, texts: [] });
+    drawn.push({ id: node.id, kind: "node", x: p.x, y: p.y, w, h, texts: NO_TEXTS });
   }
   kinds.forEach((path, i) => {
     ctx.fillStyle = tiny ? outlines[i] : c.node;

@@ -78,6 +78,10 @@ socket.on("trace", (batch) => {
   refresh();
 });
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
+socket.on("disconnect", () => { // no reply will come to what was asked
+  window.gradtrace.layouts -= asking.busy ? 1 : 0;
+  Object.assign(asking, { busy: false, next: null });
+});
 
 for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
   ui.device.add(new Option(device, device));
@@ -300,8 +304,12 @@ function drawnGraph() {
 
 const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
 
-// Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The reply
-// replaces the view only while it is still for the graph on screen; `then` runs after it.
+// Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The server
+// makes one layout at a time for a client, so one request is in flight at a time here: a newer
+// one waits, and replaces any that waited before it; the reply to a request that has a newer
+// one behind it is dropped. A reply replaces the view only while it is still for the graph on
+// screen; `then` runs after it.
+const asking = { busy: false, next: null };
 function askForLayout(collapsed, then = () => {}, opened = null) {
   const doc = state.doc;
   const graph = doc.graph;
@@ -310,21 +318,35 @@ function askForLayout(collapsed, then = () => {}, opened = null) {
   state.layout = { graph, pass, reply: same ? state.layout.reply : null };
   if (!graph.nodes.length) { return; }
   const nodes = pass === null ? null : iterationNodes(graph, iterations(doc).get(pass));
+  const ask = { graph, pass, then, request: { collapsed, nodes, opened } };
+  if (asking.busy) { asking.next = ask; } else { sendLayout(ask); }
+}
+
+function sendLayout(ask) {
+  asking.busy = true;
   window.gradtrace.layouts += 1;
-  socket.emit("layout", { collapsed, nodes, opened }, (reply) => {
+  socket.emit("layout", ask.request, (reply) => {
+    asking.busy = false;
+    const next = asking.next;
+    asking.next = null;
+    if (next) { sendLayout(next); }
     window.gradtrace.layouts -= 1;
-    if (state.doc.graph !== graph || state.layout.pass !== pass) { return; }
-    if (!reply || reply.error || reply.nodes !== graph.nodes.length) {
-      state.layout = { ...state.layout, failed: true }; // show what it can without one
-      render();
-      return;
-    }
-    state.layout = { graph, pass, reply };
-    render();
-    then();
-    window.gradtrace.views += 1;
-    performance.mark("gradtrace:view"); // bench/page.py: Run or a click -> the view drawn
+    if (!next) { applyLayout(ask, reply); }
   });
+}
+
+function applyLayout({ graph, pass, then }, reply) {
+  if (state.doc.graph !== graph || state.layout.pass !== pass) { return; }
+  if (!reply || reply.error || reply.nodes !== graph.nodes.length) {
+    state.layout = { ...state.layout, failed: true }; // show what it can without one
+    render();
+    return;
+  }
+  state.layout = { graph, pass, reply };
+  render();
+  then();
+  window.gradtrace.views += 1;
+  performance.mark("gradtrace:view"); // bench/page.py: Run or a click -> the view drawn
 }
 
 // The pass whose iteration the canvas shows: in a loop, the one the player is on.

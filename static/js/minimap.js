@@ -3,15 +3,24 @@
 
 import { fitView, nodeBox, toScreen, toWorld } from "./view.js";
 
-// Whether any of `nodes` lies outside a width x height canvas seen through `view`.
+// Whether any of `nodes` lies outside a width x height canvas seen through `view`: whether the
+// box around them all does (kept per list of nodes: this runs every frame).
+const bounds = new WeakMap();
 export function overflows(nodes, view, width, height) {
-  for (const n of nodes) {
-    const b = nodeBox(n);
-    const a = toScreen(view, b.x, b.y);
-    const z = toScreen(view, b.x + b.w, b.y + b.h);
-    if (a.x < 0 || a.y < 0 || z.x > width || z.y > height) { return true; }
+  if (!bounds.has(nodes)) {
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const n of nodes) {
+      const b = nodeBox(n);
+      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
+      x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
+    }
+    bounds.set(nodes, { x0, y0, x1, y1 });
   }
-  return false;
+  const { x0, y0, x1, y1 } = bounds.get(nodes);
+  if (x0 > x1) { return false; } // no nodes
+  const a = toScreen(view, x0, y0);
+  const z = toScreen(view, x1, y1);
+  return a.x < 0 || a.y < 0 || z.x > width || z.y > height;
 }
 
 // The outline, in the minimap's pixels (seen through `mini`), of what a width x height canvas
