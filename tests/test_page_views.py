@@ -118,6 +118,17 @@ def test_expand_all_and_collapse_all(page):
     assert [d["id"] for d in boxes(page) if d["kind"] == "group"] == ["group:encoder"]
 
 
+def test_the_last_of_quick_clicks_wins_whatever_order_the_replies_come_in(page):
+    set_code(page, TRANSFORMER)
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    for button in ("expand-all", "collapse-all", "expand-all", "collapse-all", "expand-all"):
+        page.click(f"[data-testid={button}]")  # while the final graph's view is on its way
+    settle(page)
+    assert not [d for d in drawn(page) if d["kind"] == "group" and not d["open"]]
+
+
 def test_the_rnn_folds_into_one_loop_box_that_opens_into_windows(page):
     run_and_settle(page, RNN)
     folds = [d for d in boxes(page) if d["kind"] == "fold"]
