@@ -2,7 +2,7 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
-from models import MLP, RNN, TRANSFORMER
+from models import CNN, MLP, RNN, TRANSFORMER
 
 from conftest import trace_doc
 from gradtrace.grouping import OPENING_BOXES
@@ -47,6 +47,17 @@ def test_a_small_mlp_opens_fully_expanded_with_its_classes():
     assert not any(g[4] for g in reply["groups"])
     nodes, _ = shown(reply)
     assert len(nodes) == len(doc["graph"]["nodes"])
+
+
+def test_a_graph_too_wide_for_the_page_opens_a_level_higher():
+    wire = wire_of(trace_doc(CNN))
+    whole = view_layout(wire, None)
+    assert not shown(whole)[1] and max(whole["layer"]) + 1 > 9  # all open: 13 layers
+    fitted = view_layout(wire, None, layers=9)
+    assert shown(fitted)[1] == ["net.conv1", "net.conv2", "net.fc"]
+    assert max(fitted["layer"]) + 1 <= 9
+    narrow = view_layout(wire, None, layers=2)  # nothing fits: the top level
+    assert shown(narrow)[1] == ["net"]
 
 
 def test_the_transformer_opens_at_its_six_layers_marked_identical():

@@ -242,6 +242,8 @@ def test_layout_lays_the_runs_graph_out_with_the_groups_asked_collapsed(server, 
                                       {"collapsed": ["x" * 5000]}, {"collapsed": None, "nodes": 3},
                                       {"collapsed": None, "nodes": ["1"]},
                                       {"collapsed": None, "opened": 7},
+                                      {"collapsed": None, "layers": 0},
+                                      {"collapsed": None, "layers": "9"},
                                       {"collapsed": list(map(str, range(200_000)))}])
 def test_layout_answers_bad_requests_with_a_reason(client, request_):
     client.run(BIG_VALUES)

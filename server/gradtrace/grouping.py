@@ -9,8 +9,8 @@ that the user can open a fold one window at a time. Only nodes outside modules f
 called in a loop keeps its own box.
 
 Groups of the same class with the same inside (ops, and groups inside, wired the same way) are
-*identical*: the page marks each with how many there are, ``×6``. ``opening`` picks the groups
-that a graph opens with collapsed, so that at most about 40 boxes show.
+*identical*: the page marks each with how many there are, ``×6``. ``opening_levels`` gives the
+levels a graph may open at, each showing at most about 40 boxes.
 
 Pure: no torch, no Flask. Deterministic: everything goes in node order.
 """
@@ -191,17 +191,26 @@ def _connected(members: list[int], inputs: list[list[int]]) -> bool:
 
 
 def opening(groups: Groups, limit: int = OPENING_BOXES, top: str = ROOT) -> set[str]:
-    """The groups a graph (or the group ``top``, opened) opens with collapsed: from the top
-    down, one level at a time, the collapsed groups that show all open while the boxes shown
-    stay at most ``limit``. A whole level at once, so that identical blocks look alike."""
+    """The groups a graph (or the group ``top``, opened) opens with collapsed: the deepest of
+    ``opening_levels``."""
+    return opening_levels(groups, limit, top)[-1]
+
+
+def opening_levels(groups: Groups, limit: int = OPENING_BOXES, top: str = ROOT) -> list[set[str]]:
+    """The collapsed groups of each level a graph (or the group ``top``) may open at, from the
+    top down: first its own groups collapsed, then, one level at a time, the collapsed groups
+    shown all open, while the boxes shown stay at most ``limit``. A whole level at once, so that
+    identical blocks look alike."""
     if top not in groups.children:
-        return set()
+        return [set()]
     frontier = list(groups.children[top])
     shown = groups.own[top] + len(frontier)
+    levels = [set(frontier)]
     while frontier:
         more = sum(groups.own[g] + len(groups.children[g]) - 1 for g in frontier)
         if shown + more > limit:
             break
         shown += more
         frontier = [c for g in frontier for c in groups.children[g]]
-    return set(frontier)
+        levels.append(set(frontier))
+    return levels

@@ -190,12 +190,12 @@ class KeptRun:
         if not self._laying_out.acquire(blocking=False):
             return {"error": "busy: the last layout asked for is still being made"}
         try:
-            wanted, only, opened = (request["collapsed"], request.get("nodes"),
-                                    request.get("opened"))
-            key = (None if wanted is None else sorted(set(wanted)), only, opened)
+            wanted, only, opened, layers = (request["collapsed"], request.get("nodes"),
+                                            request.get("opened"), request.get("layers"))
+            key = (None if wanted is None else sorted(set(wanted)), only, opened, layers)
             last_graph, last_key, reply = self._last_view
             if last_graph is not graph or last_key != key:
-                reply = view_layout(graph, wanted, only, opened, self._view_memo)
+                reply = view_layout(graph, wanted, only, opened, self._view_memo, layers)
                 self._last_view = (graph, key, reply)
             return reply
         finally:

@@ -4,6 +4,9 @@ view: at most about 40 boxes), and with the paths it wants collapsed when the us
 closes a group. The reply lays out the whole graph afresh (layout.py), each collapsed group one
 box; a group's inside is laid out only when it shows.
 
+The page may say how many layers it can show legibly side by side (``layers``): then a graph
+opens at the deepest level that fits them, or at its top level.
+
 A group the user opens opens as a graph does: with ``opened`` (its path), the groups inside it
 that would make it show more than about 40 boxes stay collapsed.
 
@@ -24,13 +27,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from gradtrace.grouping import ROOT, opening
+from gradtrace.grouping import ROOT, opening, opening_levels
 from gradtrace.layout import layout
 from gradtrace.wire import EDGE_FIELDS, modules_from_wire
 
 MAX_COLLAPSED = 100_000  # paths in one request
 MAX_PATH = 1000  # characters in one path
 MAX_NODES = 10_000_000  # ids in one request
+MAX_LAYERS = 100_000
 
 
 def request_problem(request) -> str | None:
@@ -40,6 +44,9 @@ def request_problem(request) -> str | None:
     collapsed, only, opened = request["collapsed"], request.get("nodes"), request.get("opened")
     if opened is not None and (type(opened) is not str or len(opened) > MAX_PATH):
         return f"opened must be null or a group path of at most {MAX_PATH} characters"
+    layers = request.get("layers")
+    if layers is not None and not (type(layers) is int and 1 <= layers <= MAX_LAYERS):
+        return f"layers must be null or a whole number from 1 to {MAX_LAYERS}"
     if collapsed is not None and (
             type(collapsed) is not list or len(collapsed) > MAX_COLLAPSED
             or not all(type(p) is str and len(p) <= MAX_PATH for p in collapsed)):
@@ -51,10 +58,13 @@ def request_problem(request) -> str | None:
 
 
 def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None,
-                opened: str | None = None, memo: dict | None = None) -> dict:
+                opened: str | None = None, memo: dict | None = None,
+                layers: int | None = None) -> dict:
     """The reply to a `layout` request, for the graph ``wire`` (whole, already checked); with
     ``only``, for the part of it those nodes make (a loop's iteration). ``memo``: a dict the
-    caller keeps with the graph, where what does not depend on ``collapsed`` is kept."""
+    caller keeps with the graph, where what does not depend on ``collapsed`` is kept. ``layers``:
+    for the opening view, how many layers the page can show legibly side by side; the view opens
+    at the deepest level that fits (or the top one)."""
     memo = {} if memo is None else memo
     if memo.get("wire") is not wire or memo.get("only") != only:  # another graph or part
         nodes, edges = _parts(wire, only)
@@ -67,8 +77,14 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
             return opening(tree)
         return set(collapsed) | (opening(tree, top=opened) if opened else set())
 
-    tree, cells = layout(nodes, edges, modules_from_wire(wire), shut, memo["tree"])
+    modules = modules_from_wire(wire)
+    tree, cells = layout(nodes, edges, modules, shut, memo["tree"])
     memo["tree"] = tree
+    if collapsed is None and layers:
+        for level in reversed(opening_levels(tree)[:-1]):  # shallower, while too wide
+            if max((n.layer for n in nodes), default=0) < layers:
+                break
+            tree, cells = layout(nodes, edges, modules, level, tree)
     paths = [g for g in _outside_in(tree) if g != ROOT]
     index = {g: k for k, g in enumerate(paths)}
     shut = set(cells)  # the collapsed groups that show, and the groups inside them

@@ -303,6 +303,7 @@ function drawnGraph() {
 }
 
 const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
+const LEGIBLE_LAYER_PX = 90; // a layer of the graph, fitted with its text at least 9 px
 
 // Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The server
 // makes one layout at a time for a client, so one request is in flight at a time here: a newer
@@ -318,7 +319,10 @@ function askForLayout(collapsed, then = () => {}, opened = null) {
   state.layout = { graph, pass, reply: same ? state.layout.reply : null };
   if (!graph.nodes.length) { return; }
   const nodes = pass === null ? null : iterationNodes(graph, iterations(doc).get(pass));
-  const ask = { graph, pass, then, request: { collapsed, nodes, opened } };
+  // how many layers fit side by side with their text legible: the opening view fits them
+  const layers = collapsed === null
+    ? Math.max(Math.floor(ui.canvas.clientWidth / LEGIBLE_LAYER_PX), 4) : null;
+  const ask = { graph, pass, then, request: { collapsed, nodes, opened, layers } };
   if (asking.busy) { asking.next = ask; } else { sendLayout(ask); }
 }
 
