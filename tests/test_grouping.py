@@ -178,3 +178,19 @@ def test_generated_graphs_with_groups_collapsed_lay_out_forward_apart_and_the_sa
                  for n in shuffled]
         layout(again, edges, None, collapsed)
         assert {n.id: (n.layer, n.row) for n in again} == place
+
+
+def test_a_long_run_of_repeats_that_is_no_chain_is_passed_over_quickly():
+    """`outs = [w * i for i in range(20000)]` repeats one op 20,000 times, no iteration feeding
+    the next: looking for a fold there must not cost a pass per position (quadratic)."""
+    import time
+    from types import SimpleNamespace
+
+    from gradtrace.grouping import Groups
+
+    count = 20_000
+    nodes = [SimpleNamespace(id=i, module=None, kind="op", name=f"Op{i % 200}", line=3)
+             for i in range(count)]
+    started = time.perf_counter()
+    groups = Groups(nodes, [[] for _ in range(count)])
+    assert time.perf_counter() - started < 2 and not groups.labels

@@ -73,7 +73,10 @@ class Groups:
         return group.startswith("loop:")
 
     def _fold_loops(self, nodes: list, inputs: list[list[int]]) -> None:
-        """Put the nodes of each chain-building loop (outside modules) in a fold."""
+        """Put the nodes of each chain-building loop (outside modules) in a fold. A run of ops
+        that repeats (the same lines and autograd names, FOLD_MIN times or more) folds when,
+        cut into iterations at some offset, each iteration is one piece of graph fed by the one
+        before; a run that is not a chain at any offset is passed over whole."""
         free = [i for i, n in enumerate(nodes)
                 if not self.chains[i] and n.kind != "leaf" and n.line is not None]
         tokens = [(nodes[i].line, nodes[i].name) for i in free]
@@ -85,35 +88,39 @@ class Groups:
         at, taken = 0, set()
         while at < len(tokens):
             period = following[at] - at
-            if following[at] < 0 or period > MAX_PERIOD:
+            count = _repeats(tokens, at, period) if 0 < period <= MAX_PERIOD else 1
+            if count < FOLD_MIN:
                 at += 1
                 continue
-            body = tokens[at:at + period]
-            count = 1
-            while tokens[at + count * period:at + (count + 1) * period] == body:
-                count += 1
-            iterations = [free[at + k * period:at + (k + 1) * period] for k in range(count)]
-            if count >= FOLD_MIN and _chained(iterations, inputs):
-                line = tokens[at][0]
-                fold = f"loop:{line}"
-                n = 1
-                while fold in taken:
-                    n += 1
-                    fold = f"loop:{line}~{n}"
-                taken.add(fold)
-                self.labels[fold] = f"loop at line {line} ×{count}"
-                for k, members in enumerate(iterations):
-                    chain = [fold]
-                    if count > WINDOW:
-                        window = f"{fold}.w{k // WINDOW}"
-                        last = min(k // WINDOW * WINDOW + WINDOW, count) - 1
-                        self.labels[window] = f"iterations {k // WINDOW * WINDOW}–{last}"
-                        chain.append(window)
-                    for i in members:
-                        self.chains[i] = chain
+            start = next((at + shift for shift in range(period)
+                          if _chained(free, at + shift, period,
+                                      _repeats(tokens, at + shift, period), inputs)), None)
+            if start is None:  # repeats, but is no chain: not a loop to fold
                 at += count * period
-            else:
-                at += 1
+                continue
+            count = _repeats(tokens, start, period)
+            self._fold(tokens[start][0], [free[start + k * period:start + (k + 1) * period]
+                                          for k in range(count)], taken)
+            at = start + count * period
+
+    def _fold(self, line: int, iterations: list[list[int]], taken: set) -> None:
+        fold = f"loop:{line}"
+        n = 1
+        while fold in taken:
+            n += 1
+            fold = f"loop:{line}~{n}"
+        taken.add(fold)
+        count = len(iterations)
+        self.labels[fold] = f"loop at line {line} ×{count}"
+        for k, members in enumerate(iterations):
+            chain = [fold]
+            if count > WINDOW:
+                first = k // WINDOW * WINDOW
+                window = f"{fold}.w{k // WINDOW}"
+                self.labels[window] = f"iterations {first}–{min(first + WINDOW, count) - 1}"
+                chain.append(window)
+            for i in members:
+                self.chains[i] = chain
 
     def identical(self) -> dict[str, int]:
         """Group -> how many groups have its class and its inside, where that is more than one."""
@@ -161,15 +168,28 @@ def _module_chains(nodes: list) -> list[list[str]]:
     return out
 
 
-def _chained(iterations: list[list[int]], inputs: list[list[int]]) -> bool:
-    """Whether each iteration is one piece of graph, and takes an input from the one before it
-    (a window that starts mid-iteration splits into pieces)."""
-    if not all(_connected(members, inputs) for members in iterations):
+def _repeats(tokens: list, at: int, period: int) -> int:
+    """How many times ``tokens[at:at + period]`` comes in a row from ``at``."""
+    body = tokens[at:at + period]
+    count = 1
+    while tokens[at + count * period:at + (count + 1) * period] == body:
+        count += 1
+    return count
+
+
+def _chained(free: list[int], at: int, period: int, count: int, inputs: list[list[int]]) -> bool:
+    """Whether the ``count`` iterations of ``period`` nodes from ``free[at]`` are each one piece
+    of graph, each taking an input from the one before it (stops at the first that is not)."""
+    if count < FOLD_MIN:
         return False
-    for before, now in zip(iterations, iterations[1:], strict=False):
-        earlier = set(before)
-        if not any(p in earlier for i in now for p in inputs[i]):
+    before: set = set()
+    for k in range(count):
+        members = free[at + k * period:at + (k + 1) * period]
+        if not _connected(members, inputs):
             return False
+        if before and not any(p in before for i in members for p in inputs[i]):
+            return False
+        before = set(members)
     return True
 
 
