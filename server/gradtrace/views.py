@@ -87,13 +87,15 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
             tree, cells = layout(nodes, edges, modules, level, tree)
     paths = [g for g in _outside_in(tree) if g != ROOT]
     index = {g: k for k, g in enumerate(paths)}
-    shut = set(cells)  # the collapsed groups that show, and the groups inside them
+    closed = set(cells)  # the collapsed groups that show, and the groups inside them
     for g in paths:
-        if tree.parent[g] in shut:
-            shut.add(g)
-    identical = memo["identical"] = memo["identical"] or tree.identical()
+        if tree.parent[g] in closed:
+            closed.add(g)
+    if memo["identical"] is None:
+        memo["identical"] = tree.identical()
+    identical = memo["identical"]
     groups = [[g, index.get(tree.parent[g], -1), "fold" if tree.is_fold(g) else "module",
-               tree.classes.get(g) or tree.labels.get(g, ""), g in shut, identical.get(g, 0)]
+               tree.classes.get(g) or tree.labels.get(g, ""), g in closed, identical.get(g, 0)]
               for g in paths]
     order = sorted(range(len(nodes)), key=lambda k: nodes[k].id)  # layout's node order
     innermost = [-1] * len(nodes)

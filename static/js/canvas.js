@@ -4,7 +4,7 @@
 import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace } from "./groups.js";
 import { nodeFace, shortValue } from "./scene.js";
-import { nodeBox, onScreen, toScreen } from "./view.js";
+import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
 
 function colors(canvas) {
   const style = getComputedStyle(canvas);
@@ -152,19 +152,19 @@ function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zoom
   const scaled = !same && zooming && ratio >= 0.5 && ratio <= 2
     && key.slice(0, -1).every((part, i) => part === farCache.key[i]);
   if (!same && !scaled) {
-    const [x0, y0, x1, y1] = worldBounds(graph.nodes);
+    const [x0, y0, x1, y1] = boundsOf(graph.nodes);
     const [w, h] = [(x1 - x0) * view.scale + 4, (y1 - y0) * view.scale + 4];
     if (w > CACHE_PX || h > CACHE_PX) { // too big to keep: draw what is on screen
       farCache = { key: null };
       return drawFar(ctx, c, graph, scene, view,
                      (n) => scene.visible.has(n.id) && onScreen(view, nodeBox(n), width, height));
     }
-    const ratio = window.devicePixelRatio || 1;
+    const pixels = window.devicePixelRatio || 1;
     const offscreen = farCache.canvas || window.document.createElement("canvas");
-    offscreen.width = Math.ceil(w * ratio);
-    offscreen.height = Math.ceil(h * ratio);
+    offscreen.width = Math.ceil(w * pixels);
+    offscreen.height = Math.ceil(h * pixels);
     const off = offscreen.getContext("2d");
-    off.setTransform(ratio, 0, 0, ratio, 0, 0);
+    off.setTransform(pixels, 0, 0, pixels, 0, 0);
     const at = { scale: view.scale, tx: 2 - x0 * view.scale, ty: 2 - y0 * view.scale };
     const drawn = drawFar(off, c, graph, scene, at, (n) => scene.visible.has(n.id));
     farCache = { key, canvas: offscreen, at, drawn, w, h };
@@ -182,16 +182,6 @@ function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zoom
     }
   }
   return drawn;
-}
-
-function worldBounds(nodes) {
-  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const n of nodes) {
-    const b = nodeBox(n);
-    x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
-    x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
-  }
-  return [x0, y0, x1, y1];
 }
 
 // Far away, a node is a few pixels: no text, straight edges, and one path per colour, so tens of

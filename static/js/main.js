@@ -280,7 +280,7 @@ function drawnGraph() {
   const pass = shownPass();
   const current = state.layout.graph === doc.graph && state.layout.pass === pass;
   const reply = current ? state.layout.reply : null;
-  const key = [doc.graph, state.frames, state.internals, pass, reply];
+  const key = [doc.graph, state.frames, state.internals, pass, reply, state.layout.failed];
   if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
     if (!current) { askForLayout(state.collapsed); }
     // A big graph waits for its view (drawing it whole first would only delay that); a small
@@ -604,6 +604,7 @@ const zoomBy = (factor) => {
   }
 };
 ui["zoom-in"].addEventListener("click", () => zoomBy(1.25));
+ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 const collapseTo = (collapsed) => {
   state.collapsed = collapsed;
   state.view = null; // the picture changes as a whole: fit it
@@ -615,7 +616,6 @@ ui["collapse-all"].addEventListener("click", () => {
   const reply = state.graph && state.graph.reply;
   if (reply) { collapseTo(reply.groups.filter(([, parent]) => parent < 0).map(([path]) => path)); }
 });
-ui["zoom-out"].addEventListener("click", () => zoomBy(0.8));
 ui.minimap.addEventListener("pointerdown", (e) => {
   if (!state.view || !state.minimapView) { return; }
   const rect = ui.minimap.getBoundingClientRect();

@@ -1,22 +1,14 @@
 // The minimap: the whole graph small, with the part the canvas shows outlined. It appears only
 // when some of the graph is out of view; a click there centres the canvas on that point.
 
-import { fitView, nodeBox, toScreen, toWorld } from "./view.js";
+import { boundsOf, fitView, nodeBox, toScreen, toWorld } from "./view.js";
 
 // Whether any of `nodes` lies outside a width x height canvas seen through `view`: whether the
 // box around them all does (kept per list of nodes: this runs every frame).
 const bounds = new WeakMap();
 export function overflows(nodes, view, width, height) {
-  if (!bounds.has(nodes)) {
-    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const n of nodes) {
-      const b = nodeBox(n);
-      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
-      x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
-    }
-    bounds.set(nodes, { x0, y0, x1, y1 });
-  }
-  const { x0, y0, x1, y1 } = bounds.get(nodes);
+  if (!bounds.has(nodes)) { bounds.set(nodes, boundsOf(nodes)); }
+  const [x0, y0, x1, y1] = bounds.get(nodes);
   if (x0 > x1) { return false; } // no nodes
   const a = toScreen(view, x0, y0);
   const z = toScreen(view, x1, y1);

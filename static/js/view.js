@@ -49,15 +49,21 @@ export function toWorld(view, sx, sy) {
   return { x: (sx - view.tx) / view.scale, y: (sy - view.ty) / view.scale };
 }
 
-// The view that shows every node, centred, with a margin in pixels; never zoomed past 2x.
-export function fitView(nodes, width, height, margin = 32) {
-  if (nodes.length === 0) { return identity(); }
+// [x0, y0, x1, y1]: the world box around every node's box (Infinity and -Infinity for none).
+export function boundsOf(nodes) {
   let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
   for (const n of nodes) {
     const b = nodeBox(n);
     x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
     x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
   }
+  return [x0, y0, x1, y1];
+}
+
+// The view that shows every node, centred, with a margin in pixels; never zoomed past 2x.
+export function fitView(nodes, width, height, margin = 32) {
+  if (nodes.length === 0) { return identity(); }
+  const [x0, y0, x1, y1] = boundsOf(nodes);
   const scale = Math.min((width - 2 * margin) / (x1 - x0), (height - 2 * margin) / (y1 - y0), 2);
   return { scale, tx: (width - (x1 - x0) * scale) / 2 - x0 * scale,
            ty: (height - (y1 - y0) * scale) / 2 - y0 * scale };
