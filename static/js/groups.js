@@ -9,12 +9,12 @@ import { LAYER_GAP, ROW_GAP } from "./protocol.js";
 const group = ([path, parent, kind, label, collapsed, same]) => (
   { path, parent, kind, label, collapsed, same });
 
-// The graph ({nodes, edges} of the document) with `reply` applied (the nodes it laid out:
-// all, or a loop's iteration): the nodes of collapsed groups
-// replaced by one node each, {id: "group:PATH", kind: "group" | "fold", path, label, same,
-// members, leaves, entries, inShape, outShape}; edges to a box keep their own key (`${dst}:${slot}`,
-// where scene.edgeGrads has their gradient). Without a reply that fits this graph, every node
-// shows, framed by its module path.
+// The graph ({nodes, edges} of the document) with `reply` applied, for the nodes it laid out
+// (all, or a loop's iteration): each collapsed group's nodes replaced by one box node,
+// {id: "group:PATH", kind: "group" | "fold", path, label, same, members, leaves, entries,
+// inShape, outShape}. An edge to a box keeps its own key (`${dst}:${slot}`, where
+// scene.edgeGrads has its gradient). Without a reply that fits this graph, every node shows,
+// framed by its module path.
 export function viewGraph(graph, reply) {
   if (!reply || reply.nodes !== graph.nodes.length) { return byModules(graph); }
   const groups = reply.groups.map(group);
