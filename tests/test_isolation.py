@@ -99,7 +99,7 @@ def test_diagnostics_cover_every_variable_whose_grad_is_none():
                     "y.backward()\n"
                     "a.grad = None\n")
     codes = {d["variable"]: (d["code"], d["line"]) for d in doc["diagnostics"]}
-    assert codes == {"a": ("grad_cleared", 2), "b": ("not_connected", 3),
+    assert codes == {"a": ("grad_cleared", 7), "b": ("not_connected", 3),
                      "c": ("requires_grad_false", 4), "y": ("non_leaf", 5)}
     none_grads = {v["name"] for v in doc["variables"] if v["grad"] is None}
     assert set(codes) == none_grads

@@ -32,6 +32,8 @@ DIAGNOSIS_CODES = (
     "no_backward", "autograd_grad_only", "grad_cleared", "inplace_modified", "inplace_leaf",
     "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
     "syntax_error", "user_exception",
+    # added by the doctor (docs/protocol.md)
+    "requires_grad_disabled",
 )
 
 Summary = dict  # a tensor summary from capture/values.py

@@ -16,6 +16,8 @@ export const DIAGNOSIS_CODES = Object.freeze([
   "no_backward", "autograd_grad_only", "grad_cleared", "inplace_modified", "inplace_leaf",
   "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
   "syntax_error", "user_exception",
+  // added by the doctor (docs/protocol.md)
+  "requires_grad_disabled",
 ]);
 
 // The layout's spacing (layout.py): x and y are not sent, only each node's layer and row.

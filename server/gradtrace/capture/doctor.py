@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import traceback
 
+from gradtrace.capture.cuts import Cause, Cuts
+from gradtrace.capture.names import named_tensors
 from gradtrace.protocol import Diagnostic, ErrorInfo
 
 # (substring of the message, code), checked in order.
@@ -63,12 +65,29 @@ def error_info(exc: BaseException, filename: str) -> ErrorInfo:
 
 def diagnose(variables, session) -> list[Diagnostic]:
     """One Diagnostic for every variable whose .grad is None at the end of the run."""
-    return [_diagnose_one(var, session) for var in variables if var.grad is None]
+    missing = [var for var in variables if var.grad is None]
+    if not missing:
+        return []
+    tensors = {name: t for name, t, _ in named_tensors(session.namespace)}
+    cuts = Cuts(session)
+    return [_diagnose_one(var, session, tensors.get(var.name), cuts) for var in missing]
 
 
-def _diagnose_one(var, session) -> Diagnostic:
+def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
     name = var.name
     if not var.requires_grad:
+        cause = cuts.made_from_cut(tensor) if tensor is not None else None
+        if cause is not None:
+            return _made_from_cut(name, cause)
+        off = cuts.last_set(tensor, ("requires_grad_", "requires_grad")) if tensor is not None \
+            else None
+        if off is not None:
+            return Diagnostic(name, "requires_grad_disabled", off.line, "info",
+                              f"{name} stopped requiring grad on line {off.line}, so autograd no "
+                              "longer tracks it.",
+                              f"Remove the change on line {off.line}, or call "
+                              f"{name}.requires_grad_() again before using it, if you want its "
+                              "gradient.")
         return Diagnostic(name, "requires_grad_false", var.line, "info",
                           f"{name} does not require grad, so autograd never computes a gradient "
                           "for it.",
@@ -88,12 +107,67 @@ def _diagnose_one(var, session) -> Diagnostic:
                           f".grad, so {name}.grad stays None.",
                           "Use the tensors torch.autograd.grad returns, or call .backward().")
     if var.node is not None and var.node in session.executed_nodes:
-        return Diagnostic(name, "grad_cleared", var.line, "warning",
-                          f"A backward pass reached {name}, but its .grad was cleared afterwards.",
-                          "Read the gradient before zero_grad(set_to_none=True) or "
-                          f"{name}.grad = None.")
+        cleared = cuts.last_set(tensor, ("grad",)) if tensor is not None else None
+        line = cleared.line if cleared is not None else var.line
+        where = f" on line {line}" if cleared is not None else " afterwards"
+        return Diagnostic(name, "grad_cleared", line, "warning",
+                          f"A backward pass reached {name}, but its .grad was set to None{where}.",
+                          f"Read {name}.grad before that line, or clear it with zero_grad() "
+                          "(set_to_none=False) if you need it to stay a tensor.")
+    cause = cuts.cut_from(tensor) if tensor is not None else None
+    if cause is not None:
+        return _cut_off(name, cause)
     return Diagnostic(name, "not_connected", var.line, "warning",
                       f"{name} requires grad, but no backward pass reached it: the loss does not "
                       "depend on it.",
                       f"Check that {name} is used in the computation of the tensor you call "
                       "backward on.")
+
+
+def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
+    """A tensor with no graph, because something it was made from was cut off at ``cause``."""
+    where = f"line {cause.line}" if cause.line else "an earlier line"
+    if cause.code == "detached":
+        return Diagnostic(
+            name, "detached", cause.line, "info",
+            f"{name} has no gradient: it was made from a tensor that .{cause.op} cut from the "
+            f"graph on {where}.",
+            f"Use the tensor itself instead of its .{cause.op} on {where} where its gradient "
+            "should flow; detach only what must not be trained.")
+    if cause.code == "left_graph":
+        return Diagnostic(
+            name, "left_graph", cause.line, "info",
+            f"{name} has no gradient: it was rebuilt from Python numbers that left the graph "
+            f"through .{cause.op}() on {where}, and a new tensor has no history.",
+            f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
+            "torch.stack them, so that autograd can follow.")
+    return Diagnostic(
+        name, "no_grad", cause.line, "info",
+        f"{name} has no gradient: the {cause.op} on {where} ran under torch.no_grad() (or "
+        "inference mode), so autograd recorded nothing.",
+        f"Move the computation on {where} out of the torch.no_grad() block if you need its "
+        "gradient.")
+
+
+def _cut_off(name: str, cause: Cause) -> Diagnostic:
+    """A leaf that requires grad, which no pass reached because its use was cut at ``cause``."""
+    where = f"line {cause.line}" if cause.line else "an earlier line"
+    if cause.code == "detached":
+        return Diagnostic(
+            name, cause.code, cause.line, "warning",
+            f"No backward pass reached {name}: the path from it to the loss is cut on {where} "
+            f"by .{cause.op}.",
+            f"Use the tensor itself instead of its .{cause.op} on {where} if the loss should "
+            f"depend on {name}.")
+    if cause.code == "left_graph":
+        return Diagnostic(
+            name, cause.code, cause.line, "warning",
+            f"No backward pass reached {name}: its value left the graph through .{cause.op}() on "
+            f"{where}, and what came back is a new tensor with no history.",
+            f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
+            "torch.stack them.")
+    return Diagnostic(
+        name, cause.code, cause.line, "warning",
+        f"No backward pass reached {name}: it was used by the {cause.op} on {where} under "
+        "torch.no_grad(), so autograd recorded nothing.",
+        f"Move the computation on {where} out of the torch.no_grad() block.")

@@ -80,6 +80,20 @@ class TensorTable:
         entry = self._by_id.get(id(t))
         return entry[0] if entry is not None and entry[1]() is t else None
 
+    def made_by(self, tid: int) -> int | None:
+        """The index of the step whose output ``tid`` is, if one is."""
+        found = self._outputs.get(tid)
+        return found[0] if found is not None else None
+
+    def alive(self) -> dict[int, torch.Tensor]:
+        """tid -> the tensor, for the tensors still alive (for the doctor, once per run)."""
+        found = {}
+        for tid, ref in self._by_id.values():
+            t = ref()
+            if t is not None:
+                found[tid] = t
+        return found
+
 
 class Session:
     """Everything recorded so far in one run."""

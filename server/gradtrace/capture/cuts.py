@@ -1,0 +1,110 @@
+"""Where a tensor left the graph: the recorded step that cut it off, for the doctor.
+
+The forward recorder keeps every step's input and output tensors (by id) and the grad mode it
+ran in. So the cause of a missing gradient is read from the recording, never from the source:
+- a tensor that does not require grad was made, through its producers, from a cut: a
+  `.detach()` or `.data` (code ``detached``), a number that left through `.item()` and came back
+  as a new tensor (``left_graph``), or an op run under `torch.no_grad()` (``no_grad``);
+- a leaf that requires grad and that no backward pass reached was taken out of the graph by its
+  consumers in the same ways.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+DETACHING = frozenset({"detach", "detach_", "data"})  # cut steps whose result is a tensor
+_MAX_WALK = 10_000  # steps looked at for one tensor: a long loop's chain ends the walk early
+
+
+class Cause(NamedTuple):
+    code: str  # detached, left_graph or no_grad
+    line: int | None  # where the graph was cut
+    op: str  # the cutting op: detach, data, item, ..., or the op run under no_grad
+
+
+class Cuts:
+    """The session's steps, indexed by the tensors they made and used."""
+
+    def __init__(self, session):
+        self._session = session
+        self._alive = session.tensors.alive()
+        self._by_index = {s.index: s for s in session.steps}
+        self._consumers: dict[int, list] = {}
+        for step in session.steps:
+            for tid in step.inputs:
+                self._consumers.setdefault(tid, []).append(step)
+
+    def made_from_cut(self, t) -> Cause | None:
+        """Why ``t`` (which does not require grad) has no graph: the nearest cut among the steps
+        that made it, walking back through their inputs."""
+        tid = self._session.tensors.find(t)
+        queue, seen = [tid] if tid is not None else [], set()
+        while queue and len(seen) < _MAX_WALK:
+            tid = queue.pop(0)
+            if tid in seen:
+                continue
+            seen.add(tid)
+            step = self._producer(tid)
+            if step is None:
+                continue
+            cause = self._cut_by(step)
+            if cause is not None:
+                return cause
+            queue.extend(step.inputs)
+        return None
+
+    def cut_from(self, t) -> Cause | None:
+        """Why no backward pass reached ``t`` (which requires grad): the nearest cut among the
+        steps that used it, walking forward through what they made."""
+        tid = self._session.tensors.find(t)
+        queue, seen = [tid] if tid is not None else [], set()
+        while queue and len(seen) < _MAX_WALK:
+            tid = queue.pop(0)
+            if tid in seen:
+                continue
+            seen.add(tid)
+            for step in self._consumers.get(tid, ()):
+                cause = self._cut_by(step, leaving=True)
+                if cause is not None:
+                    return cause
+                queue.extend(step.outputs)
+        return None
+
+    def last_set(self, t, fields: tuple[str, ...]):
+        """The last step that set one of ``fields`` of ``t`` (`.grad = None` is a "set" of
+        "grad"; `requires_grad_(False)` an op "requires_grad_"), or None."""
+        tid = self._session.tensors.find(t)
+        found = None
+        for step in self._consumers.get(tid, ()) if tid is not None else ():
+            if step.op in fields and step.kind in ("set", "op"):
+                found = step
+        return found
+
+    def _producer(self, tid: int):
+        found = self._session.tensors.made_by(tid)
+        return self._by_index.get(found) if found is not None else None
+
+    def _cut_by(self, step, leaving: bool = False) -> Cause | None:
+        """The cut ``step`` makes, if it makes one. ``leaving``: walking forward, where a value
+        that leaves as a Python number (.item(), .tolist()) is a cut too."""
+        if step.kind == "cut":
+            detail = step.detail or {}
+            if detail.get("cut") in DETACHING:
+                return Cause("detached", step.line, detail["cut"])
+            if leaving and detail.get("cut") != "tensor":
+                return Cause("left_graph", step.line, detail.get("cut") or step.op)
+            origin = detail.get("from_cut")
+            if origin is not None:  # a number that left through .item() came back here
+                source = self._by_index.get(origin)
+                return Cause("left_graph", source.line if source else step.line,
+                             source.op if source else step.op)
+            return None
+        if step.grad_mode != "grad" and step.inputs and any(
+                self._requires_grad(tid) for tid in step.inputs):
+            return Cause("no_grad", step.line, step.op)
+        return None
+
+    def _requires_grad(self, tid: int) -> bool:
+        t = self._alive.get(tid)
+        return t is not None and t.requires_grad

@@ -1,0 +1,93 @@
+"""The doctor's table: why a gradient is None, at the line of the cause (issue 11). Each case is
+a snippet, and for each variable asked about: its code, the line of the cause, and a word the
+fix must say. Real runs through the capture; torch is the oracle for which .grad is None."""
+
+import pytest
+
+from conftest import trace_doc
+
+W = "import torch\nw = torch.tensor(2.0, requires_grad=True)\n"  # line 2: w
+X = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n"  # line 2: x
+
+CASES = {
+    "detach in the middle": (
+        X + "y = x * 3\nz = y.detach() * 2\nloss = z + x * 0\nloss.backward()\n",
+        {"y": ("non_leaf", 3, "retain_grad"), "z": ("detached", 4, "detach")}),
+    "detach cuts the only path": (
+        X + "y = x * 3\nz = y.detach() * 2\nz.requires_grad_()\nz.sum().backward()\n",
+        {"x": ("detached", 4, "detach")}),
+    "data": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nloss = x.data * w\nloss.backward()\n",
+        {"x": ("detached", 4, "data")}),
+    "no_grad block": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\nwith torch.no_grad():\n"
+        "    scaled = w * 10\nloss = scaled * b\nloss.backward()\n",
+        {"w": ("no_grad", 5, "no_grad"), "scaled": ("no_grad", 5, "no_grad")}),
+    "no_grad feeds the loss later": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nwith torch.no_grad():\n"
+        "    t = x * 2\n    u = t + 1\nloss = (u * w).sum()\nloss.backward()\n",
+        {"x": ("no_grad", 5, "no_grad"), "u": ("no_grad", 5, "no_grad")}),
+    "item into a new tensor": (
+        W + "vals = [(w * i).item() for i in range(3)]\n"
+        "t = torch.tensor(vals, requires_grad=True)\nt.sum().backward()\n",
+        {"w": ("left_graph", 3, "item")}),
+    "item then tensor, no grad": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nv = torch.tensor(x.item())\n"
+        "loss = v * w\nloss.backward()\n",
+        {"x": ("left_graph", 4, "item"), "v": ("left_graph", 4, "item")}),
+    "float()": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nf = float(x * 2)\nloss = w * f\n"
+        "loss.backward()\n",
+        {"x": ("left_graph", 4, "float")}),
+    "tolist": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nvals = (x * torch.ones(2)).tolist()\n"
+        "loss = w * sum(vals)\nloss.backward()\n",
+        {"x": ("left_graph", 4, "tolist")}),
+    "numpy after detach": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nn = (x * 2).detach().numpy()\n"
+        "loss = w * float(n)\nloss.backward()\n",
+        {"x": ("detached", 4, "detach")}),
+    "requires_grad_(False)": (
+        "import torch\ne = torch.tensor(1.0, requires_grad=True)\ne.requires_grad_(False)\n"
+        "w = torch.tensor(2.0, requires_grad=True)\nloss = e * w\nloss.backward()\n",
+        {"e": ("requires_grad_disabled", 3, "requires_grad_()")}),
+    "requires_grad = False": (
+        "import torch\ne = torch.tensor(1.0, requires_grad=True)\ne.requires_grad = False\n"
+        "w = torch.tensor(2.0, requires_grad=True)\nloss = e * w\nloss.backward()\n",
+        {"e": ("requires_grad_disabled", 3, "requires_grad_()")}),
+    "zero_grad(set_to_none=True)": (
+        W + "opt = torch.optim.SGD([w], lr=0.1)\nloss = w * 3\nloss.backward()\nopt.step()\n"
+        "opt.zero_grad(set_to_none=True)\n",
+        {"w": ("grad_cleared", 7, "zero_grad")}),
+    "grad = None": (
+        W + "loss = w * 3\nloss.backward()\nw.grad = None\n",
+        {"w": ("grad_cleared", 5, "before")}),
+    "never used": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\nloss = w * 3\nloss.backward()\n",
+        {"b": ("not_connected", 3, "used")}),
+    "plain tensor": (
+        W + "c = torch.tensor(3.0)\nloss = w * c\nloss.backward()\n",
+        {"c": ("requires_grad_false", 3, "requires_grad=True")}),
+    "non-leaf": (
+        W + "y = w * 3\nloss = y * 2\nloss.backward()\n",
+        {"y": ("non_leaf", 3, "retain_grad")}),
+    "autograd.grad only": (
+        W + "(g,) = torch.autograd.grad(w * 3, w)\n",
+        {"w": ("autograd_grad_only", 2, "returns")}),
+    "no backward": (
+        W + "y = w * 3\n",
+        {"w": ("no_backward", 2, "backward")}),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_doctor_names_the_cause_and_its_line(name):
+    code, expected = CASES[name]
+    doc = trace_doc(code)
+    found = {d["variable"]: d for d in doc["diagnostics"]}
+    none = {v["name"] for v in doc["variables"] if v["grad"] is None}
+    assert set(found) == none  # one diagnosis for every .grad that is None
+    for variable, (code_, line, remedy) in expected.items():
+        d = found[variable]
+        assert (d["code"], d["line"]) == (code_, line), (name, d)
+        assert remedy in d["fix"] + d["message"], (name, d)
