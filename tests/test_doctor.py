@@ -91,3 +91,32 @@ def test_the_doctor_names_the_cause_and_its_line(name):
         d = found[variable]
         assert (d["code"], d["line"]) == (code_, line), (name, d)
         assert remedy in d["fix"] + d["message"], (name, d)
+
+
+ERRORS = {
+    "in-place on a saved output": (
+        "import torch\na = torch.tensor([1.0, 2.0], requires_grad=True)\nb = a.sigmoid()\n"
+        "b.mul_(2)\nb.sum().backward()\n", ("inplace_modified", 5, 4)),
+    "backward twice": (
+        "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x.exp()\ny.backward()\n"
+        "y.backward()\n", ("graph_freed", 5, 4)),
+    "backward on a detached result": (
+        "import torch\nx = torch.tensor(2.0, requires_grad=True)\nz = x.detach() * 2\n"
+        "z.backward()\n", ("no_grad_fn", 4, 3)),
+    "backward on a tensor that never required grad": (
+        "import torch\nx = torch.tensor([1.0])\ny = x * 2\ny.backward()\n",
+        ("no_grad_fn", 4, 2)),
+    "backward on a vector": (
+        "import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\ny.backward()\n",
+        ("nonscalar_backward", 4, 3)),
+    "backward under no_grad": (
+        "import torch\nx = torch.tensor(2.0, requires_grad=True)\nwith torch.no_grad():\n"
+        "    y = x * 2\ny.backward()\n", ("no_grad_fn", 5, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_an_error_names_the_line_of_its_cause(name):
+    code, (error_code, line, cause_line) = ERRORS[name]
+    error = trace_doc(code)["error"]
+    assert (error["code"], error["line"], error["cause_line"]) == (error_code, line, cause_line)

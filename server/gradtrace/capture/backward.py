@@ -142,6 +142,7 @@ class PassRecorder:
                     handle.remove()
         except BaseException as exc:
             record.error = short_message(f"{type(exc).__name__}: {exc}")
+            session.failed_roots = [t for t in roots if isinstance(t, torch.Tensor)]  # doctor
             raise
         finally:
             session.pass_events = None

@@ -81,6 +81,40 @@ class Cuts:
                 found = step
         return found
 
+    def made_at(self, t, origin: bool = False) -> int | None:
+        """The line of the step that made ``t``; with ``origin``, where what it was made from
+        began: walking back through the steps that made it, the first that had no tensor
+        inputs (`torch.tensor(...)`, `torch.ones(...)`)."""
+        tid = self._session.tensors.find(t)
+        first = self._producer(tid) if tid is not None else None
+        queue, seen = [tid] if first is not None and origin else [], set()
+        while queue and len(seen) < _MAX_WALK:
+            tid = queue.pop(0)
+            if tid in seen:
+                continue
+            seen.add(tid)
+            step = self._producer(tid)
+            if step is not None and not step.inputs:
+                return step.line
+            queue.extend(step.inputs if step is not None else ())
+        return first.line if first is not None else None
+
+    def clobbered(self, node_name: str | None, graph) -> int | None:
+        """The line of the in-place op that changed a tensor a node saved: the last in-place
+        step on an output of a step that made a node named ``node_name`` (or, when the error
+        names none, the last in-place step at all)."""
+        made = set()
+        if node_name:
+            for rec in graph.records:
+                if rec.node.name == node_name and rec.node.step in self._by_index:
+                    made.update(self._by_index[rec.node.step].outputs)
+        found = None
+        for step in self._session.steps:
+            if step.kind == "op" and (step.op.endswith("_") or step.op == "setitem") and (
+                    not made or made & set(step.inputs)):
+                found = step
+        return found.line if found is not None else None
+
     def _producer(self, tid: int):
         found = self._session.tensors.made_by(tid)
         return self._by_index.get(found) if found is not None else None

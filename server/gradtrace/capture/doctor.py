@@ -6,6 +6,7 @@ recording shows it plainly. Deeper cause tracing builds on the same records.
 
 from __future__ import annotations
 
+import re
 import traceback
 
 from gradtrace.capture.cuts import Cause, Cuts
@@ -61,6 +62,38 @@ def error_info(exc: BaseException, filename: str) -> ErrorInfo:
     message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
     return ErrorInfo(type=type(exc).__name__, message=short_message(message.strip()),
                      line=snippet_line(exc, filename), code=classify_error(exc))
+
+
+def trace_error(error: ErrorInfo | None, session) -> None:
+    """Set ``error.cause_line``: where the cause of the exception is, from the recording.
+    - graph_freed: the earlier backward that freed the graph;
+    - inplace_modified: the in-place op that changed a tensor a node had saved;
+    - no_grad_fn: the cut that left the tensor backward was called on with no graph, or where
+      what it was made from began (a tensor created without requires_grad=True);
+    - nonscalar_backward: where the tensor backward was called on was made."""
+    if error is None:
+        return
+    if error.code == "graph_freed":
+        earlier = [p for p in session.passes if p.error is None and not p.retain_graph]
+        error.cause_line = earlier[-1].line if earlier else None
+    elif error.code == "inplace_modified":
+        cuts = Cuts(session)
+        error.cause_line = cuts.clobbered(_saved_by(error.message), session.graph)
+    elif error.code in ("no_grad_fn", "nonscalar_backward") and session.failed_roots:
+        cuts = Cuts(session)
+        root = session.failed_roots[0]
+        if error.code == "nonscalar_backward":
+            error.cause_line = cuts.made_at(root)
+        else:
+            cause = cuts.made_from_cut(root)
+            error.cause_line = cause.line if cause is not None else cuts.made_at(root, origin=True)
+
+
+def _saved_by(message: str) -> str | None:
+    """The autograd node whose saved output an in-place op changed, as the error names it
+    ("... which is output 0 of SigmoidBackward0, is at version 1 ...")."""
+    found = re.search(r"output \d+ of (\w+)", message)
+    return found.group(1) if found else None
 
 
 def diagnose(variables, session) -> list[Diagnostic]:

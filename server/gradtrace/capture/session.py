@@ -118,6 +118,7 @@ class Session:
         self.pass_kinds: set[str] = set()
         self.executed_nodes: set[int] = set()  # nodes some pass ran, dropped passes included
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
+        self.failed_roots: list = []  # what the last pass that raised was called on (doctor)
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
