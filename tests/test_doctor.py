@@ -120,3 +120,27 @@ def test_an_error_names_the_line_of_its_cause(name):
     code, (error_code, line, cause_line) = ERRORS[name]
     error = trace_doc(code)["error"]
     assert (error["code"], error["line"], error["cause_line"]) == (error_code, line, cause_line)
+
+
+SEVERITY = {
+    "a .grad read as None is a warning": (
+        X + "y = x * 3\nz = y.detach() * 2\nz.requires_grad_()\nz.backward()\nprint(x.grad)\n",
+        {"x": "warning", "y": "info"}),
+    "a parameter the optimizer holds that got no gradient": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\nopt = torch.optim.SGD([w, b], lr=0.1)\n"
+        "loss = w * 3\nloss.backward()\nopt.step()\n",
+        {"b": "warning", "loss": "info"}),
+    "a correct training loop": (
+        W + "opt = torch.optim.SGD([w], lr=0.1)\nfor _ in range(3):\n    opt.zero_grad()\n"
+        "    loss = (w * 3 - 1) ** 2\n    loss.backward()\n    opt.step()\n",
+        {"loss": "info"}),
+    "code that never calls backward": (
+        W + "y = (w * 2).sum()\nprint(y)\n", {"w": "info", "y": "info"}),
+}
+
+
+@pytest.mark.parametrize("name", list(SEVERITY))
+def test_only_a_none_gradient_someone_read_is_a_warning(name):
+    code, expected = SEVERITY[name]
+    doc = trace_doc(code)
+    assert {d["variable"]: d["severity"] for d in doc["diagnostics"]} == expected

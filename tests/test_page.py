@@ -525,3 +525,22 @@ def test_without_a_valid_token_the_page_says_to_open_the_printed_url(browser, se
     assert "open the URL that gradtrace printed" in status(page)
     assert not errors, errors
     page.close()
+
+
+def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
+    """The detach example (issue 11): its warning says where the graph was cut and how to fix
+    it, a click puts the editor on that line, and notes nobody asked about stay folded."""
+    set_code(page, "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * 3\n"
+                   "z = y.detach() * 2\nz.requires_grad_()\nz.backward()\nprint(x.grad)\n")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    warning = page.locator("[data-testid=problems] > li.warning")
+    assert warning.count() == 1
+    text = warning.inner_text()
+    assert text.startswith("line 4: x: [detached]") and "Fix: Use the tensor itself" in text
+    notes = page.locator("[data-testid=problems] details")
+    assert notes.locator("summary").inner_text() == "1 note"  # y is not a leaf
+    assert not notes.get_attribute("open")
+    warning.click()
+    assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getCursor().line") == 3

@@ -12,6 +12,7 @@ import { inspectorHtml } from "./inspector.js";
 import { anyOf, collapsedPaths, groupFace, groupsAround, viewGraph } from "./groups.js";
 import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
 import { codeSizeProblem } from "./limits.js";
+import { problemItems } from "./problems.js";
 import { drawMinimap, overflows } from "./minimap.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
@@ -176,29 +177,49 @@ function renderProblems() {
   ui.problems.replaceChildren();
   for (const [line, where, cls] of state.errorLines) { editor.removeLineClass(line, where, cls); }
   state.errorLines = [];
-  const items = [];
-  if (state.doc.error) {
-    const e = state.doc.error;
-    items.push({ line: e.line, text: `${e.type} [${e.code}]: ${e.message}`, error: true });
-  }
-  for (const d of state.doc.diagnostics) {
-    const variable = state.doc.variables.find((v) => v.name === d.variable);
-    items.push({ line: d.line, text: `${d.variable}: [${d.code}] ${d.message}`, error: false,
-                 node: variable ? variable.node : null });
-  }
-  for (const item of items) {
+  const { error, warnings, notes } = problemItems(state.doc);
+  const mark = (line, where, cls) => {
+    state.errorLines.push([editor.addLineClass(line - 1, where, cls), where, cls]);
+  };
+  const entry = (item, cls) => {
     const li = window.document.createElement("li");
     li.textContent = `${item.line ? `line ${item.line}: ` : ""}${item.text}`;
-    li.classList.toggle("error", item.error);
-    li.addEventListener("click", () => {
-      if (item.line) { editor.setCursor({ line: item.line - 1, ch: 0 }); editor.focus(); }
+    if (cls) { li.classList.add(cls); }
+    if (item.fix) {
+      const fix = window.document.createElement("div");
+      fix.className = "fix";
+      fix.textContent = `Fix: ${item.fix}`;
+      li.append(fix);
+    }
+    li.addEventListener("click", () => { // the cause's line in the editor, the variable's node
+      const line = item.causeLine || item.line;
+      if (line) { editor.setCursor({ line: line - 1, ch: 0 }); editor.focus(); }
       if (item.node !== undefined && item.node !== null) { select(item.node); }
     });
-    ui.problems.append(li);
-    if (item.line) { // errors tint their line; diagnoses mark it in the margin
-      const [where, cls] = item.error ? ["background", "error-line"] : ["wrap", "diagnosis-line"];
-      state.errorLines.push([editor.addLineClass(item.line - 1, where, cls), where, cls]);
+    return li;
+  };
+  if (error) {
+    ui.problems.append(entry(error, "error"));
+    if (error.line) { mark(error.line, "background", "error-line"); } // errors tint their line
+    if (error.causeLine && error.causeLine !== error.line) {
+      mark(error.causeLine, "wrap", "diagnosis-line");
     }
+  }
+  for (const item of warnings) {
+    ui.problems.append(entry(item, "warning"));
+    if (item.line) { mark(item.line, "wrap", "diagnosis-line"); } // in the margin
+  }
+  if (notes.length) { // notes stay folded, and leave the editor alone
+    const li = window.document.createElement("li");
+    const details = window.document.createElement("details");
+    const summary = window.document.createElement("summary");
+    summary.textContent = `${notes.length} note${notes.length === 1 ? "" : "s"}`;
+    const list = window.document.createElement("ul");
+    list.append(...notes.map((item) => entry(item, "")));
+    details.append(summary, list);
+    li.className = "notes";
+    li.append(details);
+    ui.problems.append(li);
   }
 }
 

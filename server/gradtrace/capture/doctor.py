@@ -103,7 +103,19 @@ def diagnose(variables, session) -> list[Diagnostic]:
         return []
     tensors = {name: t for name, t, _ in named_tensors(session.namespace)}
     cuts = Cuts(session)
-    return [_diagnose_one(var, session, tensors.get(var.name), cuts) for var in missing]
+    found = []
+    for var in missing:
+        t = tensors.get(var.name)
+        d = _diagnose_one(var, session, t, cuts)
+        tid = session.tensors.find(t) if t is not None else None
+        read_at = session.none_grad_reads.get(tid, False) if tid is not None else False
+        # A warning only where it matters: the snippet (or an optimizer holding the tensor)
+        # read .grad and got None. Every other None gradient is a note.
+        d.severity = "warning" if read_at is not False else "info"
+        if read_at is not False:
+            d.message += f" Its .grad was read as None{f' on line {read_at}' if read_at else ''}."
+        found.append(d)
+    return found
 
 
 def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:

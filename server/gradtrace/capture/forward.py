@@ -52,14 +52,16 @@ _CATEGORIES: dict = {}
 def classify(func) -> tuple[str, str]:
     """(category, readable name) of a torch function; cached, since this runs for every call.
 
-    Categories: "skip", "cut", "set", "factory" or "op". Names: ``__rmul__`` is "mul",
+    Categories: "skip", "read" (of .grad), "cut", "set", "factory" or "op". Names: ``__rmul__`` is "mul",
     ``__iadd__`` is "add_", a property getter is "data.__get__"."""
     found = _CATEGORIES.get(func)
     if found is None:
         raw = getattr(func, "__name__", None) or repr(func)
         if raw in ("__get__", "__set__"):
             raw = f"{getattr(getattr(func, '__self__', None), '__name__', '?')}.{raw}"
-        if raw in _CUTS:
+        if raw == "grad.__get__":
+            found = ("read", "grad")
+        elif raw in _CUTS:
             found = ("cut", raw.split(".")[0].strip("_"))
         elif raw in _SETTERS:
             found = ("set", raw.split(".")[0])
@@ -111,6 +113,11 @@ class ForwardRecorder(TorchFunctionMode):
             session.flush()
         if category == "skip":
             return func(*args, **kwargs)
+        if category == "read":  # .grad: a None read is the user's question (the doctor's)
+            result = func(*args, **kwargs)
+            if result is None and args:
+                session.read_none_grad(args[0])
+            return result
         line, span = session.source.locate(1)
         result = func(*args, **kwargs)
         if category == "op":

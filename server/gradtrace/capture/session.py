@@ -119,6 +119,7 @@ class Session:
         self.executed_nodes: set[int] = set()  # nodes some pass ran, dropped passes included
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
         self.failed_roots: list = []  # what the last pass that raised was called on (doctor)
+        self.none_grad_reads: dict[int, int | None] = {}  # tensor id -> first line read None
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
@@ -237,6 +238,12 @@ class Session:
             if rec.variable is not None:  # a leaf belongs to where it was made, not first used
                 node.module = None
                 node.values = [self.summaries.of(rec.variable, hold=True)]
+
+    def read_none_grad(self, t) -> None:
+        """The snippet (or an optimizer it called) read ``t.grad`` and found None."""
+        tid = self.tensors.id_of(t)
+        if tid not in self.none_grad_reads:
+            self.none_grad_reads[tid] = self.source.locate(2)[0]
 
     # -- graph cuts ------------------------------------------------------------------------------
 

@@ -1,0 +1,29 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { problemItems } from "../../static/js/problems.js";
+
+const doc = {
+  error: { type: "RuntimeError", code: "graph_freed", message: "Trying to backward twice", line: 5,
+           cause_line: 4 },
+  variables: [{ name: "x", node: 3 }, { name: "y", node: null }],
+  diagnostics: [
+    { variable: "x", code: "detached", line: 4, severity: "warning", message: "cut", fix: "use x" },
+    { variable: "y", code: "non_leaf", line: 3, severity: "info", message: "not a leaf",
+      fix: "retain_grad" },
+  ],
+};
+
+test("the error names its cause line; warnings and notes keep their fixes apart", () => {
+  const { error, warnings, notes } = problemItems(doc);
+  assert.equal(error.text, "RuntimeError [graph_freed]: Trying to backward twice (the cause: line 4)");
+  assert.deepEqual([error.line, error.causeLine], [5, 4]);
+  assert.deepEqual(warnings, [{ line: 4, causeLine: 4, text: "x: [detached] cut", fix: "use x",
+                                node: 3 }]);
+  assert.deepEqual(notes.map((n) => [n.text, n.fix, n.node]),
+                   [["y: [non_leaf] not a leaf", "retain_grad", null]]);
+});
+
+test("an error whose cause is its own line says nothing more", () => {
+  const { error } = problemItems({ ...doc, error: { ...doc.error, cause_line: 5 }, diagnostics: [] });
+  assert.equal(error.text, "RuntimeError [graph_freed]: Trying to backward twice");
+});
