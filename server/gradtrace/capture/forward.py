@@ -52,8 +52,8 @@ _CATEGORIES: dict = {}
 def classify(func) -> tuple[str, str]:
     """(category, readable name) of a torch function; cached, since this runs for every call.
 
-    Categories: "skip", "read" (of .grad), "cut", "set", "factory" or "op". Names: ``__rmul__`` is "mul",
-    ``__iadd__`` is "add_", a property getter is "data.__get__"."""
+    Categories: "skip", "read" (of .grad), "cut", "set", "factory" or "op". Names: ``__rmul__``
+    is "mul", ``__iadd__`` is "add_", a property getter is "data.__get__"."""
     found = _CATEGORIES.get(func)
     if found is None:
         raw = getattr(func, "__name__", None) or repr(func)
