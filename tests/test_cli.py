@@ -165,3 +165,16 @@ def test_event_cap_stops_a_chatty_run():
     doc = run_snippet("import torch\nx = torch.ones(1)\nfor _ in range(5000):\n    x = x + 1\n",
                       limits=RunLimits(max_events=1000))
     assert doc["error"]["code"] == "output_limit" and "1000 events" in doc["error"]["message"]
+
+
+def test_the_report_groups_diagnoses_by_severity_and_names_the_pass_that_raised(tmp_path):
+    path = tmp_path / "twice.py"
+    path.write_text("import torch\nx = torch.tensor(2.0, requires_grad=True)\n"
+                    "b = torch.tensor(1.0, requires_grad=True)\ny = x.exp()\ny.backward()\n"
+                    "print(b.grad)\ny.backward()\n")
+    out = subprocess.run([sys.executable, "-m", "gradtrace", "trace", str(path)],
+                         capture_output=True, text=True).stdout
+    assert "  pass 1: line 7  y.backward()  loss 7.389056  raised RuntimeError" in out
+    warnings, notes = out.index("warnings:"), out.index("notes:")
+    assert warnings < out.index("b: [not_connected]") < notes < out.index("y: [non_leaf]")
+    assert "error: line 7  RuntimeError [graph_freed]" in out and "cause: line 5" in out

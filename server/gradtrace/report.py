@@ -1,4 +1,6 @@
-"""The readable report of `gradtrace trace FILE`: graph summary, every gradient, every diagnosis."""
+"""The readable report of `gradtrace trace FILE`: graph summary (each pass, and the error of one
+that raised), every gradient, every diagnosis grouped by severity (warnings, then notes), and the
+error with the line of its cause."""
 
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ def render(doc: dict, filename: str) -> str:
     for p in passes:
         order = [names.get(s["node"], "?") for s in p["steps"] if s["kind"] == "node"]
         loss = f"  loss {_num(p['loss'])}" if p.get("loss") is not None else ""
-        lines.append(f"  pass {p['index']}: line {p['line']}  {p['span']}{loss}")
+        raised = f"  raised {p['error'].split(':', 1)[0]}" if p.get("error") else ""
+        lines.append(f"  pass {p['index']}: line {p['line']}  {p['span']}{loss}{raised}")
         lines.append("    order: " + (" -> ".join(order[:12]) + (" ..." if len(order) > 12
                                                                     else "") or "(none ran)"))
     lines.append("variables:")
@@ -57,9 +60,11 @@ def render(doc: dict, filename: str) -> str:
     for v in doc["variables"]:
         lines.append(f"  {v['name']:<{width}}  line {v['line']}  {v['dtype']}{_shape(v['shape'])}"
                      f"  value {short(v['value'])}  grad {short(v['grad'])}")
-    if doc["diagnostics"]:
-        lines.append("diagnostics:")
-        for d in doc["diagnostics"]:
+    for severity, title in (("warning", "warnings"), ("info", "notes")):
+        found = [d for d in doc["diagnostics"] if d["severity"] == severity]
+        if found:
+            lines.append(f"{title}:")
+        for d in found:
             lines.append(f"  line {d['line']}  {d['variable']}: [{d['code']}] {d['message']}")
             lines.append(f"      fix: {d['fix']}")
     if doc["stdout"]:
@@ -69,6 +74,8 @@ def render(doc: dict, filename: str) -> str:
     if error:
         where = f"line {error['line']}" if error.get("line") else "no line"
         lines.append(f"error: {where}  {error['type']} [{error['code']}]: {error['message']}")
+        if error.get("cause_line") and error["cause_line"] != error.get("line"):
+            lines.append(f"      cause: line {error['cause_line']}")
     return "\n".join(lines) + "\n"
 
 
