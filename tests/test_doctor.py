@@ -77,6 +77,50 @@ CASES = {
     "no backward": (
         W + "y = w * 3\n",
         {"w": ("no_backward", 2, "backward")}),
+    "custom Function returns None": (
+        "import torch\n\nclass Half(torch.autograd.Function):\n    @staticmethod\n"
+        "    def forward(ctx, a, b):\n        return a * 0.5 + b\n\n    @staticmethod\n"
+        "    def backward(ctx, grad):\n        return grad * 0.5, None\n\n"
+        "a = torch.tensor(1.0, requires_grad=True)\nb = torch.tensor(2.0, requires_grad=True)\n"
+        "out = Half.apply(a, b)\nout.backward()\n",
+        {"b": ("custom_function_none", 14, "Half.backward")}),
+    "backward raised before reaching it": (
+        "import torch\na = torch.tensor([1.0, 2.0], requires_grad=True)\nb = a.sigmoid()\n"
+        "b.mul_(2)\nb.sum().backward()\n",
+        {"a": ("backward_failed", 5, "line 5"), "b": ("non_leaf", 3, "retain_grad")}),
+    "a no_grad function": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\n\n@torch.no_grad()\ndef scale(t):\n"
+        "    return t * 10\n\nloss = scale(w) * b\nloss.backward()\n",
+        {"w": ("no_grad", 7, "no_grad")}),
+    "set_grad_enabled(False)": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\ntorch.set_grad_enabled(False)\n"
+        "s = w * 10\ntorch.set_grad_enabled(True)\nloss = s * b\nloss.backward()\n",
+        {"w": ("no_grad", 5, "no_grad"), "s": ("no_grad", 5, "no_grad")}),
+    "a detached copy made a leaf again": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nh = (x * 2).detach().requires_grad_()\n"
+        "loss = h * w\nloss.backward()\n",
+        {"x": ("detached", 4, "detach")}),
+    "torch.tensor(t) copies": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\nv = torch.tensor(x * 2)\n"
+        "loss = v * w\nloss.backward()\n",
+        {"x": ("detached", 4, "clone"), "v": ("detached", 4, "clone")}),
+    "the nearest of two cuts": (
+        X + "w = torch.tensor(3.0, requires_grad=True)\na = x.detach()\nb = (a * 2).detach()\n"
+        "loss = b * w\nloss.backward()\n",
+        {"x": ("detached", 4, "detach")}),
+    "retain_grad keeps a non-leaf's gradient": (
+        W + "y = w * 3\ny.retain_grad()\nloss = y * 2\nloss.backward()\n", {}),
+    ".to() on a leaf": (
+        "import torch\nw = torch.randn(3, requires_grad=True).to(torch.float64)\n"
+        "loss = (w * 2).sum()\nloss.backward()\n",
+        {"w": ("non_leaf", 2, "requires_grad_() after the move")}),
+    ".double() on a leaf": (
+        "import torch\nw = torch.ones(2, requires_grad=True).double()\n"
+        "loss = (w * 2).sum()\nloss.backward()\n",
+        {"w": ("non_leaf", 2, "dtype first")}),
+    "a manual SGD step under no_grad": (
+        W + "loss = (w * 3 - 1) ** 2\nloss.backward()\nwith torch.no_grad():\n"
+        "    w -= 0.1 * w.grad\n", {}),
 }
 
 

@@ -3,8 +3,9 @@
 The forward recorder keeps every step's input and output tensors (by id) and the grad mode it
 ran in. So the cause of a missing gradient is read from the recording, never from the source:
 - a tensor that does not require grad was made, through its producers, from a cut: a
-  `.detach()` or `.data` (code ``detached``), a number that left through `.item()` and came back
-  as a new tensor (``left_graph``), or an op run under `torch.no_grad()` (``no_grad``);
+  `.detach()`, `.data` or `torch.tensor(t)` copy (code ``detached``), a number that left
+  through `.item()` and came back as a new tensor (``left_graph``), or an op run under
+  `torch.no_grad()` (``no_grad``);
 - a leaf that requires grad and that no backward pass reached was taken out of the graph by its
   consumers in the same ways.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 DETACHING = frozenset({"detach", "detach_", "data"})  # cut steps whose result is a tensor
+COPYING = frozenset({"tensor", "as_tensor"})  # torch.tensor(t): a copy with no history
+MOVES = frozenset({"to", "double", "float", "half", "bfloat16", "cuda", "cpu", "type"})
 _MAX_WALK = 10_000  # steps looked at for one tensor: a long loop's chain ends the walk early
 
 
@@ -81,6 +84,16 @@ class Cuts:
                 found = step
         return found
 
+    def moved_leaf(self, t):
+        """The step, if ``t`` was made by moving a leaf that requires grad to another device or
+        dtype (`.to()`, `.double()`, `.cuda()`, ...): the copy is not a leaf."""
+        tid = self._session.tensors.find(t)
+        step = self._producer(tid) if tid is not None else None
+        if step is None or step.op not in MOVES or not step.inputs:
+            return None
+        source = self._alive.get(step.inputs[0])
+        return step if source is not None and source.is_leaf and source.requires_grad else None
+
     def made_at(self, t, origin: bool = False) -> int | None:
         """The line of the step that made ``t``; with ``origin``, where what it was made from
         began: walking back through the steps that made it, the first that had no tensor
@@ -134,6 +147,8 @@ class Cuts:
                 return Cause("left_graph", source.line if source else step.line,
                              source.op if source else step.op)
             return None
+        if step.kind == "op" and step.op in COPYING and step.inputs:  # torch.tensor(t)
+            return Cause("detached", step.line, step.op)
         if step.grad_mode != "grad" and step.inputs and any(
                 self._requires_grad(tid) for tid in step.inputs):
             return Cause("no_grad", step.line, step.op)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import traceback
 
-from gradtrace.capture.cuts import Cause, Cuts
+from gradtrace.capture.cuts import COPYING, Cause, Cuts
 from gradtrace.capture.names import named_tensors
 from gradtrace.protocol import Diagnostic, ErrorInfo
 
@@ -139,6 +139,16 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
                           f"Create it with requires_grad=True, or call {name}.requires_grad_() "
                           "before using it, if you want its gradient.")
     if not var.is_leaf:
+        moved = cuts.moved_leaf(tensor) if tensor is not None else None
+        if moved is not None:  # randn(3, requires_grad=True).to(float64): the leaf stays behind
+            return Diagnostic(name, "non_leaf", moved.line, "info",
+                              f"{name} is not a leaf: the .{moved.op}() on line {moved.line} made "
+                              "a copy of the leaf, and only the leaf's .grad is filled (an "
+                              "optimizer refuses the copy too).",
+                              f"Create the tensor on the device or dtype first (for example "
+                              f"torch.randn(..., dtype=torch.float64, requires_grad=True)), or "
+                              f"call .requires_grad_() after the move: "
+                              f"{name} = ....{moved.op}(...).requires_grad_().")
         return Diagnostic(name, "non_leaf", var.line, "info",
                           f"{name} is not a leaf: autograd only fills .grad of leaf tensors.",
                           f"Call {name}.retain_grad() before backward to keep its gradient.")
@@ -151,6 +161,13 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
                           "torch.autograd.grad returns gradients instead of storing them in "
                           f".grad, so {name}.grad stays None.",
                           "Use the tensors torch.autograd.grad returns, or call .backward().")
+    stopped = _function_gave_none(var.node, session)
+    if stopped is not None:
+        fn, line = stopped
+        return Diagnostic(name, "custom_function_none", line, "info",
+                          f"{fn}.backward returned None for {name}, so no gradient reached it.",
+                          f"Return a gradient for {name} from {fn}.backward instead of None; "
+                          "or, if it should not train, create it without requires_grad=True.")
     if var.node is not None and var.node in session.executed_nodes:
         cleared = cuts.last_set(tensor, ("grad",)) if tensor is not None else None
         line = cleared.line if cleared is not None else var.line
@@ -162,11 +179,59 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
     cause = cuts.cut_from(tensor) if tensor is not None else None
     if cause is not None:
         return _cut_off(name, cause)
+    failed = _failed_pass_over(var.node, session)
+    if failed is not None:
+        return Diagnostic(name, "backward_failed", failed.line, "info",
+                          f"The backward pass on line {failed.line} would have reached {name}, "
+                          f"but it raised first ({failed.error.split(':', 1)[0]}).",
+                          f"Fix the error of line {failed.line} (Problems says why it raised); "
+                          f"then {name}.grad fills in.")
     return Diagnostic(name, "not_connected", var.line, "warning",
                       f"{name} requires grad, but no backward pass reached it: the loss does not "
                       "depend on it.",
                       f"Check that {name} is used in the computation of the tensor you call "
                       "backward on.")
+
+
+def _function_gave_none(node: int | None, session) -> tuple[str, int | None] | None:
+    """(Function name, line) when every pass that reached the leaf ``node`` brought it None,
+    and what sent it is a custom autograd.Function: its backward returned None for it."""
+    if node is None:
+        return None
+    arrived = [s for p in session.passes for s in p.steps if s.node == node and s.kind == "node"]
+    if not arrived or any(g is not None for s in arrived for g in s.grad_in):
+        return None
+    records = {rec.node.id: rec.node for rec in session.graph.records}
+    for edge in session.graph.edges:
+        consumer = records.get(edge.dst)
+        if edge.src == node and consumer is not None and consumer.kind == "function":
+            return consumer.name, consumer.line
+    return None
+
+
+def _failed_pass_over(node: int | None, session):
+    """The pass that raised before it reached the leaf ``node``, if one would have."""
+    failed = [p for p in session.passes if p.error is not None and p.roots]
+    if node is None or not failed:
+        return None
+    sources: dict[int, list[int]] = {}  # node -> the nodes its gradient goes on to
+    for edge in session.graph.edges:
+        sources.setdefault(edge.dst, []).append(edge.src)
+    for p in failed:
+        seen, stack = set(p.roots), list(p.roots)
+        while stack:
+            for src in sources.get(stack.pop(), ()):
+                if src not in seen:
+                    seen.add(src)
+                    stack.append(src)
+        if node in seen:
+            return p
+    return None
+
+
+def _cutter(cause: Cause) -> str:
+    """How the message names the cutting call: `.detach`, or `torch.tensor()` for a copy."""
+    return f"torch.{cause.op}()" if cause.op in COPYING else f".{cause.op}"
 
 
 def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
@@ -175,10 +240,11 @@ def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
     if cause.code == "detached":
         return Diagnostic(
             name, "detached", cause.line, "info",
-            f"{name} has no gradient: it was made from a tensor that .{cause.op} cut from the "
-            f"graph on {where}.",
-            f"Use the tensor itself instead of its .{cause.op} on {where} where its gradient "
-            "should flow; detach only what must not be trained.")
+            f"{name} has no gradient: it was made from a tensor that {_cutter(cause)} cut from "
+            f"the graph on {where}.",
+            f"Use the tensor itself instead of {_cutter(cause)} on {where} where its gradient "
+            "should flow (torch.tensor() copies: use .clone()); detach only what must not be "
+            "trained.")
     if cause.code == "left_graph":
         return Diagnostic(
             name, "left_graph", cause.line, "info",
@@ -201,9 +267,9 @@ def _cut_off(name: str, cause: Cause) -> Diagnostic:
         return Diagnostic(
             name, cause.code, cause.line, "warning",
             f"No backward pass reached {name}: the path from it to the loss is cut on {where} "
-            f"by .{cause.op}.",
-            f"Use the tensor itself instead of its .{cause.op} on {where} if the loss should "
-            f"depend on {name}.")
+            f"by {_cutter(cause)}.",
+            f"Use the tensor itself instead of {_cutter(cause)} on {where} if the loss should "
+            f"depend on {name} (torch.tensor() copies: use .clone()).")
     if cause.code == "left_graph":
         return Diagnostic(
             name, cause.code, cause.line, "warning",
