@@ -107,8 +107,7 @@ def diagnose(variables, session) -> list[Diagnostic]:
     for var in missing:
         t = tensors.get(var.name)
         d = _diagnose_one(var, session, t, cuts)
-        tid = session.tensors.find(t) if t is not None else None
-        read_at = session.none_grad_reads.get(tid, False) if tid is not None else False
+        read_at = session.none_grad_read_at(t) if t is not None else False
         # A warning only where it matters: the snippet (or an optimizer holding the tensor)
         # read .grad and got None. Every other None gradient is a note.
         d.severity = "warning" if read_at is not False else "info"

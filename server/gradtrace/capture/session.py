@@ -119,7 +119,7 @@ class Session:
         self.executed_nodes: set[int] = set()  # nodes some pass ran, dropped passes included
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
         self.failed_roots: list = []  # what the last pass that raised was called on (doctor)
-        self.none_grad_reads: dict[int, int | None] = {}  # tensor id -> first line read None
+        self.none_grad_reads: dict = {}  # id(tensor) -> (its weakref, the first line read None)
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
@@ -240,10 +240,17 @@ class Session:
                 node.values = [self.summaries.of(rec.variable, hold=True)]
 
     def read_none_grad(self, t) -> None:
-        """The snippet (or an optimizer it called) read ``t.grad`` and found None."""
-        tid = self.tensors.id_of(t)
-        if tid not in self.none_grad_reads:
-            self.none_grad_reads[tid] = self.source.locate(2)[0]
+        """The snippet (or an optimizer it called) read ``t.grad`` and found None. Kept by the
+        tensor itself: giving it an id now would number tensors differently from a run that
+        records the same steps later (the ids go in the trace)."""
+        if id(t) not in self.none_grad_reads:
+            self.none_grad_reads[id(t)] = (weakref.ref(t), self.source.locate(2)[0])
+
+    def none_grad_read_at(self, t) -> int | None | bool:
+        """The first line where ``t.grad`` was read as None (None if the line is unknown), or
+        False if it never was."""
+        found = self.none_grad_reads.get(id(t))
+        return found[1] if found is not None and found[0]() is t else False
 
     # -- graph cuts ------------------------------------------------------------------------------
 
