@@ -188,3 +188,9 @@ def test_only_a_none_gradient_someone_read_is_a_warning(name):
     code, expected = SEVERITY[name]
     doc = trace_doc(code)
     assert {d["variable"]: d["severity"] for d in doc["diagnostics"]} == expected
+
+
+def test_a_warning_raised_through_the_recorder_names_the_snippets_line():
+    doc = trace_doc("import torch\nx = torch.ones(2, requires_grad=True)\nv = torch.tensor(x)\n")
+    assert doc["stdout"].startswith("<snippet>:3: UserWarning: To copy construct from a tensor")
+    assert "gradtrace" not in doc["stdout"] and "    v = torch.tensor(x)\n" in doc["stdout"]

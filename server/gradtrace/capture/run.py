@@ -17,8 +17,10 @@ import gc
 import io
 import linecache
 import random
+import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch.nn.modules.module import (
@@ -48,6 +50,9 @@ class OutputLimitExceeded(Exception):
     """The snippet printed more than the run may keep."""
 
 
+_OWN_FILES = str(Path(__file__).resolve().parent.parent)  # gradtrace's own source files
+
+
 class CappedOutput(io.TextIOBase):
     """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run."""
 
@@ -69,6 +74,12 @@ class CappedOutput(io.TextIOBase):
         return len(text)
 
     def show_warning(self, message, category, filename, lineno, file=None, line=None):
+        if filename.startswith(_OWN_FILES):  # raised through a recorder: name the snippet's line
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename != SNIPPET_FILENAME:
+                frame = frame.f_back
+            if frame is not None:  # (formatwarning finds the line's text through linecache)
+                filename, lineno, line = SNIPPET_FILENAME, frame.f_lineno, None
         self.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     def getvalue(self) -> str:
