@@ -156,6 +156,10 @@ ERRORS = {
     "backward under no_grad": (
         "import torch\nx = torch.tensor(2.0, requires_grad=True)\nwith torch.no_grad():\n"
         "    y = x * 2\ny.backward()\n", ("no_grad_fn", 5, 4)),
+    "a None gradient used in arithmetic": (
+        "import torch\nw = torch.tensor(1.0, requires_grad=True)\n"
+        "b = torch.tensor(1.0, requires_grad=True)\nloss = w * 2\nloss.backward()\n"
+        "b2 = b - 0.1 * b.grad\n", ("user_exception", 6, 3)),
 }
 
 
@@ -194,3 +198,9 @@ def test_a_warning_raised_through_the_recorder_names_the_snippets_line():
     doc = trace_doc("import torch\nx = torch.ones(2, requires_grad=True)\nv = torch.tensor(x)\n")
     assert doc["stdout"].startswith("<snippet>:3: UserWarning: To copy construct from a tensor")
     assert "gradtrace" not in doc["stdout"] and doc["stdout"].endswith("\n  v = torch.tensor(x)\n")
+
+
+def test_a_type_error_from_a_none_gradient_tells_why_it_is_none():
+    error = trace_doc(ERRORS["a None gradient used in arithmetic"][0])["error"]
+    assert error["type"] == "TypeError" and "NoneType" in error["message"]
+    assert "(b.grad is None: b requires grad, but no backward pass reached it" in error["message"]

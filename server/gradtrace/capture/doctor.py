@@ -64,14 +64,24 @@ def error_info(exc: BaseException, filename: str) -> ErrorInfo:
                      line=snippet_line(exc, filename), code=classify_error(exc))
 
 
-def trace_error(error: ErrorInfo | None, session) -> None:
+def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] = ()) -> None:
     """Set ``error.cause_line``: where the cause of the exception is, from the recording.
     - graph_freed: the earlier backward that freed the graph;
     - inplace_modified: the in-place op that changed a tensor a node had saved;
     - no_grad_fn: the cut that left the tensor backward was called on with no graph, or where
       what it was made from began (a tensor created without requires_grad=True);
-    - nonscalar_backward: where the tensor backward was called on was made."""
+    - nonscalar_backward: where the tensor backward was called on was made;
+    - a TypeError about None on a line that read a None .grad (``0.1 * w.grad``): the cause of
+      that None, from its diagnosis, which the message then tells."""
     if error is None:
+        return
+    if error.type == "TypeError" and "NoneType" in error.message:
+        read = {name for name, t, _ in named_tensors(session.namespace)
+                if session.none_grad_read_at(t) == error.line}
+        found = next((d for d in diagnostics if d.variable in read), None)
+        if found is not None:
+            error.cause_line = found.line
+            error.message += f" ({found.variable}.grad is None: {found.message})"
         return
     if error.code == "graph_freed":
         earlier = [p for p in session.passes if p.error is None and not p.retain_graph]

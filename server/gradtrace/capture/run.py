@@ -291,7 +291,7 @@ def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
                                               session.summaries, session.library_modules)
     session.summaries.flush()
     trace.diagnostics = doctor.diagnose(trace.variables, session)
-    doctor.trace_error(trace.error, session)
+    doctor.trace_error(trace.error, session, trace.diagnostics)
     trace.steps = session.steps
     trace.skipped_steps = len(session.dropped_steps)
     trace.passes = session.passes
