@@ -544,3 +544,6 @@ def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
     assert not notes.get_attribute("open")
     warning.click()
     assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getCursor().line") == 3
+    why = page.locator("[data-testid=inspector] [data-testid=why-none]")  # x is picked
+    why.locator("summary").click()
+    assert "[detached]" in why.inner_text() and "line 4: z = y.detach() * 2" in why.inner_text()

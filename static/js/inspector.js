@@ -22,8 +22,10 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
       <td>${esc(`${v.dtype}[${v.shape.join("×")}]`)}</td>
       <td>${esc(shortValue(v.value, 6))}</td><td>grad ${esc(shortValue(grad, 6))}</td></tr>`;
   });
-  const detail = node ? nodeDetail(doc, node, scene, variable, lineText, glyphs, whole)
-    : variable ? variableDetail(variable, lineText, glyphs, whole) : "";
+  const picked = variable || doc.variables.find((v) => node && v.node === node.id);
+  const detail = (node ? nodeDetail(doc, node, scene, variable, lineText, glyphs, whole)
+    : variable ? variableDetail(variable, lineText, glyphs, whole) : "")
+    + (picked && scene.atEnd ? whyNone(doc, picked.name, lineText) : "");
   const html = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
   return { html, glyphs };
@@ -82,4 +84,14 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
 function variableDetail(variable, lineText, glyphs, whole) {
   return `<p class="heading"><b>${esc(variable.name)}</b> · not in the graph</p>
     ${sourceLine(variable.line, lineText)}${tensorRow("value", whole(variable.value), glyphs)}`;
+}
+
+// "Why is this None?": the doctor's diagnosis of a variable whose .grad is None at the end, with
+// its fix and the line of the cause; folded until asked.
+export function whyNone(doc, name, lineText) {
+  const d = (doc.diagnostics || []).find((x) => x.variable === name);
+  if (!d) { return ""; }
+  return `<details class="why" data-testid="why-none"><summary>Why is ${esc(name)}.grad None?
+    </summary><p>[${esc(d.code)}] ${esc(d.message)}</p><p>Fix: ${esc(d.fix)}</p>
+    ${sourceLine(d.line, lineText)}</details>`;
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { inspectorHtml } from "../../static/js/inspector.js";
+import { inspectorHtml, whyNone } from "../../static/js/inspector.js";
 import { sceneAt } from "../../static/js/scene.js";
 import { buildTimeline } from "../../static/js/timeline.js";
 
@@ -22,7 +22,8 @@ function hostileDoc() {
     node,
     doc: { variables: [{ name: EVIL, node: EVIL, line: EVIL, dtype: EVIL, shape: [EVIL],
                          value: summary, grad: summary }],
-           passes: [{ index: 0, steps: [step] }] },
+           passes: [{ index: 0, steps: [step] }],
+           diagnostics: [{ variable: EVIL, code: EVIL, line: EVIL, message: EVIL, fix: EVIL }] },
     scene: { atEnd: true, pass: 0, leafGrads: new Map() },
   };
 }
@@ -69,4 +70,24 @@ test("the inspector shows what the server sent when asked, and reports what it l
   const filled = inspectorHtml({ doc, scene, node, variable, selectedName: variable.name,
                                  lineText: () => "", whole: (s) => (s === variable.value ? whole : s) });
   assert.equal(filled.glyphs[0], whole);
+});
+
+test("a variable whose .grad is None at the end answers why, with the fix and the cause's line", () => {
+  const doc = {
+    variables: [{ name: "x", node: 3, line: 2, dtype: "float32", shape: [], value: null,
+                  grad: null }],
+    passes: [],
+    diagnostics: [{ variable: "x", code: "detached", line: 4, severity: "warning",
+                    message: "No backward pass reached x", fix: "Use the tensor itself" }],
+  };
+  const lineText = (n) => ["", "import torch", "x = ...", "y = x * 3", "z = y.detach() * 2"][n];
+  const why = whyNone(doc, "x", lineText);
+  assert.ok(why.includes('data-testid="why-none"') && why.includes("Why is x.grad None?"));
+  assert.ok(why.includes("[detached] No backward pass reached x")
+            && why.includes("Fix: Use the tensor itself")
+            && why.includes("line 4: <code>z = y.detach() * 2</code>"), why);
+  assert.equal(whyNone(doc, "y", lineText), "");
+  const { html } = inspectorHtml({ doc, scene: { atEnd: true, leafGrads: new Map() },
+                                   variable: doc.variables[0], selectedName: "x", lineText });
+  assert.ok(html.includes("why-none"));
 });
