@@ -262,7 +262,7 @@ SEEDS = {
         "grads": {},
         # four UserWarnings (inputs not float64), then GradcheckError:
         # "Jacobian mismatch for output 0 with respect to input 0"
-        "error": {"code": "user_exception", "line": 22},
+        "error": {"code": "gradcheck_precision", "line": 22},
     },
     "pitfalls/inplace_modified_saved_tensor.py": {
         "seed": [34],
@@ -306,7 +306,7 @@ SEEDS = {
         "grads": {},
         # without CUDA: "AssertionError: Torch not compiled with CUDA enabled"
         # (CPU-only build) or a CUDA runtime error (no device)
-        "error": {"code": "user_exception", "line": 5},
+        "error": {"code": "cuda_unavailable", "line": 5},
         "needs_cuda": True,
     },
 }

@@ -4,7 +4,7 @@ fix must say. Real runs through the capture; torch is the oracle for which .grad
 
 import pytest
 
-from conftest import trace_doc
+from conftest import EXAMPLES, trace_doc
 
 W = "import torch\nw = torch.tensor(2.0, requires_grad=True)\n"  # line 2: w
 X = "import torch\nx = torch.tensor(2.0, requires_grad=True)\n"  # line 2: x
@@ -204,3 +204,16 @@ def test_a_type_error_from_a_none_gradient_tells_why_it_is_none():
     error = trace_doc(ERRORS["a None gradient used in arithmetic"][0])["error"]
     assert error["type"] == "TypeError" and "NoneType" in error["message"]
     assert "(b.grad is None: b requires grad, but no backward pass reached it" in error["message"]
+
+
+def test_raw_errors_get_their_code_and_what_to_do():
+    float32 = trace_doc((EXAMPLES / "pitfalls/gradcheck_float32.py").read_text())["error"]
+    assert float32["code"] == "gradcheck_precision" and "Pass float64 inputs" in float32["message"]
+    assert trace_doc((EXAMPLES / "pitfalls/gradcheck_float64.py").read_text())["error"] is None
+    wrong = trace_doc(  # a wrong backward in float64 is not a precision problem
+        "import torch\n\nclass Bad(torch.autograd.Function):\n    @staticmethod\n"
+        "    def forward(ctx, x):\n        return x * 2\n\n    @staticmethod\n"
+        "    def backward(ctx, g):\n        return g * 3\n\n"
+        "x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)\n"
+        "torch.autograd.gradcheck(Bad.apply, (x,))\n")["error"]
+    assert wrong["type"] == "GradcheckError" and wrong["code"] == "user_exception"

@@ -87,7 +87,8 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     doc = trace_doc("import torch\nx = torch.ones(2)\n", device="cuda")
     assert "CUDA is not available" in doc["error"]["message"]
     doc = trace_doc((EXAMPLES / "gpu/cuda_matmul.py").read_text())
-    assert doc["error"]["code"] == "user_exception" and doc["error"]["line"] == 5
+    assert doc["error"]["code"] == "cuda_unavailable" and doc["error"]["line"] == 5
+    assert "run on the cpu device" in doc["error"]["message"]
 
 
 def test_diagnostics_cover_every_variable_whose_grad_is_none():

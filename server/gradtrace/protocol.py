@@ -33,7 +33,8 @@ DIAGNOSIS_CODES = (
     "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
     "syntax_error", "user_exception",
     # added by the doctor (docs/protocol.md)
-    "requires_grad_disabled", "custom_function_none", "backward_failed",
+    "requires_grad_disabled", "custom_function_none", "backward_failed", "cuda_unavailable",
+    "gradcheck_precision",
 )
 
 Summary = dict  # a tensor summary from capture/values.py

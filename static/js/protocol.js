@@ -17,7 +17,8 @@ export const DIAGNOSIS_CODES = Object.freeze([
   "graph_freed", "nonscalar_backward", "no_grad_fn", "timeout", "memory_limit", "output_limit",
   "syntax_error", "user_exception",
   // added by the doctor (docs/protocol.md)
-  "requires_grad_disabled", "custom_function_none", "backward_failed",
+  "requires_grad_disabled", "custom_function_none", "backward_failed", "cuda_unavailable",
+  "gradcheck_precision",
 ]);
 
 // The layout's spacing (layout.py): x and y are not sent, only each node's layer and row.

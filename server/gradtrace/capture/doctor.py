@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import traceback
 
+import torch
+
 from gradtrace.capture.cuts import COPYING, Cause, Cuts
 from gradtrace.capture.names import named_tensors
 from gradtrace.protocol import Diagnostic, ErrorInfo
@@ -26,6 +28,19 @@ _ERROR_PATTERNS = (
 )
 
 
+_NO_CUDA = ("Torch not compiled with CUDA enabled", "No CUDA GPUs are available",
+            "Found no NVIDIA driver")
+
+# What the doctor adds to the message of an error whose raw text does not say what to do.
+EXPLAINED = {
+    "cuda_unavailable": "this machine has no CUDA device for torch: run on the cpu device, or "
+                        "choose the device with torch.cuda.is_available()",
+    "gradcheck_precision": "gradcheck compares your backward with finite differences, which "
+                           "float32 is too coarse for: even a correct backward fails. Pass "
+                           "float64 inputs (dtype=torch.float64)",
+}
+
+
 def classify_error(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return "syntax_error"
@@ -35,7 +50,23 @@ def classify_error(exc: BaseException) -> str:
     for needle, code in _ERROR_PATTERNS:
         if needle in message:
             return code
+    if any(needle in message for needle in _NO_CUDA):
+        return "cuda_unavailable"
+    if type(exc).__name__ == "GradcheckError" and _gradchecked_single_precision(exc):
+        return "gradcheck_precision"
     return "user_exception"
+
+
+def _gradchecked_single_precision(exc: BaseException) -> bool:
+    """Whether the gradcheck that raised was given inputs of less than double precision: read
+    from its own frame, not guessed from the message."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        inputs = frame.f_locals.get("inputs") if frame.f_code.co_name == "gradcheck" else None
+        if inputs is not None:
+            tensors = inputs if isinstance(inputs, tuple | list) else (inputs,)
+            return any(getattr(t, "requires_grad", False) and getattr(t, "dtype", None)
+                       in (torch.float32, torch.float16, torch.bfloat16) for t in tensors)
+    return False
 
 
 def snippet_line(exc: BaseException, filename: str) -> int | None:
@@ -59,9 +90,12 @@ def short_message(message: str) -> str:
 
 
 def error_info(exc: BaseException, filename: str) -> ErrorInfo:
-    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    return ErrorInfo(type=type(exc).__name__, message=short_message(message.strip()),
-                     line=snippet_line(exc, filename), code=classify_error(exc))
+    message = short_message((exc.msg if isinstance(exc, SyntaxError) else str(exc)).strip())
+    code = classify_error(exc)
+    if code in EXPLAINED:
+        message += f" ({EXPLAINED[code]}.)"
+    return ErrorInfo(type=type(exc).__name__, message=message,
+                     line=snippet_line(exc, filename), code=code)
 
 
 def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] = ()) -> None:
