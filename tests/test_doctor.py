@@ -217,3 +217,12 @@ def test_raw_errors_get_their_code_and_what_to_do():
         "x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)\n"
         "torch.autograd.gradcheck(Bad.apply, (x,))\n")["error"]
     assert wrong["type"] == "GradcheckError" and wrong["code"] == "user_exception"
+
+
+def test_a_variable_is_placed_at_the_binding_that_ran_not_a_later_one_that_never_did():
+    doc = trace_doc("import torch\nx = torch.tensor([1.0])\ny = x * 2\ny.backward()\n"
+                    "x = torch.tensor([1.0], requires_grad=True)\n")
+    assert doc["error"]["code"] == "no_grad_fn" and doc["error"]["cause_line"] == 2
+    found = {d["variable"]: (d["code"], d["line"]) for d in doc["diagnostics"]}
+    assert found["x"] == ("requires_grad_false", 2)
+    assert next(v for v in doc["variables"] if v["name"] == "x")["line"] == 2

@@ -11,22 +11,32 @@ from gradtrace.capture.values import FULL_VALUES_LIMIT, dtype_name
 from gradtrace.protocol import Variable
 
 
-def binding_lines(tree: ast.Module) -> dict[str, int]:
-    """The line of the last top-level statement that binds each name (not inside def/class)."""
-    lines: dict[str, int] = {}
+def binding_lines(tree: ast.Module) -> dict[str, list[int]]:
+    """Each name's top-level binding lines (not inside def/class), in order. Which of them ran
+    is for the run to say (Bindings.line)."""
+    lines: dict[str, list[int]] = {}
     stack = list(reversed(tree.body))
     while stack:
         node = stack.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            lines[node.name] = node.lineno
+            lines.setdefault(node.name, []).append(node.lineno)
             continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            lines[node.id] = max(lines.get(node.id, 0), node.lineno)
+            lines.setdefault(node.id, []).append(node.lineno)
         elif isinstance(node, ast.alias):
             name = (node.asname or node.name).split(".")[0]
-            lines[name] = max(lines.get(name, 0), getattr(node, "lineno", 0) or 0)
+            lines.setdefault(name, []).append(getattr(node, "lineno", 0) or 0)
         stack.extend(reversed(list(ast.iter_child_nodes(node))))
-    return lines
+    return {name: sorted(found) for name, found in lines.items()}
+
+
+def bound_at(lines: dict[str, list[int]], name: str, made_on: int | None) -> int | None:
+    """The line that bound ``name``: the one of its binding lines where its tensor was made,
+    when the recording says so (a later binding may never have run), else the last."""
+    found = lines.get(name)
+    if not found:
+        return None
+    return made_on if made_on in found else found[-1]
 
 
 def named_tensors(namespace: dict):
@@ -52,8 +62,8 @@ def place_parameters(namespace: dict, graph) -> None:
             rec.node.module = name.rsplit(".", 1)[0]
 
 
-def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries,
-                      library_modules: dict[str, str]) -> list[Variable]:
+def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summaries,
+                      library_modules: dict[str, str], made_on=lambda t: None) -> list[Variable]:
     """The variables, and each graph node's label: a variable's name, ``net.0 · Linear`` for an
     op that a library module ran (its own source is torch's, and the snippet's line would name
     the outermost call, ``net(x)``), else the source of the call."""
@@ -64,8 +74,9 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries,
         if rec is not None and rec.variable is not None and rec.variable is not t:
             rec = None
         grad = t.grad if t.is_leaf or t.retains_grad else None
+        line = bound_at(lines, bound, made_on(t) if name == bound else None)
         variables.append(Variable(
-            name=name, line=lines.get(bound), shape=list(t.shape), dtype=dtype_name(t.dtype),
+            name=name, line=line, shape=list(t.shape), dtype=dtype_name(t.dtype),
             device=str(t.device), requires_grad=t.requires_grad, is_leaf=t.is_leaf,
             value=summaries.of(t, FULL_VALUES_LIMIT, histogram=True),
             grad=(summaries.of(grad, FULL_VALUES_LIMIT, histogram=True)
@@ -74,8 +85,8 @@ def collect_variables(namespace: dict, lines: dict[str, int], graph, summaries,
         ))
         if rec is not None and not rec.node.label:
             rec.node.label = name
-            if rec.variable is not None and lines.get(bound):
-                rec.node.line = lines[bound]
+            if rec.variable is not None and line:
+                rec.node.line = line
             if rec.variable is not None and name != bound:  # a parameter: net.0.weight
                 rec.node.module = name.rsplit(".", 1)[0]
     for rec in graph.records:

@@ -283,12 +283,13 @@ def _seed(seed: int, device: str) -> None:
         pass
 
 
-def _finish(trace: Trace, session: Session, lines: dict[str, int]) -> None:
+def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None:
     session.flush()
     if trace.error is None and session.stop_message is not None:  # crossed after it ended
         trace.error = _stopped(session, None)
     trace.variables = names.collect_variables(session.namespace, lines, session.graph,
-                                              session.summaries, session.library_modules)
+                                              session.summaries, session.library_modules,
+                                              session.made_on)
     session.summaries.flush()
     trace.diagnostics = doctor.diagnose(trace.variables, session)
     doctor.trace_error(trace.error, session, trace.diagnostics)

@@ -120,6 +120,7 @@ class Session:
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
         self.failed_roots: list = []  # what the last pass that raised was called on (doctor)
         self.none_grad_reads: dict = {}  # id(tensor) -> (its weakref, the first line read None)
+        self._step_lines: dict[int, int | None] | None = None  # step index -> line (made_on)
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
         self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
@@ -238,6 +239,16 @@ class Session:
             if rec.variable is not None:  # a leaf belongs to where it was made, not first used
                 node.module = None
                 node.values = [self.summaries.of(rec.variable, hold=True)]
+
+    def made_on(self, t) -> int | None:
+        """The line of the recorded step that made ``t`` (names.bound_at)."""
+        tid = self.tensors.find(t)
+        index = self.tensors.made_by(tid) if tid is not None else None
+        if index is None:
+            return None
+        if self._step_lines is None or len(self._step_lines) != len(self.steps):
+            self._step_lines = {s.index: s.line for s in self.steps}
+        return self._step_lines.get(index)
 
     def read_none_grad(self, t) -> None:
         """The snippet (or an optimizer it called) read ``t.grad`` and found None. Kept by the
