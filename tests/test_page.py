@@ -528,13 +528,17 @@ def test_without_a_valid_token_the_page_says_to_open_the_printed_url(browser, se
 
 
 def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
-    """The detach example (issue 11): its warning says where the graph was cut and how to fix
-    it, a click puts the editor on that line, and notes nobody asked about stay folded."""
+    """The detach example (issue 11): the graph shows the cut (a scissors mark at y), its
+    warning says where the graph was cut and how to fix it, a click puts the editor on that
+    line, and notes nobody asked about stay folded."""
     set_code(page, "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * 3\n"
                    "z = y.detach() * 2\nz.requires_grad_()\nz.backward()\nprint(x.grad)\n")
     page.click("[data-testid=run]")
     page.wait_for_function(
         "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    cuts = page.evaluate("window.gradtrace.cuts")  # the scissors where y was detached
+    assert [(c["op"], c["line"]) for c in cuts] == [("detach", 4)] and cuts[0]["w"] > 20
+    page.screenshot(path=str(ARTIFACTS / "page-detach-cut.png"))
     warning = page.locator("[data-testid=problems] > li.warning")
     assert warning.count() == 1
     text = warning.inner_text()

@@ -468,8 +468,9 @@ def _or_null(field: _Field) -> _Field:
 
 # -- the events: protocol.py's and wire.py's shapes -----------------------------------------------
 
-_STEP_DETAIL = {"cut": STR, "python_value": READING, "from_cut": NAT, "hook": STR,
-                "registered_line": NAT_OR_NULL, "name": STR}  # a cut's, or a module hook's
+_STEP_DETAIL = {"cut": STR, "python_value": READING, "from_cut": NAT, "cut_node": NAT,
+                "hook": STR, "registered_line": NAT_OR_NULL,
+                "name": STR}  # a cut's, or a module hook's
 STEP = _record(
     {"index": NAT, "kind": STR, "op": STR, "line": NAT_OR_NULL, "span": STR,
      "grad_mode": STR, "module": STR_OR_NULL, "inputs": NATS, "outputs": NATS,

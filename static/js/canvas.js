@@ -86,6 +86,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const { visible, active } = frame;
   const shown = (n) => visible.has(n.id) && onScreen(view, nodeBox(n), width, height);
   const groups = drawModules(ctx, c, view, moduleBounds(graph, visible), graph.labels);
+  drawnCuts = [];
   if (view.scale < FAR) { // boxes keep their text: they are few, and they are the picture
     const far = drawFarCached(ctx, c, graph, frame, view, width, height, selected, zooming);
     const boxes = graph.nodes.filter((n) => n.members && shown(n))
@@ -109,6 +110,8 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       : drawNode(ctx, c, view, node, frame, node.id === selected, internals, progress));
   }
   drawChips(ctx, c, chips, drawn);
+  drawnCuts = (graph.cuts || []).filter((m) => visible.has(m.node) && shown(nodes.get(m.node)))
+    .map((m) => drawCut(ctx, c, view, nodes.get(m.node), m));
   drawn.unshift(...groups);
   if (progress < 1) {
     for (const edge of graph.edges) {
@@ -555,6 +558,41 @@ export function boxWidth(ctx, face) {
     widest = Math.max(widest, ctx.measureText(text).width);
   }
   return widest * 1.06 + 24;
+}
+
+// The cuts the last frame drew (window.gradtrace.cuts): {node, op, line, x, y, w, h} in pixels.
+let drawnCuts = [];
+export const lastCuts = () => drawnCuts;
+
+// A value that left the graph at `node` (cuts.js): a dashed edge from the node, down and to the
+// right, to a scissors mark named by the op, `✂ detach`.
+function drawCut(ctx, c, view, node, mark) {
+  const box = nodeBox(node);
+  const k = Math.min(view.scale, 1.6);
+  const a = toScreen(view, box.x + box.w * 0.75, box.y + box.h);
+  const size = Math.max(DETAIL_PX * k, MIN_PX);
+  ctx.font = `600 ${size.toFixed(2)}px ${FONT}`;
+  const text = `✂ ${mark.op}`;
+  const w = ctx.measureText(text).width + 10;
+  const h = size * 1.6;
+  const p = { x: a.x + 14 * k, y: a.y + 10 * k };
+  ctx.beginPath();
+  ctx.moveTo(a.x, a.y);
+  ctx.lineTo(p.x, p.y + h / 2);
+  ctx.setLineDash([4, 3]);
+  ctx.strokeStyle = c.bad;
+  ctx.lineWidth = 1.5;
+  ctx.stroke();
+  ctx.setLineDash([]);
+  roundRect(ctx, p.x, p.y, w, h, h / 2);
+  ctx.fillStyle = c.bg;
+  ctx.fill();
+  ctx.strokeStyle = c.bad;
+  ctx.stroke();
+  ctx.fillStyle = c.bad;
+  ctx.textAlign = "left";
+  ctx.fillText(text, p.x + 5, p.y + h * 0.7);
+  return { node: mark.node, op: mark.op, line: mark.line, x: p.x, y: p.y, w, h };
 }
 
 // Text shortened with an ellipsis until it fits `width` pixels.

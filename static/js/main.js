@@ -4,7 +4,8 @@
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
-import { boxWidth, draw, textWidth } from "./canvas.js";
+import { boxWidth, draw, lastCuts, textWidth } from "./canvas.js";
+import { cutMarks } from "./cuts.js";
 import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph, isPlumbing } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
@@ -315,8 +316,8 @@ function drawnGraph() {
       ? boxWidth(measure, groupFace(n, null))
       : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)])));
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
-    state.graph = { nodes, edges: base.edges, byId: new Map(nodes.map((n) => [n.id, n])), labels,
-                    reply };
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts: cutMarks(doc, byId) };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
@@ -434,6 +435,7 @@ function render() {
                                   state.internals,
                                   state.player.playing ? player.frameProgress(state.player) : 1,
                                   state.zoomedAt > 0);
+    window.gradtrace.cuts = lastCuts();
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   renderMinimap(graph);
@@ -697,8 +699,9 @@ ui.search.addEventListener("keydown", (e) => {
 window.addEventListener("resize", () => render());
 
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
-// `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn.
-window.gradtrace = { drawn: [], layouts: 0, views: 0 };
+// `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn;
+// `cuts`: the places drawn where a value left the graph (canvas.js drawCut).
+window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [] };
 setPresent(params.has("present"));
 const bootNotices = [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
 if (bootNotices.length) { setStatus(bootNotices.join("; "), true); }

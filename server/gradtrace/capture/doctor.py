@@ -277,6 +277,11 @@ def _cutter(cause: Cause) -> str:
     return f"torch.{cause.op}()" if cause.op in COPYING else f".{cause.op}"
 
 
+def _clone(cause: Cause) -> str:
+    """For a torch.tensor() copy, the call that copies and keeps the history."""
+    return " (to copy and keep the gradient, use .clone())" if cause.op in COPYING else ""
+
+
 def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
     """A tensor with no graph, because something it was made from was cut off at ``cause``."""
     where = f"line {cause.line}" if cause.line else "an earlier line"
@@ -286,8 +291,7 @@ def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
             f"{name} has no gradient: it was made from a tensor that {_cutter(cause)} cut from "
             f"the graph on {where}.",
             f"Use the tensor itself instead of {_cutter(cause)} on {where} where its gradient "
-            "should flow (torch.tensor() copies: use .clone()); detach only what must not be "
-            "trained.")
+            f"should flow{_clone(cause)}; detach only what must not be trained.")
     if cause.code == "left_graph":
         return Diagnostic(
             name, "left_graph", cause.line, "info",
@@ -312,7 +316,7 @@ def _cut_off(name: str, cause: Cause) -> Diagnostic:
             f"No backward pass reached {name}: the path from it to the loss is cut on {where} "
             f"by {_cutter(cause)}.",
             f"Use the tensor itself instead of {_cutter(cause)} on {where} if the loss should "
-            f"depend on {name} (torch.tensor() copies: use .clone()).")
+            f"depend on {name}{_clone(cause)}.")
     if cause.code == "left_graph":
         return Diagnostic(
             name, cause.code, cause.line, "warning",

@@ -214,6 +214,10 @@ class Session:
             values = [describe(t, "uninitialized") for t in outputs]
         else:
             values = [self.summaries.of(t, hold=True) for t in outputs]
+        if kind == "cut" and detail is not None and inputs and inputs[0].grad_fn is not None:
+            source = self.graph.get(inputs[0].grad_fn)  # the node the value was cut from
+            if source is not None:
+                detail["cut_node"] = source.node.id
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=grad_mode,
             module=module, inputs=[tensors.id_of(t) for t in inputs],
