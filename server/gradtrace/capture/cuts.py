@@ -12,6 +12,7 @@ ran in. So the cause of a missing gradient is read from the recording, never fro
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
 DETACHING = frozenset({"detach", "detach_", "data"})  # cut steps whose result is a tensor
@@ -41,37 +42,30 @@ class Cuts:
     def made_from_cut(self, t) -> Cause | None:
         """Why ``t`` (which does not require grad) has no graph: the nearest cut among the steps
         that made it, walking back through their inputs."""
-        tid = self._session.tensors.find(t)
-        queue, seen = [tid] if tid is not None else [], set()
-        while queue and len(seen) < _MAX_WALK:
-            tid = queue.pop(0)
-            if tid in seen:
-                continue
-            seen.add(tid)
-            step = self._producer(tid)
-            if step is None:
-                continue
-            cause = self._cut_by(step)
-            if cause is not None:
-                return cause
-            queue.extend(step.inputs)
-        return None
+        return self._nearest_cut(t, lambda tid: filter(None, [self._producer(tid)]),
+                                 lambda step: step.inputs)
 
     def cut_from(self, t) -> Cause | None:
         """Why no backward pass reached ``t`` (which requires grad): the nearest cut among the
         steps that used it, walking forward through what they made."""
+        return self._nearest_cut(t, lambda tid: self._consumers.get(tid, ()),
+                                 lambda step: step.outputs, leaving=True)
+
+    def _nearest_cut(self, t, steps_of, onward, leaving: bool = False) -> Cause | None:
+        """Breadth first from ``t``: each tensor's ``steps_of``, and from each step the tensors
+        ``onward``; the first step that cuts (``_cut_by``)."""
         tid = self._session.tensors.find(t)
-        queue, seen = [tid] if tid is not None else [], set()
+        queue, seen = deque([tid] if tid is not None else []), set()
         while queue and len(seen) < _MAX_WALK:
-            tid = queue.pop(0)
+            tid = queue.popleft()
             if tid in seen:
                 continue
             seen.add(tid)
-            for step in self._consumers.get(tid, ()):
-                cause = self._cut_by(step, leaving=True)
+            for step in steps_of(tid):
+                cause = self._cut_by(step, leaving)
                 if cause is not None:
                     return cause
-                queue.extend(step.outputs)
+                queue.extend(onward(step))
         return None
 
     def last_set(self, t, fields: tuple[str, ...]):
@@ -100,9 +94,9 @@ class Cuts:
         inputs (`torch.tensor(...)`, `torch.ones(...)`)."""
         tid = self._session.tensors.find(t)
         first = self._producer(tid) if tid is not None else None
-        queue, seen = [tid] if first is not None and origin else [], set()
+        queue, seen = deque([tid] if first is not None and origin else []), set()
         while queue and len(seen) < _MAX_WALK:
-            tid = queue.pop(0)
+            tid = queue.popleft()
             if tid in seen:
                 continue
             seen.add(tid)
