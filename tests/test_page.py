@@ -551,3 +551,14 @@ def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
     why = page.locator("[data-testid=inspector] [data-testid=why-none]")  # x is picked
     why.locator("summary").click()
     assert "[detached]" in why.inner_text() and "line 4: z = y.detach() * 2" in why.inner_text()
+
+
+def test_the_teaching_view_keeps_a_copy_that_explains_a_none_gradient(page):
+    set_code(page, "import torch\nw = torch.randn(3, requires_grad=True).to(torch.float64)\n"
+                   "loss = (w * 2).sum()\nloss.backward()\n")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    titles = [b["texts"][0]["full"] for b in drawn_boxes(page) if b["texts"]]
+    assert any(t.startswith("w = ") for t in titles), titles  # the .to() copy, named w
+    assert "w: [non_leaf]" in page.eval_on_selector("[data-testid=problems]", "e => e.textContent")

@@ -8,10 +8,12 @@ export function isPlumbing(node) {
   return node.kind === "op" && PLUMBING.test(node.name);
 }
 
-// {nodes, edges} with plumbing folded; edges keep the consumer's slot, so the gradient shown on
-// a folded edge is the one the consumer sent along it.
-export function foldGraph(graph) {
-  const folded = new Set(graph.nodes.filter(isPlumbing).map((n) => n.id));
+// {nodes, edges} with plumbing folded, except the nodes in `keep` (a copy that explains a None
+// gradient: `.to()` on a leaf); edges keep the consumer's slot, so the gradient shown on a
+// folded edge is the one the consumer sent along it.
+export function foldGraph(graph, keep = new Set()) {
+  const folded = new Set(graph.nodes.filter((n) => isPlumbing(n) && !keep.has(n.id))
+    .map((n) => n.id));
   if (folded.size === 0) { return graph; }
   const inputs = new Map(); // folded node -> the edges into it
   for (const e of graph.edges) {

@@ -309,7 +309,7 @@ function drawnGraph() {
     // one, or one whose view failed, shows whole meanwhile.
     const waiting = !reply && !state.layout.failed && doc.graph.nodes.length > WAIT_FOR_VIEW;
     const viewed = viewGraph(waiting ? { nodes: [], edges: [] } : doc.graph, reply);
-    const whole = state.internals ? viewed : foldGraph(viewed);
+    const whole = state.internals ? viewed : foldGraph(viewed, explained(doc));
     const base = pass === null || reply ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const nodes = fitLayers(base.nodes, (n) => (n.members
@@ -323,6 +323,12 @@ function drawnGraph() {
   }
   return state.graph;
 }
+
+// The nodes of the variables the doctor diagnosed: the teaching view never folds them away.
+const explained = (doc) => new Set(doc.diagnostics.map((d) => {
+  const variable = doc.variables.find((v) => v.name === d.variable);
+  return variable ? variable.node : null;
+}).filter((id) => id !== null && id !== undefined));
 
 const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
 const LEGIBLE_LAYER_PX = 90; // a layer of the graph, fitted with its text at least 9 px

@@ -25,3 +25,14 @@ test("views and transposes fold away, their inputs wired to their consumers", ()
   assert.ok(!isPlumbing({ kind: "op", name: "SelectBackward0" }));
   assert.equal(foldGraph({ nodes: [graph.nodes[3]], edges: [] }).nodes.length, 1);
 });
+
+test("a copy that explains a None gradient stays in the teaching view", () => {
+  const graph = {
+    nodes: [{ id: 0, kind: "leaf", name: "AccumulateGrad" },
+            { id: 1, kind: "op", name: "ToCopyBackward0" },
+            { id: 2, kind: "op", name: "MulBackward0" }],
+    edges: [{ src: 0, dst: 1, slot: 0, output_nr: 0 }, { src: 1, dst: 2, slot: 0, output_nr: 0 }],
+  };
+  assert.deepEqual(foldGraph(graph).nodes.map((n) => n.id), [0, 2]);
+  assert.deepEqual(foldGraph(graph, new Set([1])).nodes.map((n) => n.id), [0, 1, 2]);
+});
