@@ -254,18 +254,20 @@ class KeptRuns:
         return run
 
     def answer(self, client: str, request) -> dict:
-        with self._lock:
-            run = self._runs.get(client)
+        run = self._run_of(client)
         if run is None:
             return {"error": "nothing to inspect: no run on this connection"}
         return run.answer(request)
 
     def view(self, client: str, request) -> dict:
-        with self._lock:
-            run = self._runs.get(client)
+        run = self._run_of(client)
         if run is None:
             return {"error": "nothing to lay out: no run on this connection"}
         return run.view(request)
+
+    def _run_of(self, client: str) -> KeptRun | None:
+        with self._lock:
+            return self._runs.get(client)
 
     def forget(self, client: str) -> None:
         with self._lock:
