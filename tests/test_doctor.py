@@ -22,11 +22,11 @@ CASES = {
     "no_grad block": (
         W + "b = torch.tensor(1.0, requires_grad=True)\nwith torch.no_grad():\n"
         "    scaled = w * 10\nloss = scaled * b\nloss.backward()\n",
-        {"w": ("no_grad", 5, "no_grad"), "scaled": ("no_grad", 5, "no_grad")}),
+        {"w": ("no_grad", 4, "no_grad"), "scaled": ("no_grad", 4, "no_grad")}),
     "no_grad feeds the loss later": (
         X + "w = torch.tensor(3.0, requires_grad=True)\nwith torch.no_grad():\n"
         "    t = x * 2\n    u = t + 1\nloss = (u * w).sum()\nloss.backward()\n",
-        {"x": ("no_grad", 5, "no_grad"), "u": ("no_grad", 5, "no_grad")}),
+        {"x": ("no_grad", 4, "no_grad"), "u": ("no_grad", 4, "no_grad")}),
     "item into a new tensor": (
         W + "vals = [(w * i).item() for i in range(3)]\n"
         "t = torch.tensor(vals, requires_grad=True)\nt.sum().backward()\n",
@@ -91,11 +91,11 @@ CASES = {
     "a no_grad function": (
         W + "b = torch.tensor(1.0, requires_grad=True)\n\n@torch.no_grad()\ndef scale(t):\n"
         "    return t * 10\n\nloss = scale(w) * b\nloss.backward()\n",
-        {"w": ("no_grad", 7, "no_grad")}),
+        {"w": ("no_grad", 5, "no_grad")}),
     "set_grad_enabled(False)": (
         W + "b = torch.tensor(1.0, requires_grad=True)\ntorch.set_grad_enabled(False)\n"
         "s = w * 10\ntorch.set_grad_enabled(True)\nloss = s * b\nloss.backward()\n",
-        {"w": ("no_grad", 5, "no_grad"), "s": ("no_grad", 5, "no_grad")}),
+        {"w": ("no_grad", 4, "no_grad"), "s": ("no_grad", 4, "no_grad")}),
     "a detached copy made a leaf again": (
         X + "w = torch.tensor(3.0, requires_grad=True)\nh = (x * 2).detach().requires_grad_()\n"
         "loss = h * w\nloss.backward()\n",
@@ -118,6 +118,14 @@ CASES = {
         "import torch\nw = torch.ones(2, requires_grad=True).double()\n"
         "loss = (w * 2).sum()\nloss.backward()\n",
         {"w": ("non_leaf", 2, "dtype first")}),
+    "inference_mode block": (  # and the run goes on as under plain torch, no error
+        W + "with torch.inference_mode():\n    s = w * 10\nloss = w * 3\nloss.backward()\n",
+        {"s": ("no_grad", 3, "inference_mode"), "loss": ("non_leaf", 5, "retain_grad")}),
+    "an optimizer's own no_grad is not the snippet's cut": (
+        W + "b = torch.tensor(1.0, requires_grad=True)\nopt = torch.optim.SGD([w], lr=0.1)\n"
+        "loss = w * 3\nloss.backward()\nopt.step()\nout = b * 2\n",
+        {"b": ("not_connected", 3, "used in the computation"),
+         "out": ("non_leaf", 8, "retain_grad")}),
     "a manual SGD step under no_grad": (
         W + "loss = (w * 3 - 1) ** 2\nloss.backward()\nwith torch.no_grad():\n"
         "    w -= 0.1 * w.grad\n", {}),
@@ -155,7 +163,7 @@ ERRORS = {
         ("nonscalar_backward", 4, 3)),
     "backward under no_grad": (
         "import torch\nx = torch.tensor(2.0, requires_grad=True)\nwith torch.no_grad():\n"
-        "    y = x * 2\ny.backward()\n", ("no_grad_fn", 5, 4)),
+        "    y = x * 2\ny.backward()\n", ("no_grad_fn", 5, 3)),
     "a None gradient used in arithmetic": (
         "import torch\nw = torch.tensor(1.0, requires_grad=True)\n"
         "b = torch.tensor(1.0, requires_grad=True)\nloss = w * 2\nloss.backward()\n"

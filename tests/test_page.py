@@ -538,6 +538,7 @@ def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
         "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
     cuts = page.evaluate("window.gradtrace.cuts")  # the scissors where y was detached
     assert [(c["op"], c["line"]) for c in cuts] == [("detach", 4)] and cuts[0]["w"] > 20
+    assert cuts[0]["tensor"]["texts"] == ["y.detach()", "= 6"]  # what left stays on screen
     page.screenshot(path=str(ARTIFACTS / "page-detach-cut.png"))
     warning = page.locator("[data-testid=problems] > li.warning")
     assert warning.count() == 1
@@ -548,9 +549,35 @@ def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
     assert not notes.get_attribute("open")
     warning.click()
     assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getCursor().line") == 3
+    assert page.evaluate("window.gradtrace.cuts.map((c) => c.focused)") == [True]
     why = page.locator("[data-testid=inspector] [data-testid=why-none]")  # x is picked
     why.locator("summary").click()
     assert "[detached]" in why.inner_text() and "line 4: z = y.detach() * 2" in why.inner_text()
+
+
+def test_a_no_grad_block_is_drawn_as_a_cut_from_a_leaf_in_no_graph(page):
+    """w is used only inside torch.no_grad(), so no graph holds it: the page draws w itself,
+    the scissors named no_grad, and the tensor the block made; the warning points at the with
+    line, and a click on it marks that cut."""
+    set_code(page, "import torch\nx = torch.tensor(2.0, requires_grad=True)\n"
+                   "w = torch.tensor(4.0, requires_grad=True)\nwith torch.no_grad():\n"
+                   "    s = w * 10\nloss = x * s\nloss.backward()\nprint(w.grad)\n")
+    page.click("[data-testid=run]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    cuts = page.evaluate("window.gradtrace.cuts")
+    assert [(c["op"], c["line"], c["leaf"], c["node"]) for c in cuts] == [
+        ("no_grad", 4, "w", None)]
+    assert cuts[0]["tensor"]["texts"] == ["w * 10", "= 40"]
+    nodes = [d for d in page.evaluate("window.gradtrace.drawn") if d["kind"] == "node"]
+    below = max(n["y"] + n["h"] for n in nodes)
+    assert cuts[0]["tensor"]["y"] > below  # below the graph, covering none of it
+    warning = page.locator("[data-testid=problems] > li.warning")
+    assert warning.inner_text().startswith("line 4: w: [no_grad]")
+    warning.click()
+    assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getCursor().line") == 3
+    assert page.evaluate("window.gradtrace.cuts.map((c) => c.focused)") == [True]
+    page.screenshot(path=str(ARTIFACTS / "page-no-grad-cut.png"))
 
 
 def test_the_teaching_view_keeps_a_copy_that_explains_a_none_gradient(page):

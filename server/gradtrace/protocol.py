@@ -186,13 +186,14 @@ class Variable:
     grad: Summary | None
     node: int | None = None  # its grad_fn, or the AccumulateGrad of a leaf
     retains_grad: bool = False
+    tensor: int | None = None  # the id the steps' inputs and outputs know it by
 
     def to_json(self) -> dict:
         return {
             "name": self.name, "line": self.line, "shape": self.shape, "dtype": self.dtype,
             "device": self.device, "requires_grad": self.requires_grad, "is_leaf": self.is_leaf,
             "value": self.value, "grad": self.grad, "node": self.node,
-            "retains_grad": self.retains_grad,
+            "retains_grad": self.retains_grad, "tensor": self.tensor,
         }
 
 

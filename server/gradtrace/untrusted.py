@@ -469,7 +469,7 @@ def _or_null(field: _Field) -> _Field:
 # -- the events: protocol.py's and wire.py's shapes -----------------------------------------------
 
 _STEP_DETAIL = {"cut": STR, "python_value": READING, "from_cut": NAT, "cut_node": NAT,
-                "hook": STR, "registered_line": NAT_OR_NULL,
+                "cut_line": NAT, "hook": STR, "registered_line": NAT_OR_NULL,
                 "name": STR}  # a cut's, or a module hook's
 STEP = _record(
     {"index": NAT, "kind": STR, "op": STR, "line": NAT_OR_NULL, "span": STR,
@@ -579,7 +579,7 @@ def _graph_wire(value, depth: int) -> None:
 VARIABLE = _record(
     {"name": STR, "line": NAT_OR_NULL, "shape": NATS, "dtype": STR, "device": STR,
      "requires_grad": BOOL, "is_leaf": BOOL, "value": SUMMARY, "grad": SUMMARY,
-     "node": NAT_OR_NULL, "retains_grad": BOOL},
+     "node": NAT_OR_NULL, "retains_grad": BOOL, "tensor": NAT_OR_NULL},
 )
 DIAGNOSTIC = _record(
     {"variable": STR, "code": STR, "line": NAT_OR_NULL, "severity": STR, "message": STR,

@@ -3,7 +3,7 @@
 
 import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace } from "./groups.js";
-import { nodeFace, shortValue } from "./scene.js";
+import { compactValue, nodeFace, shortValue } from "./scene.js";
 import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
 
 function colors(canvas) {
@@ -110,8 +110,11 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       : drawNode(ctx, c, view, node, frame, node.id === selected, internals, progress));
   }
   drawChips(ctx, c, chips, drawn);
-  drawnCuts = (graph.cuts || []).filter((m) => visible.has(m.node) && shown(nodes.get(m.node)))
-    .map((m) => drawCut(ctx, c, view, nodes.get(m.node), m));
+  drawnCuts = (graph.cuts || []).filter((m) => frame.step >= m.step
+      && (m.node === null || visible.has(m.node))
+      && (onScreen(view, nodeBox(m.box), width, height)
+          || onScreen(view, nodeBox(m.from), width, height)))
+    .map((m) => drawCut(ctx, c, view, m));
   drawn.unshift(...groups);
   if (progress < 1) {
     for (const edge of graph.edges) {
@@ -560,30 +563,36 @@ export function boxWidth(ctx, face) {
   return widest * 1.06 + 24;
 }
 
-// The cuts the last frame drew (window.gradtrace.cuts): {node, op, line, x, y, w, h} in pixels.
+// The cuts the last frame drew (window.gradtrace.cuts): {node, leaf, op, line, x, y, w, h} of
+// each scissors mark in pixels, with `tensor`, the box of the value that left, and its texts.
 let drawnCuts = [];
 export const lastCuts = () => drawnCuts;
 
-// A value that left the graph at `node` (cuts.js): a dashed edge from the node, down and to the
-// right, to a scissors mark named by the op, `✂ detach`.
-function drawCut(ctx, c, view, node, mark) {
-  const box = nodeBox(node);
+// A value that left the graph (cuts.js placeCuts): its box below the graph, a dashed edge to it
+// from the node it came from (or from the leaf, drawn beside it, when the leaf is in no graph),
+// and on that edge a scissors mark named by the op.
+function drawCut(ctx, c, view, cut) {
   const k = Math.min(view.scale, 1.6);
-  const a = toScreen(view, box.x + box.w * 0.75, box.y + box.h);
-  const size = Math.max(DETAIL_PX * k, MIN_PX);
-  ctx.font = `600 ${size.toFixed(2)}px ${FONT}`;
-  const text = `✂ ${mark.op}`;
-  const w = ctx.measureText(text).width + 10;
-  const h = size * 1.6;
-  const p = { x: a.x + 14 * k, y: a.y + 10 * k };
+  if (cut.node === null) { cutBox(ctx, c, screenBox(view, cut.from), cut.leaf, "", k, c.leaf, true); }
   ctx.beginPath();
-  ctx.moveTo(a.x, a.y);
-  ctx.lineTo(p.x, p.y + h / 2);
+  cut.route.forEach(([x, y], i) => {
+    const p = toScreen(view, x, y);
+    if (i === 0) { ctx.moveTo(p.x, p.y); } else { ctx.lineTo(p.x, p.y); }
+  });
   ctx.setLineDash([4, 3]);
   ctx.strokeStyle = c.bad;
-  ctx.lineWidth = 1.5;
+  ctx.lineWidth = cut.focused ? 3 : 1.5; // the cut of the problem clicked
   ctx.stroke();
   ctx.setLineDash([]);
+  const tensor = cutBox(ctx, c, screenBox(view, cut.box), cut.span,
+                        `= ${compactValue(cut.value)}`, k, c.bad, false);
+  const size = Math.max(DETAIL_PX * k, MIN_PX);
+  ctx.font = `600 ${size.toFixed(2)}px ${FONT}`;
+  const text = `✂ ${cut.op}`;
+  const w = ctx.measureText(text).width + 10;
+  const h = size * 1.6;
+  const centre = toScreen(view, cut.pill.x, cut.pill.y);
+  const p = { x: centre.x - w / 2, y: centre.y - h / 2 };
   roundRect(ctx, p.x, p.y, w, h, h / 2);
   ctx.fillStyle = c.bg;
   ctx.fill();
@@ -592,7 +601,41 @@ function drawCut(ctx, c, view, node, mark) {
   ctx.fillStyle = c.bad;
   ctx.textAlign = "left";
   ctx.fillText(text, p.x + 5, p.y + h * 0.7);
-  return { node: mark.node, op: mark.op, line: mark.line, x: p.x, y: p.y, w, h };
+  return { node: cut.node, leaf: cut.leaf, op: cut.op, line: cut.line, x: p.x, y: p.y, w, h,
+           tensor, focused: Boolean(cut.focused) };
+}
+
+const screenBox = (view, node) => {
+  const box = nodeBox(node);
+  const p = toScreen(view, box.x, box.y);
+  return { x: p.x, y: p.y, w: box.w * view.scale, h: box.h * view.scale };
+};
+
+// The box of a tensor that left the graph (dashed) or of a leaf in no graph (round ends), with
+// a title and a detail line while they fit. Returns it in screen pixels, with its text.
+function cutBox(ctx, c, box, title, detail, k, stroke, leaf) {
+  roundRect(ctx, box.x, box.y, box.w, box.h, leaf ? box.h / 2 : 6 * k);
+  ctx.fillStyle = c.node;
+  ctx.fill();
+  if (!leaf) { ctx.setLineDash([5, 3]); }
+  ctx.lineWidth = 1.2;
+  ctx.strokeStyle = stroke;
+  ctx.stroke();
+  ctx.setLineDash([]);
+  const drawn = { x: box.x, y: box.y, w: box.w, h: box.h, texts: [] };
+  const room = box.w - 20 * k;
+  ctx.textAlign = "center";
+  const both = box.h >= 2.6 * MIN_PX;
+  [[title, TITLE_PX, c.ink, both && detail ? 0.44 : 0.6], [detail, DETAIL_PX, c.muted, 0.8]]
+    .forEach(([text, px, color, at], i) => {
+      if (!text || (i === 1 && !both) || box.h < 1.4 * MIN_PX) { return; }
+      ctx.font = `${leaf && i === 0 ? "600 " : ""}${Math.max(px * k, MIN_PX).toFixed(2)}px ${FONT}`;
+      const shown = fit(ctx, text, room);
+      ctx.fillStyle = color;
+      ctx.fillText(shown, box.x + box.w / 2, box.y + box.h * at);
+      drawn.texts.push(shown);
+    });
+  return drawn;
 }
 
 // Text shortened with an ellipsis until it fits `width` pixels.

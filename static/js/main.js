@@ -5,7 +5,7 @@
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { boxWidth, draw, lastCuts, textWidth } from "./canvas.js";
-import { cutMarks } from "./cuts.js";
+import { cutBoxes, cutMarks, placeCuts } from "./cuts.js";
 import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph, isPlumbing } from "./fold.js";
 import { drawGlyph } from "./glyphs.js";
@@ -192,11 +192,7 @@ function renderProblems() {
       fix.textContent = `Fix: ${item.fix}`;
       li.append(fix);
     }
-    li.addEventListener("click", () => { // the cause's line in the editor, the variable's node
-      const line = item.causeLine || item.line;
-      if (line) { editor.setCursor({ line: line - 1, ch: 0 }); editor.focus(); }
-      if (item.node !== undefined && item.node !== null) { select(item.node); }
-    });
+    li.addEventListener("click", () => showProblem(item));
     return li;
   };
   if (error) {
@@ -222,6 +218,25 @@ function renderProblems() {
     li.append(details);
     ui.problems.append(li);
   }
+}
+
+// A problem clicked: its cause's line in the editor, its variable in the inspector, and on the
+// graph the cut made on that line (marked, and brought into view) or else the variable's node.
+function showProblem(item) {
+  const line = item.causeLine || item.line;
+  if (line) { editor.setCursor({ line: line - 1, ch: 0 }); editor.focus(); }
+  const cuts = state.graph ? state.graph.cuts : [];
+  const cut = cuts.find((c) => line && c.line === line);
+  cuts.forEach((c) => { c.focused = c === cut; });
+  const target = cut ? cut.box : item.node !== null && state.graph.byId.get(item.node);
+  if (target) {
+    moveView(centreOn(state.view || fitView(state.graph.nodes, ui.canvas.clientWidth,
+                                            ui.canvas.clientHeight),
+                      target, ui.canvas.clientWidth, ui.canvas.clientHeight));
+  }
+  state.selected = item.node;
+  state.selectedName = item.variable;
+  render();
 }
 
 // The pass list (kept passes) and, for loops, the loss of every pass as a sparkline.
@@ -317,7 +332,8 @@ function drawnGraph() {
       : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)])));
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
     const byId = new Map(nodes.map((n) => [n.id, n]));
-    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts: cutMarks(doc, byId) };
+    const cuts = placeCuts(cutMarks(doc, byId), nodes, byId);
+    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
@@ -430,10 +446,12 @@ function render() {
   }
   const scene = state.scene;
   const graph = drawnGraph();
-  if (!state.view && graph.nodes.length) {
-    state.view = fitView(graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight);
+  const shapes = graph.nodes.length + graph.cuts.length;
+  if (!state.view && shapes) {
+    state.view = fitView([...graph.nodes, ...cutBoxes(graph.cuts)], ui.canvas.clientWidth,
+                         ui.canvas.clientHeight);
   }
-  if (!graph.nodes.length) { // nothing (yet) to show: no picture left over from the last run
+  if (!shapes) { // nothing (yet) to show: no picture left over from the last run
     ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
     window.gradtrace.drawn = [];
   } else if (state.view) {

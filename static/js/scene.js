@@ -10,7 +10,7 @@ function stepByOrder(pass) {
 export function sceneAt(doc, frames, frameIndex) {
   const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
                   leafGrads: new Map(), line: null, phase: "forward", pass: null,
-                  leafBefore: new Map() };
+                  leafBefore: new Map(), step: -1 };
   const byStep = new Map(doc.steps.map((s) => [s.index, s]));
   const passes = new Map(doc.passes.map((p) => [p.index, p]));
   const last = Math.min(frameIndex, frames.length - 1);
@@ -19,6 +19,7 @@ export function sceneAt(doc, frames, frameIndex) {
     const current = i === last;
     if (frame.kind === "forward") {
       const step = byStep.get(frame.step);
+      scene.step = frame.step; // the last forward step played: cuts show from their own on
       for (const id of step ? step.nodes : []) {
         scene.visible.add(id);
         if (current) { scene.active.add(id); }

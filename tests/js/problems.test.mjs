@@ -18,7 +18,7 @@ test("the error names its cause line; warnings and notes keep their fixes apart"
   assert.equal(error.text, "RuntimeError [graph_freed]: Trying to backward twice (the cause: line 4)");
   assert.deepEqual([error.line, error.causeLine], [5, 4]);
   assert.deepEqual(warnings, [{ line: 4, causeLine: 4, text: "x: [detached] cut", fix: "use x",
-                                node: 3 }]);
+                                node: 3, variable: "x" }]);
   assert.deepEqual(notes.map((n) => [n.text, n.fix, n.node]),
                    [["y: [non_leaf] not a leaf", "retain_grad", null]]);
 });

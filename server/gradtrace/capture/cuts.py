@@ -25,6 +25,8 @@ class Cause(NamedTuple):
     code: str  # detached, left_graph or no_grad
     line: int | None  # where the graph was cut
     op: str  # the cutting op: detach, data, item, ..., or the op run under no_grad
+    op_line: int | None = None  # no_grad: the op's own line, when ``line`` is its block's
+    block: str = "torch.no_grad()"  # no_grad: what turned gradients off
 
 
 class Cuts:
@@ -143,6 +145,9 @@ class Cuts:
             return None
         if step.kind == "op" and step.op in COPYING and step.inputs:  # torch.tensor(t)
             return Cause("detached", step.line, step.op)
+        block = (step.detail or {}).get("cut")
+        if block in ("no_grad", "inference_mode"):  # at the with line of the snippet's block
+            return Cause("no_grad", step.detail["cut_line"], step.op, step.line, f"torch.{block}()")
         if step.grad_mode != "grad" and step.inputs and any(
                 self._requires_grad(tid) for tid in step.inputs):
             return Cause("no_grad", step.line, step.op)

@@ -299,12 +299,22 @@ def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
             f"through .{cause.op}() on {where}, and a new tensor has no history.",
             f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
             "torch.stack them, so that autograd can follow.")
+    op_where, block = _no_grad_places(cause)
     return Diagnostic(
         name, "no_grad", cause.line, "info",
-        f"{name} has no gradient: the {cause.op} on {where} ran under torch.no_grad() (or "
-        "inference mode), so autograd recorded nothing.",
-        f"Move the computation on {where} out of the torch.no_grad() block if you need its "
+        f"{name} has no gradient: the {cause.op} on {op_where} ran {block}, so autograd "
+        "recorded nothing.",
+        f"Move the computation on {op_where} out of the {cause.block} block if you need its "
         "gradient.")
+
+
+def _no_grad_places(cause: Cause) -> tuple[str, str]:
+    """Where the op ran, and the block it ran in: the snippet's own `with torch.no_grad():`
+    line when it was the snippet's, else grad mode as the op found it."""
+    if cause.op_line is not None:
+        return f"line {cause.op_line}", f"under the {cause.block} of line {cause.line}"
+    where = f"line {cause.line}" if cause.line else "an earlier line"
+    return where, "under torch.no_grad() (or inference mode)"
 
 
 def _cut_off(name: str, cause: Cause) -> Diagnostic:
@@ -324,8 +334,9 @@ def _cut_off(name: str, cause: Cause) -> Diagnostic:
             f"{where}, and what came back is a new tensor with no history.",
             f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
             "torch.stack them.")
+    op_where, block = _no_grad_places(cause)
     return Diagnostic(
         name, cause.code, cause.line, "warning",
-        f"No backward pass reached {name}: it was used by the {cause.op} on {where} under "
-        "torch.no_grad(), so autograd recorded nothing.",
-        f"Move the computation on {where} out of the torch.no_grad() block.")
+        f"No backward pass reached {name}: it was used by the {cause.op} on {op_where}, which "
+        f"ran {block}, so autograd recorded nothing.",
+        f"Move the computation on {op_where} out of the {cause.block} block.")

@@ -215,7 +215,7 @@ class Graph:
     def _saved_summary(self, v: torch.Tensor) -> dict:
         """A leaf (a weight, say) is saved by every node that uses it: one summary per version
         serves them all. Leaves are held by the run anyway; other tensors are not kept."""
-        if not v.is_leaf:
+        if not v.is_leaf or v.is_inference():  # an inference tensor has no version to key on
             return self.summaries.of(v)
         found = self._leaf_summaries.get(id(v))
         if found is None or found[0] is not v or found[1] != v._version:

@@ -63,7 +63,8 @@ def place_parameters(namespace: dict, graph) -> None:
 
 
 def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summaries,
-                      library_modules: dict[str, str], made_on=lambda t: None) -> list[Variable]:
+                      library_modules: dict[str, str], made_on=lambda t: None,
+                      tensor_of=lambda t: None) -> list[Variable]:
     """The variables, and each graph node's label: a variable's name, ``net.0 · Linear`` for an
     op that a library module ran (its own source is torch's, and the snippet's line would name
     the outermost call, ``net(x)``), else the source of the call."""
@@ -82,6 +83,7 @@ def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summa
             grad=(summaries.of(grad, FULL_VALUES_LIMIT, histogram=True)
                   if grad is not None else None),
             node=rec.node.id if rec is not None else None, retains_grad=t.retains_grad,
+            tensor=tensor_of(t),
         ))
         if rec is not None and not rec.node.label:
             rec.node.label = name

@@ -31,6 +31,7 @@ from torch.nn.modules.module import (
 from gradtrace.capture import doctor, names
 from gradtrace.capture.backward import PassRecorder
 from gradtrace.capture.forward import ForwardRecorder
+from gradtrace.capture.grad_mode import grad_mode_tap
 from gradtrace.capture.hooks import HookTap
 from gradtrace.capture.session import CaptureConfig, RunStopped, Session
 from gradtrace.capture.source import SNIPPET_FILENAME, SourceMap
@@ -212,6 +213,7 @@ def _recording(session: Session, device: str):
         undo.callback(session.module_stack.clear)
         undo.enter_context(PassRecorder(session).installed())
         undo.enter_context(HookTap(session).installed())
+        undo.enter_context(grad_mode_tap(session))
         undo.callback(register_module_forward_pre_hook(_enter_module(session)).remove)
         undo.callback(register_module_forward_hook(_leave_module(session.module_stack),
                                                    always_call=True).remove)
@@ -289,7 +291,7 @@ def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None
         trace.error = _stopped(session, None)
     trace.variables = names.collect_variables(session.namespace, lines, session.graph,
                                               session.summaries, session.library_modules,
-                                              session.made_on)
+                                              session.made_on, session.tensors.find)
     session.summaries.flush()
     trace.diagnostics = doctor.diagnose(trace.variables, session)
     doctor.trace_error(trace.error, session, trace.diagnostics)

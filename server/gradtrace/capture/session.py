@@ -64,7 +64,7 @@ class TensorTable:
     def output_id(self, t: torch.Tensor, step: int, position: int) -> int:
         """The id of a step's output; remembers the step, and the tensor's version then."""
         tid = self.id_of(t)
-        self._outputs[tid] = (step, position, t._version)
+        self._outputs[tid] = (step, position, version_of(t))
         return tid
 
     def recorded_value(self, t: torch.Tensor) -> dict | None:
@@ -72,7 +72,7 @@ class TensorTable:
         unless it was modified in place since."""
         tid = self.find(t)
         found = self._outputs.get(tid) if tid is not None else None
-        if found is None or found[2] != t._version:
+        if found is None or found[2] is None or found[2] != version_of(t):
             return None
         return {"step": found[0], "output": found[1]}
 
@@ -120,6 +120,7 @@ class Session:
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
         self.failed_roots: list = []  # what the last pass that raised was called on (doctor)
         self.none_grad_reads: dict = {}  # id(tensor) -> (its weakref, the first line read None)
+        self.no_grad_line: int | None = None  # where the snippet turned grad off (grad_mode.py)
         self._step_lines: dict[int, int | None] | None = None  # step index -> line (made_on)
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
         self.dropped_steps: set[int] = set()
@@ -197,7 +198,10 @@ class Session:
         flush before anything changes a recorded tensor in place, so a step's summaries are
         still the values it produced."""
         index = self.step_count
-        self._pending.append((index, kind, op, line, span, _grad_mode(),
+        grad_mode = _grad_mode()
+        if grad_mode != "grad" and self.no_grad_line is not None and kind == "op":
+            detail = _no_grad_cut(grad_mode, self.no_grad_line, inputs, outputs)
+        self._pending.append((index, kind, op, line, span, grad_mode,
                               self.module_stack[-1] if self.module_stack else None, inputs,
                               outputs, [t.grad_fn for t in outputs], detail))
         self.step_count = index + 1  # after the append: a timer's flush sees whole records
@@ -214,9 +218,10 @@ class Session:
             values = [describe(t, "uninitialized") for t in outputs]
         else:
             values = [self.summaries.of(t, hold=True) for t in outputs]
-        if kind == "cut" and detail is not None and inputs and inputs[0].grad_fn is not None:
-            source = self.graph.get(inputs[0].grad_fn)  # the node the value was cut from
-            if source is not None:
+        if detail is not None and "cut" in detail and inputs:
+            cut = next((t for t in inputs if t.requires_grad), inputs[0])
+            source = self.graph.get(cut.grad_fn) if cut.grad_fn is not None else None
+            if source is not None:  # the node the value was cut from
                 detail["cut_node"] = source.node.id
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=grad_mode,
@@ -354,6 +359,22 @@ class Session:
 def _layout_key(nodes: list, edges: list) -> tuple:
     """What a layout depends on beyond the node and edge sets: the modules nodes belong to."""
     return len(nodes), len(edges), hash(tuple(n.module for n in nodes))
+
+
+def _no_grad_cut(grad_mode: str, line: int, inputs, outputs) -> dict | None:
+    """A step the snippet's own no_grad (or inference mode) block ran on a tensor that requires
+    grad cut its result from the graph; an in-place update of that tensor (`w -= lr * w.grad`)
+    is no cut."""
+    if not any(t.requires_grad for t in inputs) or any(
+            o is t for o in outputs for t in inputs):
+        return None
+    return {"cut": "no_grad" if grad_mode == "no_grad" else "inference_mode", "cut_line": line}
+
+
+def version_of(t: torch.Tensor) -> int | None:
+    """The tensor's version counter; None for an inference tensor, which has none (reading it
+    raises), so an in-place change to it cannot be ruled out."""
+    return None if t.is_inference() else t._version
 
 
 def _grad_mode() -> str:
