@@ -225,6 +225,17 @@ def test_compact_steps_that_would_not_decode_are_refused(events):
     forward = copy.deepcopy(of_type(events, "forward"))
     forward["steps"]["columns"] = {"junk": 1, **forward["steps"]["columns"]}
     assert check_batch([forward]) is None
+    forward = copy.deepcopy(of_type(events, "forward"))  # a no_grad cut's line is a line
+    forward["steps"]["columns"]["detail"][0] = {"cut": "no_grad", "cut_line": "<b>4</b>"}
+    assert check_batch([forward]) == ("event 0 (forward): steps.columns.detail[0].cut_line "
+                                      "must be a non-negative integer, not str")
+
+
+def test_a_variables_tensor_id_is_a_whole_number_or_null(events):
+    variables = of_type(events, "variables")
+    variables["variables"][0]["tensor"] = -1
+    assert check_batch([variables]) == ("event 0 (variables): variables[0].tensor must be a "
+                                        "non-negative integer or null, not -1")
 
 
 def test_odd_keys_and_huge_ints_are_refused():

@@ -579,7 +579,8 @@ def _graph_wire(value, depth: int) -> None:
 VARIABLE = _record(
     {"name": STR, "line": NAT_OR_NULL, "shape": NATS, "dtype": STR, "device": STR,
      "requires_grad": BOOL, "is_leaf": BOOL, "value": SUMMARY, "grad": SUMMARY,
-     "node": NAT_OR_NULL, "retains_grad": BOOL, "tensor": NAT_OR_NULL},
+     "node": NAT_OR_NULL, "retains_grad": BOOL},
+    {"tensor": NAT_OR_NULL},
 )
 DIAGNOSTIC = _record(
     {"variable": STR, "code": STR, "line": NAT_OR_NULL, "severity": STR, "message": STR,
