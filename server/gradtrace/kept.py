@@ -236,7 +236,10 @@ def _size(summary) -> int:
 
 
 def _saved_name(entry):
-    """A saved entry without its value: what the graph draws is its name."""
+    """A saved entry without its value: what the graph draws is its name. A plain number (an
+    exponent, an alpha) stays whole: the captions' local derivatives use it."""
+    if isinstance(entry, dict) and type(entry.get("value")) in (int, float):
+        return entry
     return entry.get("name") if isinstance(entry, dict) else entry
 
 

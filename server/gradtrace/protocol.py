@@ -319,8 +319,13 @@ def drop_event(pass_index: int, first_step: int, last_step: int) -> dict:
     return {"type": "drop", "passes": [pass_index], "steps": [first_step, last_step]}
 
 
-def stdout_event(text: str) -> dict:
-    return {"type": "stdout", "text": text}
+def stdout_event(text: str, step: int | None = None, passes: int | None = None) -> dict:
+    """What the snippet printed; ``step`` and ``passes``: how many forward steps and backward
+    passes had begun by then, so that the page shows output as of the frame it plays."""
+    event = {"type": "stdout", "text": text}
+    if step is not None:
+        event["step"], event["passes"] = step, passes
+    return event
 
 
 def variables_event(variables: list[Variable]) -> dict:

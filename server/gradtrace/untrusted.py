@@ -607,7 +607,7 @@ _EVENTS: dict[str, Check] = {
         {"steps": _BACKWARD_WIRE, "created_nodes": NATS, "error": STR_OR_NULL})),
     "drop": _event(steps=_list_of(NAT, "a list of 2 integers", length=2), passes=NATS),
     "graph": _event(graph=_Field(_graph_wire)),
-    "stdout": _event(text=STR),
+    "stdout": _record({"type": STR, "text": STR}, {"step": NAT, "passes": NAT}).check,
     "variables": _event(variables=_list_of(VARIABLE)),
     "diagnostics": _event(diagnostics=_list_of(DIAGNOSTIC)),
     "pass_log": _event(pass_log=PASS_LOG, skipped_steps=NAT),

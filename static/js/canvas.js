@@ -413,7 +413,8 @@ function drawChips(ctx, c, chips, nodeBoxes) {
 // A gradient in a few characters: the number itself, or the norm of a tensor.
 function edgeLabel(grad) {
   if (grad.values && grad.values.length === 1) { return shortValue(grad); }
-  return bad(grad) ? `NaN/Inf ×${grad.nan + grad.inf}` : `‖${shortValue({ values: [grad.norm] })}‖`;
+  return bad(grad) ? `NaN/Inf ×${grad.nan + grad.inf}`
+    : `‖g‖ = ${shortValue({ values: [grad.norm] })}`; // the norm of the gradient (a tensor)
 }
 
 function roundRect(ctx, x, y, w, h, r) {

@@ -15,12 +15,14 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
   const glyphs = [];
   const rows = doc.variables.map((v) => {
     const grad = scene.atEnd ? v.grad : scene.leafGrads.get(v.node); // at the end: as left
+    const value = valueAt(doc, v, scene);
     const chosen = v.name === selectedName;
     return `<tr data-node="${esc(v.node)}" data-name="${esc(v.name)}"
       class="${chosen ? "selected" : ""}">
       <td>${esc(v.name)}</td><td>line ${esc(v.line ?? "—")}</td>
       <td>${esc(`${v.dtype}[${v.shape.join("×")}]`)}</td>
-      <td>${esc(shortValue(v.value, 6))}</td><td>grad ${esc(shortValue(grad, 6))}</td></tr>`;
+      <td>${esc(value === undefined ? "not yet" : shortValue(value, 6))}</td>
+      <td>grad ${esc(shortValue(grad, 6))}</td></tr>`;
   });
   const picked = variable || doc.variables.find((v) => node && v.node === node.id);
   const detail = (node ? nodeDetail(doc, node, scene, variable, lineText, glyphs, whole)
@@ -29,6 +31,30 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
   const html = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
   return { html, glyphs };
+}
+
+// A variable's value as of the frame: the last step up to it that made or changed its tensor
+// (undefined when none has yet: `loss` before `loss = ...` runs); at the end, as it was left.
+const history = new WeakMap(); // doc -> tensor id -> [[step index, value]], in run order
+export function valueAt(doc, variable, scene) {
+  if (scene.atEnd || variable.tensor === null || variable.tensor === undefined) {
+    return variable.value;
+  }
+  if (!history.has(doc)) {
+    const byTensor = new Map();
+    for (const step of doc.steps) {
+      (step.outputs || []).forEach((tid, i) => {
+        if (!byTensor.has(tid)) { byTensor.set(tid, []); }
+        byTensor.get(tid).push([step.index, step.values[i]]);
+      });
+    }
+    history.set(doc, byTensor);
+  }
+  const made = history.get(doc).get(variable.tensor);
+  if (!made) { return variable.value; } // made where no step saw it (a module's parameter)
+  let found;
+  for (const [index, value] of made) { if (index <= scene.step) { found = value; } }
+  return found;
 }
 
 // One tensor: its numbers, and a picture of them (a heatmap for 2-D, a sparkline for 1-D, a
@@ -66,8 +92,7 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
   const saved = (node.saved || []).map((e) => (e.kept // its value is on its way (details.js)
     ? `<div class="tensor"><b>saved ${esc(e.name)}</b> …</div>`
     : e.same_as
-    ? `<div class="tensor"><b>saved ${esc(e.name)}</b> the output of step ${esc(e.same_as.step)}
-      </div>`
+    ? `<div class="tensor"><b>saved:</b> ${esc(savedName(doc, node, e.same_as))}</div>`
     : tensorRow(`saved ${e.name}`, e.value && typeof e.value === "object" ? e.value
       : { shape: [], values: [e.value] }, glyphs)));
   const made = node.kind === "leaf" ? "leaf tensor" : esc(node.op);
@@ -75,9 +100,30 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
       ${node.module ? ` · ${esc(node.module)}` : ""}</p>${sourceLine(node.line, lineText)}
     ${tensorRow("value", value, glyphs)}
     ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
-    ${ran && ran.grad_out.length ? `<div class="summary">passes on ${esc(ran.grad_out
-      .map((g) => shortValue(whole(g), 6)).join(", "))}</div>` : ""}
+    ${ran && ran.grad_out.length ? `<div class="summary">sends ${esc(sends(doc, node, ran, whole))}
+      </div>` : ""}
     ${saved.join("")}`;
+}
+
+// Where a node's gradients go: "→ w: 10, → x: 5", by the node each slot's edge leads to.
+function sends(doc, node, ran, whole) {
+  const to = new Map(doc.graph.edges.filter((e) => e.dst === node.id).map((e) => [e.slot, e.src]));
+  const label = (id) => doc.graph.nodes.find((n) => n.id === id)?.label ?? "?";
+  return ran.grad_out.map((g, slot) => (g && to.has(slot)
+    ? `→ ${label(to.get(slot))}: ${shortValue(whole(g), 6)}` : null)).filter(Boolean).join(", ");
+}
+
+// A saved tensor that is a step's output: its variable's name (or the step's source), and which
+// input of the node's own step it is, or that it is the step's output.
+function savedName(doc, node, sameAs) {
+  const step = doc.steps.find((s) => s.index === sameAs.step);
+  const tid = step && step.outputs ? step.outputs[sameAs.output] : undefined;
+  const variable = doc.variables.find((v) => v.tensor === tid && tid !== undefined);
+  const name = variable ? variable.name : step ? step.span : `step ${sameAs.step}`;
+  const own = doc.steps.find((s) => s.index === node.step);
+  const input = own && tid !== undefined ? own.inputs.indexOf(tid) : -1;
+  return input >= 0 ? `${name} (input ${input + 1})`
+    : own && own.index === sameAs.step ? `${name} (its output)` : name;
 }
 
 // A variable with no node in the graph (data that does not require grad, say).

@@ -5,6 +5,7 @@
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import { codeFromHash, sessionToken, withoutToken } from "./address.js";
 import { boxWidth, draw, lastCuts, textWidth } from "./canvas.js";
+import { captionAt } from "./captions.js";
 import { cutBoxes, cutMarks, placeCuts } from "./cuts.js";
 import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph, isPlumbing } from "./fold.js";
@@ -19,7 +20,7 @@ import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { nodeFace, sceneAt, shortValue } from "./scene.js";
 import { searchHits } from "./search.js";
-import { backwardStart, buildTimeline, passOfFrame } from "./timeline.js";
+import { backwardStart, buildTimeline, passOfFrame, printedBy } from "./timeline.js";
 import { centreOn, fitLayers, fitView, hitTest, pan, toWorld, zoomAt } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
@@ -36,7 +37,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all"]) {
+                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption"]) {
   ui[id] = $(id);
 }
 
@@ -165,7 +166,6 @@ function refresh() {
   else if (run.status === "idle") { setStatus(run.notices.at(-1) || "ready", run.notices.length > 0); }
   else if (state.doc.error) { setStatus(`done in ${run.durationMs} ms, with an error`, true); }
   else { setStatus(run.status === "ok" ? "done" : run.status); }
-  ui.output.textContent = state.doc.stdout;
   renderProblems();
   renderPasses();
   ui.timeline.max = Math.max(state.frames.length - 1, 0);
@@ -435,6 +435,7 @@ function renderMinimap(graph) {
 }
 
 let runningLine = null;
+let callLine = null; // during backward, the backward call's line, in a softer colour
 function render() {
   const doc = state.doc;
   if (!doc) { return; }
@@ -471,8 +472,15 @@ function render() {
     ? `${frameIndex + 1}/${state.frames.length} · ${frame.kind}${frame.kind === "forward" ? "" : ` (pass ${frame.pass})`}`
     : "";
   if (runningLine !== null) { editor.removeLineClass(runningLine, "background", "running-line"); }
+  if (callLine !== null) { editor.removeLineClass(callLine, "background", "call-line"); }
   runningLine = scene.line ? scene.line - 1 : null;
+  callLine = scene.callLine && scene.callLine !== scene.line ? scene.callLine - 1 : null;
   if (runningLine !== null) { editor.addLineClass(runningLine, "background", "running-line"); }
+  if (callLine !== null) { editor.addLineClass(callLine, "background", "call-line"); }
+  const caption = captionAt(doc, state.frames, frameIndex);
+  if (ui.caption.textContent !== caption) { ui.caption.textContent = caption; }
+  const printed = printedBy(state.frames, state.run.prints, frameIndex, doc.stdout);
+  if (ui.output.textContent !== printed) { ui.output.textContent = printed; }
   const inspected = [doc, frameIndex, state.selected, state.selectedName, state.graph];
   if (!state.inspected || inspected.some((part, i) => part !== state.inspected[i])) {
     state.inspected = inspected; // panning and zooming leave the panel alone

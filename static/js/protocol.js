@@ -146,7 +146,7 @@ export function emptyDocument() {
 // (applyEvent) as they arrive; document(state) is the trace document they describe so far.
 export function emptyRun() {
   return { doc: emptyDocument(), passes: new Map(), status: "idle", queuePosition: null,
-           notices: [], graphWire: null };
+           notices: [], graphWire: null, prints: [] };
 }
 
 export function applyEvent(run, event) {
@@ -171,7 +171,10 @@ export function applyEvent(run, event) {
       for (const index of event.passes) { run.passes.delete(index); }
       break;
     }
-    case "stdout": doc.stdout += event.text; break;
+    case "stdout": // and where the run was, so that the page shows output as of its frame
+      doc.stdout += event.text;
+      run.prints.push({ text: event.text, step: event.step ?? null, passes: event.passes ?? null });
+      break;
     case "pass_log":
       doc.pass_log = event.pass_log;
       doc.skipped_steps = event.skipped_steps;

@@ -7,11 +7,34 @@ function stepByOrder(pass) {
   return byOrder.get(pass);
 }
 
+// The leaves each step made: a leaf appears when the step that created it runs (`x =
+// torch.tensor(...)`), not at its first use. Per document.
+const leavesMade = new WeakMap();
+function leavesMadeBy(doc) {
+  if (!leavesMade.has(doc)) {
+    const maker = new Map();
+    for (const step of doc.steps) {
+      for (const tid of step.outputs || []) { if (!maker.has(tid)) { maker.set(tid, step.index); } }
+    }
+    const made = new Map();
+    for (const v of doc.variables) {
+      const step = maker.get(v.tensor);
+      if (v.is_leaf && v.node !== null && step !== undefined) {
+        if (!made.has(step)) { made.set(step, []); }
+        made.get(step).push(v.node);
+      }
+    }
+    leavesMade.set(doc, made);
+  }
+  return leavesMade.get(doc);
+}
+
 export function sceneAt(doc, frames, frameIndex) {
   const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
-                  leafGrads: new Map(), line: null, phase: "forward", pass: null,
-                  leafBefore: new Map(), step: -1 };
+                  leafGrads: new Map(), line: null, callLine: null, phase: "forward",
+                  pass: null, leafBefore: new Map(), step: -1, seed: null };
   const byStep = new Map(doc.steps.map((s) => [s.index, s]));
+  const leaves = leavesMadeBy(doc);
   const passes = new Map(doc.passes.map((p) => [p.index, p]));
   const last = Math.min(frameIndex, frames.length - 1);
   for (let i = 0; i <= last; i++) {
@@ -20,7 +43,7 @@ export function sceneAt(doc, frames, frameIndex) {
     if (frame.kind === "forward") {
       const step = byStep.get(frame.step);
       scene.step = frame.step; // the last forward step played: cuts show from their own on
-      for (const id of step ? step.nodes : []) {
+      for (const id of [...(step ? step.nodes : []), ...(leaves.get(frame.step) || [])]) {
         scene.visible.add(id);
         if (current) { scene.active.add(id); }
       }
@@ -30,6 +53,11 @@ export function sceneAt(doc, frames, frameIndex) {
       const pass = passes.get(frame.pass);
       if (frame.kind === "pass") { // the graph this pass runs on, whichever steps made it
         for (const step of pass.steps) { if (step.node !== null) { scene.visible.add(step.node); } }
+        if (current) { // the seed gradient, at the root
+          const root = pass.steps.find((s) => s.node === pass.roots[0]);
+          scene.seed = root && root.grad_in ? { node: root.node, grad: root.grad_in[0] } : null;
+          if (root) { scene.active.add(root.node); }
+        }
       }
       for (const id of pass.created_nodes || []) { scene.visible.add(id); }
       if (frame.kind === "backward") {
@@ -47,7 +75,7 @@ export function sceneAt(doc, frames, frameIndex) {
         }
       }
     }
-    if (current) { scene.line = frame.line; }
+    if (current) { scene.line = frame.line; scene.callLine = frame.callLine ?? null; }
   }
   scene.atEnd = frameIndex >= frames.length - 1;
   return scene;
@@ -91,8 +119,11 @@ export function nodeFace(node, scene, progress = 1) {
       : `grad ${before ? compactValue(before) : "None"} → ${compactValue(grad)}`;
     return { title: node.label, detail, glyph: grad };
   }
+  const seed = scene && scene.seed && scene.seed.node === node.id
+    ? `seed ∂/∂${node.label.includes(" ") ? "(·)" : node.label} = ${compactValue(scene.seed.grad)}`
+    : null;
   return { title: value ? `${node.label} = ${compactValue(value)}` : node.label,
-           detail: `${node.op} · ${node.name}`, glyph: value };
+           detail: seed || `${node.op} · ${node.name}`, glyph: value };
 }
 
 // A scalar .grad part way (t, eased) from its value before to after accumulating (None counts as

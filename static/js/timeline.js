@@ -3,8 +3,11 @@
 // Pure data: no DOM, so it runs under `node --test`.
 
 // One frame per thing that happens: {kind: "forward" | "pass" | "backward", ...}.
+// A backward frame's `line` is the line that made the node running (so the editor follows the
+// engine through the code); `callLine` is the backward call's.
 export function buildTimeline(doc) {
   const frames = [];
+  const lines = new Map((doc.graph?.nodes ?? []).map((n) => [n.id, n.line]));
   const passes = [...doc.passes].sort((a, b) => a.after_step - b.after_step || a.index - b.index);
   let next = 0;
   const addPassesUpTo = (stepIndex) => {
@@ -13,7 +16,7 @@ export function buildTimeline(doc) {
       frames.push({ kind: "pass", pass: pass.index, line: pass.line });
       for (const step of pass.steps) {
         frames.push({ kind: "backward", pass: pass.index, order: step.order, node: step.node,
-                      line: pass.line });
+                      line: lines.get(step.node) ?? pass.line, callLine: pass.line });
       }
     }
   };
@@ -49,3 +52,24 @@ export function backwardStart(frames) {
   const at = frames.findIndex((f) => f.kind === "pass");
   return at === -1 ? frames.length : at;
 }
+
+// What the snippet had printed by frame `index`: each print ({text, step, passes}: how many
+// forward steps and passes had begun when it was printed) shows from the last frame that came
+// before it; a print with no position shows from the start. At the last frame, all of `stdout`
+// (which also holds what bypassed Python's print).
+export function printedBy(frames, prints, index, stdout) {
+  if (index >= frames.length - 1) { return stdout; }
+  let shown = "";
+  let j = -1; // the last frame before the print: frames and prints are both in run order
+  for (const print of prints) {
+    if (print.step !== null) {
+      while (j + 1 < frames.length && before(frames[j + 1], print)) { j++; }
+    }
+    if (print.step !== null && j > index) { break; }
+    shown += print.text;
+  }
+  return shown;
+}
+
+const before = (frame, print) => (frame.kind === "forward" ? frame.step < print.step
+  : frame.pass < print.passes);

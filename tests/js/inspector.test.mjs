@@ -23,6 +23,8 @@ function hostileDoc() {
     doc: { variables: [{ name: EVIL, node: EVIL, line: EVIL, dtype: EVIL, shape: [EVIL],
                          value: summary, grad: summary }],
            passes: [{ index: 0, steps: [step] }],
+           steps: [{ index: EVIL, span: EVIL, inputs: [EVIL], outputs: [EVIL], values: [summary] }],
+           graph: { nodes: [node], edges: [{ src: 0, dst: 0, slot: 0 }] },
            diagnostics: [{ variable: EVIL, code: EVIL, line: EVIL, message: EVIL, fix: EVIL }] },
     scene: { atEnd: true, pass: 0, leafGrads: new Map() },
   };

@@ -55,11 +55,12 @@ _OWN_FILES = str(Path(__file__).resolve().parent.parent)  # gradtrace's own sour
 
 
 class CappedOutput(io.TextIOBase):
-    """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run."""
+    """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run.
+    Each piece is sent with how far the run had got (steps and passes begun)."""
 
-    def __init__(self, limit: int, emit: Callable[[dict], None]):
+    def __init__(self, limit: int, session: Session):
         self.limit = limit
-        self.emit = emit
+        self.session = session
         self.parts: list[str] = []
         self.size = 0
 
@@ -71,7 +72,8 @@ class CappedOutput(io.TextIOBase):
         if self.size > self.limit:
             raise OutputLimitExceeded(f"the snippet printed more than {self.limit} characters")
         self.parts.append(text)
-        self.emit(stdout_event(text))
+        session = self.session
+        session.emit(stdout_event(text, session.step_count, session.pass_count))
         return len(text)
 
     def show_warning(self, message, category, filename, lineno, file=None, line=None):
@@ -147,7 +149,7 @@ def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream
     session.stream = stream
     if stream:
         stream.complete_events = session.flush
-    output = CappedOutput(output_limit, session.emit)
+    output = CappedOutput(output_limit, session)
     if on_start:
         on_start(session)
     _seed(seed, trace.device)
