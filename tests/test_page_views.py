@@ -64,6 +64,7 @@ def test_at_fit_nothing_overlaps_no_text_is_small_and_at_most_40_boxes(page, nam
 def test_the_transformer_opens_at_its_layers_each_named_shaped_and_marked_identical(page):
     run_and_settle(page, TRANSFORMER)
     page.click("[data-testid=present]")  # the projector's width: room for every line
+    page.click("[data-testid=fit]")  # presenter mode opens zoomed in; Fit shows all six
     settle(page)
     layers = {d["id"]: d for d in boxes(page) if d["kind"] == "group"}
     assert sorted(layers) == [f"group:encoder.layers.{k}" for k in range(6)]

@@ -20,6 +20,7 @@ from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.selftest import SelfTest
 from gradtrace.sessions import Sessions
+from gradtrace.standalone import standalone_page
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -66,6 +67,12 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/")
     def index():
         return render_template("index.html", devices=devices)
+
+    @app.get("/standalone")
+    def standalone():
+        """The page as one file, for the page's "Standalone HTML" export to fill with a run."""
+        return standalone_page(Path(app.static_folder), devices), {
+            "Content-Type": "text/html; charset=utf-8"}
 
     @app.get("/healthz")
     def healthz():

@@ -32,3 +32,37 @@ export function codeFromHash(hash) {
     return null;
   }
 }
+
+// A share link's fragment: "#z=" and the code deflated (CompressionStream) in base64url, so a
+// long snippet makes a short link. Opening one shows the code and waits for a click to run it.
+export const SHARED = "#z=";
+
+export async function sharedHash(code) {
+  const stream = new Blob([code]).stream().pipeThrough(new CompressionStream("deflate"));
+  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  let binary = "";
+  for (const b of bytes) { binary += String.fromCharCode(b); }
+  return SHARED + btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+// The code of a share link's fragment; null when it is not one, or cannot be read (cut short,
+// edited by hand, or not deflate at all). At most `limit` characters are inflated, so a small
+// link cannot unpack into a huge page.
+export async function codeFromSharedHash(hash, limit = 1 << 20) {
+  if (!hash.startsWith(SHARED)) { return null; }
+  try {
+    const binary = atob(hash.slice(SHARED.length).replaceAll("-", "+").replaceAll("_", "/"));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"))
+      .pipeThrough(new TextDecoderStream()).getReader();
+    let code = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) { return code; }
+      code += value;
+      if (code.length > limit) { await reader.cancel(); return null; }
+    }
+  } catch {
+    return null;
+  }
+}

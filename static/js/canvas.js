@@ -6,8 +6,9 @@ import { anyOf, groupFace } from "./groups.js";
 import { compactValue, nodeFace, shortValue } from "./scene.js";
 import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
 
+// The theme's colours, from the canvas's style (or, for an export's stand-in, `styleOf`'s).
 function colors(canvas) {
-  const style = getComputedStyle(canvas);
+  const style = getComputedStyle(canvas.styleOf || canvas);
   const get = (name) => style.getPropertyValue(name).trim();
   return { ink: get("--ink"), muted: get("--muted"), edge: get("--edge"), node: get("--node"),
            forward: get("--forward"), grad: get("--grad"), leaf: get("--leaf"),
@@ -42,7 +43,12 @@ const GROUP_PX = 11;
 const BAND = 26;
 const NESTED_BAND = 18;
 const NAME_PX = 18;
-const GLYPH_W = 40; // a node with a glyph keeps this much on its right for it
+const GLYPH_W = 40;
+// Presenter mode: text, edge labels and pulses half as large again (main.js zooms the view to
+// match, so the boxes grow with their text).
+let big = 1;
+export function setPresenting(on) { big = on ? 1.5 : 1; }
+const kOf = (view) => Math.min(view.scale, 1.6 * big); // a node with a glyph keeps this much on its right for it
 const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
 
 // The width a node's text needs at scale 1 (the widest face it can show), for view.fitLayers.
@@ -192,7 +198,7 @@ function drawFarCached(ctx, c, graph, scene, view, width, height, selected, zoom
 
 // Far away, a node is a few pixels: no text, straight edges, and one path per colour, so tens of
 // thousands of nodes draw in a few milliseconds.
-const FAR = 0.35;
+export const FAR = 0.35;
 // A point's pixel as one number (24 bits; the canvas is narrower than 4096 pixels).
 const pixelKey = (p) => (Math.round(p.x) & 4095) * 4096 + (Math.round(p.y) & 4095);
 const LEVELS = 4; // gradient colours far away: a few steps of the scale, one path each
@@ -273,7 +279,7 @@ function drawPulse(ctx, color, outline, view, src, dst, t) {
   const [a, b, bend] = edgeEnds(view, src, dst);
   const { x, y } = bezierPoint(a, b, bend, t);
   ctx.beginPath();
-  ctx.arc(x, y, 7, 0, 2 * Math.PI);
+  ctx.arc(x, y, 7 * big, 0, 2 * Math.PI);
   ctx.fillStyle = color;
   ctx.fill();
   ctx.lineWidth = 2;
@@ -386,7 +392,7 @@ const apart = (p, q) => p.x + p.w <= q.x || q.x + q.w <= p.x
 // Each gradient's value on a chip along its edge, at the first spot that covers no node and no
 // other chip; an edge with no free spot goes without (its colour and the inspector still tell).
 function drawChips(ctx, c, chips, nodeBoxes) {
-  ctx.font = `bold 11px ${FONT}`;
+  ctx.font = `bold ${11 * big}px ${FONT}`;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
   const taken = [...nodeBoxes];
@@ -395,10 +401,11 @@ function drawChips(ctx, c, chips, nodeBoxes) {
     const w = ctx.measureText(text).width + 8;
     for (const t of CHIP_AT) {
       const p = bezierPoint(a, b, bend, t);
-      const rect = { x: p.x - w / 2, y: p.y - 8, w, h: 16 };
+      const h = 16 * big;
+      const rect = { x: p.x - w / 2, y: p.y - h / 2, w, h };
       if (taken.every((q) => apart(rect, q))) {
         taken.push(rect);
-        roundRect(ctx, rect.x, rect.y, w, 16, 8);
+        roundRect(ctx, rect.x, rect.y, w, h, h / 2);
         ctx.fillStyle = c.bg;
         ctx.fill();
         ctx.fillStyle = bad(grad) ? c.bad : c.ink;
@@ -441,7 +448,7 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   ctx.stroke();
   const drawn = { id: node.id, kind: "node", x: p.x, y: p.y, w, h, texts: [] };
   const face = nodeFace(node, scene, progress);
-  const k = Math.min(view.scale, 1.6);
+  const k = kOf(view);
   const pad = padding(node) * k;
   let textW = w - 2 * pad;
   if (view.scale >= 0.6 && glyphKind(face.glyph)) {
@@ -504,7 +511,7 @@ function drawBox(ctx, c, view, node, scene, selected) {
   const drawn = { id: node.id, kind: node.kind, open: false, running, x: p.x, y: p.y, w, h,
                   texts: [] };
   const face = groupFace(node, scene);
-  const k = Math.min(view.scale, 1.6);
+  const k = kOf(view);
   const pad = 10 * k;
   const size = (px) => Math.max(px * k, MIN_PX);
   // as many lines as fit, the name first, then the gradient, the class and the shapes; drawn
@@ -573,7 +580,7 @@ export const lastCuts = () => drawnCuts;
 // from the node it came from (or from the leaf, drawn beside it, when the leaf is in no graph),
 // and on that edge a scissors mark named by the op.
 function drawCut(ctx, c, view, cut) {
-  const k = Math.min(view.scale, 1.6);
+  const k = kOf(view);
   if (cut.node === null) { cutBox(ctx, c, screenBox(view, cut.from), cut.leaf, "", k, c.leaf, true); }
   ctx.beginPath();
   cut.route.forEach(([x, y], i) => {

@@ -27,10 +27,13 @@ const contexts = new WeakMap();
 function contextOf(doc) {
   if (contexts.has(doc)) { return contexts.get(doc); }
   const ctx = { doc, steps: new Map(), passes: new Map(), nodes: new Map(), values: new Map(),
-                names: new Map(), edges: new Map() };
+                names: new Map(), edges: new Map(), spans: new Map() };
   for (const step of doc.steps) {
     ctx.steps.set(step.index, step);
-    (step.outputs || []).forEach((tid, i) => ctx.values.set(tid, step.values[i]));
+    (step.outputs || []).forEach((tid, i) => {
+      ctx.values.set(tid, step.values[i]);
+      ctx.spans.set(tid, step.span);
+    });
   }
   for (const pass of doc.passes) { ctx.passes.set(pass.index, pass); }
   for (const node of doc.graph.nodes) { ctx.nodes.set(node.id, node); }
@@ -90,6 +93,9 @@ function seedCaption(ctx, pass) {
 
 // -- backward -------------------------------------------------------------------------------------
 
+// A gradient too big to list is named by its shape and norm: "3×4, ‖g‖ = 1.248".
+const NORM_NOTE = " (‖g‖: the norm of a gradient too big to list)";
+
 function backwardCaption(ctx, pass, step) {
   const node = ctx.nodes.get(step.node);
   if (!node) { return ""; }
@@ -115,7 +121,8 @@ function backwardCaption(ctx, pass, step) {
     clauses.push(local ? chainClause(out, name, local, g, sent)
       : `it sends the vector–Jacobian product of ${node.op}, ${text(sent)}, to ${name}`);
   }
-  return clauses.length ? `${head}; ${clauses.join("; ")}.` : `${head}.`;
+  const said = clauses.length ? `${head}; ${clauses.join("; ")}.` : `${head}.`;
+  return said.includes("‖g‖") ? said + NORM_NOTE : said;
 }
 
 // `∂out/∂name = formula = value, so it sends g × value = sent to name`, as far as the numbers
@@ -150,10 +157,15 @@ function operands(ctx, node) {
   for (const entry of node.saved || []) {
     if (typeof entry.value === "number") { saved.set(entry.name, entry.value); }
   }
-  const names = step ? step.inputs.map((t) => ctx.names.get(t)) : [];
-  const labels = (node.span || "").split(/\s*[-+*/]\s*|\*\*/); // for naming: `w * x` -> w, x
+  // An input's name: its variable's, else the label of the node its gradient goes to, else the
+  // source that made it (`torch.tensor([1.0, 2.0])`).
+  const ids = step ? step.inputs : [];
+  const to = new Map((ctx.edges.get(node.id) || []).map((e) => [e.slot, ctx.nodes.get(e.src)]));
+  const nameOf = (i, fallback) => ctx.names.get(ids[i])
+    || (to.get(i) ? paren(to.get(i).label) : null)
+    || (ctx.spans.has(ids[i]) ? paren(ctx.spans.get(ids[i])) : fallback);
   return { a: inputs[0] || null, b: inputs[1] || null, y: node.values ? node.values[0] : null,
-           saved, nameA: names[0] || labels[0] || "a", nameB: names[1] || labels[1] || "b" };
+           saved, nameA: nameOf(0, "a"), nameB: nameOf(1, "b") };
 }
 
 // Local rules: (operands, slot, the gradient sent) -> {formula, value?, matrix?}. `value` is a
@@ -268,6 +280,7 @@ const shape = (s) => (s.shape.length ? s.shape.join("×") : "scalar");
 const isOnes = (s) => small(s) && s.values.every((v) => v === 1)
   || (s.min === 1 && s.max === 1);
 const num = (v) => shortValue({ values: [v] });
-const text = (s) => (s ? shortValue(s, SMALL) : "None");
+const text = (s) => (!s ? "None" : small(s) || typeof s.norm !== "number" ? shortValue(s, SMALL)
+  : `${shape(s)}, ‖g‖ = ${num(s.norm)}`);
 // A label that is more than a name is wrapped, so that ∂loss/∂(w * x) reads as one thing.
 const paren = (label) => (/[^\w]/.test(label || "") ? `(${label})` : label || "?");

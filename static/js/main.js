@@ -3,9 +3,12 @@
 // inspector, address, limits).
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
-import { codeFromHash, sessionToken, withoutToken } from "./address.js";
-import { boxWidth, draw, lastCuts, textWidth } from "./canvas.js";
+import {
+  codeFromHash, codeFromSharedHash, SHARED, sessionToken, sharedHash, withoutToken,
+} from "./address.js";
+import { boxWidth, draw, lastCuts, setPresenting, textWidth } from "./canvas.js";
 import { captionAt } from "./captions.js";
+import { download, exportFrame, pngBlob, standaloneHtml, svgText } from "./exports.js";
 import { cutBoxes, cutMarks, placeCuts } from "./cuts.js";
 import { wholeSaved, wholeSummary } from "./details.js";
 import { foldGraph, isPlumbing } from "./fold.js";
@@ -18,10 +21,12 @@ import { problemItems } from "./problems.js";
 import { drawMinimap, overflows } from "./minimap.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
-import { nodeFace, sceneAt, shortValue } from "./scene.js";
+import { compactValue, nodeFace, sceneAt, shortValue } from "./scene.js";
 import { searchHits } from "./search.js";
 import { backwardStart, buildTimeline, passOfFrame, printedBy } from "./timeline.js";
-import { centreOn, fitLayers, fitView, hitTest, pan, toWorld, zoomAt } from "./view.js";
+import {
+  centreOn, fitLayers, fitView, hitTest, nodeBox, onScreen, pan, toWorld, zoomAt,
+} from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
@@ -37,7 +42,9 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption"]) {
+                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
+                  "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
+                  "export-whole", "export-png", "export-svg", "export-json", "export-html"]) {
   ui[id] = $(id);
 }
 
@@ -60,21 +67,36 @@ const editor = window.CodeMirror(ui.editor, {
   mode: "python", lineNumbers: true, indentUnit: 4,
   extraKeys: { "Ctrl-Enter": () => run(), "Cmd-Enter": () => run() },
 });
-const codeInAddress = codeFromHash(location.hash);
+const sharedLink = location.hash.startsWith(SHARED);
+const codeInAddress = sharedLink ? "" : codeFromHash(location.hash);
 editor.setValue(codeInAddress || "");
 editor.on("change", () => history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`));
 
 const params = new URLSearchParams(location.search);
+// Presenter mode zooms the fitted view by this much, so that text, edge labels and pulses are
+// that much larger (canvas.js), and follows the running node when it leaves the view.
+const PRESENT_ZOOM = 1.5;
+const presenting = () => window.document.body.classList.contains("present");
 const setPresent = (on) => {
   window.document.body.classList.toggle("present", on);
+  setPresenting(on);
   ui.present.classList.toggle("on", on);
   state.view = null; // refit: the canvas changed size
   render();
 };
 ui.present.addEventListener("click",
                             () => setPresent(!window.document.body.classList.contains("present")));
+// A standalone file (the "Standalone HTML" export) holds its run and has no server: it replays
+// that run, and every request is answered "offline" (a big graph is then drawn whole).
+const saved = window.document.getElementById("gradtrace-trace");
+const offline = saved ? JSON.parse(saved.textContent) : null;
+const offlineSocket = {
+  on() {},
+  emit(name, payload, reply) { if (typeof reply === "function") { reply({ error: "offline" }); } },
+};
 // Without a token the server would refuse us, so do not knock: say where the token is.
-const socket = io({ transports: ["websocket"], auth: { token }, autoConnect: Boolean(token) });
+const socket = offline ? offlineSocket
+  : io({ transports: ["websocket"], auth: { token }, autoConnect: Boolean(token) });
 socket.on("trace", (batch) => {
   batch.forEach((e) => applyEvent(state.run, e));
   if (batch.some((e) => e.type === "graph")) { performance.mark("gradtrace:graph"); } // bench
@@ -89,7 +111,7 @@ socket.on("disconnect", () => { // no reply will come to what was asked
 for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
   ui.device.add(new Option(device, device));
 }
-const examples = fetch("/api/examples").then((r) => r.json());
+const examples = offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json());
 examples.then((list) => {
   for (const ex of list) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
 });
@@ -108,6 +130,7 @@ function run() {
     setStatus(refusal, true);
     return;
   }
+  ui.empty.classList.remove("shared");
   performance.clearMarks();
   performance.mark("gradtrace:run"); // bench/page.py measures Run -> first frame with these marks
   state.painted = false;
@@ -169,7 +192,8 @@ function refresh() {
   renderProblems();
   renderPasses();
   ui.timeline.max = Math.max(state.frames.length - 1, 0);
-  ui.empty.classList.toggle("hidden", state.doc.graph.nodes.length > 0 || busy);
+  const drawnCuts = cutMarks(state.doc, new Map()).length; // a leaf in no graph, cut: drawn
+  ui.empty.classList.toggle("hidden", state.doc.graph.nodes.length + drawnCuts > 0 || busy);
   ui.empty.classList.toggle("after-run", run.status !== "idle" && !busy);
   render();
 }
@@ -237,6 +261,21 @@ function showProblem(item) {
   state.selected = item.node;
   state.selectedName = item.variable;
   render();
+}
+
+// A standalone file's run, as if its events had just arrived; the controls that need a server
+// are off.
+function replaySaved({ document: doc, prints, code }) {
+  editor.setValue(code || "");
+  state.run = { ...emptyRun(), doc: { ...doc, passes: [] }, prints: prints || [], status: "ok",
+                passes: new Map(doc.passes.map((p) => [p.index, p])) };
+  for (const id of ["run", "stop", "device", "examples", "share", "export"]) {
+    ui[id].disabled = true;
+  }
+  state.busy = true; // so that refresh() shows the whole run, as a finished run does
+  refresh();
+  ui.run.disabled = true;
+  setStatus("a saved run, replayed with no server");
 }
 
 // The pass list (kept passes) and, for loops, the loss of every pass as a sparkline.
@@ -329,7 +368,7 @@ function drawnGraph() {
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const nodes = fitLayers(base.nodes, (n) => (n.members
       ? boxWidth(measure, groupFace(n, null))
-      : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end)])));
+      : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end), ...accumulating(n, end)])));
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const cuts = placeCuts(cutMarks(doc, byId), nodes, byId);
@@ -338,6 +377,16 @@ function drawnGraph() {
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
   return state.graph;
+}
+
+// A leaf's face while its .grad arrives, `grad None → 5` (or `grad 5 → 10`): its box is made
+// that wide, so the new value is never cut off as it lands.
+function accumulating(node, end) {
+  if (node.kind !== "leaf" || !end.leafGrads.has(node.id)) { return []; }
+  const grad = end.leafGrads.get(node.id);
+  const after = compactValue(grad);
+  const before = after.length > 4 ? after : "None";
+  return [{ title: node.label, detail: `grad ${before} → ${after}`, glyph: grad }];
 }
 
 // The nodes of the variables the doctor diagnosed: the teaching view never folds them away.
@@ -448,9 +497,17 @@ function render() {
   const scene = state.scene;
   const graph = drawnGraph();
   const shapes = graph.nodes.length + graph.cuts.length;
+  const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
   if (!state.view && shapes) {
-    state.view = fitView([...graph.nodes, ...cutBoxes(graph.cuts)], ui.canvas.clientWidth,
-                         ui.canvas.clientHeight);
+    state.view = fitView([...graph.nodes, ...cutBoxes(graph.cuts)], width, height);
+    if (presenting()) { state.view = zoomAt(state.view, PRESENT_ZOOM, width / 2, height / 2); }
+  }
+  if (presenting() && state.view && state.followed !== frameIndex) { // the camera follows
+    state.followed = frameIndex;
+    const running = [...scene.active].map((id) => graph.byId.get(id)).find(Boolean);
+    if (running && !onScreen(state.view, nodeBox(running), width, height, true)) {
+      state.view = centreOn(state.view, running, width, height, state.view.scale);
+    }
   }
   if (!shapes) { // nothing (yet) to show: no picture left over from the last run
     ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
@@ -550,7 +607,11 @@ ui["jump-backward"].addEventListener("click",
 ui.timeline.addEventListener("input", act((p) => player.seek(p, Number(ui.timeline.value))));
 ui.speed.addEventListener("change", act((p) => player.setSpeed(p, Number(ui.speed.value))));
 window.addEventListener("keydown", (event) => {
-  if (event.target.closest && event.target.closest(".CodeMirror, input[type=search]")) { return; }
+  // The editor and the inputs type; space on a focused button presses it (on Run it runs, it
+  // does not play).
+  const own = event.target.closest && event.target.closest(
+    event.key === " " ? ".CodeMirror, input, select, button, summary" : ".CodeMirror, input, select");
+  if (own) { return; }
   const keys = { " ": (p) => (p.playing ? player.pause(p) : player.play(p)),
                  ArrowRight: player.stepForward, ArrowLeft: player.stepBack,
                  Home: (p) => player.seek(p, 0), End: (p) => player.seek(p, p.frames - 1) };
@@ -569,7 +630,10 @@ function tick(now) {
     state.dirty = true;
   }
   const playing = state.player.playing; // the frame that ends playback is drawn too
-  if (playing) { state.player = player.advance(state.player, dt); }
+  if (playing && ui["pause-each"].checked) { // a teacher's pace: each node waits for a key
+    state.player = player.advanceStopping(state.player, dt,
+                                          (f) => state.frames[f].kind === "backward");
+  } else if (playing) { state.player = player.advance(state.player, dt); }
   if (playing || state.dirty) { state.dirty = false; render(); }
   requestAnimationFrame(tick);
 }
@@ -735,5 +799,50 @@ window.addEventListener("resize", () => render());
 // `cuts`: the places drawn where a value left the graph (canvas.js drawCut).
 window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [] };
 setPresent(params.has("present"));
-const bootNotices = [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
+const bootNotices = offline ? [] // a saved run: nothing to connect to
+  : [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
+if (offline) { replaySaved(offline); }
+if (sharedLink) { // the code, and a button: a link never runs code by itself
+  codeFromSharedHash(location.hash).then((code) => {
+    if (code === null) { setStatus(UNREADABLE_CODE, true); return; }
+    editor.setValue(code);
+    ui.empty.classList.add("shared");
+  });
+}
+ui["run-shared"].addEventListener("click", () => run());
+ui.export.addEventListener("click", () => ui["export-menu"].classList.toggle("hidden"));
+// What an export pictures: the graph and frame on screen, as drawn.
+const picture = () => ({ graph: state.graph, scene: state.scene, selected: state.selected,
+                         internals: state.internals });
+const exported = (make) => async () => {
+  ui["export-menu"].classList.add("hidden");
+  if (!state.doc || !state.graph) { setStatus("nothing to export yet: run some code", true); return; }
+  try { await make(); } catch (err) { setStatus(`export failed: ${err.message}`, true); }
+  state.dirty = true; // the screen's own picture again
+};
+ui["export-png"].addEventListener("click", exported(async () => {
+  const frame = exportFrame(ui.canvas, state.graph, state.view, ui["export-whole"].checked);
+  download("gradtrace-graph.png", await pngBlob(ui.canvas, picture(), frame));
+}));
+ui["export-svg"].addEventListener("click", exported(async () => {
+  const frame = exportFrame(ui.canvas, state.graph, state.view, ui["export-whole"].checked, true);
+  download("gradtrace-graph.svg", new Blob([svgText(ui.canvas, picture(), frame)],
+                                           { type: "image/svg+xml" }));
+}));
+ui["export-json"].addEventListener("click", exported(async () => {
+  download("gradtrace-trace.json", new Blob([JSON.stringify(state.doc, null, 1)],
+                                            { type: "application/json" }));
+}));
+ui["export-html"].addEventListener("click", exported(async () => {
+  const page = await standaloneHtml(state.doc, state.run.prints, editor.getValue());
+  download("gradtrace-run.html", new Blob([page], { type: "text/html" }));
+}));
+ui.share.addEventListener("click", async () => { // the link, shown and copied; no token in it
+  const link = `${location.origin}${location.pathname}${withoutToken(location.search)}`
+    + await sharedHash(editor.getValue());
+  ui["share-link"].value = link;
+  ui["share-link"].classList.remove("hidden");
+  ui["share-link"].select();
+  navigator.clipboard?.writeText(link).catch(() => {}); // refused over plain http: it shows
+});
 if (bootNotices.length) { setStatus(bootNotices.join("; "), true); }

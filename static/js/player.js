@@ -31,6 +31,21 @@ export function advance(state, dtSeconds) {
   return { ...state, position };
 }
 
+// As advance, but once the animation of a frame for which `stopsAt(frame)` holds is over, it
+// stops there and waits (a key or Play goes on): the "pause at each node" mode. A player parked
+// at the end of such a frame goes on past it.
+export const PARKED = 0.999;
+export function advanceStopping(state, dtSeconds, stopsAt) {
+  const next = advance(state, dtSeconds);
+  const last = Math.min(Math.floor(next.position), state.frames);
+  for (let f = currentFrame(state); f < last; f++) {
+    if (state.position < f + PARKED && stopsAt(f)) {
+      return { ...next, position: f + PARKED, playing: false };
+    }
+  }
+  return next;
+}
+
 export function play(state) {
   const atEnd = state.position >= state.frames;
   return { ...state, playing: state.frames > 0, position: atEnd ? 0 : state.position };

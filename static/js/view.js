@@ -88,9 +88,12 @@ export function zoomAt(view, factor, sx, sy, min = 0.02, max = 8) {
 }
 
 // Whether a box (world units) shows on a canvas of width x height pixels.
-export function onScreen(view, box, width, height) {
+// Whether a world box shows on a width x height canvas at all, or with `whole`, all of it.
+export function onScreen(view, box, width, height, whole = false) {
   const a = toScreen(view, box.x, box.y);
-  return a.x < width && a.y < height && a.x + box.w * view.scale > 0 && a.y + box.h * view.scale > 0;
+  const [w, h] = [box.w * view.scale, box.h * view.scale];
+  return whole ? a.x >= 0 && a.y >= 0 && a.x + w <= width && a.y + h <= height
+    : a.x < width && a.y < height && a.x + w > 0 && a.y + h > 0;
 }
 
 // The id of the node under the screen point, or null (the topmost: last drawn wins).

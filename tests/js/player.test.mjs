@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  advance, createPlayer, currentFrame, frameProgress, FRAMES_PER_SECOND, pause, play, seek,
-  setSpeed, stepBack, stepForward,
+  advance, advanceStopping, createPlayer, currentFrame, frameProgress, FRAMES_PER_SECOND, pause,
+  play, seek, setSpeed, stepBack, stepForward,
 } from "../../static/js/player.js";
 import { backwardStart, buildTimeline } from "../../static/js/timeline.js";
 
@@ -54,4 +54,20 @@ test("the timeline puts each pass after the forward step it followed", () => {
   ]);
   assert.equal(backwardStart(frames), 2);
   assert.equal(backwardStart(buildTimeline({ steps: doc.steps, passes: [] })), 3);
+});
+
+test("pause at each node: a stop frame plays to its end and waits; play goes on past it", () => {
+  const stops = (f) => f === 2 || f === 3;
+  let p = advanceStopping(play(createPlayer(6)), 10, stops); // 40 frames' worth of time
+  assert.equal(currentFrame(p), 2);
+  assert.equal(p.playing, false);
+  assert.ok(frameProgress(p) > 0.99); // its animation is over
+  assert.equal(advanceStopping(p, 10, stops), p); // paused: waits
+  p = advanceStopping(play(p), 0.05, stops); // a key: the next frame, 3, starts
+  assert.equal(currentFrame(p), 3);
+  assert.equal(p.playing, true);
+  p = advanceStopping(p, 10, stops);
+  assert.deepEqual([currentFrame(p), p.playing], [3, false]);
+  p = advanceStopping(play(p), 10, stops); // no stop after 3: to the end
+  assert.deepEqual([currentFrame(p), p.playing], [5, false]);
 });
