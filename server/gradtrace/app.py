@@ -68,11 +68,14 @@ def create_app(config: dict | None = None) -> Flask:
     def index():
         return render_template("index.html", devices=devices)
 
+    bundled: list[str] = []  # made at the first request, once: a classroom asks many times
+
     @app.get("/standalone")
     def standalone():
         """The page as one file, for the page's "Standalone HTML" export to fill with a run."""
-        return standalone_page(Path(app.static_folder), devices), {
-            "Content-Type": "text/html; charset=utf-8"}
+        if not bundled:
+            bundled.append(standalone_page(Path(app.static_folder), devices))
+        return bundled[0], {"Content-Type": "text/html; charset=utf-8"}
 
     @app.get("/healthz")
     def healthz():

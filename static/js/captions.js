@@ -83,8 +83,13 @@ function seedCaption(ctx, pass) {
   const root = ctx.nodes.get(rootId);
   const first = pass.steps.find((s) => s.node === rootId);
   const seed = first && first.grad_in ? first.grad_in[0] : null;
-  const name = root ? paren(root.label) : "the output";
+  const called = /^(.+?)\.backward\(/.exec(pass.span || ""); // `z.backward()`: z
+  const name = root ? paren(root.label) : called ? paren(called[1]) : "the output";
   const call = `${pass.span} (line ${pass.line})`;
+  if (rootId === undefined) { // a leaf: the engine fills its .grad, and no node runs
+    return `${call} starts with ∂${name}/∂${name} = 1; ${name} has no graph behind it, so no `
+      + "node runs and only its own .grad is set";
+  }
   if (seed && isOnes(seed)) {
     return `${call} starts with ∂${name}/∂${name} = 1${seed.numel > 1 ? " for every element" : ""}`;
   }
@@ -97,6 +102,7 @@ function seedCaption(ctx, pass) {
 const NORM_NOTE = " (‖g‖: the norm of a gradient too big to list)";
 
 function backwardCaption(ctx, pass, step) {
+  if (step.kind === "hook") { return hookCaption(step); }
   const node = ctx.nodes.get(step.node);
   if (!node) { return ""; }
   const g = step.grad_in ? step.grad_in[0] : null;
@@ -108,8 +114,7 @@ function backwardCaption(ctx, pass, step) {
   const root = ctx.nodes.get(pass.roots[0]);
   const loss = root ? paren(root.label) : "loss";
   const out = paren(node.label);
-  const head = `${node.name} (${node.span}, line ${node.line}) receives ∂${loss}/∂${out} = `
-    + `${text(g)}`;
+  const head = `${node.name} (${place(node)}) receives ∂${loss}/∂${out} = ${text(g)}`;
   const rule = ruleOf(node);
   const clauses = [];
   for (const edge of (ctx.edges.get(node.id) || []).sort((a, b) => a.slot - b.slot)) {
@@ -123,6 +128,24 @@ function backwardCaption(ctx, pass, step) {
   }
   const said = clauses.length ? `${head}; ${clauses.join("; ")}.` : `${head}.`;
   return said.includes("‖g‖") ? said + NORM_NOTE : said;
+}
+
+// Where a node came from: its source and line, or, for one autograd made itself (gradcheck's
+// UndefinedGradBackward), no line at all.
+const place = (node) => [node.span, node.line ? `line ${node.line}` : null].filter(Boolean)
+  .join(", ") || "made inside autograd";
+
+// A user's hook fired: which one, on what, and what it did to the gradient.
+function hookCaption(step) {
+  const on = step.hook === "tensor" ? `the tensor ${step.target || ""}`.trim()
+    : `module ${step.module}`;
+  const [before, after] = [step.grad_in?.[0], step.grad_out?.[0]];
+  const changed = before && after && text(before) !== text(after)
+    ? `changed the gradient from ${text(before)} to ${text(after)}`
+    : `saw the gradient ${text(after || before)} and left it as it was`;
+  return `Your ${step.hook === "backward_pre" ? "backward pre-" : step.hook === "tensor" ? ""
+    : "backward "}hook ${step.name} (registered on line ${step.registered_line}) on ${on} `
+    + `${changed}`;
 }
 
 // `∂out/∂name = formula = value, so it sends g × value = sent to name`, as far as the numbers

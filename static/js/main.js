@@ -58,6 +58,7 @@ const state = {
   minimapView: null, // the minimap's own view of the graph, when it shows
   passShown: undefined, // the pass the picker and the loss chart show (showPass)
   zoomedAt: 0, // when the wheel last zoomed, while it is still turning (ZOOM_SETTLES)
+  followed: null, // presenter mode: the frame whose running node the view last followed
   // The server's view layout (views.py) for a graph: {graph, reply}; `collapsed`: the paths the
   // user chose to collapse, or null for the opening view.
   layout: { graph: null, reply: null }, collapsed: null,
@@ -609,8 +610,9 @@ ui.speed.addEventListener("change", act((p) => player.setSpeed(p, Number(ui.spee
 window.addEventListener("keydown", (event) => {
   // The editor and the inputs type; space on a focused button presses it (on Run it runs, it
   // does not play).
-  const own = event.target.closest && event.target.closest(
-    event.key === " " ? ".CodeMirror, input, select, button, summary" : ".CodeMirror, input, select");
+  const typing = ".CodeMirror, input, select";
+  const own = event.target.closest
+    && event.target.closest(event.key === " " ? `${typing}, button, summary` : typing);
   if (own) { return; }
   const keys = { " ": (p) => (p.playing ? player.pause(p) : player.play(p)),
                  ArrowRight: player.stepForward, ArrowLeft: player.stepBack,

@@ -1,0 +1,18 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { captionAt } from "../../static/js/captions.js";
+import { buildTimeline } from "../../static/js/timeline.js";
+
+const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
+
+test("every frame of every example has a caption, in words, as the page gets the run", () => {
+  for (const { name, relayed_document: doc } of fixture) {
+    const frames = buildTimeline(doc);
+    frames.forEach((frame, i) => {
+      const text = captionAt(doc, frames, i);
+      assert.ok(text.length > 10, `${name} frame ${i}: ${text}`);
+      assert.doesNotMatch(text, /undefined|NaN|\[object|null/, `${name} frame ${i}: ${text}`);
+    });
+  }
+});
