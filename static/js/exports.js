@@ -3,6 +3,7 @@
 // document as JSON; and a standalone HTML file that replays the run with no server (the server
 // bundles the page, /standalone; the trace goes inside it).
 
+import { sharedHash, withoutToken } from "./address.js";
 import { draw, FAR } from "./canvas.js";
 import { cutBoxes } from "./cuts.js";
 import { SvgContext } from "./svg.js";
@@ -70,4 +71,47 @@ export function download(name, blob) {
   link.download = name;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+// The Export menu and the Share button. `app`: {state, ui, editor, setStatus(text, isError)}.
+export function wireExports(app) {
+  const { state, ui, editor } = app;
+  ui.export.addEventListener("click", () => ui["export-menu"].classList.toggle("hidden"));
+  // What an export pictures: the graph and frame on screen, as drawn.
+  const picture = () => ({ graph: state.graph, scene: state.scene, selected: state.selected,
+                           internals: state.internals });
+  const exported = (make) => async () => {
+    ui["export-menu"].classList.add("hidden");
+    if (!state.doc || !state.graph) {
+      app.setStatus("nothing to export yet: run some code", true);
+      return;
+    }
+    try { await make(); } catch (err) { app.setStatus(`export failed: ${err.message}`, true); }
+    state.dirty = true; // the screen's own picture again
+  };
+  const frame = (vector) => exportFrame(ui.canvas, state.graph, state.view,
+                                        ui["export-whole"].checked, vector);
+  ui["export-png"].addEventListener("click", exported(async () => {
+    download("gradtrace-graph.png", await pngBlob(ui.canvas, picture(), frame(false)));
+  }));
+  ui["export-svg"].addEventListener("click", exported(async () => {
+    download("gradtrace-graph.svg", new Blob([svgText(ui.canvas, picture(), frame(true))],
+                                             { type: "image/svg+xml" }));
+  }));
+  ui["export-json"].addEventListener("click", exported(async () => {
+    download("gradtrace-trace.json", new Blob([JSON.stringify(state.doc, null, 1)],
+                                              { type: "application/json" }));
+  }));
+  ui["export-html"].addEventListener("click", exported(async () => {
+    const page = await standaloneHtml(state.doc, state.run.prints, editor.getValue());
+    download("gradtrace-run.html", new Blob([page], { type: "text/html" }));
+  }));
+  ui.share.addEventListener("click", async () => { // the link, shown and copied; no token in it
+    const link = `${location.origin}${location.pathname}${withoutToken(location.search)}`
+      + await sharedHash(editor.getValue());
+    ui["share-link"].value = link;
+    ui["share-link"].classList.remove("hidden");
+    ui["share-link"].select();
+    navigator.clipboard?.writeText(link).catch(() => {}); // refused over plain http: it shows
+  });
 }
