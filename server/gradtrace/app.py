@@ -13,6 +13,7 @@ from flask import Flask, jsonify, render_template
 from flask_socketio import SocketIO
 
 from gradtrace import live
+from gradtrace.classroom import Classroom
 from gradtrace.guard import HostGuard, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
@@ -35,6 +36,7 @@ DEFAULTS = {
     "MAX_PENDING_BYTES": 32 * 1024 * 1024,  # queued for one browser before it loses its run
     "USE_BWRAP": True,
     "EXAMPLES_DIR": str(ROOT / "examples"),
+    "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
 }
 
 
@@ -55,12 +57,20 @@ def create_app(config: dict | None = None) -> Flask:
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
 
     outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
-    sessions = Sessions(outbox.send, RunLimits(timeout=float(app.config["TIMEOUT"])),
+    classroom = Classroom(app.config["ROOM"], socketio) if app.config["ROOM"] else None
+    app.extensions["classroom"] = classroom
+
+    def send(client: str, batch: list[dict], size: int = 0) -> None:
+        outbox.send(client, batch, size)
+        if classroom is not None:  # the presenter's run goes to the room too
+            classroom.relay(client, batch, size)
+
+    sessions = Sessions(send, RunLimits(timeout=float(app.config["TIMEOUT"])),
                         int(app.config["MAX_RUNS"]), isolation, outbox.hang_up)
     app.extensions["gradtrace"] = sessions
     self_test = SelfTest(sessions.zygote.spawn, sessions.limits)
     app.extensions["self_test"] = self_test
-    live.register(socketio, sessions, devices, app.config["TOKEN"], outbox.forget)
+    live.register(socketio, sessions, devices, app.config["TOKEN"], outbox.forget, classroom)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
 

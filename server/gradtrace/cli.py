@@ -7,6 +7,8 @@ limit (the document is still printed, with ``error`` set); 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import secrets
+import socket
 import sys
 
 DEVICES = ("cpu", "cuda")
@@ -17,7 +19,10 @@ def _parser() -> argparse.ArgumentParser:
         "An interactive autograd visualiser for PyTorch."))
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="start the web app (the default)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default=None,
+                       help="the address to listen on (127.0.0.1; 0.0.0.0 with --classroom)")
+    serve.add_argument("--classroom", action="store_true",
+                       help="a room: the presenter's link leads, viewers' links watch")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--timeout", type=float, default=30.0, help="seconds a run may take")
     trace = sub.add_parser("trace", help="run a snippet and report its autograd trace")
@@ -75,7 +80,9 @@ def serve_command(args) -> int:
     if args.timeout <= 0:
         print("gradtrace: --timeout must be a positive number of seconds", file=sys.stderr)
         return 2
-    app = create_app({"TIMEOUT": args.timeout, "HOST": args.host})
+    args.host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
+    room = secrets.token_urlsafe(6) if args.classroom else None
+    app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room})
     isolation = app.extensions["gradtrace"].isolation
     if not isolation.sandboxed:
         print("gradtrace: WARNING: runs are NOT sandboxed here: "
@@ -86,14 +93,31 @@ def serve_command(args) -> int:
                   "127.0.0.1", file=sys.stderr)
             app.extensions["gradtrace"].close()
             return 2
-    url = f"http://{_url_host(args.host)}:{args.port}/?token={app.config['TOKEN']}"
-    print(f"gradtrace is running at {url}", flush=True)
+    base = f"http://{_url_host(_reachable(args.host))}:{args.port}/"
+    if room:  # a contract: these two lines, as they are
+        print(f"presenter: {base}?room={room}&token={app.config['TOKEN']}", flush=True)
+        print(f"viewer: {base}?room={room}", flush=True)
+    else:
+        print(f"gradtrace is running at {base}?token={app.config['TOKEN']}", flush=True)
     caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], app.config["MAX_CONNECTIONS_PER_ADDRESS"])
     try:
         serve(app, args.host, args.port, caps)
     finally:
         app.extensions["gradtrace"].close()
     return 0
+
+
+def _reachable(host: str) -> str:
+    """The address others use: for every interface, this machine's first address that is not
+    loopback (what /etc/hosts or DNS gives its name), else its name."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    name = socket.gethostname()
+    try:
+        found = [info[4][0] for info in socket.getaddrinfo(name, None, socket.AF_INET)]
+    except OSError:
+        found = []
+    return next((a for a in found if not a.startswith("127.")), name)
 
 
 def _url_host(host: str) -> str:

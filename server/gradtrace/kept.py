@@ -268,6 +268,9 @@ class KeptRuns:
             return {"error": "nothing to lay out: no run on this connection"}
         return run.view(request)
 
+    def has(self, client: str) -> bool:
+        return self._run_of(client) is not None
+
     def _run_of(self, client: str) -> KeptRun | None:
         with self._lock:
             return self._runs.get(client)

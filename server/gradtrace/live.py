@@ -3,12 +3,18 @@
 Client to server: `run` {code, device?}, `stop`, `inspect` {summary}, {variable} or {node}, and
 `layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to client: `trace`, a
 batch (JSON list) of events; docs/protocol.md lists them.
+
+In a classroom (classroom.py) a connection names the room: with the token it is the presenter,
+without it a viewer. Then also: `welcome` (the room as it is now), `sync` {view state} from the
+presenter, `allow_runs` {allow}; to clients `room` {watching, role, ...}, `room_run`, `sync`.
+A viewer's `inspect` and `layout` are answered from the room's run.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
+import time
 
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO
@@ -16,17 +22,36 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from gradtrace.protocol import rejected_event
 
 MAX_CODE_BYTES = 64 * 1024
+RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can
 
 
 def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
-             forget=lambda client: None) -> None:
+             forget=lambda client: None, classroom=None) -> None:
+    limiter = RunLimiter(RUNS_PER_MINUTE)
+
     def reject(reason: str) -> None:
         socketio.emit("trace", [rejected_event(reason)], to=request.sid)
 
+    def watching() -> bool:
+        return classroom is not None and classroom.is_viewer(request.sid)
+
+    def runs_of(client: str) -> str:
+        """Whose kept run a connection's `inspect` and `layout` read: a viewer's is the room's,
+        unless it runs its own."""
+        if watching() and not sessions.kept.has(client) and classroom.runner is not None:
+            return classroom.runner
+        return client
+
     @socketio.on("connect")
     def connect(auth=None):
-        given = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+        auth = auth if isinstance(auth, dict) else {}
+        given, room = auth.get("token"), auth.get("room")
+        allowed = isinstance(given, str) and hmac.compare_digest(given.encode(), token.encode())
+        if (classroom is not None and isinstance(room, str)
+                and hmac.compare_digest(room.encode(), classroom.id.encode())):
+            classroom.join(request.sid, presenter=allowed)  # no token: a viewer, watch-only
+            return
+        if not allowed:
             _hang_up_soon(socketio, request.sid)
             raise ConnectionRefusedError("a valid token is required: open the URL that "
                                          "gradtrace printed, with its ?token=")
@@ -35,25 +60,58 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
     def disconnect(*args):
         sessions.forget(request.sid)  # a disconnect kills the run and drops what was kept
         forget(request.sid)
+        limiter.forget(request.sid)
+        if classroom is not None:
+            classroom.leave(request.sid)
 
     @socketio.on("run")
     def run(payload=None):
-        problem = _check_run(payload, devices)
+        if watching() and not classroom.allow_runs:
+            return reject("you are watching the presenter's room: a viewer cannot run code "
+                          "unless the presenter allows it")
+        problem = _check_run(payload, devices) or limiter.refusal(request.sid)
         if problem:
             return reject(problem)
         device = payload.get("device") or "cpu"
+        leading = classroom is not None and classroom.is_presenter(request.sid)
+        if leading:
+            classroom.run_started(request.sid)
         problem = sessions.start(request.sid, payload["code"], device,
                                  owner=request.remote_addr or "")
         if problem:
             reject(problem)
+            if leading:
+                classroom.relay(request.sid, [rejected_event(problem)], 0)
 
     @socketio.on("inspect")
     def inspect(payload=None):
-        return sessions.kept.answer(request.sid, payload)
+        return sessions.kept.answer(runs_of(request.sid), payload)
 
     @socketio.on("layout")
     def view(payload=None):
-        return sessions.kept.view(request.sid, payload)
+        return sessions.kept.view(runs_of(request.sid), payload)
+
+    @socketio.on("welcome")
+    def welcome(*args):
+        """A classroom member is ready: the room as it is now (a late joiner's whole run)."""
+        if classroom is None or not (watching() or classroom.is_presenter(request.sid)):
+            return reject("this server has no room for this connection")
+        classroom.welcome(request.sid)
+
+    @socketio.on("sync")
+    def sync(payload=None):
+        problem = ("this server has no classroom" if classroom is None
+                   else classroom.sync(request.sid, payload))
+        if problem:
+            reject(problem)
+
+    @socketio.on("allow_runs")
+    def allow_runs(payload=None):
+        allow = payload.get("allow") if isinstance(payload, dict) else None
+        problem = ("this server has no classroom" if classroom is None
+                   else classroom.set_allow_runs(request.sid, allow))
+        if problem:
+            reject(problem)
 
     @socketio.on("stop")
     def stop(*args):
@@ -63,6 +121,30 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
     @socketio.on_error_default
     def on_error(exc):
         reject(f"the server could not handle that event: {type(exc).__name__}")
+
+
+class RunLimiter:
+    """At most ``per_minute`` runs a connection in any minute."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._starts: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def refusal(self, client: str, now: float | None = None) -> str | None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._starts.get(client, ()) if now - t < 60]
+            if len(recent) >= self.per_minute:
+                self._starts[client] = recent
+                return (f"too many runs: at most {self.per_minute} a minute; wait "
+                        f"{60 - (now - recent[0]):.0f} s")
+            self._starts[client] = [*recent, now]
+        return None
+
+    def forget(self, client: str) -> None:
+        with self._lock:
+            self._starts.pop(client, None)
 
 
 def _hang_up_soon(socketio: SocketIO, sid: str) -> None:

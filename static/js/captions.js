@@ -53,7 +53,7 @@ function contextOf(doc) {
 function forwardCaption(ctx, step) {
   if (!step) { return ""; }
   const named = (step.outputs || []).map((t) => ctx.names.get(t)).find(Boolean);
-  const value = step.values && step.values.length ? text(step.values[0])
+  const value = step.values && step.values.length ? shortValue(step.values[0], SMALL)
     : typeof step.python_value === "number" ? num(step.python_value) : null;
   const where = `line ${step.line}${step.module ? `, inside ${step.module}` : ""}`;
   const made = `${named && named !== step.span ? `${named} = ` : ""}${step.span}`;

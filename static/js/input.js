@@ -14,6 +14,7 @@ import { centreOn, fitView, hitTest, pan, toWorld, zoomAt } from "./view.js";
 // A node picked on the canvas or in Problems; the inspector follows, naming its variable if any.
 function select(app, nodeId) {
   const { state } = app;
+  app.userActed();
   state.selected = nodeId;
   const variable = state.doc.variables.find((v) => v.node === nodeId && nodeId !== null);
   state.selectedName = variable ? variable.name : null;

@@ -20,6 +20,7 @@ import {
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
+import { afterRender, followedStep, leaveSync, wireClassroom } from "./sync.js";
 import { buildTimeline, passOfFrame, printedBy } from "./timeline.js";
 import { centreOn, fitView, nodeBox, onScreen, zoomAt } from "./view.js";
 
@@ -39,7 +40,8 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
                   "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
                   "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
-                  "export-whole", "export-png", "export-svg", "export-json", "export-html"]) {
+                  "export-whole", "export-png", "export-svg", "export-json", "export-html",
+                  "follow", "room-info", "allow-runs"]) {
   ui[id] = $(id);
 }
 
@@ -58,6 +60,9 @@ const state = {
   // user chose to collapse, or null for the opening view.
   layout: { graph: null, reply: null }, collapsed: null,
   asking: { busy: false, next: null }, // the view layout asked for, and the one waiting
+  // A classroom (sync.js): the room in the address, this page's role in it, and its sync.
+  room: { id: new URLSearchParams(location.search).get("room"), role: null, watching: 0,
+          following: true, last: null },
 };
 
 const editor = window.CodeMirror(ui.editor, {
@@ -87,16 +92,21 @@ ui.present.addEventListener("click",
 // and the host's few verbs. They share nothing else.
 const app = {
   state, ui, editor,
-  request: (name, payload, reply) => socket.emit(name, payload, reply),
+  // (an absent reply is left out, not sent as null: a handler takes only what is sent)
+  request: (name, payload, reply) => (reply ? socket.emit(name, payload, reply)
+    : socket.emit(name, payload)),
   render: () => render(),
-  // a change of the player, then the frame drawn
-  act: (change) => () => { state.player = change(state.player); render(); },
+  // a change of the player by the user, then the frame drawn
+  act: (change) => () => { leaveSync(app); state.player = change(state.player); render(); },
   setStatus: (text, isError) => setStatus(text, isError),
   moveView: (view) => { // the view moved by the user: no refit, drawn on the next frame
+    leaveSync(app);
     state.view = view;
     state.viewTouched = true;
     state.dirty = true;
   },
+  userActed: () => leaveSync(app), // a selection of the user's own: a viewer stops following
+  startRun: () => { startRun(); refresh(); },
 };
 
 // A standalone file (the "Standalone HTML" export) holds its run and has no server: it replays
@@ -109,11 +119,14 @@ const offlineSocket = {
 };
 // Without a token the server would refuse us, so do not knock: say where the token is.
 const socket = offline ? offlineSocket
-  : io({ transports: ["websocket"], auth: { token }, autoConnect: Boolean(token) });
+  : io({ transports: ["websocket"], auth: { token, room: state.room.id },
+         autoConnect: Boolean(token || state.room.id) });
 socket.on("trace", (batch) => {
   batch.forEach((e) => applyEvent(state.run, e));
   if (batch.some((e) => e.type === "graph")) { performance.mark("gradtrace:graph"); } // bench
   refresh();
+  const refused = batch.filter((e) => e.type === "rejected").at(-1);
+  if (refused) { setStatus(refused.message, true); } // whatever the run shows, say why
 });
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
 socket.on("disconnect", () => { // no reply will come to what was asked
@@ -138,11 +151,23 @@ ui.examples.addEventListener("change", () => {
 });
 
 function run() {
-  const refusal = !token ? NO_TOKEN : codeSizeProblem(editor.getValue());
+  const viewer = state.room.role === "viewer";
+  const refusal = !token && !viewer ? NO_TOKEN : codeSizeProblem(editor.getValue());
   if (refusal) { // not sent: the last run stays on screen and Run stays usable
     setStatus(refusal, true);
     return;
   }
+  if (viewer && !state.room.allowRuns) { // the server refuses it, and says why
+    socket.emit("run", { code: editor.getValue(), device: ui.device.value });
+    return;
+  }
+  startRun();
+  socket.emit("run", { code: editor.getValue(), device: ui.device.value });
+  refresh();
+}
+
+// A run begins on this page: the last one's view, selection and values go.
+function startRun() {
   ui.empty.classList.remove("shared");
   performance.clearMarks();
   performance.mark("gradtrace:run"); // bench/page.py measures Run -> first frame with these marks
@@ -155,8 +180,6 @@ function run() {
   state.selectedName = null;
   state.details = new Map();
   state.collapsed = null;
-  socket.emit("run", { code: editor.getValue(), device: ui.device.value });
-  refresh();
 }
 
 ui.run.addEventListener("click", run);
@@ -191,7 +214,10 @@ function refresh() {
   state.frames = buildTimeline(state.doc);
   state.player = { ...state.player, frames: state.frames.length };
   const busy = ["starting", "queued", "running"].includes(run.status);
-  if (state.busy && !busy) { // finished: show the whole story; Home or Play replays it
+  const followed = followedStep(state);
+  if (followed !== null) { // a viewer who follows stays at the presenter's step
+    state.player = player.seek(state.player, followed);
+  } else if (state.busy && !busy) { // finished: show the whole story; Home or Play replays it
     state.player = player.seek(state.player, state.frames.length - 1);
   }
   state.busy = busy;
@@ -286,6 +312,7 @@ function render() {
     state.inspected = inspected; // panning and zooming leave the panel alone
     renderInspector(app, scene);
   }
+  afterRender(app);
 }
 
 // A wheel zoom draws a scaled copy of the last picture far away (canvas.js) until the wheel has
@@ -312,6 +339,7 @@ requestAnimationFrame(tick);
 wirePanels(app);
 wirePlayer(app);
 wireCanvas(app);
+if (state.room.id && !offline) { wireClassroom(app, socket); }
 
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
 // `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn;
@@ -319,7 +347,8 @@ wireCanvas(app);
 window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [] };
 setPresent(params.has("present"));
 const bootNotices = offline ? [] // a saved run: nothing to connect to
-  : [codeInAddress === null && UNREADABLE_CODE, !token && NO_TOKEN].filter(Boolean);
+  : [codeInAddress === null && UNREADABLE_CODE, !token && !state.room.id && NO_TOKEN]
+    .filter(Boolean);
 if (offline) { replaySaved(offline); }
 if (sharedLink) { // the code, and a button: a link never runs code by itself
   codeFromSharedHash(location.hash).then((code) => {

@@ -62,6 +62,7 @@ export function renderProblems(app) {
 // graph the cut made on that line (marked, and brought into view) or else the variable's node.
 function showProblem(app, item) {
   const { state, ui, editor } = app;
+  app.userActed();
   const line = item.causeLine || item.line;
   if (line) { editor.setCursor({ line: line - 1, ch: 0 }); editor.focus(); }
   const cuts = state.graph ? state.graph.cuts : [];
@@ -209,6 +210,7 @@ export function wirePanels(app) {
   ui.inspector.addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-node]");
     if (row) {
+      app.userActed();
       state.selected = row.dataset.node === "null" ? null : Number(row.dataset.node);
       state.selectedName = row.dataset.name;
       app.render();

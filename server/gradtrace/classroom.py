@@ -1,0 +1,182 @@
+"""A classroom: one presenter's view, followed by many viewers (`gradtrace serve --classroom`).
+
+The presenter connects with the room id and the server's token; a viewer with the room id
+alone, and may only watch. The presenter's page sends its view state (`sync`: code, step,
+selection, groups, view) as it changes; the room checks it, keeps the last one, and passes it
+on to every viewer. The presenter's run goes to the viewers too, batch by batch, and the room
+keeps its batches so that a viewer who joins late gets the finished run and the state at once.
+The room outlives the presenter's connection: a presenter who reloads finds it as it was.
+
+Viewers send nothing the room keeps: their `sync` is refused, and their `run` too unless the
+presenter allowed private runs (each viewer's own, under the same limits and queue).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+MAX_CODE_CHARS = 64 * 1024
+MAX_GROUPS = 10_000
+MAX_NAME_CHARS = 300
+MAX_STEP = 10_000_000
+MAX_KEPT_BYTES = 256 * 1024 * 1024  # the presenter's run kept for late joiners
+
+
+class Classroom:
+    """The room's members, the presenter's last view state and the batches of its run."""
+
+    def __init__(self, room: str, socketio=None):
+        self.id = room
+        self.socketio = socketio
+        self.presenters: set[str] = set()
+        self.viewers: set[str] = set()
+        self.state: dict | None = None  # the presenter's last `sync`, checked
+        self.batches: list[list[dict]] = []  # the presenter's latest run, as relayed
+        self.kept_bytes = 0
+        self.runner: str | None = None  # the presenter connection whose run the room shows
+        self.allow_runs = False
+        self._lock = threading.Lock()
+
+    @property
+    def channel(self) -> str:
+        return f"room:{self.id}"
+
+    # -- members ---------------------------------------------------------------------------------
+
+    def join(self, client: str, presenter: bool) -> None:
+        """A new member (while it connects: what it is sent waits for `welcome`)."""
+        with self._lock:
+            (self.presenters if presenter else self.viewers).add(client)
+        if not presenter and self.socketio is not None:
+            self.socketio.server.enter_room(client, self.channel)
+
+    def welcome(self, client: str) -> None:
+        """The room as it is now, for a member that has just connected: its role and who is
+        watching; to a viewer, the room's run and the presenter's last view state too (a late
+        joiner sees what everyone sees); to a presenter who reconnected, the state it left."""
+        with self._lock:
+            batches, state = list(self.batches), self.state
+        role = "presenter" if self.is_presenter(client) else "viewer"
+        self._emit("room", {**self.members(), "role": role}, to=client)  # first: who it is
+        if batches:
+            self._emit("room_run", {}, to=client)
+        for batch in batches:
+            self._emit("trace", batch, to=client)
+        if state is not None:
+            self._emit("sync", state, to=client)
+        self._emit("welcomed", {}, to=client)  # the room as it was: a presenter leads from here
+        self.tell_members()
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            self.presenters.discard(client)
+            self.viewers.discard(client)
+        self.tell_members()
+
+    def is_presenter(self, client: str) -> bool:
+        return client in self.presenters
+
+    def is_viewer(self, client: str) -> bool:
+        return client in self.viewers
+
+    def members(self) -> dict:
+        return {"room": self.id, "watching": len(self.viewers), "allow_runs": self.allow_runs}
+
+    def tell_members(self) -> None:
+        """Everyone's count of who is watching, and whether viewers may run code."""
+        if self.socketio is None:
+            return
+        info = self.members()
+        for client in list(self.presenters):
+            self._emit("room", {**info, "role": "presenter"}, to=client)
+        self._emit("room", {**info, "role": "viewer"}, to=self.channel)
+
+    # -- what the presenter does -------------------------------------------------------------------
+
+    def run_started(self, client: str) -> None:
+        """The presenter ran code: the room now shows this run, from its first batch."""
+        with self._lock:
+            self.runner, self.batches, self.kept_bytes = client, [], 0
+        self._emit("room_run", {}, to=self.channel)
+
+    def relay(self, client: str, batch: list[dict], size: int) -> None:
+        """A batch of a run, as sent to its client: the room's run goes to the viewers too."""
+        if client != self.runner:
+            return
+        with self._lock:
+            if self.kept_bytes + size <= MAX_KEPT_BYTES:  # a late joiner gets what fits
+                self.batches.append(batch)
+                self.kept_bytes += size
+        self._emit("trace", batch, to=self.channel)
+
+    def sync(self, client: str, payload) -> str | None:
+        """The presenter's view state: checked, kept and passed on. Why it was refused, if it
+        was; then nothing changes."""
+        if not self.is_presenter(client):
+            return "only the presenter leads the room: a viewer's view is its own"
+        problem = sync_problem(payload)
+        if problem:
+            return problem
+        state = {key: payload.get(key) for key in SYNC_FIELDS}
+        with self._lock:
+            self.state = state
+        self._emit("sync", state, to=self.channel)
+        return None
+
+    def set_allow_runs(self, client: str, allow) -> str | None:
+        if not self.is_presenter(client):
+            return "only the presenter decides whether viewers may run code"
+        if type(allow) is not bool:
+            return "allow_runs expects true or false"
+        self.allow_runs = allow
+        self.tell_members()
+        return None
+
+    def _emit(self, event: str, data, to: str) -> None:
+        if self.socketio is not None:
+            self.socketio.emit(event, data, to=to)
+
+
+# The view state a presenter sends, and what each field may be.
+SYNC_FIELDS = ("code", "step", "selected", "selected_name", "collapsed", "view", "internals")
+
+
+def sync_problem(payload) -> str | None:
+    """Why a `sync` message is malformed, or None. Every field is checked before any is kept."""
+    if not isinstance(payload, dict):
+        return "sync expects an object"
+    unknown = set(payload) - set(SYNC_FIELDS)
+    if unknown:
+        return f"sync has unknown fields: {sorted(unknown)[:5]}"
+    code = payload.get("code")
+    if not isinstance(code, str) or len(code) > MAX_CODE_CHARS:
+        return f"sync.code must be a string of at most {MAX_CODE_CHARS} characters"
+    step = payload.get("step")
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        return "sync.step must be a whole number of frames"
+    selected = payload.get("selected")
+    if selected is not None and (type(selected) is not int or not 0 <= selected <= 2**31):
+        return "sync.selected must be a node id or null"
+    name = payload.get("selected_name")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
+        return "sync.selected_name must be a short string or null"
+    collapsed = payload.get("collapsed")
+    if collapsed is not None and (
+            not isinstance(collapsed, list) or len(collapsed) > MAX_GROUPS
+            or any(not isinstance(p, str) or len(p) > MAX_NAME_CHARS for p in collapsed)):
+        return "sync.collapsed must be a list of group paths or null"
+    view = payload.get("view")
+    if view is not None and not _is_view(view):
+        return "sync.view must be {cx, cy, scale} with finite numbers and a positive scale"
+    if type(payload.get("internals")) is not bool:
+        return "sync.internals must be true or false"
+    return None
+
+
+def _is_view(view) -> bool:
+    if not isinstance(view, dict) or set(view) != {"cx", "cy", "scale"}:
+        return False
+    numbers = [view[k] for k in ("cx", "cy", "scale")]
+    return (all(type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e9 for v in numbers)
+            and view["scale"] > 0)

@@ -1,0 +1,333 @@
+"""A classroom (issue 13), at the socket level, against a real `gradtrace serve --classroom` on
+loopback: a presenter leads, viewers watch and follow, late joiners catch up, and nothing a viewer
+sends changes the room."""
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+import socketio
+
+from gradtrace.classroom import sync_problem
+from gradtrace.live import RunLimiter
+from gradtrace.protocol import rebuild
+from test_live import free_port
+
+CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
+STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
+         "view": {"cx": 10.5, "cy": -2.0, "scale": 1.25}, "internals": False}
+
+
+@contextlib.contextmanager
+def classroom_server():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--classroom", "--host",
+                             "127.0.0.1", "--port", str(port), "--timeout", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
+        base = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(base + "/healthz", timeout=1))
+                if health["zygote"] and health["self_test"]["status"] != "running":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() - started < 60, "the server did not come up"
+            time.sleep(0.05)
+        yield base, lines
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def room():
+    with classroom_server() as (base, lines):
+        presenter = re.fullmatch(r"presenter: (http://127\.0\.0\.1:\d+/)\?room=([\w-]+)&token=(\S+)",
+                                 lines[0])
+        viewer = re.fullmatch(r"viewer: (http://127\.0\.0\.1:\d+/)\?room=([\w-]+)", lines[1])
+        assert presenter and viewer, lines  # the two lines are a contract
+        assert presenter[2] == viewer[2]
+        yield {"base": base, "room": presenter[2], "token": presenter[3], "lines": lines}
+
+
+class Member:
+    """A socket.io client in the room, keeping what it was sent, in order."""
+
+    def __init__(self, room: dict, presenter: bool = False, token: str | None = None):
+        self.sio = socketio.Client()
+        trigger = self.sio.eio._trigger_event  # in order, as a page handles them
+        self.sio.eio._trigger_event = lambda event, *a, **k: trigger(event, *a,
+                                                                     **{**k, "run_async": False})
+        self.got: list[tuple[str, object]] = []
+        self.lock = threading.Lock()
+        for name in ("trace", "room", "sync", "room_run", "welcomed"):
+            self.sio.on(name, lambda data, name=name: self._keep(name, data))
+        auth = {"room": room["room"]}
+        if presenter or token:
+            auth["token"] = token or room["token"]
+        self.sio.connect(room["base"], transports=["websocket"], auth=auth)
+        self.sio.emit("welcome")
+        self.wait(lambda m: m.of("welcomed"))  # the room as it was has come
+
+    def run(self, code: str) -> None:
+        """Run code (a presenter's run goes to the room): what came before is dropped."""
+        with self.lock:
+            self.got.clear()
+        self.sio.emit("run", {"code": code})
+
+    def _keep(self, name, data):
+        with self.lock:
+            self.got.append((name, data))
+
+    def of(self, name: str) -> list:
+        with self.lock:
+            return [data for kind, data in self.got if kind == name]
+
+    def events(self) -> list[dict]:
+        """The trace events since the room's last run began."""
+        with self.lock:
+            kinds = [k for k, _ in self.got]
+            start = len(kinds) - kinds[::-1].index("room_run") if "room_run" in kinds else 0
+            return [e for kind, batch in self.got[start:] if kind == "trace" for e in batch]
+
+    def wait(self, test, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if test(self):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"not seen in {timeout} s: {self.got[-5:]}")
+
+    def close(self):
+        if self.sio.eio.ws is not None:  # without waiting 3 s for the server's closing frame
+            self.sio.eio.ws.close(timeout=0.05)
+        self.sio.eio.disconnect(abort=True)
+
+
+def done(member: Member) -> bool:
+    return any(e["type"] == "done" for e in member.events())
+
+
+def rejected(member: Member) -> list[str]:
+    return [e["message"] for e in member.events() if e["type"] == "rejected"]
+
+
+def test_a_presenter_and_three_viewers_see_one_run_and_follow_its_state(room):
+    presenter = Member(room, presenter=True)
+    viewers = [Member(room) for _ in range(3)]
+    try:
+        for v in viewers:
+            v.wait(lambda m: any(r["watching"] >= 3 for r in m.of("room")))
+        presenter.wait(lambda m: any(r["role"] == "presenter" and r["watching"] >= 3
+                                     for r in m.of("room")))
+        presenter.run(CODE)
+        presenter.wait(done)
+        for v in viewers:  # the same run, event for event
+            v.wait(done)
+            assert rebuild(v.events()) == rebuild(presenter.events())
+        presenter.sio.emit("sync", STATE)  # the step and the selection move everyone
+        for v in viewers:
+            v.wait(lambda m: STATE in m.of("sync"))
+    finally:
+        for m in (presenter, *viewers):
+            m.close()
+
+
+def test_a_viewers_run_and_sync_are_refused_and_change_nothing(room):
+    presenter = Member(room, presenter=True)
+    viewer, other = Member(room), Member(room)
+    try:
+        presenter.sio.emit("sync", STATE)
+        other.wait(lambda m: STATE in m.of("sync"))
+        viewer.sio.emit("run", {"code": "print('mine')"})
+        viewer.wait(lambda m: rejected(m))
+        assert "watching the presenter's room" in rejected(viewer)[0]
+        viewer.sio.emit("sync", {**STATE, "step": 99})  # a viewer cannot lead
+        viewer.wait(lambda m: len(rejected(m)) == 2)
+        assert "only the presenter leads the room" in rejected(viewer)[1]
+        for bad in ({"step": -1}, {"view": {"cx": 0, "cy": 0, "scale": -1}},
+                    {"collapsed": "all"}, {"code": 5}, {"extra": 1}, {"view": {"x": 1}}):
+            presenter.sio.emit("sync", {**STATE, **bad})  # malformed: an error, no change
+        presenter.wait(lambda m: len(rejected(m)) == 6)
+        late = Member(room)  # what the room keeps is still the last good state
+        late.wait(lambda m: m.of("sync"))
+        assert late.of("sync")[-1] == STATE
+        assert not [s for s in other.of("sync") if s != STATE]
+        late.close()
+    finally:
+        for m in (presenter, viewer, other):
+            m.close()
+
+
+def test_a_late_joiner_gets_the_finished_run_and_the_state_at_once(room):
+    presenter = Member(room, presenter=True)
+    try:
+        presenter.run(CODE)
+        presenter.wait(done)
+        presenter.sio.emit("sync", {**STATE, "step": 5})
+        time.sleep(0.2)
+        late = Member(room)
+        late.wait(lambda m: done(m) and m.of("sync"))
+        assert rebuild(late.events()) == rebuild(presenter.events())
+        assert late.of("sync")[-1]["step"] == 5
+        late.close()
+    finally:
+        presenter.close()
+
+
+def test_a_presenter_who_reconnects_keeps_the_room(room):
+    first = Member(room, presenter=True)
+    viewer = Member(room)
+    first.sio.emit("sync", {**STATE, "step": 7})
+    viewer.wait(lambda m: any(s["step"] == 7 for s in m.of("sync")))
+    first.close()  # a reload
+    again = Member(room, presenter=True)
+    try:
+        again.wait(lambda m: any(s["step"] == 7 for s in m.of("sync")))  # the state it left
+        again.sio.emit("sync", {**STATE, "step": 8})  # and it still leads
+        viewer.wait(lambda m: any(s["step"] == 8 for s in m.of("sync")))
+    finally:
+        again.close()
+        viewer.close()
+
+
+def test_viewers_may_run_their_own_code_only_when_the_presenter_allows_it(room):
+    presenter = Member(room, presenter=True)
+    viewer, other = Member(room), Member(room)
+    try:
+        viewer.sio.emit("allow_runs", {"allow": True})  # not a viewer's decision
+        viewer.wait(lambda m: rejected(m))
+        presenter.sio.emit("allow_runs", {"allow": True})
+        viewer.wait(lambda m: any(r["allow_runs"] for r in m.of("room")))
+        seen = len(other.of("trace"))
+        viewer.run("print('mine')")
+        viewer.wait(done)
+        assert any(e["type"] == "stdout" and e["text"] == "mine\n" for e in viewer.events())
+        time.sleep(0.3)
+        assert len(other.of("trace")) == seen  # a viewer's run is its own
+        presenter.sio.emit("allow_runs", {"allow": False})
+        other.wait(lambda m: not m.of("room")[-1]["allow_runs"])
+    finally:
+        for m in (presenter, viewer, other):
+            m.close()
+
+
+def test_without_the_room_or_the_token_there_is_no_connection(room):
+    for auth in ({"room": room["room"][:-1]}, {}):
+        client = socketio.Client()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect(room["base"], transports=["websocket"], auth=auth)
+
+
+def test_sync_messages_are_checked_field_by_field():
+    assert sync_problem(STATE) is None
+    assert sync_problem([]) == "sync expects an object"
+    assert "unknown fields" in sync_problem({**STATE, "token": "x"})
+    assert "step" in sync_problem({**STATE, "step": True})
+    assert "collapsed" in sync_problem({**STATE, "collapsed": ["a" * 301]})
+    assert "view" in sync_problem({**STATE, "view": {"cx": 0, "cy": 0, "scale": 0}})
+
+
+def test_runs_are_limited_per_connection():
+    limiter = RunLimiter(3)
+    assert [limiter.refusal("a", now=t) for t in (0, 1, 2)] == [None] * 3
+    assert "at most 3 a minute" in limiter.refusal("a", now=3)
+    assert limiter.refusal("b", now=3) is None  # another connection has its own
+    assert limiter.refusal("a", now=61) is None  # a minute on
+
+
+# -- in real browsers ------------------------------------------------------------------------
+
+MODEL = ("import torch\ntorch.manual_seed(0)\nnet = torch.nn.Sequential(torch.nn.Linear(4, 8), "
+         "torch.nn.ReLU(), torch.nn.Linear(8, 1))\nx = torch.randn(5, 4)\n"
+         "loss = net(x).pow(2).mean()\nloss.backward()\n")
+
+
+def frame_of(page) -> int:
+    return int(page.eval_on_selector("[data-testid=timeline]", "t => t.value"))
+
+
+def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_come_back(room):
+    from test_page import CHROMIUM, FLAGS  # the page tests' browser
+
+    if not __import__("pathlib").Path(CHROMIUM).exists():
+        pytest.skip("no chromium here")
+    from playwright.sync_api import sync_playwright
+
+    presenter_url, viewer_url = (line.split(": ", 1)[1] for line in room["lines"])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        lead = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
+        watch = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
+        errors: list[str] = []
+        for page in (lead, watch):
+            page.on("pageerror", lambda e: errors.append(str(e)))
+        lead.goto(presenter_url)
+        watch.goto(viewer_url)
+        watch.wait_for_function("document.querySelector('[data-testid=room-info]')"
+                                ".textContent.startsWith('watching the presenter')")
+        lead.wait_for_function("document.querySelector('[data-testid=room-info]')"
+                               ".textContent.includes('1 watching')")
+        lead.evaluate("c => document.querySelector('.CodeMirror').CodeMirror.setValue(c)", MODEL)
+        lead.click("[data-testid=run]")
+        for page in (lead, watch):
+            page.wait_for_function("document.querySelector('[data-testid=status]')"
+                                   ".textContent.startsWith('done')")
+        watch.wait_for_function("c => document.querySelector('.CodeMirror').CodeMirror.getValue()"
+                                " === c", arg=MODEL, timeout=5000)
+        # stepping on the presenter moves the viewer
+        lead.click("[data-testid=canvas]")
+        lead.keyboard.press("Home")
+        latencies = []
+        for _ in range(5):
+            lead.keyboard.press("ArrowRight")
+            target = frame_of(lead)
+            started = time.monotonic()
+            watch.wait_for_function(f"Number(document.querySelector('[data-testid=timeline]')"
+                                    f".value) === {target}", timeout=5000)
+            latencies.append(time.monotonic() - started)
+        assert sorted(latencies)[2] <= 0.2, latencies  # the median step: within 200 ms
+        # selecting and collapsing on the presenter: the viewer shows the same
+        lead.click("[data-testid=inspector] tr[data-name='net.0.weight']")
+        watch.wait_for_function("document.querySelector('[data-testid=inspector] tr.selected')"
+                                "?.dataset.name === 'net.0.weight'", timeout=5000)
+        lead.click("[data-testid=collapse-all]")
+        watch.wait_for_function("window.gradtrace.drawn.some((d) => d.id === 'group:net')",
+                                timeout=5000)
+        # the viewer's Run is refused, and says so
+        if lead.is_checked("[data-testid=allow-runs]"):
+            lead.uncheck("[data-testid=allow-runs]")
+        watch.wait_for_function("document.querySelector('[data-testid=run]').textContent"
+                                " === 'Run (watch only)'", timeout=5000)
+        watch.click("[data-testid=run]")
+        watch.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                                ".includes(\"watching the presenter's room\")")
+        # a viewer who pans leaves sync; Follow presenter brings it back
+        box = watch.locator("[data-testid=canvas]").bounding_box()
+        watch.mouse.move(box["x"] + 200, box["y"] + 200)
+        watch.mouse.down()
+        watch.mouse.move(box["x"] + 260, box["y"] + 240, steps=4)
+        watch.mouse.up()
+        assert watch.is_visible("[data-testid=follow]")
+        before = frame_of(watch)
+        lead.keyboard.press("ArrowRight")
+        lead.wait_for_timeout(400)
+        assert frame_of(watch) == before  # it no longer follows
+        watch.click("[data-testid=follow]")
+        watch.wait_for_function(f"Number(document.querySelector('[data-testid=timeline]')"
+                                f".value) === {frame_of(lead)}", timeout=5000)
+        assert not watch.is_visible("[data-testid=follow]")
+        watch.screenshot(path="artifacts/classroom-viewer.png")
+        assert not errors, errors
+        browser.close()
