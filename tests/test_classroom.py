@@ -28,10 +28,13 @@ STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapse
 def classroom_server():
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--classroom", "--host",
-                             "127.0.0.1", "--port", str(port), "--timeout", "10"],
+                             "127.0.0.1", "--port", str(port), "--timeout", "10",
+                             "--max-per-address", "200"],  # every viewer here is 127.0.0.1
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
+        qr = proc.stdout.readline()
+        assert "█" in qr, qr  # then the viewer link as a QR code, in the terminal
         base = f"http://127.0.0.1:{port}"
         started = time.monotonic()
         while True:
@@ -279,6 +282,9 @@ def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_com
                                 ".textContent.startsWith('watching the presenter')")
         lead.wait_for_function("document.querySelector('[data-testid=room-info]')"
                                ".textContent.includes('1 watching')")
+        qr = lead.get_attribute("[data-testid=room-qr]", "src")  # the viewer link, to scan
+        assert qr.startswith("data:image/svg+xml") and lead.is_visible("[data-testid=room-qr]")
+        assert not watch.is_visible("[data-testid=room-qr]")
         lead.evaluate("c => document.querySelector('.CodeMirror').CodeMirror.setValue(c)", MODEL)
         lead.click("[data-testid=run]")
         for page in (lead, watch):

@@ -37,6 +37,7 @@ DEFAULTS = {
     "USE_BWRAP": True,
     "EXAMPLES_DIR": str(ROOT / "examples"),
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
+    "VIEWER_URL": None,  # the classroom's viewer link, for the presenter's QR code
 }
 
 
@@ -57,7 +58,8 @@ def create_app(config: dict | None = None) -> Flask:
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
 
     outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
-    classroom = Classroom(app.config["ROOM"], socketio) if app.config["ROOM"] else None
+    classroom = (Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"])
+                 if app.config["ROOM"] else None)
     app.extensions["classroom"] = classroom
 
     def send(client: str, batch: list[dict], size: int = 0) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import threading
 
+import segno
+
 MAX_CODE_CHARS = 64 * 1024
 MAX_GROUPS = 10_000
 MAX_NAME_CHARS = 300
@@ -26,9 +28,12 @@ MAX_KEPT_BYTES = 256 * 1024 * 1024  # the presenter's run kept for late joiners
 class Classroom:
     """The room's members, the presenter's last view state and the batches of its run."""
 
-    def __init__(self, room: str, socketio=None):
+    def __init__(self, room: str, socketio=None, viewer_link: str | None = None):
         self.id = room
         self.socketio = socketio
+        self.viewer_link = viewer_link
+        self.qr = (segno.make(viewer_link, error="m").svg_data_uri(scale=4, border=2)
+                   if viewer_link else None)  # for the presenter's page to show
         self.presenters: set[str] = set()
         self.viewers: set[str] = set()
         self.state: dict | None = None  # the presenter's last `sync`, checked
@@ -57,8 +62,9 @@ class Classroom:
         joiner sees what everyone sees); to a presenter who reconnected, the state it left."""
         with self._lock:
             batches, state = list(self.batches), self.state
-        role = "presenter" if self.is_presenter(client) else "viewer"
-        self._emit("room", {**self.members(), "role": role}, to=client)  # first: who it is
+        info = (self._presenter_info(self.members()) if self.is_presenter(client)
+                else {**self.members(), "role": "viewer"})
+        self._emit("room", info, to=client)  # first: who it is
         if batches:
             self._emit("room_run", {}, to=client)
         for batch in batches:
@@ -89,8 +95,12 @@ class Classroom:
             return
         info = self.members()
         for client in list(self.presenters):
-            self._emit("room", {**info, "role": "presenter"}, to=client)
+            self._emit("room", self._presenter_info(info), to=client)
         self._emit("room", {**info, "role": "viewer"}, to=self.channel)
+
+    def _presenter_info(self, info: dict) -> dict:
+        """What the presenter's page shows besides: the viewer link and its QR code."""
+        return {**info, "role": "presenter", "viewer_link": self.viewer_link, "qr": self.qr}
 
     # -- what the presenter does -------------------------------------------------------------------
 

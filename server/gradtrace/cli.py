@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="a room: the presenter's link leads, viewers' links watch")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--timeout", type=float, default=30.0, help="seconds a run may take")
+    serve.add_argument("--max-per-address", type=int, default=None,
+                       help="connections one address may hold (32; raise it for a classroom "
+                            "behind one NAT address)")
     trace = sub.add_parser("trace", help="run a snippet and report its autograd trace")
     trace.add_argument("file", help="a Python file, or - for standard input")
     trace.add_argument("--json", action="store_true", help="print the trace document as JSON")
@@ -74,6 +77,8 @@ def _read(path: str) -> str:
 def serve_command(args) -> int:
     import ipaddress
 
+    import segno
+
     from gradtrace.app import create_app
     from gradtrace.serving import ConnectionCaps, serve
 
@@ -82,7 +87,11 @@ def serve_command(args) -> int:
         return 2
     args.host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
     room = secrets.token_urlsafe(6) if args.classroom else None
-    app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room})
+    # a classroom's links are for other machines: a wildcard host is named by an address of this one
+    base = f"http://{_url_host(_reachable(args.host) if room else args.host)}:{args.port}/"
+    viewer = f"{base}?room={room}"
+    app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room,
+                      "VIEWER_URL": viewer if room else None})
     isolation = app.extensions["gradtrace"].isolation
     if not isolation.sandboxed:
         print("gradtrace: WARNING: runs are NOT sandboxed here: "
@@ -93,13 +102,15 @@ def serve_command(args) -> int:
                   "127.0.0.1", file=sys.stderr)
             app.extensions["gradtrace"].close()
             return 2
-    base = f"http://{_url_host(_reachable(args.host))}:{args.port}/"
-    if room:  # a contract: these two lines, as they are
+    if room:  # a contract: these two lines, as they are; then the viewer link as a QR code
         print(f"presenter: {base}?room={room}&token={app.config['TOKEN']}", flush=True)
-        print(f"viewer: {base}?room={room}", flush=True)
+        print(f"viewer: {viewer}", flush=True)
+        segno.make(viewer, error="m").terminal(out=sys.stdout, compact=True)
+        sys.stdout.flush()
     else:
         print(f"gradtrace is running at {base}?token={app.config['TOKEN']}", flush=True)
-    caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], app.config["MAX_CONNECTIONS_PER_ADDRESS"])
+    per_address = args.max_per_address or app.config["MAX_CONNECTIONS_PER_ADDRESS"]
+    caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], per_address)
     try:
         serve(app, args.host, args.port, caps)
     finally:

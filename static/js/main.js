@@ -41,7 +41,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
                   "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
                   "export-whole", "export-png", "export-svg", "export-json", "export-html",
-                  "follow", "room-info", "allow-runs"]) {
+                  "follow", "room-info", "allow-runs", "room-qr"]) {
   ui[id] = $(id);
 }
 

@@ -56,7 +56,8 @@ export function wireClassroom(app, socket) {
   const room = state.room;
   socket.on("connect", () => socket.emit("welcome"));
   socket.on("room", (info) => {
-    Object.assign(room, { role: info.role, watching: info.watching, allowRuns: info.allow_runs });
+    Object.assign(room, { role: info.role, watching: info.watching, allowRuns: info.allow_runs,
+                          qr: info.qr ?? null, viewerLink: info.viewer_link ?? null });
     showRoom(app);
   });
   socket.on("room_run", () => app.startRun()); // the presenter ran code: its run, from the start
@@ -115,6 +116,11 @@ function showRoom({ state, ui }) {
   ui["room-info"].classList.remove("hidden");
   ui["allow-runs"].closest("label").classList.toggle("hidden", room.role !== "presenter");
   ui["allow-runs"].checked = Boolean(room.allowRuns);
+  const qr = ui["room-qr"]; // the presenter's: the viewer link, for the class to scan
+  const svg = typeof room.qr === "string" && room.qr.startsWith("data:image/svg+xml") ? room.qr
+    : null;
+  qr.classList.toggle("hidden", room.role !== "presenter" || !svg);
+  if (svg && qr.getAttribute("src") !== svg) { qr.src = svg; qr.title = room.viewerLink || ""; }
   if (viewer) { // the server refuses a viewer's run; the button says so first
     ui.run.title = room.allowRuns ? "Run your own code (the presenter allows it)"
       : "Viewers watch: the presenter has not allowed viewers to run code";
