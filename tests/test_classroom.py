@@ -286,12 +286,12 @@ def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_com
         assert qr.startswith("data:image/svg+xml") and lead.is_visible("[data-testid=room-qr]")
         assert not watch.is_visible("[data-testid=room-qr]")
         lead.evaluate("c => document.querySelector('.CodeMirror').CodeMirror.setValue(c)", MODEL)
+        watch.wait_for_function("c => document.querySelector('.CodeMirror').CodeMirror.getValue()"
+                                " === c", arg=MODEL, timeout=5000)  # the code, as it is typed
         lead.click("[data-testid=run]")
         for page in (lead, watch):
             page.wait_for_function("document.querySelector('[data-testid=status]')"
                                    ".textContent.startsWith('done')")
-        watch.wait_for_function("c => document.querySelector('.CodeMirror').CodeMirror.getValue()"
-                                " === c", arg=MODEL, timeout=5000)
         # stepping on the presenter moves the viewer
         lead.click("[data-testid=canvas]")
         lead.keyboard.press("Home")

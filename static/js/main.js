@@ -72,7 +72,10 @@ const editor = window.CodeMirror(ui.editor, {
 const sharedLink = location.hash.startsWith(SHARED);
 const codeInAddress = sharedLink ? "" : codeFromHash(location.hash);
 editor.setValue(codeInAddress || "");
-editor.on("change", () => history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`));
+editor.on("change", () => {
+  history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`);
+  if (state.room.role === "presenter") { afterRender(app); } // the class sees the code typed
+});
 
 const params = new URLSearchParams(location.search);
 // Presenter mode zooms the fitted view by this much, so that text, edge labels and pulses are
