@@ -206,7 +206,7 @@ const unary = (s, f) => {
 const matrix = (formula) => ({ formula, matrix: true });
 const reshaped = (o) => matrix(`1: the gradient reshaped back to ${o.a ? shape(o.a) : "its input"}`);
 
-export const RULES = {
+const RULES = {
   add: (o, slot) => {
     const alpha = o.saved.get("alpha") ?? 1;
     return slot === 0 || alpha === 1 ? { formula: "1", value: 1 }
@@ -278,7 +278,7 @@ const NODE_RULES = {
   NllLossBackward0: () => matrix("−1/N at each row's target class, 0 elsewhere (nll_loss)"),
 };
 
-export const ruleOf = (node) => NODE_RULES[node.name] || RULES[node.op] || null;
+const ruleOf = (node) => NODE_RULES[node.name] || RULES[node.op] || null;
 
 function matmulRule(o, slot, sent) {
   return matrix(slot === 0 ? `${o.nameB}: ${o.nameA} gets grad @ ${o.nameB}ᵀ (${shape(sent)})`

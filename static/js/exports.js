@@ -14,7 +14,7 @@ const MAX_PX = 8000; // a PNG side; beyond, the whole graph is drawn smaller
 const MARGIN = 32;
 
 // {view, width, height} of an export: the view on screen, or the whole graph and its cuts.
-export function exportFrame(canvas, graph, view, whole, vector = false) {
+function exportFrame(canvas, graph, view, whole, vector = false) {
   if (!whole) { return { view, width: canvas.clientWidth, height: canvas.clientHeight }; }
   const [x0, y0, x1, y1] = boundsOf([...graph.nodes, ...cutBoxes(graph.cuts)]);
   const fits = Math.min((MAX_PX - 2 * MARGIN) / (x1 - x0), (MAX_PX - 2 * MARGIN) / (y1 - y0));
@@ -28,7 +28,7 @@ export function exportFrame(canvas, graph, view, whole, vector = false) {
 const background = (canvas) => getComputedStyle(canvas).getPropertyValue("--bg").trim();
 
 // The picture as a PNG blob, on the theme's background.
-export function pngBlob(canvas, picture, frame) {
+function pngBlob(canvas, picture, frame) {
   const drawn = window.document.createElement("canvas"); // laid out, offscreen: draw() sizes it
   drawn.style.cssText = `position: fixed; left: -${frame.width + 100}px; top: 0; `
     + `width: ${frame.width}px; height: ${frame.height}px`;
@@ -46,7 +46,7 @@ export function pngBlob(canvas, picture, frame) {
 }
 
 // The picture as SVG text: the same drawing code, into an SvgContext.
-export function svgText(canvas, picture, frame) {
+function svgText(canvas, picture, frame) {
   const measure = window.document.createElement("canvas").getContext("2d");
   const svg = new SvgContext(frame.width, frame.height, background(canvas), measure);
   const standIn = { clientWidth: frame.width, clientHeight: frame.height, width: 0, height: 0,
@@ -57,7 +57,7 @@ export function svgText(canvas, picture, frame) {
 
 // The standalone page: the server's bundle with the trace, what was printed (by step) and the
 // code put in its data block. `<` is written as \u003c, so no text in it can end the block.
-export async function standaloneHtml(doc, prints, code) {
+async function standaloneHtml(doc, prints, code) {
   const response = await fetch("standalone");
   if (!response.ok) { throw new Error(`the server could not make the file (${response.status})`); }
   const page = await response.text();
@@ -65,7 +65,7 @@ export async function standaloneHtml(doc, prints, code) {
   return page.replace("\"__GRADTRACE_TRACE__\"", () => data);
 }
 
-export function download(name, blob) {
+function download(name, blob) {
   const link = window.document.createElement("a");
   link.href = URL.createObjectURL(blob);
   link.download = name;

@@ -115,7 +115,7 @@ function applyLayout(app, { graph, pass, then }, reply) {
 }
 
 // The pass whose iteration the canvas shows: in a loop, the one the player is on.
-export const shownPass = ({ state }) => (state.doc.passes.length > 1
+const shownPass = ({ state }) => (state.doc.passes.length > 1
   ? passOfFrame(state.doc, state.frames[currentFrame(state.player)]) : null);
 
 // Open or close a group in place: the view stays, so what comes before the group in the graph

@@ -36,7 +36,7 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
 // A variable's value as of the frame: the last step up to it that made or changed its tensor
 // (undefined when none has yet: `loss` before `loss = ...` runs); at the end, as it was left.
 const history = new WeakMap(); // doc -> tensor id -> [[step index, value]], in run order
-export function valueAt(doc, variable, scene) {
+function valueAt(doc, variable, scene) {
   if (scene.atEnd || variable.tensor === null || variable.tensor === undefined) {
     return variable.value;
   }

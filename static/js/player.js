@@ -34,7 +34,7 @@ export function advance(state, dtSeconds) {
 // As advance, but once the animation of a frame for which `stopsAt(frame)` holds is over, it
 // stops there and waits (a key or Play goes on): the "pause at each node" mode. A player parked
 // at the end of such a frame goes on past it.
-export const PARKED = 0.999;
+const PARKED = 0.999;
 export function advanceStopping(state, dtSeconds, stopsAt) {
   const next = advance(state, dtSeconds);
   const last = Math.min(Math.floor(next.position), state.frames);

@@ -11,7 +11,7 @@ const SEND_EVERY = 40; // ms: the presenter's changes go out at most this often 
 
 // What a viewer needs to see what the presenter sees. The view is sent as the world point at
 // the centre of the canvas and the scale, so that screens of other sizes centre the same place.
-export function viewStateOf({ state, ui, editor }) {
+function viewStateOf({ state, ui, editor }) {
   const view = state.view;
   const centre = view ? toWorld(view, ui.canvas.clientWidth / 2, ui.canvas.clientHeight / 2)
     : null;
@@ -27,7 +27,7 @@ export function viewStateOf({ state, ui, editor }) {
 }
 
 // The presenter's state, made the page's own.
-export function applyViewState(app, s) {
+function applyViewState(app, s) {
   const { state, ui, editor } = app;
   if (editor.getValue() !== s.code) { editor.setValue(s.code); }
   if (s.internals !== state.internals) {
