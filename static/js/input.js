@@ -9,7 +9,7 @@ import { iterations } from "./iteration.js";
 import { pause, play, seek, setSpeed, stepBack, stepForward } from "./player.js";
 import { searchHits } from "./search.js";
 import { backwardStart } from "./timeline.js";
-import { centreOn, fitView, hitTest, pan, toWorld, zoomAt } from "./view.js";
+import { centreOn, hitTest, pan, toWorld, zoomAt } from "./view.js";
 
 // A node picked on the canvas or in Problems; the inspector follows, naming its variable if any.
 function select(app, nodeId) {
@@ -177,9 +177,7 @@ export function wireCanvas(app) {
   function centreOnNode(id) {
     const node = state.graph.byId.get(id);
     if (!node) { return; }
-    moveView(centreOn(state.view || fitView(state.graph.nodes, ui.canvas.clientWidth,
-                                            ui.canvas.clientHeight),
-                      node, ui.canvas.clientWidth, ui.canvas.clientHeight));
+    app.centreOnBox(node);
     select(app, node.id);
   }
   ui.search.addEventListener("input", () => findNext(false));

@@ -109,6 +109,10 @@ const app = {
     state.dirty = true;
   },
   userActed: () => leaveSync(app), // a selection of the user's own: a viewer stops following
+  // a node (or a cut's box) brought to the centre of the view, fitting the graph first if needed
+  centreOnBox: (box) => app.moveView(centreOn(
+    state.view || fitView(state.graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight),
+    box, ui.canvas.clientWidth, ui.canvas.clientHeight)),
   startRun: () => { startRun(); refresh(); },
 };
 

@@ -1,6 +1,6 @@
 // The panels beside the graph, drawn from the document, the frame's scene and the selection:
 // Problems, the pass picker with its loss chart, the minimap and the inspector. `app`: {state,
-// ui, editor, request(name, payload, reply), render(), moveView(view), act(change)}.
+// ui, editor, request(name, payload, reply), render(), centreOnBox(box), act(change)}.
 
 import { drawGlyph } from "./glyphs.js";
 import { wholeSaved, wholeSummary } from "./details.js";
@@ -9,7 +9,6 @@ import { drawMinimap, overflows } from "./minimap.js";
 import { seek } from "./player.js";
 import { problemItems } from "./problems.js";
 import { shortValue } from "./scene.js";
-import { centreOn, fitView } from "./view.js";
 
 export function renderProblems(app) {
   const { state, ui, editor } = app;
@@ -61,7 +60,7 @@ export function renderProblems(app) {
 // A problem clicked: its cause's line in the editor, its variable in the inspector, and on the
 // graph the cut made on that line (marked, and brought into view) or else the variable's node.
 function showProblem(app, item) {
-  const { state, ui, editor } = app;
+  const { state, editor } = app;
   app.userActed();
   const line = item.causeLine || item.line;
   if (line) { editor.setCursor({ line: line - 1, ch: 0 }); editor.focus(); }
@@ -69,11 +68,7 @@ function showProblem(app, item) {
   const cut = cuts.find((c) => line && c.line === line);
   cuts.forEach((c) => { c.focused = c === cut; });
   const target = cut ? cut.box : item.node !== null && state.graph.byId.get(item.node);
-  if (target) {
-    app.moveView(centreOn(state.view || fitView(state.graph.nodes, ui.canvas.clientWidth,
-                                            ui.canvas.clientHeight),
-                      target, ui.canvas.clientWidth, ui.canvas.clientHeight));
-  }
+  if (target) { app.centreOnBox(target); }
   state.selected = item.node;
   state.selectedName = item.variable;
   app.render();
