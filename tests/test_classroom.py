@@ -17,7 +17,7 @@ import socketio
 from gradtrace.classroom import sync_problem
 from gradtrace.live import RunLimiter
 from gradtrace.protocol import rebuild
-from test_live import free_port
+from test_live import drain, free_port, page_like_client
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
 STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
@@ -31,10 +31,12 @@ def classroom_server():
                              "127.0.0.1", "--port", str(port), "--timeout", "10",
                              "--max-per-address", "200"],  # every viewer here is 127.0.0.1
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    drained = None
     try:
         lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
         qr = proc.stdout.readline()
         assert "█" in qr, qr  # then the viewer link as a QR code, in the terminal
+        drained = drain(proc)
         base = f"http://127.0.0.1:{port}"
         started = time.monotonic()
         while True:
@@ -50,6 +52,8 @@ def classroom_server():
     finally:
         proc.terminate()
         proc.wait(10)
+        if drained is not None:
+            drained.join(5)
         proc.stdout.close()
 
 
@@ -68,10 +72,7 @@ class Member:
     """A socket.io client in the room, keeping what it was sent, in order."""
 
     def __init__(self, room: dict, presenter: bool = False, token: str | None = None):
-        self.sio = socketio.Client()
-        trigger = self.sio.eio._trigger_event  # in order, as a page handles them
-        self.sio.eio._trigger_event = lambda event, *a, **k: trigger(event, *a,
-                                                                     **{**k, "run_async": False})
+        self.sio = page_like_client()
         self.got: list[tuple[str, object]] = []
         self.lock = threading.Lock()
         for name in ("trace", "room", "sync", "room_run", "welcomed"):

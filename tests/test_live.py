@@ -51,10 +51,12 @@ def serve(timeout: float, *extra: str, env: dict | None = None):
                              "--timeout", str(timeout), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     url = ServerURL(f"http://127.0.0.1:{port}")
+    drained = None
     try:  # a server that fails to come up is stopped too
         printed = proc.stdout.readline().strip()
         assert printed.startswith(f"gradtrace is running at {url}/?token="), printed
         url.token = printed.rsplit("=", 1)[1]
+        drained = drain(proc)
         while True:
             try:
                 health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
@@ -69,19 +71,39 @@ def serve(timeout: float, *extra: str, env: dict | None = None):
     finally:
         proc.terminate()
         proc.wait(10)
+        if drained is not None:
+            drained.join(5)
         proc.stdout.close()
+
+
+def drain(proc: subprocess.Popen) -> threading.Thread:
+    """Read the rest of a server's output as it comes: a full pipe would block the server at
+    its next log line."""
+    reader = threading.Thread(target=proc.stdout.read, daemon=True)
+    reader.start()
+    return reader
+
+
+def page_like_client() -> socketio.Client:
+    """A python-socketio client that reads as a browser does.
+
+    Engine.IO's Python client hands each message to a thread of its own, so a big batch can be
+    handled after the small ones behind it; the page handles them in order, and so does this.
+    And websocket-client checks each text frame's UTF-8 in pure Python, a byte at a time: a
+    browser does it in C. With a hundred clients in one test process, that check alone fell
+    half a minute behind the server, and the clients missed the server's pings."""
+    sio = socketio.Client(websocket_extra_options={"skip_utf8_validation": True})
+    trigger = sio.eio._trigger_event
+    sio.eio._trigger_event = lambda event, *args, **kwargs: trigger(
+        event, *args, **{**kwargs, "run_async": False})
+    return sio
 
 
 class Client:
     """A python-socketio client that collects each run's events."""
 
     def __init__(self, url: str, **kwargs):
-        self.sio = socketio.Client()
-        # Engine.IO's Python client hands each message to a thread of its own, so a big batch
-        # can be handled after the small ones behind it. The page handles them in order: so do we.
-        trigger = self.sio.eio._trigger_event
-        self.sio.eio._trigger_event = lambda event, *args, **kwargs: trigger(
-            event, *args, **{**kwargs, "run_async": False})
+        self.sio = page_like_client()
         self.events: list[dict] = []
         self.done = threading.Event()
         self.sio.on("trace", self._on_trace)

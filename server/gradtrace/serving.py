@@ -13,7 +13,7 @@ import socket
 import threading
 from collections import Counter
 
-from werkzeug.serving import ThreadedWSGIServer
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 SEND_TIMEOUT = 60.0  # seconds a blocked send may wait (Engine.IO pings every 25 s, so a live
 # client always has something to read well within it) before that client is dropped
@@ -47,11 +47,20 @@ class ConnectionCaps:
             return sum(self._open.values())
 
 
+class QuietHandler(WSGIRequestHandler):
+    def log_error(self, format, *args):
+        # A WebSocket's closing frame that comes after its handler has ended is read as the next
+        # HTTP request and answered 400: one line of binary noise for every viewer who leaves.
+        if args and args[0] == 400:
+            return
+        super().log_error(format, *args)
+
+
 class BoundedServer(ThreadedWSGIServer):
     daemon_threads = True
 
     def __init__(self, host: str, port: int, app, caps: ConnectionCaps):
-        super().__init__(host, port, app)
+        super().__init__(host, port, app, handler=QuietHandler)
         self.caps = caps
 
     def process_request(self, request, client_address):
