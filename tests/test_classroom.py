@@ -17,6 +17,7 @@ import socketio
 from gradtrace.classroom import sync_problem
 from gradtrace.live import RunLimiter
 from gradtrace.protocol import rebuild
+from test_guard import ENDLESS, in_process_server, never_reading_client
 from test_live import drain, free_port, page_like_client
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
@@ -232,6 +233,33 @@ def test_without_the_room_or_the_token_there_is_no_connection(room):
         client = socketio.Client()
         with pytest.raises(socketio.exceptions.ConnectionError):
             client.connect(room["base"], transports=["websocket"], auth=auth)
+
+
+def test_a_viewer_that_never_reads_is_dropped_and_the_room_goes_on():
+    """One student's stalled laptop (or a script that never reads) must cost neither the room
+    nor the server's memory: past the per-client cap, the room hangs up on it."""
+    with in_process_server(ROOM="r", MAX_PENDING_BYTES=1 << 20, TIMEOUT=60) as (url, app):
+        room = {"base": url, "room": "r", "token": "t"}
+        presenter, viewer = Member(room, presenter=True), Member(room)
+        slow = never_reading_client(int(url.rsplit(":", 1)[1]), {"room": "r"}, ["welcome"])
+        try:
+            presenter.wait(lambda m: m.of("room") and m.of("room")[-1]["watching"] == 2)
+            presenter.run(ENDLESS)  # events without end, until the presenter stops it
+            presenter.wait(lambda m: any(r["watching"] == 1 for r in m.of("room")), timeout=20)
+            got = len(viewer.events())
+            viewer.wait(lambda m: len(m.events()) > got)  # the room goes on
+            presenter.sio.emit("stop")
+            presenter.wait(done)
+            slow.settimeout(10)
+            received = 0
+            with contextlib.suppress(OSError):
+                while chunk := slow.recv(1 << 16):
+                    received += len(chunk)
+            assert received < 8 << 20  # a bounded part, then the server hung up
+        finally:
+            slow.close()
+            presenter.close()
+            viewer.close()
 
 
 def test_sync_messages_are_checked_field_by_field():

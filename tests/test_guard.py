@@ -128,8 +128,9 @@ def _frame(text: str) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
-def never_reading_client(port: int, token: str, code: str) -> socket.socket:
-    """A raw Socket.IO client on 127.0.0.1 that asks for a run and then reads nothing more."""
+def never_reading_client(port: int, auth: dict, *events: list) -> socket.socket:
+    """A raw Socket.IO client on 127.0.0.1 that connects with ``auth``, sends ``events`` (each
+    [name, payload...]) and then reads nothing more."""
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", port))
@@ -138,9 +139,10 @@ def never_reading_client(port: int, token: str, code: str) -> socket.socket:
                   f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     assert b" 101 " in slow.recv(100)
-    slow.sendall(_frame("40" + json.dumps({"token": token})))
+    slow.sendall(_frame("40" + json.dumps(auth)))
     time.sleep(0.3)
-    slow.sendall(_frame("42" + json.dumps(["run", {"code": code}])))
+    for event in events:
+        slow.sendall(_frame("42" + json.dumps(event)))
     return slow
 
 
@@ -150,7 +152,8 @@ ENDLESS = ("import torch\nx = torch.ones(4, requires_grad=True)\n"
 
 def test_a_client_that_never_reads_loses_its_run_not_the_servers_memory():
     with in_process_server(MAX_PENDING_BYTES=1 << 20, TIMEOUT=60) as (url, app):
-        slow = never_reading_client(int(url.rsplit(":", 1)[1]), url.token, ENDLESS)
+        slow = never_reading_client(int(url.rsplit(":", 1)[1]), {"token": url.token},
+                                    ["run", {"code": ENDLESS}])
         sessions = app.extensions["gradtrace"]
         deadline = time.monotonic() + 30  # the run's own timeout is 60 s: only the cap ends it
         while not sessions.running():

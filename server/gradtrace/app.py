@@ -58,12 +58,14 @@ def create_app(config: dict | None = None) -> Flask:
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
 
     outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
-    classroom = (Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"])
+    classroom = (Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"], outbox)
                  if app.config["ROOM"] else None)
     app.extensions["classroom"] = classroom
+    if classroom is not None:
+        socketio.start_background_task(classroom.drop_stragglers)
 
     def send(client: str, batch: list[dict], size: int = 0) -> None:
-        outbox.send(client, batch, size)
+        outbox.send(client, batch)
         if classroom is not None:  # the presenter's run goes to the room too
             classroom.relay(client, batch, size)
 
@@ -72,7 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["gradtrace"] = sessions
     self_test = SelfTest(sessions.zygote.spawn, sessions.limits)
     app.extensions["self_test"] = self_test
-    live.register(socketio, sessions, devices, app.config["TOKEN"], outbox.forget, classroom)
+    live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
 

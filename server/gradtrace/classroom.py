@@ -7,6 +7,11 @@ on to every viewer. The presenter's run goes to the viewers too, batch by batch,
 keeps its batches so that a viewer who joins late gets the finished run and the state at once.
 The room outlives the presenter's connection: a presenter who reloads finds it as it was.
 
+The room's run reaches its viewers in one emit per batch, encoded once. A viewer that stops
+reading (a stalled laptop, a script) would hold every batch after that in the server's memory: the
+room looks a few times a second at what waits for each of its viewers, and hangs up on any past
+the same cap as a run's own client (outbox.py). A late joiner's catching up waits for it to read.
+
 Viewers send nothing the room keeps: their `sync` is refused, and their `run` too unless the
 presenter allowed private runs (each viewer's own, under the same limits and queue).
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import segno
 
@@ -23,14 +29,17 @@ MAX_GROUPS = 10_000
 MAX_NAME_CHARS = 300
 MAX_STEP = 10_000_000
 MAX_KEPT_BYTES = 256 * 1024 * 1024  # the presenter's run kept for late joiners
+LOOK_EVERY = 0.25  # seconds between looks at what waits for each viewer
+CATCH_UP_WAIT = 60.0  # seconds a late joiner may take to read half the cap, before it is dropped
 
 
 class Classroom:
     """The room's members, the presenter's last view state and the batches of its run."""
 
-    def __init__(self, room: str, socketio=None, viewer_link: str | None = None):
+    def __init__(self, room: str, socketio=None, viewer_link: str | None = None, outbox=None):
         self.id = room
         self.socketio = socketio
+        self.outbox = outbox
         self.viewer_link = viewer_link
         self.qr = (segno.make(viewer_link, error="m").svg_data_uri(scale=4, border=2)
                    if viewer_link else None)  # for the presenter's page to show
@@ -68,11 +77,35 @@ class Classroom:
         if batches:
             self._emit("room_run", {}, to=client)
         for batch in batches:
+            if not self._read_enough(client):
+                return
             self._emit("trace", batch, to=client)
         if state is not None:
             self._emit("sync", state, to=client)
         self._emit("welcomed", {}, to=client)  # the room as it was: a presenter leads from here
         self.tell_members()
+
+    def _read_enough(self, client: str) -> bool:
+        """Wait until what waits for ``client`` is under half the cap; False, and the client
+        hung up, if it does not read that much in CATCH_UP_WAIT."""
+        if self.outbox is None:
+            return True
+        deadline = time.monotonic() + CATCH_UP_WAIT
+        while self.outbox.pending(client) > self.outbox.max_pending_bytes // 2:
+            if time.monotonic() > deadline:
+                self.outbox.hang_up(client)
+                return False
+            time.sleep(0.02)
+        return True
+
+    def drop_stragglers(self) -> None:
+        """Forever, every LOOK_EVERY: hang up on each viewer with more than the cap unread. Its
+        page reconnects and catches up from the room, at the pace it reads."""
+        while True:
+            time.sleep(LOOK_EVERY)
+            for client in list(self.viewers):
+                if self.outbox.too_slow(client):
+                    self.outbox.hang_up(client)
 
     def leave(self, client: str) -> None:
         with self._lock:

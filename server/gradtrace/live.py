@@ -26,7 +26,7 @@ RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quic
 
 
 def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
-             forget=lambda client: None, classroom=None) -> None:
+             classroom=None) -> None:
     limiter = RunLimiter(RUNS_PER_MINUTE)
 
     def reject(reason: str) -> None:
@@ -59,7 +59,6 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
     @socketio.on("disconnect")
     def disconnect(*args):
         sessions.forget(request.sid)  # a disconnect kills the run and drops what was kept
-        forget(request.sid)
         limiter.forget(request.sid)
         if classroom is not None:
             classroom.leave(request.sid)
