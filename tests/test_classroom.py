@@ -26,12 +26,12 @@ STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapse
 
 
 @contextlib.contextmanager
-def classroom_server():
+def classroom_server(*extra: str):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--classroom", "--host",
                              "127.0.0.1", "--port", str(port), "--timeout", "10",
-                             "--max-per-address", "200"],  # every viewer here is 127.0.0.1
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--max-per-address", "200",  # every viewer here is 127.0.0.1
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     drained = None
     try:
         lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]

@@ -17,6 +17,7 @@ from gradtrace.classroom import Classroom
 from gradtrace.guard import HostGuard, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
+from gradtrace.roomstore import LocalRoom, RedisRoom
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.selftest import SelfTest
@@ -38,6 +39,7 @@ DEFAULTS = {
     "EXAMPLES_DIR": str(ROOT / "examples"),
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
     "VIEWER_URL": None,  # the classroom's viewer link, for the presenter's QR code
+    "REDIS": None,  # a Redis URL: several processes serve the classroom (serve --redis)
 }
 
 
@@ -51,18 +53,22 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
     # A message larger than this closes the connection with no word said, so it sits well above
     # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
+    redis = app.config["REDIS"]
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024,
-                        json=SocketIOJson)
+                        json=SocketIOJson, message_queue=redis,
+                        channel="gradtrace")  # its events, to every process of the room
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
     devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
 
     outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
-    classroom = (Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"], outbox)
-                 if app.config["ROOM"] else None)
+    classroom = None
+    if app.config["ROOM"]:
+        store = RedisRoom(redis, app.config["ROOM"]) if redis else LocalRoom()
+        classroom = Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"], outbox,
+                              store)
+        socketio.start_background_task(classroom.keep_up)
     app.extensions["classroom"] = classroom
-    if classroom is not None:
-        socketio.start_background_task(classroom.drop_stragglers)
 
     def send(client: str, batch: list[dict], size: int = 0) -> None:
         outbox.send(client, batch)

@@ -12,6 +12,9 @@ reading (a stalled laptop, a script) would hold every batch after that in the se
 room looks a few times a second at what waits for each of its viewers, and hangs up on any past
 the same cap as a run's own client (outbox.py). A late joiner's catching up waits for it to read.
 
+Several server processes can serve one room (`serve --redis URL`): what they must see alike is
+in the room's store (roomstore.py), and the room's events travel on Flask-SocketIO's message queue.
+
 Viewers send nothing the room keeps: their `sync` is refused, and their `run` too unless the
 presenter allowed private runs (each viewer's own, under the same limits and queue).
 """
@@ -24,37 +27,41 @@ import time
 
 import segno
 
+from gradtrace.roomstore import LocalRoom
+
 MAX_CODE_CHARS = 64 * 1024
 MAX_GROUPS = 10_000
 MAX_NAME_CHARS = 300
 MAX_STEP = 10_000_000
-MAX_KEPT_BYTES = 256 * 1024 * 1024  # the presenter's run kept for late joiners
 LOOK_EVERY = 0.25  # seconds between looks at what waits for each viewer
+RENEW_EVERY = 40  # looks: the room's part in the store is renewed every 10 s
 CATCH_UP_WAIT = 60.0  # seconds a late joiner may take to read half the cap, before it is dropped
 
 
 class Classroom:
-    """The room's members, the presenter's last view state and the batches of its run."""
+    """The room's members on this process, and what it shares with the room's other processes
+    (``store``: roomstore.py)."""
 
-    def __init__(self, room: str, socketio=None, viewer_link: str | None = None, outbox=None):
+    def __init__(self, room: str, socketio=None, viewer_link: str | None = None, outbox=None,
+                 store=None):
         self.id = room
         self.socketio = socketio
-        self.outbox = outbox
         self.viewer_link = viewer_link
+        self.outbox = outbox
+        self.store = store or LocalRoom()
         self.qr = (segno.make(viewer_link, error="m").svg_data_uri(scale=4, border=2)
                    if viewer_link else None)  # for the presenter's page to show
-        self.presenters: set[str] = set()
+        self.presenters: set[str] = set()  # this process's connections
         self.viewers: set[str] = set()
-        self.state: dict | None = None  # the presenter's last `sync`, checked
-        self.batches: list[list[dict]] = []  # the presenter's latest run, as relayed
-        self.kept_bytes = 0
-        self.runner: str | None = None  # the presenter connection whose run the room shows
-        self.allow_runs = False
         self._lock = threading.Lock()
 
     @property
     def channel(self) -> str:
         return f"room:{self.id}"
+
+    @property
+    def presenters_channel(self) -> str:
+        return f"room:{self.id}:presenters"
 
     # -- members ---------------------------------------------------------------------------------
 
@@ -62,17 +69,19 @@ class Classroom:
         """A new member (while it connects: what it is sent waits for `welcome`)."""
         with self._lock:
             (self.presenters if presenter else self.viewers).add(client)
-        if not presenter and self.socketio is not None:
-            self.socketio.server.enter_room(client, self.channel)
+            self.store.set_watching(len(self.viewers))
+        if self.socketio is not None:
+            self.socketio.server.enter_room(
+                client, self.presenters_channel if presenter else self.channel)
 
     def welcome(self, client: str) -> None:
         """The room as it is now, for a member that has just connected: its role and who is
         watching; to a viewer, the room's run and the presenter's last view state too (a late
         joiner sees what everyone sees); to a presenter who reconnected, the state it left."""
-        with self._lock:
-            batches, state = list(self.batches), self.state
-        info = (self._presenter_info(self.members()) if self.is_presenter(client)
-                else {**self.members(), "role": "viewer"})
+        batches, state = self.store.batches(), self.store.state()
+        info = self.members()
+        info = ({**info, "role": "presenter", "viewer_link": self.viewer_link, "qr": self.qr}
+                if self.is_presenter(client) else {**info, "role": "viewer"})
         self._emit("room", info, to=client)  # first: who it is
         if batches:
             self._emit("room_run", {}, to=client)
@@ -98,19 +107,25 @@ class Classroom:
             time.sleep(0.02)
         return True
 
-    def drop_stragglers(self) -> None:
-        """Forever, every LOOK_EVERY: hang up on each viewer with more than the cap unread. Its
-        page reconnects and catches up from the room, at the pace it reads."""
+    def keep_up(self) -> None:
+        """Forever, every LOOK_EVERY: hang up on each viewer with more than the cap unread (its
+        page reconnects and catches up from the room, at the pace it reads); and now and then
+        renew this process's part of the room in the store."""
+        looks = 0
         while True:
             time.sleep(LOOK_EVERY)
             for client in list(self.viewers):
                 if self.outbox.too_slow(client):
                     self.outbox.hang_up(client)
+            looks += 1
+            if looks % RENEW_EVERY == 0:
+                self.store.renew()
 
     def leave(self, client: str) -> None:
         with self._lock:
             self.presenters.discard(client)
             self.viewers.discard(client)
+            self.store.set_watching(len(self.viewers))
         self.tell_members()
 
     def is_presenter(self, client: str) -> bool:
@@ -119,38 +134,32 @@ class Classroom:
     def is_viewer(self, client: str) -> bool:
         return client in self.viewers
 
+    @property
+    def allow_runs(self) -> bool:
+        return self.store.allow_runs()
+
     def members(self) -> dict:
-        return {"room": self.id, "watching": len(self.viewers), "allow_runs": self.allow_runs}
+        return {"room": self.id, "watching": self.store.watching(),
+                "allow_runs": self.store.allow_runs()}
 
     def tell_members(self) -> None:
         """Everyone's count of who is watching, and whether viewers may run code."""
-        if self.socketio is None:
-            return
         info = self.members()
-        for client in list(self.presenters):
-            self._emit("room", self._presenter_info(info), to=client)
+        self._emit("room", {**info, "role": "presenter"}, to=self.presenters_channel)
         self._emit("room", {**info, "role": "viewer"}, to=self.channel)
-
-    def _presenter_info(self, info: dict) -> dict:
-        """What the presenter's page shows besides: the viewer link and its QR code."""
-        return {**info, "role": "presenter", "viewer_link": self.viewer_link, "qr": self.qr}
 
     # -- what the presenter does -------------------------------------------------------------------
 
     def run_started(self, client: str) -> None:
         """The presenter ran code: the room now shows this run, from its first batch."""
-        with self._lock:
-            self.runner, self.batches, self.kept_bytes = client, [], 0
+        self.store.start_run(client)
         self._emit("room_run", {}, to=self.channel)
 
     def relay(self, client: str, batch: list[dict], size: int) -> None:
         """A batch of a run, as sent to its client: the room's run goes to the viewers too."""
-        if client != self.runner:
+        if self.store.runner() != (self.store.process, client):
             return
-        with self._lock:
-            if self.kept_bytes + size <= MAX_KEPT_BYTES:  # a late joiner gets what fits
-                self.batches.append(batch)
-                self.kept_bytes += size
+        self.store.add_batch(batch, size)
         self._emit("trace", batch, to=self.channel)
 
     def sync(self, client: str, payload) -> str | None:
@@ -162,8 +171,7 @@ class Classroom:
         if problem:
             return problem
         state = {key: payload.get(key) for key in SYNC_FIELDS}
-        with self._lock:
-            self.state = state
+        self.store.set_state(state)
         self._emit("sync", state, to=self.channel)
         return None
 
@@ -172,13 +180,37 @@ class Classroom:
             return "only the presenter decides whether viewers may run code"
         if type(allow) is not bool:
             return "allow_runs expects true or false"
-        self.allow_runs = allow
+        self.store.set_allow_runs(allow)
         self.tell_members()
         return None
 
+    # -- a viewer's questions about the room's run ---------------------------------------------
+
+    def ask(self, kind: str, payload, answer) -> dict:
+        """A viewer's `inspect` or `layout` of the room's run, answered by the process that ran it
+        (``answer(kind, client, payload)`` when that is this one)."""
+        runner = self.store.runner()
+        if runner is None:
+            return {"error": "the presenter has not run any code yet"}
+        if runner[0] == self.store.process:
+            return answer(kind, runner[1], payload)
+        return self.store.ask(runner, kind, payload)
+
+    def answer_asks(self, answer) -> None:
+        """Forever: answer other processes' viewers about the room's run when it ran here."""
+        def answer_for_room(kind: str, client: str, payload) -> dict:
+            if self.store.runner() != (self.store.process, client):
+                return {"error": "the room shows another run now"}
+            return answer(kind, client, payload)
+
+        self.store.serve_asks(answer_for_room)
+
     def _emit(self, event: str, data, to: str) -> None:
+        """To a channel, through the message queue if there is one (every process has members);
+        to a connection, directly: a connection is this process's."""
         if self.socketio is not None:
-            self.socketio.emit(event, data, to=to)
+            self.socketio.emit(event, data, to=to,
+                               ignore_queue=to not in (self.channel, self.presenters_channel))
 
 
 # The view state a presenter sends, and what each field may be.

@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="a room: the presenter's link leads, viewers' links watch")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--timeout", type=float, default=30.0, help="seconds a run may take")
+    serve.add_argument("--redis", metavar="URL", default=None,
+                       help="serve one classroom from several processes, sharing it through "
+                            "Redis (redis://127.0.0.1:6379/0); needs `pip install redis`")
     serve.add_argument("--max-per-address", type=int, default=None,
                        help="connections one address may hold (32; raise it for a classroom "
                             "behind one NAT address)")
@@ -86,12 +89,19 @@ def serve_command(args) -> int:
         print("gradtrace: --timeout must be a positive number of seconds", file=sys.stderr)
         return 2
     args.host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
-    room = secrets.token_urlsafe(6) if args.classroom else None
+    room, token = (secrets.token_urlsafe(6) if args.classroom else None), None
+    if args.redis:
+        try:
+            room, token = _shared_room(args)
+        except RuntimeError as exc:
+            print(f"gradtrace: {exc}", file=sys.stderr)
+            return 2
     # a classroom's links are for other machines: a wildcard host is named by an address of this one
     base = f"http://{_url_host(_reachable(args.host) if room else args.host)}:{args.port}/"
     viewer = f"{base}?room={room}"
     app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room,
-                      "VIEWER_URL": viewer if room else None})
+                      "VIEWER_URL": viewer if room else None, "TOKEN": token,
+                      "REDIS": args.redis})
     isolation = app.extensions["gradtrace"].isolation
     if not isolation.sandboxed:
         print("gradtrace: WARNING: runs are NOT sandboxed here: "
@@ -116,6 +126,23 @@ def serve_command(args) -> int:
     finally:
         app.extensions["gradtrace"].close()
     return 0
+
+
+def _shared_room(args) -> tuple[str, str]:
+    """The room and token of the classroom on ``args.redis``: made by the first process, read by
+    the others. RuntimeError says why there is none."""
+    if not args.classroom:
+        raise RuntimeError("--redis shares a classroom between processes: add --classroom")
+    try:
+        import redis
+    except ImportError:
+        raise RuntimeError("--redis needs the redis package: pip install redis") from None
+    from gradtrace.roomstore import claim_room
+
+    try:
+        return claim_room(args.redis)
+    except (redis.RedisError, ValueError) as exc:
+        raise RuntimeError(f"cannot use Redis at {args.redis}: {exc}") from None
 
 
 def _reachable(host: str) -> str:

@@ -176,10 +176,12 @@ class KeptRun:
         return {"error": "inspect needs `summary` (an id), `variable` (a name) or `node` (an id)"}
 
 
-    def view(self, request) -> dict:
+    def view(self, request, wait: float = 0) -> dict:
         """A `layout` request's reply (views.py): the last graph relayed, laid out with the
         groups it names collapsed. One at a time: a client that asks again before its last
-        reply is told so, rather than queueing work on the server."""
+        reply is told so, rather than queueing work on the server. A classroom's viewers share
+        the room's run, so each waits its turn (``wait`` seconds at most; it has one request
+        in flight at a time, live.py), and most find the presenter's layout already made."""
         problem = request_problem(request)
         if problem:
             return {"error": problem}
@@ -187,7 +189,9 @@ class KeptRun:
             graph = self._graph
         if graph is None:
             return {"error": "no graph yet in this run"}
-        if not self._laying_out.acquire(blocking=False):
+        turn = (self._laying_out.acquire(timeout=wait) if wait > 0
+                else self._laying_out.acquire(blocking=False))
+        if not turn:
             return {"error": "busy: the last layout asked for is still being made"}
         try:
             wanted, only, opened, layers = (request["collapsed"], request.get("nodes"),
@@ -262,11 +266,11 @@ class KeptRuns:
             return {"error": "nothing to inspect: no run on this connection"}
         return run.answer(request)
 
-    def view(self, client: str, request) -> dict:
+    def view(self, client: str, request, wait: float = 0) -> dict:
         run = self._run_of(client)
         if run is None:
             return {"error": "nothing to lay out: no run on this connection"}
-        return run.view(request)
+        return run.view(request, wait)
 
     def has(self, client: str) -> bool:
         return self._run_of(client) is not None

@@ -23,24 +23,46 @@ from gradtrace.protocol import rejected_event
 
 MAX_CODE_BYTES = 64 * 1024
 RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can
+ROOM_LAYOUT_WAIT = 10.0  # seconds a viewer's layout of the room's run may wait for its turn
 
 
 def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
              classroom=None) -> None:
     limiter = RunLimiter(RUNS_PER_MINUTE)
 
+    asking: set[str] = set()  # viewers with a question about the room's run in flight
+    asking_lock = threading.Lock()
+
     def reject(reason: str) -> None:
-        socketio.emit("trace", [rejected_event(reason)], to=request.sid)
+        socketio.emit("trace", [rejected_event(reason)], to=request.sid, ignore_queue=True)
 
     def watching() -> bool:
         return classroom is not None and classroom.is_viewer(request.sid)
 
-    def runs_of(client: str) -> str:
-        """Whose kept run a connection's `inspect` and `layout` read: a viewer's is the room's,
-        unless it runs its own."""
-        if watching() and not sessions.kept.has(client) and classroom.runner is not None:
-            return classroom.runner
-        return client
+    def answer(kind: str, client: str, payload) -> dict:
+        """A question about a run of this process (a viewer's, about the room's run)."""
+        if kind == "inspect":
+            return sessions.kept.answer(client, payload)
+        return sessions.kept.view(client, payload, wait=ROOM_LAYOUT_WAIT)
+
+    def ask_room(kind: str, payload) -> dict:
+        """A viewer's question about the room's run, wherever it ran: one at a time each."""
+        with asking_lock:
+            if request.sid in asking:
+                return {"error": "busy: your last question is still being answered"}
+            asking.add(request.sid)
+        try:
+            return classroom.ask(kind, payload, answer)
+        finally:
+            with asking_lock:
+                asking.discard(request.sid)
+
+    def reads_room_run() -> bool:
+        """A viewer reads the room's run, unless it ran its own."""
+        return watching() and not sessions.kept.has(request.sid)
+
+    if classroom is not None:
+        socketio.start_background_task(classroom.answer_asks, answer)
 
     @socketio.on("connect")
     def connect(auth=None):
@@ -84,11 +106,15 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
 
     @socketio.on("inspect")
     def inspect(payload=None):
-        return sessions.kept.answer(runs_of(request.sid), payload)
+        if reads_room_run():
+            return ask_room("inspect", payload)
+        return sessions.kept.answer(request.sid, payload)
 
     @socketio.on("layout")
     def view(payload=None):
-        return sessions.kept.view(runs_of(request.sid), payload)
+        if reads_room_run():
+            return ask_room("layout", payload)
+        return sessions.kept.view(request.sid, payload)
 
     @socketio.on("welcome")
     def welcome(*args):

@@ -56,8 +56,10 @@ export function wireClassroom(app, socket) {
   const room = state.room;
   socket.on("connect", () => socket.emit("welcome"));
   socket.on("room", (info) => {
+    // the QR code and viewer link come once, when this page is welcomed; counts come often
     Object.assign(room, { role: info.role, watching: info.watching, allowRuns: info.allow_runs,
-                          qr: info.qr ?? null, viewerLink: info.viewer_link ?? null });
+                          qr: info.qr ?? room.qr ?? null,
+                          viewerLink: info.viewer_link ?? room.viewerLink ?? null });
     showRoom(app);
   });
   socket.on("room_run", () => app.startRun()); // the presenter ran code: its run, from the start
