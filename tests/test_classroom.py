@@ -115,6 +115,7 @@ class Member:
         raise AssertionError(f"not seen in {timeout} s: {self.got[-5:]}")
 
     def close(self):
+        self.sio.reconnection = False  # a closed socket is a dropped connection to the client
         if self.sio.eio.ws is not None:  # without waiting 3 s for the server's closing frame
             self.sio.eio.ws.close(timeout=0.05)
         self.sio.eio.disconnect(abort=True)
@@ -205,6 +206,42 @@ def test_a_presenter_who_reconnects_keeps_the_room(room):
     finally:
         again.close()
         viewer.close()
+
+
+BIG = ("import torch\nx = torch.arange(100.0, requires_grad=True)\n"
+       "y = (x * x).sum()\ny.backward()\n")  # x's 100 values stay on the server until asked
+
+
+def test_the_room_s_run_can_be_inspected_after_the_presenter_reloads(room):
+    first, viewer = Member(room, presenter=True), Member(room)
+    try:
+        first.run(BIG)
+        first.wait(done)
+        viewer.wait(done)
+        first.close()  # a reload: the run's connection is gone, the room still shows its run
+        again = Member(room, presenter=True)
+        try:
+            for member in (again, viewer):
+                answer = member.sio.call("inspect", {"variable": "x"}, timeout=10)
+                assert answer["value"]["values"] == [float(i) for i in range(100)], answer
+                view = member.sio.call("layout", {"collapsed": []}, timeout=10)
+                assert "error" not in view, view
+            again.run(CODE)  # a new run: the room's questions are about it now
+            again.wait(done)
+            answer = viewer.sio.call("inspect", {"variable": "x"}, timeout=10)
+            assert answer["value"]["values"] == [2.0], answer
+            deadline = time.monotonic() + 5  # and the left run's values are dropped
+            while kept_runs(room) != 1:
+                assert time.monotonic() < deadline, "the run of the connection that left is kept"
+                time.sleep(0.05)
+        finally:
+            again.close()
+    finally:
+        viewer.close()
+
+
+def kept_runs(room: dict) -> int:
+    return json.load(urllib.request.urlopen(room["base"] + "/healthz", timeout=5))["kept_runs"]
 
 
 def test_viewers_may_run_their_own_code_only_when_the_presenter_allows_it(room):

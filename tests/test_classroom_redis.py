@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from test_classroom import CODE, STATE, Member, classroom_server, done, rejected
+from test_classroom import BIG, CODE, STATE, Member, classroom_server, done, rejected
 from test_classroom_load import room_of
 from test_live import free_port
 
@@ -54,10 +54,6 @@ def two_servers():
     with redis_server() as url, classroom_server("--redis", url) as (base_a, lines_a), \
             classroom_server("--redis", url) as (base_b, lines_b):
         yield room_of(lines_a, base_a), room_of(lines_b, base_b), (lines_a, lines_b)
-
-
-BIG = ("import torch\nx = torch.arange(100.0, requires_grad=True)\n"
-       "y = (x * x).sum()\ny.backward()\n")  # x's 100 values stay on the server until asked
 
 
 def test_both_processes_serve_one_room_with_one_token(two_servers):

@@ -67,7 +67,6 @@ def create_app(config: dict | None = None) -> Flask:
         store = RedisRoom(redis, app.config["ROOM"]) if redis else LocalRoom()
         classroom = Classroom(app.config["ROOM"], socketio, app.config["VIEWER_URL"], outbox,
                               store)
-        socketio.start_background_task(classroom.keep_up)
     app.extensions["classroom"] = classroom
 
     def send(client: str, batch: list[dict], size: int = 0) -> None:
@@ -78,6 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     sessions = Sessions(send, RunLimits(timeout=float(app.config["TIMEOUT"])),
                         int(app.config["MAX_RUNS"]), isolation, outbox.hang_up)
     app.extensions["gradtrace"] = sessions
+    if classroom is not None:
+        socketio.start_background_task(classroom.keep_up, sessions.kept.forget)
     self_test = SelfTest(sessions.zygote.spawn, sessions.limits)
     app.extensions["self_test"] = self_test
     live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)

@@ -53,6 +53,7 @@ class Classroom:
                    if viewer_link else None)  # for the presenter's page to show
         self.presenters: set[str] = set()  # this process's connections
         self.viewers: set[str] = set()
+        self._left_runs: set[str] = set()  # presenters' connections that left, their runs shown
         self._lock = threading.Lock()
 
     @property
@@ -107,9 +108,10 @@ class Classroom:
             time.sleep(0.02)
         return True
 
-    def keep_up(self) -> None:
+    def keep_up(self, forget_run) -> None:
         """Forever, every LOOK_EVERY: hang up on each viewer with more than the cap unread (its
-        page reconnects and catches up from the room, at the pace it reads); and now and then
+        page reconnects and catches up from the room, at the pace it reads); ``forget_run`` the
+        run of a presenter's connection that left once the room shows another; and now and then
         renew this process's part of the room in the store."""
         looks = 0
         while True:
@@ -117,11 +119,20 @@ class Classroom:
             for client in list(self.viewers):
                 if self.outbox.too_slow(client):
                     self.outbox.hang_up(client)
+            for left in list(self._left_runs):
+                if not self.shows_run_of(left):
+                    self._left_runs.discard(left)
+                    forget_run(left)
             looks += 1
             if looks % RENEW_EVERY == 0:
                 self.store.renew()
 
+    def shows_run_of(self, client: str) -> bool:
+        return self.store.runner() == (self.store.process, client)
+
     def leave(self, client: str) -> None:
+        if self.shows_run_of(client):  # its run stays for the room's questions (live.py)
+            self._left_runs.add(client)
         with self._lock:
             self.presenters.discard(client)
             self.viewers.discard(client)
@@ -157,7 +168,7 @@ class Classroom:
 
     def relay(self, client: str, batch: list[dict], size: int) -> None:
         """A batch of a run, as sent to its client: the room's run goes to the viewers too."""
-        if self.store.runner() != (self.store.process, client):
+        if not self.shows_run_of(client):
             return
         self.store.add_batch(batch, size)
         self._emit("trace", batch, to=self.channel)
@@ -199,7 +210,7 @@ class Classroom:
     def answer_asks(self, answer) -> None:
         """Forever: answer other processes' viewers about the room's run when it ran here."""
         def answer_for_room(kind: str, client: str, payload) -> dict:
-            if self.store.runner() != (self.store.process, client):
+            if not self.shows_run_of(client):
                 return {"error": "the room shows another run now"}
             return answer(kind, client, payload)
 

@@ -58,8 +58,10 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
                 asking.discard(request.sid)
 
     def reads_room_run() -> bool:
-        """A viewer reads the room's run, unless it ran its own."""
-        return watching() and not sessions.kept.has(request.sid)
+        """A room's member reads the room's run, unless it ran its own (a presenter who has
+        reloaded has not, yet)."""
+        return (classroom is not None and not sessions.kept.has(request.sid)
+                and (watching() or classroom.is_presenter(request.sid)))
 
     if classroom is not None:
         socketio.start_background_task(classroom.answer_asks, answer)
@@ -80,7 +82,9 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
 
     @socketio.on("disconnect")
     def disconnect(*args):
-        sessions.forget(request.sid)  # a disconnect kills the run and drops what was kept
+        # a disconnect kills the run and drops what was kept, unless the room shows that run
+        shown = classroom is not None and classroom.shows_run_of(request.sid)
+        sessions.forget(request.sid, keep_values=shown)
         limiter.forget(request.sid)
         if classroom is not None:
             classroom.leave(request.sid)

@@ -41,6 +41,7 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     gone: bool = False  # its client disconnected: nothing of it is kept
+    keep_values: bool = False  # unless a classroom still reads it
 
 
 class RunQueue:
@@ -153,20 +154,22 @@ class Sessions:
         finally:
             with self._lock:
                 self._runs.pop(run.client, None)
-            if run.gone:  # it may have started keeping after its client left
-                self.kept.forget(run.client)
+            if run.gone and not run.keep_values:  # it may have started keeping after its
+                self.kept.forget(run.client)  # client left
             duration_ms = round((time.monotonic() - run.started) * 1e3)
             notify(self.send, run.client,
                    [done_event(status, duration_ms)])
 
-    def forget(self, client: str) -> None:
-        """The client left: stop its run and drop what was kept of it."""
+    def forget(self, client: str, keep_values: bool = False) -> None:
+        """The client left: stop its run and drop what was kept of it, unless others still
+        read it (a classroom's run: the room drops it when it shows another)."""
         with self._lock:
             run = self._runs.get(client)
             if run:
-                run.gone = True
+                run.gone, run.keep_values = True, keep_values
                 run.stop.set()
-        self.kept.forget(client)
+        if not keep_values:
+            self.kept.forget(client)
 
     def _run(self, run: Run) -> str:
         kept = self.kept.start(run.client)
