@@ -22,7 +22,8 @@ from test_live import drain, free_port, page_like_client
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
 STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
-         "view": {"cx": 10.5, "cy": -2.0, "scale": 1.25}, "internals": False}
+         "view": {"cx": 10.5, "cy": -2.0, "scale": 1.25, "w": 900, "h": 500},
+         "internals": False}
 
 
 @contextlib.contextmanager
@@ -162,7 +163,7 @@ def test_a_viewers_run_and_sync_are_refused_and_change_nothing(room):
         viewer.sio.emit("sync", {**STATE, "step": 99})  # a viewer cannot lead
         viewer.wait(lambda m: len(rejected(m)) == 2)
         assert "only the presenter leads the room" in rejected(viewer)[1]
-        for bad in ({"step": -1}, {"view": {"cx": 0, "cy": 0, "scale": -1}},
+        for bad in ({"step": -1}, {"view": {**STATE["view"], "scale": -1}},
                     {"collapsed": "all"}, {"code": 5}, {"extra": 1}, {"view": {"x": 1}}):
             presenter.sio.emit("sync", {**STATE, **bad})  # malformed: an error, no change
         presenter.wait(lambda m: len(rejected(m)) == 6)
@@ -305,7 +306,9 @@ def test_sync_messages_are_checked_field_by_field():
     assert "unknown fields" in sync_problem({**STATE, "token": "x"})
     assert "step" in sync_problem({**STATE, "step": True})
     assert "collapsed" in sync_problem({**STATE, "collapsed": ["a" * 301]})
-    assert "view" in sync_problem({**STATE, "view": {"cx": 0, "cy": 0, "scale": 0}})
+    assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "scale": 0}})
+    assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "w": 0}})
+    assert "view" in sync_problem({**STATE, "view": {"cx": 0, "cy": 0, "scale": 1}})
 
 
 def test_runs_are_limited_per_connection():
@@ -358,6 +361,18 @@ def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_com
         for page in (lead, watch):
             page.wait_for_function("document.querySelector('[data-testid=status]')"
                                    ".textContent.startsWith('done')")
+        # the presenter zooms in: the viewer's narrower screen shows the same boxes, all of them
+        lead.click("[data-testid=zoom-in]")
+        lead.click("[data-testid=zoom-in]")
+        lead.wait_for_timeout(300)
+        whole = ("() => { const c = document.querySelector('[data-testid=canvas]');"
+                 " return window.gradtrace.drawn.filter((b) => b.x >= 0 && b.y >= 0"
+                 " && b.x + b.w <= c.clientWidth && b.y + b.h <= c.clientHeight)"
+                 ".map((b) => b.id).sort(); }")
+        shown = lead.evaluate(whole)
+        assert 0 < len(shown) < len(lead.evaluate("window.gradtrace.drawn"))  # a part
+        watch.wait_for_function(f"ids => JSON.stringify(({whole})()) === JSON.stringify(ids)",
+                                arg=shown, timeout=5000)
         # stepping on the presenter moves the viewer
         lead.click("[data-testid=canvas]")
         lead.keyboard.press("Home")

@@ -254,15 +254,18 @@ def sync_problem(payload) -> str | None:
         return "sync.collapsed must be a list of group paths or null"
     view = payload.get("view")
     if view is not None and not _is_view(view):
-        return "sync.view must be {cx, cy, scale} with finite numbers and a positive scale"
+        return ("sync.view must be {cx, cy, scale, w, h}: finite numbers, a positive scale and a "
+                "canvas size")
     if type(payload.get("internals")) is not bool:
         return "sync.internals must be true or false"
     return None
 
 
 def _is_view(view) -> bool:
-    if not isinstance(view, dict) or set(view) != {"cx", "cy", "scale"}:
+    """{cx, cy, scale, w, h}: the world point at the centre of the presenter's canvas, its scale,
+    and the canvas's size in CSS pixels (a viewer fits the same region to its own canvas)."""
+    if not isinstance(view, dict) or set(view) != {"cx", "cy", "scale", "w", "h"}:
         return False
-    numbers = [view[k] for k in ("cx", "cy", "scale")]
+    numbers = list(view.values())
     return (all(type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e9 for v in numbers)
-            and view["scale"] > 0)
+            and view["scale"] > 0 and 0 < view["w"] < 1e5 and 0 < view["h"] < 1e5)

@@ -20,9 +20,9 @@ import {
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
-import { afterRender, followedStep, leaveSync, wireClassroom } from "./sync.js";
+import { afterRender, followedStep, followedView, leaveSync, wireClassroom } from "./sync.js";
 import { buildTimeline, passOfFrame, printedBy } from "./timeline.js";
-import { centreOn, fitView, nodeBox, onScreen, zoomAt } from "./view.js";
+import { centreOn, fitView, followView, nodeBox, onScreen, zoomAt } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
@@ -48,6 +48,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
 const state = {
   run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0), internals: false,
   view: null, viewTouched: false, dirty: false, // dirty: draw on the next animation frame
+  presenterView: null, // a classroom presenter's last view (sync.js)
   selected: null, selectedName: null, errorLines: [],
   // caches, each with the key it was made for
   graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
@@ -275,8 +276,13 @@ function render() {
   const shapes = graph.nodes.length + graph.cuts.length;
   const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
   if (!state.view && shapes) {
-    state.view = fitView([...graph.nodes, ...cutBoxes(graph.cuts)], width, height);
-    if (presenting()) { state.view = zoomAt(state.view, PRESENT_ZOOM, width / 2, height / 2); }
+    const boxes = [...graph.nodes, ...cutBoxes(graph.cuts)];
+    const presenters = followedView(state); // a viewer frames what the presenter sees
+    state.view = presenters ? followView(presenters, boxes, width, height)
+      : fitView(boxes, width, height);
+    if (presenting() && !presenters) {
+      state.view = zoomAt(state.view, PRESENT_ZOOM, width / 2, height / 2);
+    }
   }
   if (presenting() && state.view && state.followed !== frameIndex) { // the camera follows
     state.followed = frameIndex;

@@ -4,13 +4,15 @@
 // `app`: {state, ui, editor, request(...), render(), startRun()}.
 
 import { askForLayout } from "./graphview.js";
+import { collapsedPaths } from "./groups.js";
 import { currentFrame, seek } from "./player.js";
 import { toWorld } from "./view.js";
 
 const SEND_EVERY = 40; // ms: the presenter's changes go out at most this often (and the last one)
 
 // What a viewer needs to see what the presenter sees. The view is sent as the world point at
-// the centre of the canvas and the scale, so that screens of other sizes centre the same place.
+// the centre of the canvas, the scale and the canvas's size, so that a screen of another size
+// shows the same region, centred and fitted.
 function viewStateOf({ state, ui, editor }) {
   const view = state.view;
   const centre = view ? toWorld(view, ui.canvas.clientWidth / 2, ui.canvas.clientHeight / 2)
@@ -20,10 +22,20 @@ function viewStateOf({ state, ui, editor }) {
     step: currentFrame(state.player),
     selected: typeof state.selected === "number" ? state.selected : null,
     selected_name: state.selectedName ?? null,
-    collapsed: state.collapsed,
-    view: centre ? { cx: centre.x, cy: centre.y, scale: view.scale } : null,
+    collapsed: shownGroups(state),
+    view: centre ? { cx: centre.x, cy: centre.y, scale: view.scale,
+                     w: ui.canvas.clientWidth, h: ui.canvas.clientHeight } : null,
     internals: state.internals,
   };
+}
+
+// The groups the presenter sees collapsed. Before anyone folds or opens one, the page shows the
+// graph as it opens, which depends on the canvas's width: a viewer's narrower screen would fold
+// more. So the presenter sends the groups its opening view folded, not "as it opens".
+function shownGroups(state) {
+  if (state.collapsed !== null) { return state.collapsed; }
+  const reply = state.layout.graph === state.doc?.graph ? state.layout.reply : null;
+  return reply ? collapsedPaths(reply) : null;
 }
 
 // The presenter's state, made the page's own.
@@ -41,11 +53,10 @@ function applyViewState(app, s) {
     state.collapsed = s.collapsed;
     if (state.doc && state.doc.graph.nodes.length) { askForLayout(app, s.collapsed); }
   }
-  if (s.view) {
-    const { scale, cx, cy } = s.view;
-    state.view = { scale, tx: ui.canvas.clientWidth / 2 - cx * scale,
-                   ty: ui.canvas.clientHeight / 2 - cy * scale };
-    state.viewTouched = true;
+  if (s.view) { // framed anew (followedView) whenever the graph or the canvas changes
+    state.presenterView = s.view;
+    state.view = null;
+    state.viewTouched = false;
   }
   app.render();
 }
@@ -92,6 +103,12 @@ export function afterRender(app) {
     const latest = JSON.stringify(viewStateOf(app));
     if (latest !== room.sent) { room.sent = latest; app.request("sync", JSON.parse(latest)); }
   }, SEND_EVERY);
+}
+
+// The presenter's view, for a viewer who follows to frame its own canvas by; else null.
+export function followedView(state) {
+  const room = state.room;
+  return room.role === "viewer" && room.following ? state.presenterView ?? null : null;
 }
 
 // A viewer who follows keeps the presenter's step while the run's frames arrive.

@@ -69,6 +69,20 @@ export function fitView(nodes, width, height, margin = 32) {
            ty: (height - (y1 - y0) * scale) / 2 - y0 * scale };
 }
 
+// The presenter's view ({cx, cy, scale, w, h}: its centre, scale and canvas size) on a canvas
+// of another size: the part of the graph the presenter sees, fitted here with a margin. Never
+// closer than the presenter's scale, unless this canvas is the bigger one both ways.
+export function followView({ cx, cy, scale, w, h }, nodes, width, height, margin = 16) {
+  const [hw, hh] = [w / 2 / scale, h / 2 / scale];
+  let [x0, y0, x1, y1] = boundsOf(nodes);
+  [x0, y0, x1, y1] = [Math.max(x0, cx - hw), Math.max(y0, cy - hh), Math.min(x1, cx + hw),
+                      Math.min(y1, cy + hh)];
+  if (!(x1 > x0 && y1 > y0)) { [x0, y0, x1, y1] = [cx - hw, cy - hh, cx + hw, cy + hh]; }
+  const closest = scale * Math.max(1, Math.min(width / w, height / h));
+  const s = Math.min((width - 2 * margin) / (x1 - x0), (height - 2 * margin) / (y1 - y0), closest);
+  return { scale: s, tx: width / 2 - ((x0 + x1) / 2) * s, ty: height / 2 - ((y0 + y1) / 2) * s };
+}
+
 // The view with `node` at the centre of a width x height canvas, at least at `scale` (so that
 // its text reads).
 export function centreOn(view, node, width, height, scale = 1) {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  fitLayers, fitView, hitTest, identity, MAX_NODE_WIDTH, nodeBox, onScreen, overlaps, pan,
+  fitLayers, fitView, followView, hitTest, identity, MAX_NODE_WIDTH, nodeBox, onScreen, overlaps, pan,
   toScreen, toWorld, zoomAt,
 } from "../../static/js/view.js";
 
@@ -34,6 +34,22 @@ test("fit shows every node inside the canvas", () => {
       assert.ok(s.x >= 0 && s.x <= 400 && s.y >= 0 && s.y <= 300, JSON.stringify(s));
     }
   }
+});
+
+test("a narrower viewer frames the part of the graph the presenter sees, no closer", () => {
+  const nodes = [0, 1, 2, 3, 4, 5].map((i) => ({ id: i, kind: "op", x: i * 200, y: 0 }));
+  // the presenter sees nodes 1 to 3 on a 900 x 500 canvas, at scale 1.5
+  const shown = { cx: 400, cy: 0, scale: 1.5, w: 900, h: 500 };
+  const seen = (view, width, height) => nodes
+    .filter((n) => onScreen(view, nodeBox(n), width, height, true)).map((n) => n.id);
+  const presenters = { scale: 1.5, tx: 450 - 400 * 1.5, ty: 250 };
+  assert.deepEqual(seen(presenters, 900, 500), [1, 2, 3]);
+  assert.deepEqual(seen(followView(shown, nodes, 600, 400), 600, 400), [1, 2, 3]);
+  const whole = { ...shown, scale: 0.5, w: 1400, cx: 500 };
+  assert.deepEqual(seen(followView(whole, nodes, 600, 400), 600, 400), [0, 1, 2, 3, 4, 5]);
+  // a bigger screen both ways may come closer; a smaller one never past the presenter's scale
+  assert.ok(followView(shown, nodes, 1800, 1000).scale > shown.scale);
+  assert.ok(followView(shown, nodes, 600, 400).scale <= shown.scale);
 });
 
 test("hit-testing finds the node under the pointer", () => {
