@@ -300,6 +300,21 @@ def test_a_viewer_that_never_reads_is_dropped_and_the_room_goes_on():
             viewer.close()
 
 
+def test_a_viewer_that_vanishes_leaves_the_count_within_half_a_minute():
+    """A laptop closed mid-lesson sends no goodbye: it stops answering the server's pings."""
+    with in_process_server(ROOM="r") as (url, app):
+        presenter = Member({"base": url, "room": "r", "token": "t"}, presenter=True)
+        gone = never_reading_client(int(url.rsplit(":", 1)[1]), {"room": "r"}, ["welcome"])
+        try:
+            presenter.wait(lambda m: any(r["watching"] == 1 for r in m.of("room")))
+            started = time.monotonic()
+            presenter.wait(lambda m: m.of("room")[-1]["watching"] == 0, timeout=40)
+            assert time.monotonic() - started < 30  # 45 s and more with Engine.IO's defaults
+        finally:
+            gone.close()
+            presenter.close()
+
+
 def test_sync_messages_are_checked_field_by_field():
     assert sync_problem(STATE) is None
     assert sync_problem([]) == "sync expects an object"
