@@ -271,6 +271,11 @@ def test_without_the_room_or_the_token_there_is_no_connection(room):
         client = socketio.Client()
         with pytest.raises(socketio.exceptions.ConnectionError):
             client.connect(room["base"], transports=["websocket"], auth=auth)
+    # nor from another site's page that knows the viewer link (its script would be a viewer)
+    client = socketio.Client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(room["base"], transports=["websocket"], auth={"room": room["room"]},
+                       headers={"Origin": "http://evil.example"})
 
 
 def test_a_viewer_that_never_reads_is_dropped_and_the_room_goes_on():

@@ -51,12 +51,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
-    # A message larger than this closes the connection with no word said, so it sits well above
-    # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
     redis = app.config["REDIS"]
     # In a classroom, a laptop closed mid-lesson leaves the count of viewers in about 25 s
     # (Engine.IO pings every 10 s and waits 10 s for the answer), not in 45 s and more.
     pings = {"ping_interval": 10, "ping_timeout": 10} if app.config["ROOM"] else {}
+    # A message larger than this closes the connection with no word said, so it sits well above
+    # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024,
                         json=SocketIOJson, message_queue=redis,
                         channel="gradtrace", **pings)  # its events, to every process of a room

@@ -21,6 +21,7 @@ presenter allowed private runs (each viewer's own, under the same limits and que
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,8 @@ import time
 import segno
 
 from gradtrace.roomstore import LocalRoom
+
+logger = logging.getLogger(__name__)
 
 MAX_CODE_CHARS = 64 * 1024
 MAX_GROUPS = 10_000
@@ -116,16 +119,19 @@ class Classroom:
         looks = 0
         while True:
             time.sleep(LOOK_EVERY)
-            for client in list(self.viewers):
-                if self.outbox.too_slow(client):
-                    self.outbox.hang_up(client)
-            for left in list(self._left_runs):
-                if not self.shows_run_of(left):
-                    self._left_runs.discard(left)
-                    forget_run(left)
             looks += 1
-            if looks % RENEW_EVERY == 0:
-                self.store.renew()
+            try:
+                for client in list(self.viewers):
+                    if self.outbox.too_slow(client):
+                        self.outbox.hang_up(client)
+                for left in list(self._left_runs):
+                    if not self.shows_run_of(left):
+                        self._left_runs.discard(left)
+                        forget_run(left)
+                if looks % RENEW_EVERY == 0:
+                    self.store.renew()
+            except Exception:  # Redis away for a moment: look again next time, not never
+                logger.exception("the classroom's look at its viewers failed")
 
     def shows_run_of(self, client: str) -> bool:
         return self.store.runner() == (self.store.process, client)

@@ -7,7 +7,8 @@ batch (JSON list) of events; docs/protocol.md lists them.
 In a classroom (classroom.py) a connection names the room: with the token it is the presenter,
 without it a viewer. Then also: `welcome` (the room as it is now), `sync` {view state} from the
 presenter, `allow_runs` {allow}; to clients `room` {watching, role, ...}, `room_run`, `sync`.
-A viewer's `inspect` and `layout` are answered from the room's run.
+A member's `inspect` and `layout` are answered from the room's run (by whichever process ran
+it) until the member runs code of its own.
 """
 
 from __future__ import annotations

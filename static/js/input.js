@@ -1,6 +1,7 @@
 // Input: the player's controls and keys, and the canvas's pointer, wheel, pinch, fit, zoom,
-// groups and search, each turned into a change of the view state. `app`: {state, ui, render(),
-// act(change), moveView(view), request(...)}.
+// groups and search, each turned into a change of the view state; and the toolbar's choices of
+// device and example. `app`: {state, ui, editor, render(), act(change), moveView(view),
+// request(...), run()}.
 
 import { askForLayout, collapseTo, toggleGroup } from "./graphview.js";
 import { anyOf, collapsedPaths, groupsAround } from "./groups.js";
@@ -23,6 +24,25 @@ function select(app, nodeId) {
 
 
 // The player's controls and keys: client-side only; the server is never asked.
+// The devices this server has (from the page), and the examples (`examples`: a promise of
+// [{name, title, code}]); the empty page's "try the seed example" runs one.
+export function wireChoices({ ui, editor, run }, examples) {
+  for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
+    ui.device.add(new Option(device, device));
+  }
+  examples.then((list) => {
+    for (const ex of list) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
+  });
+  ui["try-seed"].addEventListener("click", async () => {
+    const seed = (await examples).find((ex) => ex.name === ui["try-seed"].dataset.example);
+    editor.setValue(seed.code);
+    run();
+  });
+  ui.examples.addEventListener("change", () => {
+    if (ui.examples.value) { editor.setValue(ui.examples.value); }
+  });
+}
+
 export function wirePlayer(app) {
   const { state, ui, act } = app;
   ui.play.addEventListener("click", act((p) => (p.playing ? pause(p) : play(p))));

@@ -1,28 +1,30 @@
 // The host: the only module that finds elements on the page. It owns the editor, the socket,
 // the run, the state and the animation loop, and hands the rest an `app` ({state, ui, editor,
-// request, render, act, moveView, setStatus}): graphview.js prepares the graph, panels.js
-// draws the panels, input.js turns input into view changes, exports.js exports and shares.
+// request, render, act, moveView, setStatus, ...}): graphview.js prepares the graph, camera.js
+// aims the view, panels.js draws the panels, input.js turns input into view changes, exports.js
+// exports and shares, sync.js joins a classroom.
 
 import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
 import {
   codeFromHash, codeFromSharedHash, SHARED, sessionToken, withoutToken,
 } from "./address.js";
+import { aim } from "./camera.js";
 import { draw, lastCuts, setPresenting } from "./canvas.js";
 import { captionAt } from "./captions.js";
-import { cutBoxes, cutMarks } from "./cuts.js";
+import { cutMarks } from "./cuts.js";
 import { wireExports } from "./exports.js";
 import { drawnGraph } from "./graphview.js";
-import { wireCanvas, wirePlayer } from "./input.js";
+import { wireCanvas, wireChoices, wirePlayer } from "./input.js";
 import { codeSizeProblem } from "./limits.js";
 import {
-  renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
+  renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
 } from "./panels.js";
 import * as player from "./player.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
-import { afterRender, followedStep, followedView, leaveSync, wireClassroom } from "./sync.js";
+import { afterRender, followedStep, leaveSync, wireClassroom } from "./sync.js";
 import { buildTimeline, passOfFrame, printedBy } from "./timeline.js";
-import { centreOn, fitView, followView, nodeBox, onScreen, zoomAt } from "./view.js";
+import { centreOn, fitView } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
@@ -79,9 +81,7 @@ editor.on("change", () => {
 });
 
 const params = new URLSearchParams(location.search);
-// Presenter mode zooms the fitted view by this much, so that text, edge labels and pulses are
-// that much larger (canvas.js), and follows the running node when it leaves the view.
-const PRESENT_ZOOM = 1.5;
+// Presenter mode: larger text (canvas.js) and a camera that zooms and follows (camera.js).
 const presenting = () => window.document.body.classList.contains("present");
 const setPresent = (on) => {
   window.document.body.classList.toggle("present", on);
@@ -115,6 +115,7 @@ const app = {
     state.view || fitView(state.graph.nodes, ui.canvas.clientWidth, ui.canvas.clientHeight),
     box, ui.canvas.clientWidth, ui.canvas.clientHeight)),
   startRun: () => { startRun(); refresh(); },
+  run: () => run(),
 };
 
 // A standalone file (the "Standalone HTML" export) holds its run and has no server: it replays
@@ -142,21 +143,7 @@ socket.on("disconnect", () => { // no reply will come to what was asked
   Object.assign(state.asking, { busy: false, next: null });
 });
 
-for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
-  ui.device.add(new Option(device, device));
-}
-const examples = offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json());
-examples.then((list) => {
-  for (const ex of list) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
-});
-ui["try-seed"].addEventListener("click", async () => {
-  const seed = (await examples).find((ex) => ex.name === ui["try-seed"].dataset.example);
-  editor.setValue(seed.code);
-  run();
-});
-ui.examples.addEventListener("change", () => {
-  if (ui.examples.value) { editor.setValue(ui.examples.value); }
-});
+wireChoices(app, offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json()));
 
 function run() {
   const viewer = state.room.role === "viewer";
@@ -260,8 +247,6 @@ function replaySaved({ document: doc, prints, code }) {
   setStatus("a saved run, replayed with no server");
 }
 
-let runningLine = null;
-let callLine = null; // during backward, the backward call's line, in a softer colour
 function render() {
   const doc = state.doc;
   if (!doc) { return; }
@@ -274,23 +259,8 @@ function render() {
   const scene = state.scene;
   const graph = drawnGraph(app);
   const shapes = graph.nodes.length + graph.cuts.length;
-  const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
-  if (!state.view && shapes) {
-    const boxes = [...graph.nodes, ...cutBoxes(graph.cuts)];
-    const presenters = followedView(state); // a viewer frames what the presenter sees
-    state.view = presenters ? followView(presenters, boxes, width, height)
-      : fitView(boxes, width, height);
-    if (presenting() && !presenters) {
-      state.view = zoomAt(state.view, PRESENT_ZOOM, width / 2, height / 2);
-    }
-  }
-  if (presenting() && state.view && state.followed !== frameIndex) { // the camera follows
-    state.followed = frameIndex;
-    const running = [...scene.active].map((id) => graph.byId.get(id)).find(Boolean);
-    if (running && !onScreen(state.view, nodeBox(running), width, height, true)) {
-      state.view = centreOn(state.view, running, width, height, state.view.scale);
-    }
-  }
+  aim(state, graph, scene, frameIndex, ui.canvas.clientWidth, ui.canvas.clientHeight,
+      presenting());
   if (!shapes) { // nothing (yet) to show: no picture left over from the last run
     ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
     window.gradtrace.drawn = [];
@@ -303,19 +273,8 @@ function render() {
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   renderMinimap(app, graph);
-  ui.timeline.value = frameIndex;
-  ui.play.textContent = state.player.playing ? "❚❚" : "▶";
-  const frame = state.frames[frameIndex];
-  showPass(app, passOfFrame(doc, frame));
-  ui.frame.textContent = frame
-    ? `${frameIndex + 1}/${state.frames.length} · ${frame.kind}${frame.kind === "forward" ? "" : ` (pass ${frame.pass})`}`
-    : "";
-  if (runningLine !== null) { editor.removeLineClass(runningLine, "background", "running-line"); }
-  if (callLine !== null) { editor.removeLineClass(callLine, "background", "call-line"); }
-  runningLine = scene.line ? scene.line - 1 : null;
-  callLine = scene.callLine && scene.callLine !== scene.line ? scene.callLine - 1 : null;
-  if (runningLine !== null) { editor.addLineClass(runningLine, "background", "running-line"); }
-  if (callLine !== null) { editor.addLineClass(callLine, "background", "call-line"); }
+  showPass(app, passOfFrame(doc, state.frames[frameIndex]));
+  renderFrame(app, frameIndex, scene);
   const caption = captionAt(doc, state.frames, frameIndex);
   if (ui.caption.textContent !== caption) { ui.caption.textContent = caption; }
   const printed = printedBy(state.frames, state.run.prints, frameIndex, doc.stdout);

@@ -1,5 +1,6 @@
 // The panels beside the graph, drawn from the document, the frame's scene and the selection:
-// Problems, the pass picker with its loss chart, the minimap and the inspector. `app`: {state,
+// Problems, the pass picker with its loss chart, the minimap, the inspector, and the player's
+// readout with the editor's lines of the frame. `app`: {state,
 // ui, editor, request(name, payload, reply), render(), centreOnBox(box), act(change)}.
 
 import { drawGlyph } from "./glyphs.js";
@@ -127,6 +128,27 @@ function drawLosses(canvas, log, show, current) {
 }
 
 // The minimap shows while some of the graph is out of view.
+// The player's readout for a frame, and the editor's lines: the running line and, during
+// backward, the backward call's line in a softer colour.
+const marked = { running: null, call: null };
+export function renderFrame({ state, ui, editor }, frameIndex, scene) {
+  ui.timeline.value = frameIndex;
+  ui.play.textContent = state.player.playing ? "❚❚" : "▶";
+  const frame = state.frames[frameIndex];
+  const pass = frame && frame.kind !== "forward" ? ` (pass ${frame.pass})` : "";
+  ui.frame.textContent = frame ? `${frameIndex + 1}/${state.frames.length} · ${frame.kind}${pass}`
+    : "";
+  const lines = {
+    running: scene.line ? scene.line - 1 : null,
+    call: scene.callLine && scene.callLine !== scene.line ? scene.callLine - 1 : null,
+  };
+  for (const [kind, style] of [["running", "running-line"], ["call", "call-line"]]) {
+    if (marked[kind] !== null) { editor.removeLineClass(marked[kind], "background", style); }
+    marked[kind] = lines[kind];
+    if (marked[kind] !== null) { editor.addLineClass(marked[kind], "background", style); }
+  }
+}
+
 export function renderMinimap({ state, ui }, graph) {
   const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
   const show = Boolean(state.view) && overflows(graph.nodes, state.view, width, height);
