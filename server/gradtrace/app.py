@@ -40,6 +40,11 @@ DEFAULTS = {
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
     "VIEWER_URL": None,  # the classroom's viewer link, for the presenter's QR code
     "REDIS": None,  # a Redis URL: several processes serve the classroom (serve --redis)
+    # Engine.IO pings every PING_INTERVAL s and waits PING_TIMEOUT s for the answer. A classroom
+    # pings every 10 s, so a laptop closed mid-lesson leaves the count in about half a minute,
+    # and a slow laptop busy with a big run still has 20 s to answer.
+    "PING_INTERVAL": None,  # 10 in a classroom, else Engine.IO's 25
+    "PING_TIMEOUT": 20,
 }
 
 
@@ -52,9 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     app.config["TOKEN"] = app.config["TOKEN"] or secrets.token_urlsafe(24)
     redis = app.config["REDIS"]
-    # In a classroom, a laptop closed mid-lesson leaves the count of viewers in about 25 s
-    # (Engine.IO pings every 10 s and waits 10 s for the answer), not in 45 s and more.
-    pings = {"ping_interval": 10, "ping_timeout": 10} if app.config["ROOM"] else {}
+    pings = {"ping_interval": app.config["PING_INTERVAL"] or (10 if app.config["ROOM"] else 25),
+             "ping_timeout": app.config["PING_TIMEOUT"]}
     # A message larger than this closes the connection with no word said, so it sits well above
     # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024,
