@@ -394,6 +394,10 @@ def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_com
         assert 0 < len(shown) < len(lead.evaluate("window.gradtrace.drawn"))  # a part
         watch.wait_for_function(f"ids => JSON.stringify(({whole})()) === JSON.stringify(ids)",
                                 arg=shown, timeout=5000)
+        # the presenter reloads: the room, and its own view, are as it left them
+        lead.reload()
+        lead.wait_for_function(f"ids => JSON.stringify(({whole})()) === JSON.stringify(ids)",
+                               arg=shown, timeout=10000)
         # stepping on the presenter moves the viewer
         lead.click("[data-testid=canvas]")
         lead.keyboard.press("Home")

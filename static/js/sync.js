@@ -53,7 +53,12 @@ function applyViewState(app, s) {
     state.collapsed = s.collapsed;
     if (state.doc && state.doc.graph.nodes.length) { askForLayout(app, s.collapsed); }
   }
-  if (s.view) { // framed anew (followedView) whenever the graph or the canvas changes
+  if (s.view && state.room.role === "presenter") { // its own view, back after a reload
+    const { scale, cx, cy } = s.view;
+    state.view = { scale, tx: ui.canvas.clientWidth / 2 - cx * scale,
+                   ty: ui.canvas.clientHeight / 2 - cy * scale };
+    state.viewTouched = true;
+  } else if (s.view) { // framed anew (followedView) whenever the graph or the canvas changes
     state.presenterView = s.view;
     state.view = null;
     state.viewTouched = false;
