@@ -106,7 +106,7 @@ class RedisRoom:
         self.redis.hset(self._scalars, "state", jsonio.dumps(state))
 
     def start_run(self, client: str) -> None:
-        with self.redis.pipeline() as pipe:  # MULTI: no batch of the old run comes between
+        with self.redis.pipeline() as pipe:  # MULTI: the new runner and no batches, at once
             pipe.hset(self._scalars, mapping={"runner": f"{self.process} {client}",
                                               "kept_bytes": 0})
             pipe.delete(self._batches)
