@@ -18,7 +18,7 @@ from gradtrace.classroom import sync_problem
 from gradtrace.live import RunLimiter
 from gradtrace.protocol import rebuild
 from test_guard import ENDLESS, in_process_server, never_reading_client
-from test_live import drain, free_port, page_like_client
+from test_live import drain, free_port, page_like_client, stop, wait_until_up
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
 STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
@@ -40,23 +40,10 @@ def classroom_server(*extra: str):
         assert "█" in qr, qr  # then the viewer link as a QR code, in the terminal
         drained = drain(proc)
         base = f"http://127.0.0.1:{port}"
-        started = time.monotonic()
-        while True:
-            try:
-                health = json.load(urllib.request.urlopen(base + "/healthz", timeout=1))
-                if health["zygote"] and health["self_test"]["status"] != "running":
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() - started < 60, "the server did not come up"
-            time.sleep(0.05)
+        wait_until_up(base, time.monotonic())
         yield base, lines
     finally:
-        proc.terminate()
-        proc.wait(10)
-        if drained is not None:
-            drained.join(5)
-        proc.stdout.close()
+        stop(proc, drained)
 
 
 @pytest.fixture(scope="module")

@@ -57,23 +57,32 @@ def serve(timeout: float, *extra: str, env: dict | None = None):
         assert printed.startswith(f"gradtrace is running at {url}/?token="), printed
         url.token = printed.rsplit("=", 1)[1]
         drained = drain(proc)
-        while True:
-            try:
-                health = json.load(urllib.request.urlopen(url + "/healthz", timeout=1))
-                if health["zygote"] and health["self_test"]["status"] != "running":
-                    assert health["ok"], health
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() - started < 60, "the server did not come up"
-            time.sleep(0.05)
+        health = wait_until_up(url, started)
+        assert health["ok"], health
         yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
-        if drained is not None:
-            drained.join(5)
-        proc.stdout.close()
+        stop(proc, drained)
+
+
+def wait_until_up(base: str, started: float) -> dict:
+    """/healthz once the server's zygote is up and its self-test has finished."""
+    while True:
+        try:
+            health = json.load(urllib.request.urlopen(base + "/healthz", timeout=1))
+            if health["zygote"] and health["self_test"]["status"] != "running":
+                return health
+        except OSError:
+            pass
+        assert time.monotonic() - started < 60, "the server did not come up"
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen, drained: threading.Thread | None) -> None:
+    proc.terminate()
+    proc.wait(10)
+    if drained is not None:
+        drained.join(5)
+    proc.stdout.close()
 
 
 def drain(proc: subprocess.Popen) -> threading.Thread:
