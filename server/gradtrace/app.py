@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,14 +14,16 @@ from flask_socketio import SocketIO
 
 from gradtrace import live
 from gradtrace.classroom import Classroom
+from gradtrace.devices import Devices, cuda_absent_reason
 from gradtrace.guard import HostGuard, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
 from gradtrace.roomstore import LocalRoom, RedisRoom
-from gradtrace.runner.isolation import detect
+from gradtrace.runner.isolation import detect, gpu_nodes
 from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.pool import WarmPool
 from gradtrace.runner.selftest import SelfTest
-from gradtrace.sessions import Sessions
+from gradtrace.sessions import PooledDevice, Sessions
 from gradtrace.standalone import standalone_page
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -45,6 +47,12 @@ DEFAULTS = {
     # and a slow laptop busy with a big run still has 20 s to answer.
     "PING_INTERVAL": None,  # 10 in a classroom, else Engine.IO's 25
     "PING_TIMEOUT": 20,
+    # CUDA runs take warm workers from a pool (runner/pool.py): CUDA_POOL of them kept ready (0
+    # turns CUDA off), CUDA_RUNS at once, each held to GPU_MEMORY_MB of the GPU (None: an even
+    # share of 80% of it).
+    "CUDA_POOL": 2,
+    "CUDA_RUNS": 1,
+    "GPU_MEMORY_MB": None,
 }
 
 
@@ -66,7 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
                         channel="gradtrace", **pings)  # its events, to every process of a room
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
-    devices = ("cpu", "cuda") if _has_cuda() else ("cpu",)
+    devices = Devices(lambda report: socketio.emit("capabilities", report, ignore_queue=True))
 
     outbox = Outbox(socketio, int(app.config["MAX_PENDING_BYTES"]))
     classroom = None
@@ -81,20 +89,23 @@ def create_app(config: dict | None = None) -> Flask:
         if classroom is not None:  # the presenter's run goes to the room too
             classroom.relay(client, batch, size)
 
-    sessions = Sessions(send, RunLimits(timeout=float(app.config["TIMEOUT"])),
-                        int(app.config["MAX_RUNS"]), isolation, outbox.hang_up)
+    limits = RunLimits(timeout=float(app.config["TIMEOUT"]))
+    self_tests = {}
+    cuda = _cuda(app.config, isolation, limits, devices, self_tests)
+    sessions = Sessions(send, limits, int(app.config["MAX_RUNS"]), isolation, outbox.hang_up,
+                        {"cuda": cuda} if cuda else None)
     app.extensions["gradtrace"] = sessions
     if classroom is not None:
         socketio.start_background_task(classroom.keep_up, sessions.kept.forget)
-    self_test = SelfTest(sessions.zygote.spawn, sessions.limits)
-    app.extensions["self_test"] = self_test
+    self_tests["cpu"] = SelfTest(sessions.zygote.spawn, limits, "cpu", isolation)
+    app.extensions["self_test"] = self_tests["cpu"]
     live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
 
     @app.get("/")
     def index():
-        return render_template("index.html", devices=devices)
+        return render_template("index.html", capabilities=devices.report())
 
     bundled: list[str] = []  # made at the first request, once: a classroom asks many times
 
@@ -102,19 +113,24 @@ def create_app(config: dict | None = None) -> Flask:
     def standalone():
         """The page as one file, for the page's "Standalone HTML" export to fill with a run."""
         if not bundled:
-            bundled.append(standalone_page(Path(app.static_folder), devices))
+            bundled.append(standalone_page(Path(app.static_folder)))
         return bundled[0], {"Content-Type": "text/html; charset=utf-8"}
 
     @app.get("/healthz")
     def healthz():
         zygote = sessions.zygote.alive()
-        return jsonify(ok=zygote and self_test.status != "failed", zygote=zygote,
-                       self_test=self_test.report(),
+        tests = {device: test.report() for device, test in self_tests.items()}
+        return jsonify(ok=zygote and all(t["status"] != "failed" for t in tests.values()),
+                       zygote=zygote, self_test=tests["cpu"], self_tests=tests,
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
                        kept_runs=len(sessions.kept),
                        isolation=isolation.describe(), sandbox=isolation.sandbox,
                        bubblewrap=bool(isolation.prefix), isolation_problems=isolation.problems,
-                       devices=list(devices), torch_imported="torch" in sys.modules)
+                       device_isolation=device_isolation(isolation, devices),
+                       devices=list(devices.ids()), capabilities=devices.report(),
+                       pools={device: pool.pool.status()
+                              for device, pool in sessions.pooled.items()},
+                       torch_imported="torch" in sys.modules)
 
     @app.get("/api/examples")
     def examples():
@@ -135,6 +151,33 @@ def list_examples(folder: Path) -> list[dict]:
     return found
 
 
-def _has_cuda() -> bool:
-    """Whether runs may ask for CUDA, without importing torch here."""
-    return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()
+def _cuda(config, isolation, limits: RunLimits, devices: Devices,
+          self_tests: dict) -> PooledDevice | None:
+    """CUDA's warm pool, when this host may have a GPU. Its first worker tells ``devices`` what
+    it found; once it found a GPU, the CUDA self-test runs through the pool."""
+    reason = cuda_absent_reason(int(config["CUDA_POOL"]) > 0)
+    if reason:
+        devices.cuda_absent(reason)
+        return None
+    runs = max(1, int(config["CUDA_RUNS"]))
+    cuda_limits = dataclasses.replace(limits, gpu_memory_mb=int(config["GPU_MEMORY_MB"] or 0),
+                                      gpu_share=0.8 / runs)
+
+    def found(report: dict) -> None:
+        devices.cuda_found(report)
+        if "problem" not in report:
+            self_tests["cuda"] = SelfTest(cuda.start, cuda_limits, "cuda", isolation)
+
+    devices.cuda_starting()
+    cuda = PooledDevice(WarmPool("cuda", int(config["CUDA_POOL"]), isolation, found), runs,
+                        cuda_limits)
+    return cuda
+
+
+def device_isolation(isolation, devices: Devices) -> dict:
+    """How a run on each device is kept in: a CUDA run also has the NVIDIA device nodes."""
+    cuda = next(d for d in devices.report()["devices"] if d["id"] == "cuda")
+    if not cuda["available"]:
+        return {"cpu": isolation.describe(), "cuda": f"unavailable: {cuda['reason']}"}
+    nodes = ", ".join(gpu_nodes()) if isolation.prefix else "the host's whole /dev"
+    return {"cpu": isolation.describe(), "cuda": f"{isolation.describe()}; devices: {nodes}"}

@@ -2,7 +2,7 @@
 
 Client to server: `run` {code, device?}, `stop`, `inspect` {summary}, {variable} or {node}, and
 `layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to client: `trace`, a
-batch (JSON list) of events; docs/protocol.md lists them.
+batch (JSON list) of events (docs/protocol.md lists them), and `capabilities`, the devices.
 
 In a classroom (classroom.py) a connection names the room: with the token it is the presenter,
 without it a viewer. Then also: `welcome` (the room as it is now), `sync` {view state} from the
@@ -27,8 +27,9 @@ RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quic
 ROOM_LAYOUT_WAIT = 10.0  # seconds a viewer's layout of the room's run may wait for its turn
 
 
-def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
-             classroom=None) -> None:
+def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) -> None:
+    """``devices``: devices.Devices, what runs may use here (told to each client as it
+    connects, as `capabilities`, and again whenever it changes)."""
     limiter = RunLimiter(RUNS_PER_MINUTE)
 
     asking: set[str] = set()  # viewers with a question about the room's run in flight
@@ -75,11 +76,11 @@ def register(socketio: SocketIO, sessions, devices: tuple[str, ...], token: str,
         if (classroom is not None and isinstance(room, str)
                 and hmac.compare_digest(room.encode(), classroom.id.encode())):
             classroom.join(request.sid, presenter=allowed)  # no token: a viewer, watch-only
-            return
-        if not allowed:
+        elif not allowed:
             _hang_up_soon(socketio, request.sid)
             raise ConnectionRefusedError("a valid token is required: open the URL that "
                                          "gradtrace printed, with its ?token=")
+        socketio.emit("capabilities", devices.report(), to=request.sid, ignore_queue=True)
 
     @socketio.on("disconnect")
     def disconnect(*args):
@@ -186,7 +187,7 @@ def _hang_up_soon(socketio: SocketIO, sid: str) -> None:
     timer.start()
 
 
-def _check_run(payload, devices: tuple[str, ...]) -> str | None:
+def _check_run(payload, devices) -> str | None:
     if not isinstance(payload, dict):
         return "run expects an object: {code, device}"
     code = payload.get("code")
@@ -195,6 +196,6 @@ def _check_run(payload, devices: tuple[str, ...]) -> str | None:
     if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
         return f"the code is over {MAX_CODE_BYTES // 1024} KiB"
     device = payload.get("device") or "cpu"
-    if device not in devices:
-        return f"unknown device {device!r}: this server has {', '.join(devices)}"
+    if device not in devices.ids():
+        return devices.why_not(device) if isinstance(device, str) else "device must be a string"
     return None

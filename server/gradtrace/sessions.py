@@ -18,8 +18,8 @@ from gradtrace.protocol import done_event, error_event, queued_event
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
+from gradtrace.runner.pool import PoolUnavailable, WarmPool
 from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
-from gradtrace.runner.sandbox import random_run_uid
 
 Send = Callable[..., None]  # (client id, batch of events, its size in bytes if known)
 
@@ -100,16 +100,36 @@ class RunQueue:
                 notify(self.send, run.client, [queued_event(place)])
 
 
+@dataclass
+class PooledDevice:
+    """A device whose runs take warm workers from ``pool`` (CUDA): at most ``slots`` runs at
+    once, each under ``limits``."""
+    pool: WarmPool
+    slots: int
+    limits: RunLimits
+
+    def start(self, job: dict) -> SpawnedWorker:
+        worker = self.pool.take()
+        worker.give(job)
+        return worker
+
+
 class Sessions:
-    """The runs of every connected client."""
+    """The runs of every connected client. A run on a device with a pool (CUDA) takes a warm
+    worker from it, under that device's own cap of runs at once; the others fork from the
+    zygote."""
 
     def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation,
-                 hang_up: Callable[[str], None] = lambda client: None):
+                 hang_up: Callable[[str], None] = lambda client: None,
+                 pooled: dict[str, PooledDevice] | None = None):
         self.send = send
         self.hang_up = hang_up  # drops a client that does not read what it is sent
         self.limits = limits
         self.isolation = isolation
+        self.pooled = pooled or {}
         self.queue = RunQueue(slots, send)
+        self.device_queues = {device: RunQueue(pooled.slots, send)
+                              for device, pooled in self.pooled.items()}
         self.zygote = ZygoteClient(isolation)
         self.kept = KeptRuns()  # each client's latest run's large values, for `inspect`
         self._runs: dict[str, Run] = {}
@@ -141,16 +161,19 @@ class Sessions:
             runs = list(self._runs.values())
         for run in runs:
             run.stop.set()
+        for pooled in self.pooled.values():
+            pooled.pool.close()
         self.zygote.close()
 
     def _execute(self, run: Run) -> None:
         status = "stopped"
+        queue = self.device_queues.get(run.device, self.queue)
         try:
-            if self.queue.acquire(run):
+            if queue.acquire(run):
                 try:
                     status = self._run(run)
                 finally:
-                    self.queue.release()
+                    queue.release()
         finally:
             with self._lock:
                 self._runs.pop(run.client, None)
@@ -178,23 +201,29 @@ class Sessions:
             kept.strip(batch)  # the page asks for the large values when it shows them
             self.send(run.client, batch, size)  # size: as the worker sent it, an upper bound
 
-        job = request(run.code, run.device, self.limits)
+        pooled = self.pooled.get(run.device)
+        limits = pooled.limits if pooled else self.limits
+        job = request(run.code, run.device, limits)
         try:
-            try:  # CUDA must never be initialised in the zygote: such runs get a fresh interpreter
-                worker = (SpawnedWorker(job, self.isolation, random_run_uid())
-                          if run.device == "cuda" else self.zygote.spawn(job))
+            try:  # the zygote never starts CUDA: a CUDA run without a pool is refused before
+                worker = pooled.start(job) if pooled else self.zygote.spawn(job)
             except (OSError, ZygoteDied) as exc:
                 notify(self.send, run.client, [error_event(error(
                     "RunnerUnavailable", f"no worker could be started: {exc}",
                     "user_exception"))])
                 return "error"
-            ending = follow(worker, self.limits, relay, run.stop.is_set)
+            except PoolUnavailable as exc:
+                notify(self.send, run.client, [error_event(error(
+                    "DeviceUnavailable", f"no {run.device} worker could be had: {exc}",
+                    "cuda_unavailable" if run.device == "cuda" else "user_exception"))])
+                return "error"
+            ending = follow(worker, limits, relay, run.stop.is_set)
         except ClientTooSlow:
             self.hang_up(run.client)  # it loses its run; the server keeps its memory
             return "error"
         if ending.status == "stopped":
             return "stopped"
-        problem = ending_error(ending, self.limits)
+        problem = ending_error(ending, limits)
         if problem:
             notify(self.send, run.client, [error_event(problem)])
             return "error"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from flask import render_template
 
+from gradtrace.devices import Devices
+
 ENTRY = "main.js"
 SOCKET_CLIENT = "../vendor/socket.io-client/socket.io.esm.min.js"
 TRACE_PLACEHOLDER = '"__GRADTRACE_TRACE__"'
@@ -93,11 +95,14 @@ def _inline(text: str) -> str:
     return re.sub(r"</(script|style)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
-def standalone_page(static_dir: Path, devices) -> str:
-    """The page as one file, with an empty trace block for the page to fill."""
+def standalone_page(static_dir: Path) -> str:
+    """The page as one file, with an empty trace block for the page to fill. It runs nothing:
+    its device menu is the cpu's alone."""
     read = lambda path: _inline((static_dir / path).read_text(encoding="utf-8"))  # noqa: E731
+    devices = Devices()
+    devices.cuda_absent("a saved page shows its run and runs nothing")
     return render_template(
-        "index.html", devices=devices, standalone={
+        "index.html", capabilities=devices.report(), standalone={
             "styles": [read("vendor/codemirror/codemirror.css"), read("css/app.css")],
             "scripts": [read("vendor/codemirror/codemirror.js"),
                         read("vendor/codemirror/mode/python/python.js")],

@@ -3,7 +3,7 @@
 
 import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace } from "./groups.js";
-import { compactValue, nodeFace, shortValue } from "./scene.js";
+import { compactValue, nodeDevice, nodeFace, shortValue } from "./scene.js";
 import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
 
 // The theme's colours, from the canvas's style (or, for an export's stand-in, `styleOf`'s).
@@ -473,6 +473,10 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
     line(face.title, TITLE_PX, c.ink, both ? p.y + h * 0.44 : p.y + h / 2 + MIN_PX * 0.35, leaf);
   }
   if (both) { line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8); }
+  const device = nodeDevice(node);
+  if (device && DETAIL_PX * k >= MIN_PX) { // a GPU run names its device on every node
+    pill(ctx, c.forward, c.bg, device, p, w, DETAIL_PX * k, "left", drawn);
+  }
   if (internals && DETAIL_PX * k >= MIN_PX) { // what autograd keeps for backward, under the box
     const extra = leaf ? "AccumulateGrad" : (node.saved || []).length
       ? `saved: ${node.saved.map((e) => e.name.replace(/^_saved_/, "")).join(", ")}` : "";
@@ -481,6 +485,21 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
     ctx.fillText(fit(ctx, extra, w + 20 * k), p.x + w / 2, p.y + h + 12 * k);
   }
   return drawn;
+}
+
+// A small label on a box's top edge (`side`: "left" or "right"), when it fits in half the box.
+function pill(ctx, fill, ink, text, p, w, px, side, drawn) {
+  ctx.font = `600 ${px.toFixed(2)}px ${FONT}`;
+  const mw = ctx.measureText(text).width + 10;
+  if (mw >= w / 2) { return; }
+  const x = side === "left" ? p.x + 4 : p.x + w - mw - 4;
+  roundRect(ctx, x, p.y - px * 0.7, mw, px * 1.4, px * 0.7);
+  ctx.fillStyle = fill;
+  ctx.fill();
+  ctx.fillStyle = ink;
+  ctx.textAlign = "center";
+  ctx.fillText(text, x + mw / 2, p.y + px * 0.35);
+  drawn.texts.push({ text, full: text, px });
 }
 
 // A collapsed group's box: its lines (groupFace), "×6" on its corner when six groups are
@@ -543,20 +562,7 @@ function drawBox(ctx, c, view, node, scene, selected) {
     drawn.texts.push({ text: fitted, full: text, px: s, width: ctx.measureText(fitted).width,
                        room: w - 2 * pad });
   }
-  if (node.same > 1) { // a pill on the top right corner
-    const mark = `×${node.same}`;
-    const s = size(DETAIL_PX);
-    ctx.font = `600 ${s.toFixed(2)}px ${FONT}`;
-    const mw = ctx.measureText(mark).width + 10;
-    if (mw < w / 2) {
-      roundRect(ctx, p.x + w - mw - 4, p.y - s * 0.7, mw, s * 1.4, s * 0.7);
-      ctx.fillStyle = c.grad;
-      ctx.fill();
-      ctx.fillStyle = c.bg;
-      ctx.fillText(mark, p.x + w - mw / 2 - 4, p.y + s * 0.35);
-      drawn.texts.push({ text: mark, full: mark, px: s });
-    }
-  }
+  if (node.same > 1) { pill(ctx, c.grad, c.bg, `×${node.same}`, p, w, size(DETAIL_PX), "right", drawn); }
   return drawn;
 }
 

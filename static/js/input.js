@@ -3,6 +3,7 @@
 // device and example. `app`: {state, ui, editor, render(), act(change), moveView(view),
 // request(...), run()}.
 
+import { CPU_ONLY, deviceChoices, exampleDevice, keptChoice } from "./devices.js";
 import { askForLayout, collapseTo, toggleGroup } from "./graphview.js";
 import { anyOf, collapsedPaths, groupsAround } from "./groups.js";
 import { isPlumbing } from "./fold.js";
@@ -24,14 +25,31 @@ function select(app, nodeId) {
 
 
 // The player's controls and keys: client-side only; the server is never asked.
-// The devices this server has (from the page), and the examples (`examples`: a promise of
-// [{name, title, code}]); the empty page's "try the seed example" runs one.
+// The device menu, from the server's `capabilities` (the page's own copy at first, then the
+// server's word as it connects and whenever CUDA is found or lost).
+export function showDevices(select, report) {
+  const choices = deviceChoices(report);
+  const chosen = keptChoice(choices, select.value);
+  select.replaceChildren(...choices.map((c) => {
+    const option = new Option(c.label, c.value);
+    Object.assign(option, { disabled: c.disabled, title: c.title });
+    return option;
+  }));
+  select.value = chosen;
+  select.title = choices.map((c) => c.title).join("\n");
+}
+
+// The devices and the examples (`examples`: a promise of [{name, title, code}]); a GPU example
+// picks cuda where the server has it. The empty page's "try the seed example" runs one.
 export function wireChoices({ ui, editor, run }, examples) {
-  for (const device of (window.document.body.dataset.devices || "cpu").split(",")) {
-    ui.device.add(new Option(device, device));
-  }
+  showDevices(ui.device, JSON.parse(window.document.body.dataset.capabilities || "null")
+                         || CPU_ONLY);
   examples.then((list) => {
-    for (const ex of list) { ui.examples.add(new Option(`${ex.name} — ${ex.title}`, ex.code)); }
+    for (const ex of list) {
+      const option = new Option(`${ex.name} — ${ex.title}`, ex.code);
+      option.dataset.device = exampleDevice(ex.name);
+      ui.examples.add(option);
+    }
   });
   ui["try-seed"].addEventListener("click", async () => {
     const seed = (await examples).find((ex) => ex.name === ui["try-seed"].dataset.example);
@@ -39,7 +57,12 @@ export function wireChoices({ ui, editor, run }, examples) {
     run();
   });
   ui.examples.addEventListener("change", () => {
-    if (ui.examples.value) { editor.setValue(ui.examples.value); }
+    if (!ui.examples.value) { return; }
+    editor.setValue(ui.examples.value);
+    const wanted = ui.examples.selectedOptions[0].dataset.device;
+    if ([...ui.device.options].some((o) => o.value === wanted && !o.disabled)) {
+      ui.device.value = wanted;
+    }
   });
 }
 

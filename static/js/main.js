@@ -14,7 +14,7 @@ import { captionAt } from "./captions.js";
 import { cutMarks } from "./cuts.js";
 import { wireExports } from "./exports.js";
 import { drawnGraph } from "./graphview.js";
-import { wireCanvas, wireChoices, wirePlayer } from "./input.js";
+import { showDevices, wireCanvas, wireChoices, wirePlayer } from "./input.js";
 import { codeSizeProblem } from "./limits.js";
 import {
   renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
@@ -137,6 +137,7 @@ socket.on("trace", (batch) => {
   const refused = batch.filter((e) => e.type === "rejected").at(-1);
   if (refused) { setStatus(refused.message, true); } // whatever the run shows, say why
 });
+socket.on("capabilities", (report) => showDevices(ui.device, report));
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
 socket.on("disconnect", () => { // no reply will come to what was asked
   window.gradtrace.layouts -= state.asking.busy ? 1 : 0;

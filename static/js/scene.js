@@ -81,6 +81,12 @@ export function sceneAt(doc, frames, frameIndex) {
   return scene;
 }
 
+// The device a node's tensor lives on, when it is not the cpu: a GPU run shows it on each node.
+export function nodeDevice(node) {
+  const value = node.values ? node.values.find(Boolean) : null;
+  return value && value.device && value.device !== "cpu" ? value.device : null;
+}
+
 // A short text for a tensor summary: the number for scalars, a few values, or the shape.
 export function shortValue(summary, limit = 4) {
   if (!summary) { return "—"; }

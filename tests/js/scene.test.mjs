@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { between, compactValue, nodeFace, sceneAt, shortValue } from "../../static/js/scene.js";
+import { between, compactValue, nodeDevice, nodeFace, sceneAt, shortValue } from "../../static/js/scene.js";
 import { buildTimeline } from "../../static/js/timeline.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
@@ -68,4 +68,11 @@ test("while playing, an accumulating scalar .grad counts from before to after", 
   assert.equal(between(s(4), s(8), 1), 8);
   assert.equal(between(s(4), s(8), 0), 4);
   assert.equal(between(null, { shape: [2], values: [1, 2] }, 0.5), null); // a tensor: no count
+});
+
+test("a node names its device unless it is the cpu", () => {
+  const on = (device) => ({ id: 1, kind: "op", values: [null, { device, shape: [2] }] });
+  assert.equal(nodeDevice(on("cuda:0")), "cuda:0");
+  assert.equal(nodeDevice(on("cpu")), null);
+  assert.equal(nodeDevice({ id: 2, kind: "leaf" }), null);
 });

@@ -89,6 +89,17 @@ def short_message(message: str) -> str:
     return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message) - MAX_MESSAGE_CHARS:,} more characters)"
 
 
+def gpu_memory_message(message: str, cap_mb: int) -> str:
+    """CUDA's out-of-memory text is a paragraph about its allocator: say what happened, and what
+    to do, first."""
+    asked = re.search(r"Tried to allocate [\d.]+ \w+", message)
+    cap = f"this run's cap of {cap_mb} MiB" if cap_mb else "what the GPU has free"
+    return (f"the snippet asked the GPU for more memory than {cap}"
+            f"{f' ({asked.group(0)[0].lower()}{asked.group(0)[1:]})' if asked else ''}: use "
+            "smaller tensors or a smaller batch, or free tensors you no longer need "
+            f"(del them). CUDA said: {short_message(message)}")
+
+
 def error_info(exc: BaseException, filename: str) -> ErrorInfo:
     message = short_message((exc.msg if isinstance(exc, SyntaxError) else str(exc)).strip())
     code = classify_error(exc)

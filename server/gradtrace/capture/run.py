@@ -190,7 +190,10 @@ def _execute(compiled, session: Session, output: CappedOutput, device: str) -> E
         return ErrorInfo("OutputLimitExceeded", str(exc),
                          doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
     except BaseException as exc:
-        return doctor.error_info(exc, SNIPPET_FILENAME)
+        info = doctor.error_info(exc, SNIPPET_FILENAME)
+        if isinstance(exc, torch.OutOfMemoryError):
+            info.message = doctor.gpu_memory_message(str(exc), session.config.gpu_memory_mb)
+        return info
     return None
 
 

@@ -36,6 +36,7 @@ class CaptureConfig:
     pending_steps: int = 1024  # recorded calls held before they become steps (1: at once)
     watch_every_edge: bool = False  # post-hook every node (slower; checks backward's shortcut)
     graph_before_passes: bool = True  # stream the graph before the first pass, not only at the end
+    gpu_memory_mb: int = 0  # the run's GPU memory cap, which an out-of-memory error names
 
 
 class RunStopped(BaseException):

@@ -36,6 +36,14 @@ class Isolation:
     def sandboxed(self) -> bool:
         return self.sandbox != "none"
 
+    def prefix_for(self, device: str) -> tuple[str, ...]:
+        """The bubblewrap command line a worker for ``device`` starts under: a CUDA worker's
+        also binds in the NVIDIA device nodes, and nothing else of the host's /dev. CPU workers
+        see no GPU at all."""
+        if not self.prefix or device != "cuda":
+            return self.prefix
+        return (*self.prefix, *gpu_binds())
+
     def describe(self) -> str:
         if not self.sandboxed:
             return "none: runs are plain processes of the server's user (namespaces unavailable)"
@@ -70,16 +78,26 @@ def detect(use_bwrap: bool = True) -> Isolation:
 
 def bwrap_args() -> list[str]:
     """A root server stays root in the outer sandbox (no user namespace), so that each run can
-    become a real uid of its own inside: `nobody` inside is never root outside. The NVIDIA
-    device nodes, and only those, are bound in for CUDA."""
+    become a real uid of its own inside: `nobody` inside is never root outside."""
     args = list(_BWRAP_ARGS)
-    for node in sorted(glob.glob("/dev/nvidia*")):
-        args += ["--dev-bind", node, node]
     if os.geteuid() == 0:
         args += ["--cap-add", "ALL"]  # for the zygote to make each run's sandbox
     else:
         args += ["--unshare-user"]
     return args + _rebind_under_tmp()
+
+
+def gpu_nodes() -> list[str]:
+    """The host's NVIDIA device nodes (nvidia0, nvidiactl, nvidia-uvm, ...), looked up when a
+    worker starts: the driver makes some of them only when CUDA is first used."""
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
+def gpu_binds(nodes: list[str] | None = None) -> list[str]:
+    """bubblewrap's arguments that bind ``nodes`` (the host's NVIDIA nodes) into its /dev. The
+    driver's libraries need nothing: the root is bound in whole, read-only."""
+    return [arg for node in (gpu_nodes() if nodes is None else nodes)
+            for arg in ("--dev-bind", node, node)]
 
 
 def _rebind_under_tmp() -> list[str]:

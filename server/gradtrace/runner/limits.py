@@ -18,13 +18,21 @@ class RunLimits:
     processes: int = 64  # per run (each has a uid of its own): bounds a fork bomb
     max_events: int = 500_000  # events one run may send (enforced by the parent)
     max_nodes: int = 1_000_000  # autograd nodes one run may record (enforced by the capture)
+    gpu_memory_mb: int = 0  # what a CUDA run's tensors may take on the GPU; 0: gpu_share of it
+    gpu_share: float = 0.8  # of the GPU's memory, when gpu_memory_mb is not set
 
-    def apply(self) -> None:
+    def apply(self, on_top_of_now: bool = False) -> None:
         """Set the rlimits of the calling process. The CPU limit backs up the parent's wall clock:
-        a process that ignores its kill still runs out of CPU time."""
-        cpu = int(self.timeout) + 2
+        a process that ignores its kill still runs out of CPU time. It counts from the CPU time
+        used so far, which a warm worker spent importing torch before its run came.
+
+        ``on_top_of_now``: the address space may grow by memory_mb beyond what is mapped now.
+        CUDA reserves tens of GiB of address space when it starts (mapped, not used), so a CUDA
+        worker starts CUDA first and is then held to memory_mb more."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = int(usage.ru_utime + usage.ru_stime + self.timeout) + 2
         _set(resource.RLIMIT_CPU, cpu, cpu + 1)
-        _set(resource.RLIMIT_AS, self.memory_mb * MiB)
+        _set(resource.RLIMIT_AS, self.memory_mb * MiB + (_mapped_now() if on_top_of_now else 0))
         _set(resource.RLIMIT_FSIZE, self.file_mb * MiB)
         _set(resource.RLIMIT_NOFILE, self.open_files)
         _set(resource.RLIMIT_CORE, 0)
@@ -37,3 +45,9 @@ def _set(kind: int, soft: int, hard: int | None = None) -> None:
     if current_hard != resource.RLIM_INFINITY:
         soft, hard = min(soft, current_hard), min(hard, current_hard)
     resource.setrlimit(kind, (soft, hard))
+
+
+def _mapped_now() -> int:
+    """This process's address space, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()

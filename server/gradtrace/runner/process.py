@@ -2,14 +2,15 @@
 
 Whatever happens to the worker (timeout, memory, a crash, a snippet that kills itself), the caller
 gets events and an ending: never a hang, never silence. Workers come from the zygote (client.py,
-the live server) or are spawned fresh (`spawn`, used by `gradtrace trace` and for CUDA runs, which
-must not fork from a process that imported torch).
+the live server's CPU runs) or are spawned fresh (``SpawnedWorker``: `gradtrace trace`, and the
+warm pool of CUDA workers, pool.py: CUDA cannot start in a process forked from one that has).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import gc
 import json
 import os
@@ -30,29 +31,44 @@ from gradtrace.untrusted import MAX_LINE_BYTES, check_batch
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
 LAST_CALL = 0.9  # seconds a timed-out worker gets to conclude and send what it recorded
+REQUEST_PIPE_BYTES = 1 << 20
 EXIT_GRACE = 5.0  # seconds a worker that finished its stream gets to exit by itself
 
 
 class SpawnedWorker:
-    """A worker in a fresh interpreter: slow to start, but it shares nothing with us."""
+    """A worker in a fresh interpreter: slow to start, but it shares nothing with us. It runs
+    what it is ``give``n; a ``warm`` one first says it is ready (pool.py)."""
 
-    def __init__(self, request: dict, isolation: Isolation, run_uid: int):
+    def __init__(self, device: str, isolation: Isolation, run_uid: int, warm: bool = False):
         read_fd, write_fd = os.pipe()
+        self.bwrapped = bool(isolation.prefix)
         self.proc = subprocess.Popen(
-            [*isolation.prefix, sys.executable, "-m", "gradtrace.runner.worker", str(write_fd),
-             isolation.sandbox, str(run_uid)],
+            [*isolation.prefix_for(device), sys.executable, "-m", "gradtrace.runner.worker",
+             str(write_fd), isolation.sandbox, str(run_uid), device, *(["warm"] if warm else [])],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(write_fd,), start_new_session=True, env=worker_env(),
         )
         os.close(write_fd)
         self.events_fd = read_fd
+        # A request (64 KiB of code at most, JSON-escaped) fits at once: giving it never waits
+        # for a worker still importing torch, or hung starting CUDA.
+        fcntl.fcntl(self.proc.stdin, fcntl.F_SETPIPE_SZ, REQUEST_PIPE_BYTES)
+
+    def give(self, request: dict) -> None:
+        """Its run: it reads the request once it is sandboxed (and, warm, ready)."""
         try:
             self.proc.stdin.write(json.dumps(request).encode())
             self.proc.stdin.close()
-        except BrokenPipeError:
-            pass  # it died at once: following it says how
+        except (BrokenPipeError, ValueError):
+            pass  # it died: following it says how
 
     def signal(self, sig: int) -> None:
+        """Signal its process group. Under bubblewrap that group is bubblewrap alone (the worker
+        is in a session of its own inside), which dies of any signal, taking the sandbox with
+        it: so only SIGKILL is sent. The last call (SIGUSR1) needs no sending: the worker keeps
+        the same clock and stops itself in time (worker._Watch)."""
+        if self.bwrapped and sig != signal.SIGKILL:
+            return
         try:
             os.killpg(self.proc.pid, sig)
         except ProcessLookupError:
@@ -269,8 +285,8 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
     """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document."""
     limits = limits or RunLimits()
     events: list[dict] = []
-    worker = SpawnedWorker(request(code, device, limits, watched=False), isolation or detect(),
-                           random_run_uid())
+    worker = SpawnedWorker(device, isolation or detect(), random_run_uid())
+    worker.give(request(code, device, limits, watched=False))
     ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     with collector_paused():
         doc = rebuild(events)

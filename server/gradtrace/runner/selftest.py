@@ -4,7 +4,9 @@ A sandbox that cannot read the interpreter's files fails in odd places (`No modu
 'cProfile'` from torch.optim) while everything else looks fine. So at start-up the server runs one
 real snippet through the real path, as a user would: an optimizer step, an import of every
 standard-library module that the server's own user can import, and checks from the inside that
-the run is not root, cannot read /etc/shadow and has no network. /healthz reports the outcome.
+the run is not root, cannot read /etc/shadow, has no network and, under bubblewrap, sees no
+device but the harmless ones (and on CUDA, the NVIDIA ones). One runs for each device, on that
+device's own path (the zygote; the CUDA pool). /healthz reports the outcomes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import threading
 
 from gradtrace.protocol import rebuild
+from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.process import ending_error, follow, request
 
@@ -39,7 +42,7 @@ print(json.dumps(ok))
 """
 
 _CHECKS = """
-import importlib, json, os, socket, warnings
+import importlib, json, os, socket, stat, warnings
 os.nice(19)
 import torch
 warnings.simplefilter("ignore")
@@ -48,6 +51,19 @@ net = torch.nn.Linear(3, 1)
 opt = torch.optim.SGD(net.parameters(), lr=0.1)
 net(torch.ones(2, 3)).pow(2).mean().backward()
 opt.step()
+if str(net.weight.grad.device) != DEVICE:
+    problems.append(f"the run's tensors were on {net.weight.grad.device}, not {DEVICE}")
+if NODES is not None:
+    found = set()
+    for top, dirs, files in os.walk("/dev"):
+        for name in files + dirs:
+            mode = os.lstat(os.path.join(top, name)).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                found.add(os.path.join(top, name))
+    extra = sorted(p for p in found if p not in NODES and not (DEVICE == "cuda:0"
+                                                              and p.startswith("/dev/nvidia")))
+    if extra:
+        problems.append(f"the run can see device nodes it should not: {', '.join(extra[:5])}")
 for name in EXPECTED:
     try:
         importlib.import_module(name)
@@ -72,12 +88,21 @@ print(json.dumps(problems))
 """
 
 
-class SelfTest:
-    """Runs once, in the background; ``status`` is "running", "ok" or "failed"."""
+# What bubblewrap's own /dev holds: nothing in it reaches hardware.
+HARMLESS_NODES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                  "/dev/tty", "/dev/ptmx", "/dev/pts/ptmx")
 
-    def __init__(self, spawn, limits: RunLimits):
-        self.spawn = spawn  # request -> worker
+
+class SelfTest:
+    """Runs once, in the background, through ``spawn`` (request -> worker) on ``device``;
+    ``status`` is "running", "ok" or "failed"."""
+
+    def __init__(self, spawn, limits: RunLimits, device: str, isolation: Isolation):
+        self.spawn = spawn
         self.limits = limits
+        self.device = device
+        self.nodes = HARMLESS_NODES if isolation.prefix else None  # without bubblewrap: the
+        # host's /dev, closed to the run by its uid and Landlock instead
         self.status = "running"
         self.problems: list[str] = []
         threading.Thread(target=self._run, name="self-test", daemon=True).start()
@@ -94,9 +119,11 @@ class SelfTest:
 
     def _problems(self) -> list[str]:
         expected = importable_here()
-        code = f"EXPECTED = {expected!r}\n{_CHECKS}"
+        torch_device = "cuda:0" if self.device == "cuda" else self.device
+        code = (f"EXPECTED = {expected!r}\nNODES = {self.nodes!r}\n"
+                f"DEVICE = {torch_device!r}\n{_CHECKS}")
         events: list[dict] = []
-        ending = follow(self.spawn(request(code, "cpu", self.limits)), self.limits,
+        ending = follow(self.spawn(request(code, self.device, self.limits)), self.limits,
                         lambda batch, size: events.extend(batch))
         doc = rebuild(events)
         problem = ending_error(ending, self.limits) or doc["error"]

@@ -1,11 +1,13 @@
 """The worker: runs one snippet under capture and streams its events.
 
-Protocol: a JSON request on stdin ``{code, device, limits}``; the sandbox mode (sandbox.py, or
-"none") as argv[2] and the run's uid as argv[3]; on the file descriptor passed as argv[1], one
-line per batch of events (a JSON list), the first batch holding the `start` event as the
+Protocol: a JSON request ``{code, device, limits, watched}``; on the file descriptor passed to it,
+one line per batch of events (a JSON list), the first batch holding the `start` event as the
 snippet starts, the last ending with `end`. File descriptors 1 and 2 go to a temp file, so output
 that bypasses Python (C++ warnings, os.write) cannot corrupt the stream; it is sent as a `stdout`
 event just before `end`.
+
+A worker forked by the zygote gets its request on a pipe of its own (zygote.py). A worker in a
+fresh interpreter (``main``: the CLI's, and a pool's warm workers) reads it on stdin.
 """
 
 from __future__ import annotations
@@ -23,16 +25,38 @@ from gradtrace import jsonio
 
 
 def main(argv: list[str]) -> None:
-    """A worker in a fresh interpreter (the CLI, CUDA): sandboxed before torch is imported."""
+    """``worker EVENTS_FD SANDBOX_MODE RUN_UID DEVICE [warm]``: sandboxed before torch is
+    imported, then ready for a run on DEVICE (CUDA started). A warm worker says so with one line
+    ``{"ready": what it found}`` on the event pipe before it reads its request; a pool keeps it
+    until a run comes (pool.py)."""
     from gradtrace.runner import sandbox
 
-    request = json.loads(sys.stdin.read())
-    events_fd = int(argv[1])
+    events_fd, mode, run_uid, device = int(argv[1]), argv[2], int(argv[3]), argv[4]
     sandbox.close_all_but((events_fd,))
-    if argv[2] != "none":
-        sandbox.enter(sandbox.plan_for_here(), int(argv[3]))
-    run(request, os.fdopen(events_fd, "wb"))
+    if mode != "none":
+        sandbox.enter(sandbox.plan_for_here(), run_uid)
+    events = os.fdopen(events_fd, "wb")
+    found = prepare(device)
+    if argv[5:] == ["warm"]:
+        events.write(json.dumps({"ready": found}).encode() + b"\n")
+        events.flush()
+    try:
+        request = json.loads(sys.stdin.buffer.read())
+    except ValueError:
+        os._exit(0)  # the pool closed without giving it a run
+    run(request, events)
     os._exit(0)  # at once: freeing a long graph at exit could take longer than the run
+
+
+def prepare(device: str) -> dict:
+    """Import everything a run needs, and on cuda start CUDA: what it found (gpu.py)."""
+    import gradtrace.capture  # noqa: F401 - torch with it
+
+    if device == "cuda":
+        from gradtrace.runner import gpu
+
+        return gpu.start_cuda()
+    return {"devices": [{"id": "cpu"}]}
 
 
 def run(request: dict, events) -> None:
@@ -53,7 +77,14 @@ def run(request: dict, events) -> None:
     from gradtrace.runner.limits import RunLimits
 
     limits = RunLimits(**request.get("limits", {}))
-    limits.apply()
+    device = request.get("device", "cpu")
+    cuda = device == "cuda" and _cuda_started()
+    limits.apply(on_top_of_now=cuda)
+    gpu_cap_mb = 0
+    if cuda:
+        from gradtrace.runner import gpu
+
+        gpu_cap_mb = gpu.cap_memory(limits.gpu_memory_mb, limits.gpu_share)
 
     def write(batch: list[dict]) -> None:
         events.write(jsonio.dumps(batch) + b"\n")
@@ -61,10 +92,11 @@ def run(request: dict, events) -> None:
 
     stream = EventStream(write)
     watch = _Watch(stream, limits.timeout)
-    capture(request["code"], device=request.get("device", "cpu"),
+    capture(request["code"], device=device,
             output_limit=limits.output_chars, stream=stream, on_start=watch.attach,
             config=CaptureConfig(max_nodes=limits.max_nodes,
-                                 graph_before_passes=request.get("watched") is not False),
+                                 graph_before_passes=request.get("watched") is not False,
+                                 gpu_memory_mb=gpu_cap_mb),
             free_graph=False)
     signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
@@ -75,6 +107,11 @@ def run(request: dict, events) -> None:
     stream.drain()
     events.close()
     shutil.rmtree(workdir, ignore_errors=True)  # sandboxed, /tmp goes with the run anyway
+
+
+def _cuda_started() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.cuda.is_initialized()
 
 
 # A timed-out run must end within a second of its limit (the parent reads on for LAST_CALL, 0.9 s,
