@@ -26,15 +26,17 @@ def trace_doc(code: str, **kwargs) -> dict:
     return document(capture(code, **kwargs))
 
 
-def run_plain(code: str, seed: int = 0):
-    """Run ``code`` with plain PyTorch, as the oracle: (namespace, exception or None)."""
+def run_plain(code: str, seed: int = 0, device: str = "cpu"):
+    """Run ``code`` with plain PyTorch, as the oracle: (namespace, exception or None). On
+    another device, tensors are made there, as gradtrace's runs on that device make them."""
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     torch.manual_seed(seed)
     error = None
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-                warnings.catch_warnings():
+                warnings.catch_warnings(), \
+                (torch.device(device) if device != "cpu" else contextlib.nullcontext()):
             warnings.simplefilter("ignore")  # the oracle's warnings are not under test
             exec(compile(code, "<snippet>", "exec"), namespace)
     except Exception as exc:

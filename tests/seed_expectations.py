@@ -309,4 +309,16 @@ SEEDS = {
         "error": {"code": "cuda_unavailable", "line": 5},
         "needs_cuda": True,
     },
+    "gpu/device_round_trip.py": {
+        "seed": [9],
+        "grads": {},  # on a GPU: x.grad is [2, 4, 6], on the cpu (tests/test_gpu.py)
+        "error": {"code": "cuda_unavailable", "line": 7},
+        "needs_cuda": True,
+    },
+    "gpu/mlp_step_on_cuda.py": {
+        "seed": [9],
+        "grads": {},
+        "error": {"code": "cuda_unavailable", "line": 8},
+        "needs_cuda": True,
+    },
 }

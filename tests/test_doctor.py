@@ -234,3 +234,24 @@ def test_a_variable_is_placed_at_the_binding_that_ran_not_a_later_one_that_never
     found = {d["variable"]: (d["code"], d["line"]) for d in doc["diagnostics"]}
     assert found["x"] == ("requires_grad_false", 2)
     assert next(v for v in doc["variables"] if v["name"] == "x")["line"] == 2
+
+
+@pytest.mark.parametrize("cap, says", [(0, "what the GPU has free"),
+                                       (1024, "this run's cap of 1024 MiB")])
+def test_cuda_out_of_memory_is_a_memory_limit_that_says_what_to_do(cap, says):
+    """torch.OutOfMemoryError is what CUDA's allocator raises past the run's cap (on a GPU:
+    tests/test_gpu.py). Its text is a paragraph about the allocator; the doctor leads with what
+    happened and what to do, and keeps CUDA's words after."""
+    from gradtrace.capture import CaptureConfig
+
+    cuda_said = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                 "79.19 GiB of which 77.00 GiB is free. Of the allocated memory 1.00 GiB is "
+                 "allocated by PyTorch.")
+    doc = trace_doc(f"import torch\nraise torch.OutOfMemoryError({cuda_said!r})\n",
+                    config=CaptureConfig(gpu_memory_mb=cap))
+    error = doc["error"]
+    assert (error["type"], error["code"], error["line"]) == ("OutOfMemoryError", "memory_limit", 2)
+    assert error["message"].startswith(
+        f"the snippet asked the GPU for more memory than {says} (tried to allocate 2.00 GiB): "
+        "use smaller tensors or a smaller batch")
+    assert error["message"].endswith(f"CUDA said: {cuda_said}")

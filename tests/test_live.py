@@ -335,6 +335,7 @@ def test_error_run_sends_error_before_done(client):
     ({"code": "x = 1\n" * 20000}, "over 64 KiB"),
     ({"code": "#" * (10 << 20)}, "over 64 KiB"),  # 10 MB: answered, not a dropped connection
     ({"code": "x = 1", "device": "tpu"}, "unknown device 'tpu'"),
+    ({"code": "x = 1", "device": ["cuda"]}, "device must be a string"),
 ])
 def test_bad_input_is_rejected_with_a_reason(client, payload, reason):
     client.events = []
@@ -408,6 +409,36 @@ def test_hostile_snippets_are_contained(server, client, code, expected):
         watcher.close()
     health = json.load(urllib.request.urlopen(server + "/healthz"))
     assert health["ok"]
+
+
+def test_each_client_is_told_the_devices_and_cuda_runs_only_where_it_is(server):
+    """The devices come from the workers' side (the web process never imports torch): every
+    client hears them as it connects, and a CUDA run where there is none is refused, saying
+    why."""
+    health = json.load(urllib.request.urlopen(server + "/healthz"))
+    heard, refused = [], []
+    sio = page_like_client()
+    sio.on("capabilities", heard.append)
+    sio.on("trace", lambda batch: refused.extend(e for e in batch if e["type"] == "rejected"))
+    sio.connect(server, auth={"token": server.token}, transports=["websocket"])
+    try:
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heard == [health["capabilities"]] and health["torch_imported"] is False
+        cpu, cuda = heard[0]["devices"]
+        assert cpu == {"id": "cpu", "available": True, "label": "cpu"}
+        assert health["self_tests"]["cpu"]["status"] == "ok"
+        if cuda["available"]:
+            pytest.skip("this host has CUDA: tests/test_gpu.py runs it")
+        assert health["devices"] == ["cpu"] and cuda["reason"]
+        assert health["device_isolation"]["cuda"] == f"unavailable: {cuda['reason']}"
+        sio.emit("run", {"code": "x = 1\n", "device": "cuda"})
+        while not refused and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+        assert refused[0]["message"] == f"this server cannot run on cuda: {cuda['reason']}"
+    finally:
+        sio.disconnect()
 
 
 def test_sandboxed_snippet_cannot_reach_the_server_over_the_network(server, client):

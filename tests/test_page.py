@@ -1,12 +1,14 @@
 """The page in a real browser (Debian's chromium via Playwright) against a real server."""
 
+import json
 import os
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, example_paths
 from test_live import serve
 
 CHROMIUM = "/usr/bin/chromium"
@@ -116,11 +118,40 @@ def test_error_example_shows_its_line_in_problems(page):
 def test_every_example_runs_on_screen(page):
     names = page.eval_on_selector("[data-testid=examples]",
                                   "s => [...s.options].slice(1).map(o => o.text.split(' ')[0])")
-    assert len(names) == 45
+    assert len(names) == len(example_paths())
     for name in names:
         run_example(page, name)
         assert page.inner_text("[data-testid=status]").startswith("done")
         page.screenshot(path=str(ARTIFACTS / f"example-{name.replace('/', '-')}.png"))
+
+
+def test_the_device_menu_lists_this_servers_devices_and_says_why_cuda_is_absent(page, server):
+    health = json.load(urllib.request.urlopen(server + "/healthz"))
+    cuda = health["capabilities"]["devices"][1]
+    options = page.eval_on_selector(
+        "[data-testid=device]", "s => [...s.options].map(o => [o.value, o.text, o.disabled])")
+    assert options[0] == ["cpu", "cpu", False]
+    if cuda["available"]:
+        assert options[1] == ["cuda", cuda["label"], False]
+    else:
+        assert options[1] == ["cuda", f"cuda — unavailable: {cuda['reason']}", True]
+        assert cuda["reason"] in page.get_attribute("[data-testid=device]", "title")
+    run_example(page, "gpu/cuda_matmul")  # a GPU example picks cuda where there is one
+    assert page.eval_on_selector("[data-testid=device]", "s => s.value") == (
+        "cuda" if cuda["available"] else "cpu")
+
+
+def test_a_tensor_off_the_cpu_names_its_device_on_its_node(page):
+    """A GPU run shows cuda:0 on every node. The meta device (shapes, no values) is another
+    device this CPU host has, so it stands in for one here; tests/test_gpu.py does it on cuda."""
+    run_code(page, "import torch\nx = torch.ones(3, device='meta', requires_grad=True)\n"
+                   "y = (x * 2).sum()\ny.backward()\n")
+    page.click("[data-testid=fit]")
+    page.wait_for_timeout(300)
+    boxes = page.evaluate("window.gradtrace.drawn")
+    nodes = [b for b in boxes if b["kind"] == "node"]
+    assert nodes and all("meta" in [t["text"] for t in b["texts"]] for b in nodes), nodes
+    page.screenshot(path=str(ARTIFACTS / "device-on-nodes.png"))
 
 
 def test_passes_list_and_inspecting_a_variable(page):

@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis", metavar="URL", default=None,
                        help="serve one classroom from several processes, sharing it through "
                             "Redis (redis://127.0.0.1:6379/0); needs `pip install redis`")
+    serve.add_argument("--cuda-workers", type=int, default=2, metavar="N",
+                       help="CUDA workers kept warm, CUDA started, for CUDA runs (2; 0 turns "
+                            "CUDA off)")
+    serve.add_argument("--gpu-memory", type=int, default=None, metavar="MiB",
+                       help="GPU memory one CUDA run may use (80%% of the GPU)")
     serve.add_argument("--max-per-address", type=int, default=None,
                        help="connections one address may hold (32; raise it for a classroom "
                             "behind one NAT address)")
@@ -101,7 +106,8 @@ def serve_command(args) -> int:
     viewer = f"{base}?room={room}"
     app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room,
                       "VIEWER_URL": viewer if room else None, "TOKEN": token,
-                      "REDIS": args.redis})
+                      "REDIS": args.redis, "CUDA_POOL": max(args.cuda_workers, 0),
+                      "GPU_MEMORY_MB": args.gpu_memory})
     isolation = app.extensions["gradtrace"].isolation
     if not isolation.sandboxed:
         print("gradtrace: WARNING: runs are NOT sandboxed here: "
