@@ -1,6 +1,6 @@
 """Capture cost against plain PyTorch, side by side in one process, one torch thread.
 
-    python bench/capture.py [--reps N] [--quick] [--torchviz]
+    python bench/capture.py [--reps N] [--quick] [--torchviz] [--device cpu|cuda]
 
 For each workload the model and inputs are built once, untimed; then the forward and backward
 snippet runs alternately as plain `exec` and under `capture`, and the medians are compared.
@@ -22,6 +22,8 @@ The collector is off while layout and document are timed, as it is in the worker
             keeps what it receives; no summaries, steps, graph or document. Capture cannot go
             below it without another way to see the calls.
 With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
+With --device cuda, the models, inputs and the snippet's tensors are on the GPU, and every timing
+waits for the GPU to finish (torch.cuda.synchronize).
 """
 
 from __future__ import annotations
@@ -143,13 +145,28 @@ def workloads(quick: bool):
     ]
 
 
+DEVICE = "cpu"  # --device
+
+
+def _on_device():
+    """Tensors made inside land on DEVICE, as in a run on it."""
+    return torch.device(DEVICE) if DEVICE != "cpu" else contextlib.nullcontext()
+
+
+def _finished() -> float:
+    """The time once the GPU has done what it was given (CUDA kernels run asynchronously)."""
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def _plain(body_code, preset):
     namespace = dict(preset)
     torch.manual_seed(0)
-    with contextlib.redirect_stdout(io.StringIO()):  # as capture() does with the snippet's prints
-        started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), _on_device():  # as capture() does
+        started = _finished()
         exec(body_code, namespace)
-        elapsed = time.perf_counter() - started
+        elapsed = _finished() - started
     namespace.clear()
     return elapsed
 
@@ -196,15 +213,15 @@ def _floor(body_code, preset):
     namespace, kept = dict(preset), []
     original = torch.autograd.backward
     torch.manual_seed(0)
-    with contextlib.redirect_stdout(io.StringIO()):
-        started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), _on_device():
+        started = _finished()
         torch.autograd.backward = _bare_backward(original, kept)
         try:
             with _BareRecorder(kept):
                 exec(body_code, namespace)
         finally:
             torch.autograd.backward = original
-        elapsed = time.perf_counter() - started
+        elapsed = _finished() - started
     namespace.clear()
     return elapsed
 
@@ -212,9 +229,9 @@ def _floor(body_code, preset):
 def _captured(body, preset):
     """(capture without layout, layout, document + JSON, trace). capture() lays the graph out
     itself; the layout is timed again on its own and subtracted."""
-    started = time.perf_counter()
-    trace = capture(body, preset=preset)
-    elapsed = time.perf_counter() - started
+    started = _finished()
+    trace = capture(body, preset=preset, device=DEVICE)
+    elapsed = _finished() - started
     assert trace.error is None, trace.error
     gc.disable()
     try:
@@ -233,7 +250,8 @@ def _captured(body, preset):
 
 def measure(setup: str, body: str, reps: int) -> dict:
     preset: dict = {}
-    exec(setup, preset)
+    with _on_device():
+        exec(setup, preset)
     body_code = compile(body, "<snippet>", "exec")
     plain, captured, layouts, docs, floors = [], [], [], [], []
     size = variables = nodes = 0
@@ -250,7 +268,7 @@ def measure(setup: str, body: str, reps: int) -> dict:
         nodes = len(trace.nodes)
         del trace
     batches: list = []
-    capture(body, preset=preset, stream=EventStream(batches.append))
+    capture(body, preset=preset, stream=EventStream(batches.append), device=DEVICE)
     kept, wire, deflated = KeptRun(), 0, 0
     deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
     for batch in batches:
@@ -309,12 +327,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="workloads 10x smaller")
     parser.add_argument("--torchviz", action="store_true", help="also time torchviz + dot")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device cuda: torch {torch.__version__} has no CUDA device here")
     torch.set_num_threads(1)
     header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
               f"{'budget':>6} {'floor':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} "
               f"{'wire':>5} {'deflated':>8}")
-    print(f"torch {torch.__version__}, 1 thread, median of {args.reps}")
+    on = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, 1 thread, on {on}, median of {args.reps}")
     print(header)
     print("-" * len(header))
     for name, (setup, body), budget in workloads(args.quick):
