@@ -21,7 +21,7 @@ import torch
 
 from conftest import EXAMPLES, example_id, example_paths, run_plain, trace_doc
 from gradtrace.capture.names import named_tensors
-from gradtrace.runner.isolation import gpu_nodes
+from gradtrace.runner.sandbox import gpu_nodes
 from seed_expectations import SEEDS
 from test_live import Client, serve
 

@@ -8,6 +8,8 @@ HTTP layer is Flask-SocketIO's test client.
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -18,6 +20,7 @@ import pytest
 from conftest import EXAMPLES, ROOT
 from gradtrace.app import create_app
 from gradtrace.protocol import rebuild
+from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import RUN_UID_BASE
 
@@ -284,3 +287,32 @@ def test_an_optimizer_and_the_standard_library_work_in_the_sandbox(app):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert self_test.report() == {"status": "ok", "problems": []}
+
+
+MASKED_PROBE = """
+import dataclasses, os, sys
+from gradtrace.runner import sandbox
+read, write = os.pipe()
+if os.fork() == 0:
+    sandbox.close_all_but((write,))
+    plan = dataclasses.replace(sandbox.plan_for_here(), masked=("/dev/full",))
+    sandbox.enter(plan, sandbox.random_run_uid())
+    with open("/dev/full", "rb") as f:
+        os.write(write, b"read:" + f.read(1))
+    os._exit(0)
+os.close(write)
+print(os.read(read, 100))
+"""
+
+
+def test_a_masked_device_node_is_dev_null_to_the_run():
+    """How a CPU run is kept from the GPU where bubblewrap is missing: each NVIDIA node is
+    masked by /dev/null (sandbox.Plan.masked). /dev/full stands in for a GPU node here: read,
+    it gives zeros; masked, nothing."""
+    if detect(use_bwrap=False).sandbox == "none":
+        pytest.skip("no namespaces here")
+    out = subprocess.run([sys.executable, "-c", MASKED_PROBE], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "b'read:'", out.stderr
+    with open("/dev/full", "rb") as f:
+        assert f.read(1) == b"\0"  # the host's is untouched

@@ -19,9 +19,10 @@ from gradtrace.guard import HostGuard, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
 from gradtrace.roomstore import LocalRoom, RedisRoom
-from gradtrace.runner.isolation import detect, gpu_nodes
+from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import WarmPool
+from gradtrace.runner.sandbox import gpu_nodes
 from gradtrace.runner.selftest import SelfTest
 from gradtrace.sessions import PooledDevice, Sessions
 from gradtrace.standalone import standalone_page

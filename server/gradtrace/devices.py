@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from gradtrace.runner.isolation import gpu_nodes
+from gradtrace.runner.sandbox import gpu_nodes
 
 
 def cuda_absent_reason(enabled: bool) -> str | None:

@@ -191,7 +191,7 @@ def _execute(compiled, session: Session, output: CappedOutput, device: str) -> E
                          doctor.snippet_line(exc, SNIPPET_FILENAME), "output_limit")
     except BaseException as exc:
         info = doctor.error_info(exc, SNIPPET_FILENAME)
-        if isinstance(exc, torch.OutOfMemoryError):
+        if isinstance(exc, torch.cuda.OutOfMemoryError):  # torch.OutOfMemoryError since 2.5
             info.message = doctor.gpu_memory_message(str(exc), session.config.gpu_memory_mb)
         return info
     return None

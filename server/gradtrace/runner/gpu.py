@@ -19,7 +19,7 @@ def start_cuda() -> dict:
     try:
         if torch.cuda.device_count() == 0:
             return {"problem": "torch found no CUDA device (the driver sees no GPU)"}
-        torch.empty(1, device="cuda")  # the context: the slow part of starting CUDA
+        _warm_up(torch)
         devices = []
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
@@ -31,16 +31,38 @@ def start_cuda() -> dict:
     return {"devices": devices}
 
 
+def _warm_up(torch) -> None:
+    """What a run's first CUDA op would otherwise wait for: the context, cuBLAS's handle and
+    autograd's thread for the device. Then the cache is emptied: the run starts with the GPU as
+    it found it."""
+    a = torch.ones(2, 2, device="cuda", requires_grad=True)
+    (a @ a).sum().backward()
+    torch.cuda.synchronize()
+    del a
+    torch.cuda.empty_cache()
+
+
 def cap_memory(limit_mb: int, share: float) -> int:
     """Hold this process's tensors on cuda:0 to ``limit_mb`` (0: ``share`` of the GPU), and
     return the cap in MiB. Past it, an allocation raises torch.OutOfMemoryError (the doctor's
-    `memory_limit`), however much the GPU has free."""
+    `memory_limit`), however much the GPU has free. The snippet cannot lift the cap through
+    torch's API; ctypes into the CUDA runtime can get round it, so it bounds mistakes, not
+    attacks (the GPU has no per-process limit the kernel enforces)."""
     import torch
 
     total = torch.cuda.get_device_properties(0).total_memory
     fraction = memory_fraction(limit_mb, share, total)
     torch.cuda.set_per_process_memory_fraction(fraction, 0)
-    return int(fraction * total) // MiB
+    cap_mb = int(fraction * total) // MiB
+
+    def refused(*args, **kwargs):
+        raise RuntimeError(f"gradtrace holds this run to {cap_mb} MiB of GPU memory: the cap "
+                           "cannot be changed from a snippet")
+
+    torch.cuda.set_per_process_memory_fraction = refused
+    torch.cuda.memory.set_per_process_memory_fraction = refused
+    torch._C._cuda_setMemoryFraction = refused
+    return cap_mb
 
 
 def memory_fraction(limit_mb: int, share: float, total_bytes: int) -> float:

@@ -11,7 +11,6 @@ processes: the server says so loudly and refuses to listen beyond loopback.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -87,16 +86,10 @@ def bwrap_args() -> list[str]:
     return args + _rebind_under_tmp()
 
 
-def gpu_nodes() -> list[str]:
-    """The host's NVIDIA device nodes (nvidia0, nvidiactl, nvidia-uvm, ...), looked up when a
-    worker starts: the driver makes some of them only when CUDA is first used."""
-    return sorted(glob.glob("/dev/nvidia*"))
-
-
 def gpu_binds(nodes: list[str] | None = None) -> list[str]:
     """bubblewrap's arguments that bind ``nodes`` (the host's NVIDIA nodes) into its /dev. The
     driver's libraries need nothing: the root is bound in whole, read-only."""
-    return [arg for node in (gpu_nodes() if nodes is None else nodes)
+    return [arg for node in (sandbox.gpu_nodes() if nodes is None else nodes)
             for arg in ("--dev-bind", node, node)]
 
 

@@ -46,7 +46,7 @@ class SpawnedWorker:
             [*isolation.prefix_for(device), sys.executable, "-m", "gradtrace.runner.worker",
              str(write_fd), isolation.sandbox, str(run_uid), device, *(["warm"] if warm else [])],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(write_fd,), start_new_session=True, env=worker_env(),
+            pass_fds=(write_fd,), start_new_session=True, env=worker_env(device),
         )
         os.close(write_fd)
         self.events_fd = read_fd
@@ -262,13 +262,15 @@ def error(type_: str, message: str, code: str) -> dict:
     return ErrorInfo(type_, message, None, code).to_json()
 
 
-def worker_env() -> dict:
-    """A minimal environment: one thread per library, so forks and limits behave."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "CUDA_VISIBLE_DEVICES",
-            "LD_LIBRARY_PATH")
+def worker_env(device: str = "cpu") -> dict:
+    """A minimal environment: one thread per library, so forks and limits behave. A CUDA worker
+    sees one GPU, the first the server may use, as cuda:0: the one its memory cap is on."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    if device == "cuda":
+        env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
     return env
 
 

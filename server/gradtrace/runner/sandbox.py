@@ -19,6 +19,7 @@ Modes (``Plan.mode``):
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import signal
@@ -47,19 +48,29 @@ class Plan:
     hide: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (covered dir, kept paths)
     tmp_kept: tuple[str, ...] = ()  # needed paths under /tmp, which the run's own /tmp covers
     readable: tuple[str, ...] = ()  # every path Python needs, wherever it lives
+    masked: tuple[str, ...] = ()  # device nodes the run must not reach: /dev/null stands in
 
 
 def random_run_uid() -> int:
     return RUN_UID_BASE + secrets.randbelow(1 << 24)
 
 
-def plan_for_here() -> Plan:
-    """The plan for this process's user and this interpreter's files."""
+def plan_for_here(device: str = "cpu") -> Plan:
+    """The plan for this process's user and this interpreter's files. Only a CUDA run reaches
+    the GPU: elsewhere its device nodes are masked (under bubblewrap they are not there at all;
+    without it, they are the host's)."""
     needed = needed_paths()
     under_tmp = tuple(p for p in needed if p.startswith("/tmp/"))
+    masked = () if device == "cuda" else tuple(gpu_nodes())
     if os.geteuid() != 0:
-        return Plan("userns", tmp_kept=under_tmp, readable=tuple(needed))
-    return Plan("root", hidden_homes(needed), under_tmp, tuple(needed))
+        return Plan("userns", tmp_kept=under_tmp, readable=tuple(needed), masked=masked)
+    return Plan("root", hidden_homes(needed), under_tmp, tuple(needed), masked)
+
+
+def gpu_nodes() -> list[str]:
+    """The NVIDIA device nodes here (nvidia0, nvidiactl, nvidia-uvm, ...), looked up each time:
+    the driver makes some of them only when CUDA is first used."""
+    return sorted(glob.glob("/dev/nvidia*"))
 
 
 def needed_paths() -> list[str]:
@@ -131,6 +142,11 @@ def _mount_private_filesystem(plan: Plan) -> None:
         linux.make_read_only(covered)
     if os.path.isdir("/dev/shm"):
         _cover("/dev/shm", (), f"size={SHM_MB}m,mode=1777")
+    for node in plan.masked:
+        if os.path.isdir(node):  # /dev/nvidia-caps
+            _cover(node, (), "mode=0755")
+        else:
+            linux.mount("/dev/null", node, None, linux.MS_BIND)
 
 
 def _cover(directory: str, kept: tuple[str, ...], options: str) -> None:

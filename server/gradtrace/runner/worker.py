@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
     events_fd, mode, run_uid, device = int(argv[1]), argv[2], int(argv[3]), argv[4]
     sandbox.close_all_but((events_fd,))
     if mode != "none":
-        sandbox.enter(sandbox.plan_for_here(), run_uid)
+        sandbox.enter(sandbox.plan_for_here(device), run_uid)
     events = os.fdopen(events_fd, "wb")
     found = prepare(device)
     if argv[5:] == ["warm"]:
