@@ -152,6 +152,18 @@ def test_sessions_take_pooled_devices_from_their_pool_under_their_own_limits(iso
         sessions.close()
 
 
+def test_a_run_stopped_while_it_waits_for_a_warm_worker_stops_at_once(isolation):
+    pool = WarmPool("cpu", 1, isolation)
+    try:
+        wait_for(lambda: pool.status()["ready"] == 1)
+        pool.take().signal(9)  # the only one: the next take waits for the refill
+        stop_at = time.monotonic() + 0.2
+        assert pool.take(60, stopped=lambda: time.monotonic() > stop_at) is None
+        assert time.monotonic() - stop_at < 0.5
+    finally:
+        pool.close()
+
+
 def test_cuda_workers_get_the_gpu_nodes_and_cpu_workers_none(isolation):
     if not isolation.prefix:
         pytest.skip("no bubblewrap here")

@@ -108,9 +108,11 @@ class PooledDevice:
     slots: int
     limits: RunLimits
 
-    def start(self, job: dict) -> SpawnedWorker:
-        worker = self.pool.take()
-        worker.give(job)
+    def start(self, job: dict, stopped: Callable[[], bool] = lambda: False) -> SpawnedWorker | None:
+        """A warm worker running ``job``; None when stopped while it waited for one."""
+        worker = self.pool.take(stopped=stopped)
+        if worker is not None:
+            worker.give(job)
         return worker
 
 
@@ -206,7 +208,8 @@ class Sessions:
         job = request(run.code, run.device, limits)
         try:
             try:  # the zygote never starts CUDA: a CUDA run without a pool is refused before
-                worker = pooled.start(job) if pooled else self.zygote.spawn(job)
+                worker = (pooled.start(job, run.stop.is_set) if pooled
+                          else self.zygote.spawn(job))
             except (OSError, ZygoteDied) as exc:
                 notify(self.send, run.client, [error_event(error(
                     "RunnerUnavailable", f"no worker could be started: {exc}",
@@ -217,6 +220,8 @@ class Sessions:
                     "DeviceUnavailable", f"no {run.device} worker could be had: {exc}",
                     "cuda_unavailable" if run.device == "cuda" else "user_exception"))])
                 return "error"
+            if worker is None:
+                return "stopped"
             ending = follow(worker, limits, relay, run.stop.is_set)
         except ClientTooSlow:
             self.hang_up(run.client)  # it loses its run; the server keeps its memory

@@ -52,12 +52,14 @@ class WarmPool:
         # thread that started it, so one long-lived thread starts every worker.
         threading.Thread(target=self._keep_full, name=f"pool-{device}", daemon=True).start()
 
-    def take(self, timeout: float = READY_WAIT) -> SpawnedWorker:
-        """A ready worker, waiting up to ``timeout`` for one being started. Raises
-        PoolUnavailable, saying why, when none can be had."""
+    def take(self, timeout: float = READY_WAIT,
+             stopped: Callable[[], bool] = lambda: False) -> SpawnedWorker | None:
+        """A ready worker, waiting up to ``timeout`` for one being started; None once
+        ``stopped()`` (the run was stopped while it waited). Raises PoolUnavailable, saying why,
+        when none can be had."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
+            while not stopped():
                 while self._ready:
                     worker = self._ready.popleft()
                     self._cond.notify_all()  # the keeper starts the next one
@@ -72,7 +74,8 @@ class WarmPool:
                 if remaining <= 0:
                     raise PoolUnavailable(self.problem or f"no {self.device} worker got ready "
                                           f"in {timeout:g} s")
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, 0.1))
+        return None
 
     def status(self) -> dict:
         with self._cond:
