@@ -7,6 +7,7 @@ workers (test_pool.py), the device menu and the refusal of CUDA runs (test_live.
 test_page.py), the out-of-memory message (test_doctor.py).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,15 +49,15 @@ def server():
         yield url
 
 
+@pytest.fixture(scope="module")
+def client(server):
+    """One connection for the module's runs, each run after the last."""
+    with contextlib.closing(Client(server)) as c:
+        yield c
+
+
 def health(url) -> dict:
     return json.load(urllib.request.urlopen(url + "/healthz"))
-
-
-@pytest.fixture
-def client(server):
-    c = Client(server)
-    yield c
-    c.close()
 
 
 def test_the_server_finds_the_gpu_from_a_sandboxed_worker(server):
