@@ -120,7 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/healthz")
     def healthz():
         zygote = sessions.zygote.alive()
-        tests = {device: test.report() for device, test in self_tests.items()}
+        tests = {device: test.report() for device, test in list(self_tests.items())}
         return jsonify(ok=zygote and all(t["status"] != "failed" for t in tests.values()),
                        zygote=zygote, self_test=tests["cpu"], self_tests=tests,
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
