@@ -66,6 +66,9 @@ def status(page) -> str:
 
 
 def run_example(page, name: str) -> None:
+    page.wait_for_function(  # the menu fills once /api/examples answers
+        "name => [...document.querySelector('[data-testid=examples]').options]"
+        ".some(o => o.text.startsWith(name + ' '))", arg=name)
     value = page.eval_on_selector(
         "[data-testid=examples]",
         f"s => [...s.options].find(o => o.text.startsWith('{name} ')).value")
