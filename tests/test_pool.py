@@ -14,7 +14,7 @@ import pytest
 from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import detect, gpu_binds
 from gradtrace.runner.limits import RunLimits
-from gradtrace.runner.pool import PoolUnavailable, WarmPool
+from gradtrace.runner.pool import PoolUnavailable, WarmPool, discard
 from gradtrace.runner.process import follow, request
 from gradtrace.sessions import PooledDevice, Sessions
 
@@ -156,7 +156,7 @@ def test_a_run_stopped_while_it_waits_for_a_warm_worker_stops_at_once(isolation)
     pool = WarmPool("cpu", 1, isolation)
     try:
         wait_for(lambda: pool.status()["ready"] == 1)
-        pool.take().signal(9)  # the only one: the next take waits for the refill
+        discard(pool.take())  # the only one: the next take waits for the refill
         stop_at = time.monotonic() + 0.2
         assert pool.take(60, stopped=lambda: time.monotonic() > stop_at) is None
         assert time.monotonic() - stop_at < 0.5

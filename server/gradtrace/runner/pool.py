@@ -65,7 +65,7 @@ class WarmPool:
                     self._cond.notify_all()  # the keeper starts the next one
                     if worker.proc.poll() is None:
                         return worker
-                    _discard(worker)  # it died waiting (killed from outside): not a run's
+                    discard(worker)  # it died waiting (killed from outside): not a run's
                 if self._closed:
                     raise PoolUnavailable(f"the {self.device} workers were shut down")
                 if self.problem and self.found is None:
@@ -88,7 +88,7 @@ class WarmPool:
             idle, self._ready = list(self._ready), deque()
             self._cond.notify_all()
         for worker in idle:
-            _discard(worker)
+            discard(worker)
 
     def _keep_full(self) -> None:
         while True:
@@ -103,7 +103,7 @@ class WarmPool:
                 if worker is None:
                     self.problem = found["problem"]
                 elif self._closed:
-                    _discard(worker)
+                    discard(worker)
                 else:
                     self.problem = None
                     self.found = self.found or found
@@ -123,7 +123,7 @@ class WarmPool:
         line = _read_line(worker.events_fd, READY_WAIT)
         found = _ready_report(line)
         if "problem" in found:
-            _discard(worker)
+            discard(worker)
             return None, found
         return worker, found
 
@@ -167,7 +167,8 @@ def _ready_report(line: bytes | None) -> dict:
     return {"devices": devices}
 
 
-def _discard(worker: SpawnedWorker) -> None:
+def discard(worker: SpawnedWorker) -> None:
+    """Kill a worker that will not run (taken but not given a run, or not ready), and reap it."""
     worker.signal(9)
     worker.wait(5.0)
     try:
