@@ -66,13 +66,15 @@ class SummaryBatch:
                        "numel": n}
                 if hold:
                     self._held.append((out, t, values_limit, dtype in _FLOATS, histogram))
-                elif n <= _LIST_LIMIT and t.ndim <= 1:
+                elif n <= _LIST_LIMIT and t.ndim <= 1 and device.type == "cpu":
                     # Small vectors: tolist() is a copy too, and five times cheaper.
                     values = t.tolist()
                     self._lists.append((out, values if t.ndim else [values], values_limit,
                                         dtype in _FLOATS, histogram))
-                else:
-                    snapshot = t.detach().to(_CPU, torch.float64, copy=True,
+                else:  # on a GPU, a snapshot stays there: the flush copies them all at once,
+                    # instead of waiting for the GPU once a tensor
+                    snapshot = t.detach().to(_CPU if device.type == "cpu" else device,
+                                             torch.float64, copy=True,
                                              memory_format=torch.contiguous_format)
                     self._tensors.append((out, snapshot, values_limit, dtype in _FLOATS,
                                           histogram))
@@ -103,8 +105,8 @@ class SummaryBatch:
 
 def _fill_tensors(pending: list) -> None:
     """Summaries of tensors, held by reference or snapshotted: one concatenation and one copy to
-    float64 per (device, dtype), instead of a copy per tensor (a snapshot's copy is free: it is
-    float64 on the CPU already)."""
+    float64 on the CPU per (device, dtype), instead of a copy per tensor (a CPU snapshot's copy
+    is free: it is float64 on the CPU already)."""
     groups: dict = {}
     for entry in pending:
         t = entry[1]
