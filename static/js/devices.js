@@ -17,7 +17,8 @@ export function keptChoice(choices, chosen) {
   return choices.some((c) => c.value === chosen && !c.disabled) ? chosen : "cpu";
 }
 
-// Whether an example is written for a device ("gpu/..." examples ask for cuda).
+// The device an example is written for ("gpu/..." examples ask for cuda), or null when it runs
+// on any: then the menu keeps the user's choice.
 export function exampleDevice(name) {
-  return name.startsWith("gpu/") ? "cuda" : "cpu";
+  return name.startsWith("gpu/") ? "cuda" : null;
 }

@@ -47,7 +47,7 @@ export function wireChoices({ ui, editor, run }, examples) {
   examples.then((list) => {
     for (const ex of list) {
       const option = new Option(`${ex.name} — ${ex.title}`, ex.code);
-      option.dataset.device = exampleDevice(ex.name);
+      option.dataset.device = exampleDevice(ex.name) || "";
       ui.examples.add(option);
     }
   });
@@ -59,8 +59,8 @@ export function wireChoices({ ui, editor, run }, examples) {
   ui.examples.addEventListener("change", () => {
     if (!ui.examples.value) { return; }
     editor.setValue(ui.examples.value);
-    const wanted = ui.examples.selectedOptions[0].dataset.device;
-    if ([...ui.device.options].some((o) => o.value === wanted && !o.disabled)) {
+    const wanted = ui.examples.selectedOptions[0].dataset.device; // cuda, or any device
+    if (wanted && [...ui.device.options].some((o) => o.value === wanted && !o.disabled)) {
       ui.device.value = wanted;
     }
   });
