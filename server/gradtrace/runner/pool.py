@@ -98,7 +98,7 @@ class WarmPool:
                 if self._closed:
                     return
             worker, found = self._start_one()
-            first = self.found is None and (worker is not None or self.problem is None)
+            first = self.found is None  # until one works, a failure ends the keeper: first too
             with self._cond:
                 if worker is None:
                     self.problem = found["problem"]
