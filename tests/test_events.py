@@ -34,13 +34,18 @@ def test_event_order_forward_then_graph_then_pass_then_backward():
     assert kinds[-4:] == ["graph", "variables", "diagnostics", "pass_log"]
 
 
-def test_long_loop_streams_drops_and_stays_bounded():
+def test_long_loop_streams_each_lean_pass_as_its_loss_alone():
     doc, events, batches = captured_with_events(
         (EXAMPLES / "training/manual_linear_xor.py").read_text())
-    drops = [e for e in events if e["type"] == "drop"]
-    assert len(drops) == 980
-    assert rebuild(events)["pass_log"]["skipped"] == 980
+    progress = [pair for e in events if e["type"] == "progress" for pair in e["losses"]]
+    log = doc["pass_log"]
+    outright = {i for i, why in zip(log["kept"], log["why"], strict=True) if why != "last"}
+    assert [i for i, _ in progress] == [i for i in range(1000) if i not in outright]
+    assert [loss for _, loss in progress] == [log["losses"][i] for i, _ in progress]
+    headers = [e["pass"]["index"] for e in events if e["type"] == "pass"]
+    assert headers == log["kept"]  # only kept passes are sent in full, once each
     assert len(batches) > 2  # written as the run went, not all at the end
+    assert rebuild(events)["pass_log"]["skipped"] == 1000 - len(log["kept"])
 
 
 def test_error_event_comes_with_its_line():

@@ -129,8 +129,10 @@ def test_seed_17_grad_fn_chain():
 def test_seed_24_long_loop_keeps_first_and_last_passes_and_every_loss():
     doc = trace_doc((EXAMPLES / "training/manual_linear_xor.py").read_text())
     log = doc["pass_log"]
-    assert log["total"] == 1000 and log["skipped"] == 980
-    assert log["kept"] == list(range(10)) + list(range(990, 1000))
+    sample = [15, 31, 63, 127, 255, 511]
+    assert log["total"] == 1000 and log["skipped"] == 1000 - 26
+    assert log["kept"] == list(range(10)) + sample + list(range(990, 1000))
+    assert log["why"] == ["first"] * 10 + ["sample"] * 6 + ["last"] * 10
     assert [p["index"] for p in doc["passes"]] == log["kept"]
     assert len(log["losses"]) == 1000 and all(isinstance(v, float) for v in log["losses"])
     assert log["losses"][-1] < log["losses"][0]

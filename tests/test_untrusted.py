@@ -193,8 +193,9 @@ def test_a_string_over_the_cap_is_refused():
 
 
 def test_wrong_shapes_are_refused(events):
-    drop = {"type": "drop", "steps": [1, 2, 3], "passes": [0]}
-    assert check_batch([drop]) == "event 0 (drop): steps must be a list of 2 items, not of 3"
+    progress = {"type": "progress", "losses": [[1, 0.5, 3]]}
+    assert check_batch([progress]) == ("event 0 (progress): losses[0] must be a list of 2 "
+                                       "items, not of 3")
     variables = of_type(events, "variables")
     variables["variables"][0]["grad"] = "<b>big</b>"
     assert check_batch([variables]) == ("event 0 (variables): variables[0].grad must be a "

@@ -231,10 +231,11 @@ class PassLog:
     total: int = 0
     kept: list[int] = field(default_factory=list)
     losses: list[Any] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)  # per kept pass: first, sample, last, ...
 
     def to_json(self) -> dict:
         return {"total": self.total, "kept": self.kept, "skipped": self.total - len(self.kept),
-                "losses": self.losses}
+                "losses": self.losses, "why": self.why}
 
 
 @dataclass(slots=True)
@@ -273,7 +274,7 @@ def used_modules(nodes: list[Node], modules: dict[str, str]) -> dict[str, str]:
 # Events: the live form of the document. Each is {type, ...}; applied in order by rebuild() they
 # give back the document. "end" is the worker's last event (it concluded); "done" is added by the
 # server. Neither carries any part of the document.
-EVENT_TYPES = ("start", "forward", "cut", "pass", "backward", "drop", "graph", "stdout",
+EVENT_TYPES = ("start", "forward", "cut", "pass", "backward", "progress", "graph", "stdout",
                "variables", "diagnostics", "pass_log", "error", "end", "done")
 
 
@@ -315,8 +316,9 @@ def backward_event(record: Pass) -> dict:
         "error": record.error}}
 
 
-def drop_event(pass_index: int, first_step: int, last_step: int) -> dict:
-    return {"type": "drop", "passes": [pass_index], "steps": [first_step, last_step]}
+def progress_event(pass_index: int, loss) -> dict:
+    """A pass not kept in full: its loss, for the page's progress and loss chart."""
+    return {"type": "progress", "losses": [[pass_index, loss]]}
 
 
 def stdout_event(text: str, step: int | None = None, passes: int | None = None) -> dict:
@@ -373,18 +375,11 @@ def conclusion_events(trace: Trace) -> list[dict]:
 
 
 def rebuild(events) -> dict:
-    """The trace document that a run's events describe. A graph is decoded only when no later
-    one replaces it (a run sends one before its first pass and the final one at the end), and
-    before any drop, since its values may point at the steps a drop removes."""
+    """The trace document that a run's events describe. Only the last graph is decoded (a run
+    sends one before its first pass and the final one at the end)."""
     doc = document(Trace())
     passes: dict[int, dict] = {}
-    graph = None  # the latest graph event's, not decoded yet
     whole = None  # the latest graph, whole: a graph event may be a difference from it
-
-    def decode_graph() -> None:
-        nonlocal graph
-        if graph is not None:
-            doc["graph"], graph = graph_from_wire(graph, doc["steps"]), None
 
     for event in events:
         kind = event["type"]
@@ -400,21 +395,16 @@ def rebuild(events) -> dict:
         elif kind == "backward" and event["index"] in passes:  # a forged index names none
             result = event["result"]
             passes[event["index"]].update(result, steps=backward_steps_from_wire(result["steps"]))
-        elif kind == "drop":
-            decode_graph()
-            start, end = event["steps"]
-            doc["steps"] = [s for s in doc["steps"] if not start <= s["index"] <= end]
-            for index in event["passes"]:
-                passes.pop(index, None)
         elif kind == "stdout":
             doc["stdout"] += event["text"]
         elif kind == "pass_log":
             doc["pass_log"], doc["skipped_steps"] = event["pass_log"], event["skipped_steps"]
         elif kind == "graph":
-            graph = whole = graph_merged(whole, event["graph"])
+            whole = graph_merged(whole, event["graph"])
         elif kind in ("variables", "diagnostics", "error"):
             doc[kind] = event[kind]
-    decode_graph()
+    if whole is not None:
+        doc["graph"] = graph_from_wire(whole, doc["steps"])
     doc["passes"] = [passes[i] for i in sorted(passes)]
     return doc
 

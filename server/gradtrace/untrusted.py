@@ -591,6 +591,7 @@ ERROR = _record(
 )
 PASS_LOG = _record(
     {"total": NAT, "kept": NATS, "skipped": NAT, "losses": _list_of(READING)},
+    {"why": _list_of(STR)},
 )
 
 
@@ -605,7 +606,7 @@ _EVENTS: dict[str, Check] = {
     "pass": _event(**{"pass": PASS}),
     "backward": _event(index=NAT, result=_record(
         {"steps": _BACKWARD_WIRE, "created_nodes": NATS, "error": STR_OR_NULL})),
-    "drop": _event(steps=_list_of(NAT, "a list of 2 integers", length=2), passes=NATS),
+    "progress": _event(losses=_list_of(_list_of(READING, length=2))),
     "graph": _event(graph=_Field(_graph_wire)),
     "stdout": _record({"type": STR, "text": STR}, {"step": NAT, "passes": NAT}).check,
     "variables": _event(variables=_list_of(VARIABLE)),

@@ -21,8 +21,9 @@ from functools import partial
 import torch
 
 from gradtrace.capture.doctor import short_message
+from gradtrace.capture.graph import Graph
 from gradtrace.capture.values import fmt
-from gradtrace.protocol import BackwardStep, Pass, backward_event
+from gradtrace.protocol import BackwardStep, Pass, backward_event, pass_event
 
 _BACKWARD_SIG = inspect.signature(torch.autograd.backward)
 _GRAD_SIG = inspect.signature(torch.autograd.grad)
@@ -103,24 +104,38 @@ class PassRecorder:
     def _run_pass(self, kind, original, args, kwargs, roots, retain_graph, create_graph,
                   has_inputs, line, span):
         session = self.session
-        session.flush()  # every recorded call becomes a step, its nodes found, before the pass
+        lean = None
+        if session.keeping is not None:
+            session.flush()  # every recorded call becomes a step, its nodes found, before the pass
+        else:
+            lean = session.take_lean_segment()
         index = session.pass_count
         session.pass_count += 1
         session.pass_kinds.add(kind)
-        graph = session.graph
-        root_fns = [t.grad_fn for t in roots if isinstance(t, torch.Tensor)]
-        reach = graph.discover([f for f in root_fns if f is not None], pass_=index,
-                               collect_all=True)
-        for rec in reach:
-            graph.snapshot_saved(rec)
         loss = _scalar(roots[0]) if len(roots) == 1 else None
         session.losses.append(loss)
-        record = Pass(
-            index=index, kind=kind, line=line, span=span, after_step=session.step_count - 1,
-            roots=[graph.get(f).node.id for f in root_fns if f is not None and graph.get(f)],
-            loss=loss, retain_graph=retain_graph, create_graph=create_graph,
-        )
-        session.announce_pass(record)
+        record = Pass(index=index, kind=kind, line=line, span=span,
+                      after_step=session.step_count - 1, roots=[], loss=loss,
+                      retain_graph=retain_graph,
+                      create_graph=create_graph)
+        root_fns = [t.grad_fn for t in roots if isinstance(t, torch.Tensor)]
+        root_fns = [f for f in root_fns if f is not None]
+        if session.keeping is None and lean is None:  # given up: its loss is all it keeps
+            try:
+                return original(*args, **kwargs)
+            except BaseException:
+                session.failed_roots = [t for t in roots if isinstance(t, torch.Tensor)]
+                raise
+            finally:
+                session.end_pass(record, None)
+        graph = session.graph if lean is None else Graph(
+            session.summaries, session.tensors, session.config.max_nodes, parent=session.graph)
+        reach = graph.discover(root_fns, pass_=index, collect_all=True)
+        if lean is None:
+            for rec in reach:
+                graph.snapshot_saved(rec)
+            record.roots = [graph.get(f).node.id for f in root_fns if graph.get(f)]
+            session.announce_pass(record)
         events: list = []
         grads_out: dict[int, tuple] = {}
         session.pass_events = events
@@ -146,20 +161,71 @@ class PassRecorder:
             raise
         finally:
             session.pass_events = None
-            record.steps = _backward_steps(events, grads_out, graph, senders,
-                                           record.error is not None,
-                                           _GradSummaries(session.summaries))
-            session.summaries.flush()  # before anything (the next pass) changes the gradients
-            session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
-            if create_graph and record.error is None:
-                created = _discover_created(graph, reach, result, index)
-                for rec in created:
-                    rec.node.op, rec.node.line, rec.node.span = kind, line, span
-                record.created_nodes = [rec.node.id for rec in created]
-            start = session.passes[-1].after_step + 1 if session.passes else 0
-            session.emit(backward_event(record), urgent=True)
-            session.keep_pass(record, (start, record.after_step))
+            if lean is None:
+                _complete(session, record, events, grads_out, graph, senders)
+                if create_graph and record.error is None:
+                    created = _discover_created(graph, reach, result, index)
+                    for rec in created:
+                        rec.node.op, rec.node.line, rec.node.span = kind, line, span
+                    record.created_nodes = [rec.node.id for rec in created]
+                session.emit(backward_event(record), urgent=True)
+            else:
+                _park(session, lean, record, graph, root_fns, events, grads_out, senders)
+            session.end_pass(record, lean)
         return result
+
+
+def _complete(session, record, events, grads_out, graph, senders, grads_after=None,
+              ids=None) -> None:
+    """Fill a kept pass's steps from what the hooks saw, and their summaries. ``ids`` renames a
+    lean pass's scratch nodes to the kept graph's."""
+    record.steps = _backward_steps(events, grads_out, graph, senders, record.error is not None,
+                                   _GradSummaries(session.summaries), grads_after)
+    session.summaries.flush()  # before anything (the next pass) changes the gradients
+    if ids:
+        for step in record.steps:
+            step.node = ids.get(step.node, step.node)
+    session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
+
+
+def _park(session, lean, record, scratch, root_fns, events, grads_out, senders) -> None:
+    """What a lean pass needs to be kept later. The gradients are held as they are (the engine
+    makes new ones), except each leaf's .grad, which the next pass may add into: copied."""
+    lean.record, lean.scratch, lean.root_fns = record, scratch, root_fns
+    lean.events, lean.grads_out, lean.senders = events, grads_out, senders
+    for event in events:
+        rec = event[1] if event[0] == "node" else None
+        if rec is None:
+            continue
+        if rec.node.id >= 0:  # a node of the kept graph (a parameter's AccumulateGrad, say)
+            session.executed_nodes.add(rec.node.id)
+        if rec.variable is not None and rec.variable.grad is not None:
+            lean.grads_after[rec.node.id] = rec.variable.grad.detach().clone()
+        lean.elements += sum(g.numel() for g in event[2] if isinstance(g, torch.Tensor))
+
+
+def keep_last_passes(session) -> None:
+    """The run is over: turn the lean passes still parked (the loop's last ones) into full
+    records, oldest first, each with its forward steps before it."""
+    trailing = session.take_pending()
+    for lean in session.lean_passes():
+        record = lean.record
+        session.restore_pending(lean.pending)
+        session.flush()
+        graph = session.graph
+        ids = {}
+        for rec in lean.scratch.records:  # the scratch ids become the kept graph's
+            kept = graph.get(rec.fn) or graph.discover([rec.fn], pass_=record.index)[0]
+            ids[rec.node.id] = kept.node.id
+        _complete(session, record, lean.events, lean.grads_out, lean.scratch, lean.senders,
+                  lean.grads_after, ids)
+        record.roots = [graph.get(f).node.id for f in lean.root_fns if graph.get(f)]
+        session.passes.append(record)
+        session.kept_why[record.index] = "last"
+        session.emit(pass_event(record))
+        session.emit(backward_event(record))
+        lean.release()
+    session.restore_pending(trailing)
 
 
 def _senders_to_watch(graph, reach, exact: bool) -> set[int]:
@@ -186,7 +252,7 @@ def _on_post(grads_out, rec, grad_inputs, grad_outputs):
 
 
 def _backward_steps(events, grads_out, graph, senders, failed: bool,
-                    summaries: _GradSummaries):
+                    summaries: _GradSummaries, grads_after: dict | None = None):
     ran = [event[1] for event in events if event[0] == "node"]
     received = {event[1].node.id: event[2] for event in events if event[0] == "node"}
     if failed and ran:
@@ -204,8 +270,9 @@ def _backward_steps(events, grads_out, graph, senders, failed: bool,
         _, rec, grad_outputs, before = event
         detail = None
         if rec.variable is not None:
-            detail = {"grad_before": summaries.one(before),
-                      "grad_after": summaries.one(rec.variable.grad)}
+            after = (rec.variable.grad if grads_after is None
+                     else grads_after.get(rec.node.id))
+            detail = {"grad_before": summaries.one(before), "grad_after": summaries.one(after)}
         steps.append(BackwardStep(order, rec.node.id, summaries.all(grad_outputs),
                                   summaries.all(grads_out.get(rec.node.id, ())), detail=detail))
     return steps

@@ -110,7 +110,7 @@ class ForwardRecorder(TorchFunctionMode):
             return func(*args, **kwargs)
         category, name = classify(func)
         if session.pending_steps and _may_mutate(category, name, kwargs):
-            session.flush()
+            session.before_write(_written_by(args, kwargs))
         if category == "skip":
             return func(*args, **kwargs)
         if category == "read":  # .grad: a None read is the user's question (the doctor's)
@@ -163,6 +163,16 @@ def _may_mutate(category: str, name: str, kwargs: dict) -> bool:
         return False
     return (name[-1] == "_" or name == "setitem"
             or bool(kwargs) and ("out" in kwargs or bool(kwargs.get("inplace"))))
+
+
+def _written_by(args, kwargs) -> list:
+    """The tensors a call that may mutate writes to (or hands to numpy): its self or first
+    argument, and ``out=``."""
+    targets = tensors_in(args[:1])
+    out = kwargs.get("out") if kwargs else None
+    if out is not None:
+        targets += tensors_in(out)
+    return targets
 
 
 def _python_value(v):

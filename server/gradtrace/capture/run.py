@@ -29,7 +29,7 @@ from torch.nn.modules.module import (
 )
 
 from gradtrace.capture import doctor, names
-from gradtrace.capture.backward import PassRecorder
+from gradtrace.capture.backward import PassRecorder, keep_last_passes
 from gradtrace.capture.forward import ForwardRecorder
 from gradtrace.capture.grad_mode import grad_mode_tap
 from gradtrace.capture.hooks import HookTap
@@ -291,6 +291,7 @@ def _seed(seed: int, device: str) -> None:
 
 
 def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None:
+    keep_last_passes(session)
     session.flush()
     if trace.error is None and session.stop_message is not None:  # crossed after it ended
         trace.error = _stopped(session, None)
@@ -301,13 +302,13 @@ def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None
     trace.diagnostics = doctor.diagnose(trace.variables, session)
     doctor.trace_error(trace.error, session, trace.diagnostics)
     trace.steps = session.steps
-    trace.skipped_steps = len(session.dropped_steps)
+    trace.skipped_steps = session.ring.dropped_steps
     trace.passes = session.passes
     trace.pass_log = PassLog(total=session.pass_count, kept=[p.index for p in session.passes],
-                             losses=session.losses)
-    kept = _kept_nodes(session)
-    trace.nodes = [rec.node for rec in session.graph.records if rec.node.id in kept]
-    trace.edges = [e for e in session.graph.edges if e.src in kept and e.dst in kept]
+                             losses=session.losses,
+                             why=[session.kept_why[p.index] for p in session.passes])
+    trace.nodes = [rec.node for rec in session.graph.records]  # (dropped passes never got here)
+    trace.edges = list(session.graph.edges)
     trace.modules = session.module_classes
     roots = {r for p in session.passes for r in p.roots}
     for node in trace.nodes:
@@ -315,12 +316,3 @@ def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None
             node.kind = "output"
     if not session.layout_is_current(trace.nodes, trace.edges):  # most runs: laid out at the pass
         layout(trace.nodes, trace.edges)
-
-
-def _kept_nodes(session: Session) -> set[int]:
-    """Nodes of dropped loop iterations leave the document, unless a kept pass ran them."""
-    dropped = session.dropped_steps
-    kept = {rec.node.id for rec in session.graph.records if rec.node.step not in dropped}
-    for p in session.passes:
-        kept.update(s.node for s in p.steps if s.node is not None)
-    return kept

@@ -4,7 +4,6 @@ runs. forward.py, backward.py and hooks.py write into it; run.py turns it into a
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import weakref
 from dataclasses import dataclass
@@ -14,10 +13,11 @@ import torch
 from gradtrace.capture import names
 from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph, GraphTooLarge
+from gradtrace.capture.passes import LeanPass, Ring, keep_reason
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
 from gradtrace.layout import layout
-from gradtrace.protocol import Pass, Step, drop_event, graph_event, pass_event, step_event
+from gradtrace.protocol import Pass, Step, graph_event, pass_event, progress_event, step_event
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
 # repeatable.
@@ -29,8 +29,11 @@ _PENDING_ELEMENTS = 4_000_000
 
 @dataclass
 class CaptureConfig:
-    head_passes: int = 10  # full records kept for the first N backward passes ...
-    tail_passes: int = 10  # ... and for the last N; the ones between keep only their loss
+    head_passes: int = 10  # full records for the first N backward passes ...
+    tail_passes: int = 10  # ... and the last N; the ones between keep only their loss ...
+    sample_passes: bool = True  # ... but for a sparse sample (passes 15, 31, 63, ...) ...
+    every_pass: int = 0  # ... each Nth pass (0: none) ...
+    asked_passes: frozenset = frozenset()  # ... and these (capture/passes.py)
     max_cut_values: int = 10_000  # Python values remembered to spot data re-entering the graph
     max_nodes: int = 200_000  # a run whose graph grows past this is stopped (memory_limit)
     pending_steps: int = 1024  # recorded calls held before they become steps (1: at once)
@@ -62,10 +65,11 @@ class TensorTable:
         self._by_id[id(t)] = (tid, weakref.ref(t))
         return tid
 
-    def output_id(self, t: torch.Tensor, step: int, position: int) -> int:
-        """The id of a step's output; remembers the step, and the tensor's version then."""
+    def output_id(self, t: torch.Tensor, step: int, position: int, changed: bool = False) -> int:
+        """The id of a step's output; remembers the step, and the tensor's version then (none
+        when it has ``changed`` in place since the step made it)."""
         tid = self.id_of(t)
-        self._outputs[tid] = (step, position, version_of(t))
+        self._outputs[tid] = (step, position, None if changed else version_of(t))
         return tid
 
     def recorded_value(self, t: torch.Tensor) -> dict | None:
@@ -113,9 +117,16 @@ class Session:
         self.stop_code = "timeout"  # ... because its time is up, or "memory_limit"
         self.stop_line: int | None = None  # the line that crossed a limit, when known
         self.module_stack: list[str] = []
-        self.passes: list[Pass] = []  # passes with full records (head and tail)
+        self.passes: list[Pass] = []  # passes with full records, in order
         self.pass_count = 0
         self.losses: list = []
+        # Why the coming pass is kept in full, or None: it is recorded lean (capture/passes.py)
+        self.keeping: str | None = keep_reason(self.config, 0)
+        self.kept_why: dict[int, str] = {}  # pass index -> why it was kept
+        self.ring = Ring(self.config.tail_passes)
+        self._held: dict[int, list] = {}  # id(tensor) -> the lean records that output it
+        self._written: dict[int, dict[int, torch.Tensor]] = {}  # step -> position -> its value
+        # before an in-place change, for lean records (a full flush happens before it instead)
         self.pass_kinds: set[str] = set()
         self.executed_nodes: set[int] = set()  # nodes some pass ran, dropped passes included
         self.pass_events: list | None = None  # the running pass's engine events, for hooks.py
@@ -124,8 +135,6 @@ class Session:
         self.no_grad_line: int | None = None  # where the snippet turned grad off (grad_mode.py)
         self._step_lines: dict[int, int | None] | None = None  # step index -> line (made_on)
         self.user_grad_hooks = False  # a tensor or module backward hook may change gradients
-        self.dropped_steps: set[int] = set()
-        self._segments: dict[int, tuple[int, int]] = {}  # pass index -> its forward steps
         self.namespace: dict = {}
         self.stream = None  # an EventStream when the run is watched live
         self.graph_sent = False
@@ -138,6 +147,7 @@ class Session:
         self._cut_values: dict[int, tuple[object, int]] = {}
         self._pending: list[tuple] = []  # recorded calls not yet turned into steps
         self._pending_elements = 0
+        self._lost = False  # the running lean pass outgrew what may be held: it is not kept
         self._flushing = False
 
     @contextlib.contextmanager
@@ -165,9 +175,12 @@ class Session:
 
     def flush(self) -> bool:
         """Turn the recorded calls into steps, and fill every pending summary. False when a flush
-        is already under way (a signal handler interrupted it), so the caller tries again later."""
+        is already under way (a signal handler interrupted it), so the caller tries again later.
+        A lean pass's calls stay references: nothing of it goes out unless it is kept."""
         if self._flushing or self.summaries.busy:
             return False
+        if self.keeping is None:
+            return True
         self._flushing = True
         try:
             with self.suspend():  # summaries and discovery call torch: not the snippet's steps
@@ -182,6 +195,24 @@ class Session:
         finally:
             self._flushing = False
         return True
+
+    def before_write(self, targets) -> None:
+        """A call may change ``targets`` in place (or hand their memory to numpy): the recorded
+        steps that output them must keep their values from before. A kept pass flushes; a lean
+        one copies just the targets it holds (rarely any: the parameters a loop updates were made
+        before it)."""
+        if self.keeping is not None:
+            self.flush()
+            return
+        for t in targets:
+            key, copy = id(t), None
+            for held in [self._held] + [lean.held for lean in self.ring.passes]:
+                for raw in held.get(key, ()):
+                    for position, out in enumerate(raw[8]):
+                        if out is t and position not in self._written.get(raw[0], ()):
+                            if copy is None:
+                                copy = t.detach().clone()
+                            self._written.setdefault(raw[0], {})[position] = copy
 
     @property
     def pending_steps(self) -> int:
@@ -199,26 +230,40 @@ class Session:
         flush before anything changes a recorded tensor in place, so a step's summaries are
         still the values it produced."""
         index = self.step_count
+        if self._lost:  # a lean pass too big to keep: its calls are only counted
+            self.step_count = index + 1
+            self.ring.dropped_steps += 1
+            return
         grad_mode = _grad_mode()
         if grad_mode != "grad" and self.no_grad_line is not None and kind == "op":
             detail = _no_grad_cut(grad_mode, self.no_grad_line, inputs, outputs)
-        self._pending.append((index, kind, op, line, span, grad_mode,
-                              self.module_stack[-1] if self.module_stack else None, inputs,
-                              outputs, [t.grad_fn for t in outputs], detail))
+        raw = (index, kind, op, line, span, grad_mode,
+               self.module_stack[-1] if self.module_stack else None, inputs, outputs,
+               [t.grad_fn for t in outputs], detail)
+        self._pending.append(raw)
         self.step_count = index + 1  # after the append: a timer's flush sees whole records
         for t in outputs:
             self._pending_elements += t.numel()
-        if (len(self._pending) >= self.config.pending_steps
+        if self.keeping is None:
+            held = self._held
+            for t in outputs:
+                held.setdefault(id(t), []).append(raw)
+            if self._pending_elements > _PENDING_ELEMENTS:
+                self.ring.clear()  # a pass this big is not kept as one of the last: its
+                self._give_up_lean_segment()  # records go, and the ones before it
+        elif (len(self._pending) >= self.config.pending_steps
                 or self._pending_elements > _PENDING_ELEMENTS):
             self.flush()  # the held outputs are bounded in count and size
 
     def _add_step(self, index, kind, op, line, span, grad_mode, module, inputs, outputs,
                   grad_fns, detail) -> None:
         tensors = self.tensors
+        written = self._written.pop(index, {})  # outputs changed in place since: their copies
         if op in _UNINITIALIZED:
             values = [describe(t, "uninitialized") for t in outputs]
         else:
-            values = [self.summaries.of(t, hold=True) for t in outputs]
+            values = [self.summaries.of(written.get(i, t), hold=True)
+                      for i, t in enumerate(outputs)]
         if detail is not None and "cut" in detail and inputs:
             cut = next((t for t in inputs if t.requires_grad), inputs[0])
             source = self.graph.get(cut.grad_fn) if cut.grad_fn is not None else None
@@ -227,7 +272,8 @@ class Session:
         step = Step(
             index=index, kind=kind, op=op, line=line, span=span, grad_mode=grad_mode,
             module=module, inputs=[tensors.id_of(t) for t in inputs],
-            outputs=[tensors.output_id(t, index, i) for i, t in enumerate(outputs)],
+            outputs=[tensors.output_id(t, index, i, changed=i in written)
+                     for i, t in enumerate(outputs)],
             values=values, detail=detail,
         )
         roots = [fn for fn in grad_fns if fn is not None]
@@ -332,23 +378,51 @@ class Session:
             self.emit(graph_event(nodes, edges, list(self.steps), self.module_classes))
         self.emit(pass_event(record), urgent=True)
 
-    def keep_pass(self, record: Pass, segment: tuple[int, int]) -> None:
-        """Keep the first and last N passes in full. A pass that falls out of the tail takes the
-        forward steps of its segment (first and last step index since the pass before it) along."""
-        self.passes.append(record)
-        self._segments[record.index] = segment
-        head, tail = self.config.head_passes, self.config.tail_passes
-        tail_records = [p for p in self.passes if p.index >= head]
-        if len(tail_records) <= tail:
-            return
-        dropped = tail_records[0]
-        self.passes.remove(dropped)
-        start, end = self._segments.pop(dropped.index)
-        self.dropped_steps.update(range(start, end + 1))
-        lo = bisect.bisect_left(self.steps, start, key=lambda s: s.index)
-        hi = bisect.bisect_right(self.steps, end, key=lambda s: s.index)
-        del self.steps[lo:hi]
-        self.emit(drop_event(dropped.index, start, end))
+    def take_lean_segment(self) -> LeanPass | None:
+        """A lean pass's backward is starting: its forward's recorded calls leave the pending
+        list for a LeanPass; None when they were given up (too big to keep)."""
+        if self._lost:
+            return None
+        lean = LeanPass(self._pending, self._held, self._pending_elements)
+        self._pending, self._held, self._pending_elements = [], {}, 0
+        return lean
+
+    def end_pass(self, record: Pass, lean: LeanPass | None) -> None:
+        """Keep a full pass, or park a lean one among the last few; then decide how the next pass
+        is recorded. A pass kept outright overtakes the lean ones parked before it: they go, so
+        that the kept passes stay in order."""
+        if self.keeping is not None:
+            self.passes.append(record)
+            self.kept_why[record.index] = self.keeping
+        else:
+            if lean is not None:
+                self.ring.add(lean)
+            self.emit(progress_event(record.index, record.loss))
+        self._lost = False
+        self.keeping = keep_reason(self.config, self.pass_count)
+        if self.keeping is not None:
+            self.ring.clear()
+        if self._written:  # copies for records that were dropped since
+            first = self.ring.passes[0].steps[0] if self.ring.passes else self.step_count
+            self._written = {k: v for k, v in self._written.items() if k >= first}
+
+    def _give_up_lean_segment(self) -> None:
+        self.ring.dropped_steps += len(self._pending)
+        self._pending, self._held, self._pending_elements = [], {}, 0
+        self._lost = True
+
+    def take_pending(self) -> list:
+        pending, self._pending, self._pending_elements = self._pending, [], 0
+        return pending
+
+    def restore_pending(self, pending: list) -> None:
+        self._pending = pending
+
+    def lean_passes(self) -> list[LeanPass]:
+        """The run is over: the lean passes still parked are its last ones. The session keeps
+        from now on, so flushing their records makes them steps."""
+        self.keeping = "last"
+        return self.ring.take()
 
     def layout_is_current(self, nodes: list, edges: list) -> bool:
         """Whether these are the whole graph as it was last laid out, in the same modules (the

@@ -30,6 +30,8 @@ class EventStream:
             last["text"] += event["text"]  # print() writes in pieces: send them as one
         elif last is not None and last["type"] == event["type"] == "forward":
             last["steps"].extend(event["steps"])  # one columnar event for consecutive steps
+        elif last is not None and last["type"] == event["type"] == "progress":
+            last["losses"].extend(event["losses"])  # a loop's losses, one event per write
         else:
             self._pending.append(event)
         if urgent or time.monotonic() - self._last >= self.interval:
