@@ -164,12 +164,26 @@ def _topological(items: list, preds: dict, consumers: dict) -> list:
     return order
 
 
+def _first_free(column: dict[int, int], r: int) -> int:
+    """The first row at or below ``r`` not in ``column``, shortening the chain it followed."""
+    path = []
+    while r in column:
+        path.append(r)
+        r = column[r]
+    for row in path:
+        column[row] = r
+    return r
+
+
 def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     """Rows: main items in topological order, then side inputs consumers-first, each at the first
     free rows at or below where it lines up with its neighbours: its entry row (for a block, the
     row its first main item takes; ``ports``) at the mean exit row of its main inputs, or a side
     input at the mean entry row of its consumers. So a chain of blocks stays on one line."""
-    taken: dict[int, set[int]] = {}
+    # layer -> {taken row: a row at or above which to look for the next free one}: the first
+    # free row is found in near-constant time, however many nodes share a layer (a loop that
+    # makes 20,000 results of one weight puts them all in one layer)
+    taken: dict[int, dict[int, int]] = {}
     below: dict[int, int] = {}  # layer -> the first row below everything taken in it
     at_row: dict = {}
 
@@ -177,17 +191,16 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
         r = max(int(wanted + 0.5), 0)
         first, layers, rows = at_layer[it], span[it], height[it]
         if layers == rows == 1:  # a node: one cell
-            column = taken.setdefault(first, set())
-            while r in column:
-                r += 1
-            column.add(r)
+            column = taken.setdefault(first, {})
+            r = _first_free(column, r)
+            column[r] = r + 1
         else:  # a block: free where it is below everything in its layers, else cell by cell
-            columns = [taken.setdefault(first + k, set()) for k in range(layers)]
+            columns = [taken.setdefault(first + k, {}) for k in range(layers)]
             clear = max(below.get(first + k, 0) for k in range(layers))
             while r < clear and any(r + k in column for column in columns for k in range(rows)):
                 r += 1
             for column in columns:
-                column.update(range(r, r + rows))
+                column.update((row, row + 1) for row in range(r, r + rows))
         for k in range(layers):
             below[first + k] = max(below.get(first + k, 0), r + rows)
         at_row[it] = r
