@@ -1,14 +1,20 @@
 """Capture cost against plain PyTorch, side by side in one process, one torch thread.
 
-    python bench/capture.py [--reps N] [--quick] [--torchviz] [--device cpu|cuda]
+    python bench/capture.py [--reps N] [--quick] [--only TEXT] [--torchviz] [--device cpu|cuda]
 
 For each workload the model and inputs are built once, untimed; then the forward and backward
 snippet runs alternately as plain `exec` and under `capture`, and the medians are compared.
+The two loop workloads are the "Learning PyTorch with Examples" polynomial fit (2,000 passes of
+forward, backward and a manual SGD step; 200 with --quick) and its custom-Function version
+(LegendrePolynomial3); their parameters are made inside the timed snippet, so every run starts
+from the same ones.
 Columns:
-  plain     median of plain forward + backward
+  plain     median of plain forward + backward (plain PyTorch, as users run it: collector on)
   capture   median of capture (recording, summaries, names, doctor; layout excluded)
 The collector is off while layout and document are timed, as it is in the worker.
-  ratio     capture / plain, against the budget in DESIGN.md
+  ratio     capture / plain
+  budget    the budget in DESIGN.md: a ratio, or for a loop 3x+0.3s (3 x plain + 0.3 s)
+  ok        whether capture is within the budget
   layout    median of the layered layout of the captured graph
   doc       median of building the document and json.dumps of it
   B/node    bytes of the compact JSON document per graph node
@@ -19,8 +25,12 @@ The collector is off while layout and document are timed, as it is in the worker
             for the connection, flushed per message): the bytes that cross the network
   floor     what interception alone costs, as a ratio to plain: a bare TorchFunctionMode that keeps
             each call's function, line, arguments and result, and a pre-hook on every node that
-            keeps what it receives; no summaries, steps, graph or document. Capture cannot go
-            below it without another way to see the calls.
+            keeps what it receives; no summaries, steps, graph or document. It runs with the
+            garbage collector frozen and disabled, as capture does (run.py), so that the ratio
+            measures interception, not collections of the records. A backward pass drops the
+            records from before the pass ahead of it, as a recorder that keeps only some of a
+            loop's passes drops the others wholesale. Capture cannot go below it without another
+            way to see the calls.
 With --torchviz, torchviz's make_dot plus graphviz `dot -Tsvg` on the same graph (60 s cap).
 With --device cuda, the models, inputs and the snippet's tensors are on the GPU, and every timing
 waits for the GPU to finish (torch.cuda.synchronize).
@@ -38,6 +48,7 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -134,14 +145,104 @@ loss.backward()
     return setup, body
 
 
+# "Learning PyTorch with Examples": fit y = sin(x) with a cubic, by hand-written SGD.
+_TUTORIAL_DATA = """
+import math
+import torch
+
+dtype = torch.float
+x = torch.linspace(-math.pi, math.pi, 2000, dtype=dtype)
+y = torch.sin(x)
+"""
+_SGD_STEP = """
+    if t % 100 == 99:
+        print(t, loss.item())
+    loss.backward()
+    with torch.no_grad():
+        a -= learning_rate * a.grad
+        b -= learning_rate * b.grad
+        c -= learning_rate * c.grad
+        d -= learning_rate * d.grad
+        a.grad = None
+        b.grad = None
+        c.grad = None
+        d.grad = None
+print(f"Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3")
+"""
+
+
+def poly_fit(iterations: int):
+    """The tutorial's polynomial fit with autograd (polynomial_autograd.py)."""
+    body = f"""
+a = torch.randn((), dtype=dtype, requires_grad=True)
+b = torch.randn((), dtype=dtype, requires_grad=True)
+c = torch.randn((), dtype=dtype, requires_grad=True)
+d = torch.randn((), dtype=dtype, requires_grad=True)
+learning_rate = 1e-6
+for t in range({iterations}):
+    y_pred = a + b * x + c * x ** 2 + d * x ** 3
+    loss = (y_pred - y).pow(2).sum()
+"""
+    return _TUTORIAL_DATA, body + _SGD_STEP
+
+
+def legendre_fit(iterations: int):
+    """The same fit through a custom autograd.Function (polynomial_custom_function.py)."""
+    setup = """
+class LegendrePolynomial3(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return 0.5 * (5 * input ** 3 - 3 * input)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, = ctx.saved_tensors
+        return grad_output * 1.5 * (5 * input ** 2 - 1)
+"""
+    body = f"""
+a = torch.full((), 0.0, dtype=dtype, requires_grad=True)
+b = torch.full((), -1.0, dtype=dtype, requires_grad=True)
+c = torch.full((), 0.0, dtype=dtype, requires_grad=True)
+d = torch.full((), 0.3, dtype=dtype, requires_grad=True)
+learning_rate = 5e-6
+for t in range({iterations}):
+    P3 = LegendrePolynomial3.apply
+    y_pred = a + b * P3(c + d * x)
+    loss = (y_pred - y).pow(2).sum()
+"""
+    return _TUTORIAL_DATA + setup, body + _SGD_STEP
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Capture may take ``times`` x plain, plus ``plus`` seconds (a loop's budget)."""
+
+    times: float
+    plus: float = 0.0
+
+    def allows(self, plain: float, captured: float) -> bool:
+        return captured <= self.times * plain + self.plus
+
+    def __str__(self) -> str:
+        return f"{self.times:g}x" + (f"+{self.plus:g}s" if self.plus else "")
+
+
+LOOP = Budget(3.0, 0.3)  # DESIGN.md: a 2,000-iteration tutorial loop within 3x plain + 0.3 s
+
+
 def workloads(quick: bool):
+    """(name, (setup, body), budget); the budgets are DESIGN.md's."""
     scale = 10 if quick else 1
+    passes = 2000 // scale
     return [
-        ("scalar expression", SCALAR, 2.0),
-        ("MLP width 32 (~1k nodes)", mlp(32, 200 // scale, 16), 2.0),
-        ("MLP width 512 (~1k nodes)", mlp(512, 200 // scale, 64), 1.3),
-        ("transformer-like (~10k nodes)", transformer(250 // scale), 3.0),
-        ("unrolled RNN (~50k nodes)", rnn(8000 // scale), 4.0),
+        ("scalar expression", SCALAR, Budget(3.5)),
+        ("MLP width 32 (~1k nodes)", mlp(32, 200 // scale, 16), Budget(3.5)),
+        ("MLP width 512 (~1k nodes)", mlp(512, 200 // scale, 64), Budget(1.3)),
+        ("transformer-like (~10k nodes)", transformer(250 // scale), Budget(3.0)),
+        ("unrolled RNN (~50k nodes)", rnn(8000 // scale), Budget(3.5)),
+        (f"polynomial fit ({passes} passes)", poly_fit(passes), LOOP),
+        (f"Legendre P3 fit ({passes} passes)", legendre_fit(passes), LOOP),
     ]
 
 
@@ -185,9 +286,13 @@ class _BareRecorder(TorchFunctionMode):
 
 
 def _bare_backward(original, kept: list):
-    """torch.autograd.backward with a pre-hook on every node reachable from the roots."""
+    """torch.autograd.backward with a pre-hook on every node reachable from the roots. Each pass
+    first drops the records from before the pass ahead of it."""
+    dropped_before = 0
 
     def backward(tensors, *args, **kwargs):
+        nonlocal dropped_before
+        del kept[:dropped_before]
         roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
         stack = [t.grad_fn for t in roots]
         seen: set = set()
@@ -204,23 +309,41 @@ def _bare_backward(original, kept: list):
         finally:
             for handle in handles:
                 handle.remove()
+            dropped_before = len(kept)
 
     return backward
 
 
+@contextlib.contextmanager
+def _collector_frozen():
+    """The garbage collector as capture runs with it (run.py): what exists is frozen out of its
+    sight, and it does not run; afterwards, as it was."""
+    enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.unfreeze()
+
+
 def _floor(body_code, preset):
-    """Plain run under the bare recorder and hooks (see `floor` in the docstring)."""
+    """Plain run under the bare recorder and hooks, with the collector frozen as in capture (see
+    `floor` in the docstring)."""
     namespace, kept = dict(preset), []
     original = torch.autograd.backward
     torch.manual_seed(0)
     with contextlib.redirect_stdout(io.StringIO()), _on_device():
         started = _finished()
-        torch.autograd.backward = _bare_backward(original, kept)
-        try:
-            with _BareRecorder(kept):
-                exec(body_code, namespace)
-        finally:
-            torch.autograd.backward = original
+        with _collector_frozen():
+            torch.autograd.backward = _bare_backward(original, kept)
+            try:
+                with _BareRecorder(kept):
+                    exec(body_code, namespace)
+            finally:
+                torch.autograd.backward = original
         elapsed = _finished() - started
     namespace.clear()
     return elapsed
@@ -322,36 +445,52 @@ def cli_end_to_end(reps: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+_COLUMNS = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
+            f"{'budget':>7} {'ok':>3} {'floor':>6} {'layout':>8} {'doc':>8} {'B/node':>7} "
+            f"{'w/o vars':>8} {'wire':>5} {'deflated':>8}")
+
+
+def _row(name: str, r: dict, budget: Budget) -> str:
+    ok = "yes" if budget.allows(r["plain"], r["capture"]) else "NO"
+    return (f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
+            f" {r['capture'] / r['plain']:>5.2f}x {budget!s:>7} {ok:>3} "
+            f"{r['floor'] / r['plain']:>5.2f}x {r['layout'] * 1e3:>6.1f}ms "
+            f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
+            f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f} "
+            f"{r['deflated_bytes_per_node']:>8.0f}")
+
+
+def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="workloads 10x smaller")
+    parser.add_argument("--quick", action="store_true",
+                        help="workloads 10x smaller (loops: 200 passes)")
+    parser.add_argument("--only", metavar="TEXT", default="",
+                        help="only the workloads whose name contains TEXT")
     parser.add_argument("--torchviz", action="store_true", help="also time torchviz + dot")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     global DEVICE
     DEVICE = args.device
     if DEVICE == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device cuda: torch {torch.__version__} has no CUDA device here")
     torch.set_num_threads(1)
-    header = (f"{'workload':32} {'nodes':>6} {'plain':>9} {'capture':>9} {'ratio':>6} "
-              f"{'budget':>6} {'floor':>6} {'layout':>8} {'doc':>8} {'B/node':>7} {'w/o vars':>8} "
-              f"{'wire':>5} {'deflated':>8}")
     on = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
     print(f"torch {torch.__version__}, 1 thread, on {on}, median of {args.reps}")
-    print(header)
-    print("-" * len(header))
+    print(_COLUMNS)
+    print("-" * len(_COLUMNS))
     for name, (setup, body), budget in workloads(args.quick):
-        r = measure(setup, body, args.reps)
-        ratio = r["capture"] / r["plain"]
-        print(f"{name:32} {r['nodes']:>6} {r['plain'] * 1e3:>7.1f}ms {r['capture'] * 1e3:>7.1f}ms"
-              f" {ratio:>5.2f}x {budget:>5.1f}x {r['floor'] / r['plain']:>5.2f}x "
-              f"{r['layout'] * 1e3:>6.1f}ms "
-              f"{r['doc'] * 1e3:>6.1f}ms {r['bytes_per_node']:>7.0f} "
-              f"{r['graph_bytes_per_node']:>8.0f} {r['wire_bytes_per_node']:>5.0f} "
-              f"{r['deflated_bytes_per_node']:>8.0f}", flush=True)
-        if args.torchviz:
+        if args.only.lower() not in name.lower():
+            continue
+        print(_row(name, measure(setup, body, args.reps), budget), flush=True)
+        if args.torchviz and budget is not LOOP:  # (a loop without backward would fail)
             print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
+    if args.only:
+        return
     print(f"\n`gradtrace trace` on examples/basics/wx_plus_b_loss.py, end to end: "
           f"{cli_end_to_end(max(3, args.reps // 2)) * 1e3:.0f} ms (median)")
     print(f"summary of a 10^8-element float32 tensor: {summary_time(args.reps) * 1e3:.0f} ms "
