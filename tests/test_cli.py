@@ -150,6 +150,7 @@ def test_cuda_device_on_a_cpu_machine_is_a_clear_error():
     ["trace", "/no/such/file.py"],
     ["trace", "x.py", "--device", "tpu"],
     ["trace", "x.py", "--timeout", "0"],
+    ["trace", "x.py", "--passes", "last"],
     ["bogus"],
 ])
 def test_bad_usage_exits_2(args):
@@ -178,3 +179,12 @@ def test_the_report_groups_diagnoses_by_severity_and_names_the_pass_that_raised(
     warnings, notes = out.index("warnings:"), out.index("notes:")
     assert warnings < out.index("b: [not_connected]") < notes < out.index("y: [non_leaf]")
     assert "error: line 7  RuntimeError [graph_freed]" in out and "cause: line 5" in out
+
+
+def test_passes_chooses_which_passes_of_a_loop_are_kept():
+    result = gradtrace("trace", "--json", "--passes", "first2,500,last1",
+                       str(EXAMPLES / "training/manual_linear_xor.py"))
+    assert result.returncode == 0, result.stderr
+    log = json.loads(result.stdout)["pass_log"]
+    assert (log["kept"], log["why"]) == ([0, 1, 500, 999], ["first", "first", "asked", "last"])
+    assert len(log["losses"]) == 1000

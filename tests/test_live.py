@@ -336,6 +336,8 @@ def test_error_run_sends_error_before_done(client):
     ({"code": "#" * (10 << 20)}, "over 64 KiB"),  # 10 MB: answered, not a dropped connection
     ({"code": "x = 1", "device": "tpu"}, "unknown device 'tpu'"),
     ({"code": "x = 1", "device": ["cuda"]}, "device must be a string"),
+    ({"code": "x = 1", "passes": "first10,<b>"}, "cannot read '<b>' in --passes"),
+    ({"code": "x = 1", "passes": ["last5"]}, "--passes must be a string"),
 ])
 def test_bad_input_is_rejected_with_a_reason(client, payload, reason):
     client.events = []

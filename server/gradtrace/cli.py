@@ -11,6 +11,9 @@ import secrets
 import socket
 import sys
 
+from gradtrace.passplan import DEFAULT as DEFAULT_PASSES
+from gradtrace.passplan import PassSpecError, parse_passes
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -41,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="print the trace document as JSON")
     trace.add_argument("--timeout", type=float, default=30.0, help="seconds the snippet may take")
     trace.add_argument("--device", choices=DEVICES, default="cpu")
+    trace.add_argument("--passes", default=None, metavar="SPEC",
+                       help="which backward passes of a loop to record in full: items such as "
+                            "first10, last10, sample (passes 15, 31, 63, ...), every50, 7, "
+                            f"100-110 or all, comma-separated (default: {DEFAULT_PASSES})")
     return parser
 
 
@@ -58,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
 def trace_command(args, parser) -> int:
     if args.timeout <= 0:
         parser.error("--timeout must be a positive number of seconds")
+    if args.passes is not None:
+        try:
+            parse_passes(args.passes)
+        except PassSpecError as exc:
+            parser.error(str(exc))
     try:
         code = sys.stdin.read() if args.file == "-" else _read(args.file)
     except OSError as exc:
@@ -67,7 +79,8 @@ def trace_command(args, parser) -> int:
     from gradtrace.runner import RunLimits, run_snippet
     from gradtrace.runner.process import collector_paused
 
-    doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout))
+    doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout),
+                      passes=args.passes)
     if args.json:  # encoded whole, written once: json.dump makes a write per token
         with collector_paused():
             sys.stdout.flush()

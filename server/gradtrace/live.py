@@ -1,8 +1,9 @@
 """Socket.IO handlers: check what arrives, then hand it to Sessions. Kept thin on purpose.
 
-Client to server: `run` {code, device?}, `stop`, `inspect` {summary}, {variable} or {node}, and
-`layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to client: `trace`, a
-batch (JSON list) of events (docs/protocol.md lists them), and `capabilities`, the devices.
+Client to server: `run` {code, device?, passes?}, `stop`, `inspect` {summary}, {variable} or
+{node}, and `layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to
+client: `trace`, a batch (JSON list) of events (docs/protocol.md lists them), and
+`capabilities`, the devices.
 
 In a classroom (classroom.py) a connection names the room: with the token it is the presenter,
 without it a viewer. Then also: `welcome` (the room as it is now), `sync` {view state} from the
@@ -20,6 +21,7 @@ import time
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
+from gradtrace.passplan import PassSpecError, parse_passes
 from gradtrace.protocol import rejected_event
 
 MAX_CODE_BYTES = 64 * 1024
@@ -104,7 +106,7 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
         if leading:
             classroom.run_started(request.sid)
         problem = sessions.start(request.sid, payload["code"], device,
-                                 owner=request.remote_addr or "")
+                                 owner=request.remote_addr or "", passes=payload.get("passes"))
         if problem:
             reject(problem)
             if leading:
@@ -198,4 +200,9 @@ def _check_run(payload, devices) -> str | None:
     device = payload.get("device") or "cpu"
     if device not in devices.ids():
         return devices.why_not(device) if isinstance(device, str) else "device must be a string"
+    if payload.get("passes") is not None:
+        try:
+            parse_passes(payload["passes"])
+        except PassSpecError as exc:
+            return str(exc)
     return None

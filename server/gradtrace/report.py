@@ -44,7 +44,12 @@ def render(doc: dict, filename: str) -> str:
     lines.append(f"graph: {len(graph['nodes'])} nodes, {len(graph['edges'])} edges, "
                  f"{len(doc['steps'])} forward steps, {_plural(log['total'], 'backward pass')}")
     if log["skipped"]:
-        lines.append(f"  kept the full record of passes {_ranges(log['kept'])}; "
+        why: dict[str, list[int]] = {}
+        for index, reason in zip(log["kept"], log.get("why") or ["kept"] * len(log["kept"]),
+                                 strict=False):
+            why.setdefault(reason, []).append(index)
+        kept = ", ".join(f"{_ranges(indices)} ({reason})" for reason, indices in why.items())
+        lines.append(f"  kept the full record of passes {kept}; "
                      f"{log['skipped']} passes in between keep only their loss")
     names = {n["id"]: f"{n['name']}({n['label']})" if n["kind"] == "leaf" else n["name"]
              for n in graph["nodes"]}

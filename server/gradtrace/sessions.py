@@ -38,6 +38,7 @@ class Run:
     code: str
     device: str
     owner: str = ""  # whose turn it uses in the queue: the client's address
+    passes: str | None = None  # which passes of a loop to keep (passplan.py), checked
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     gone: bool = False  # its client disconnected: nothing of it is kept
@@ -137,12 +138,13 @@ class Sessions:
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
-    def start(self, client: str, code: str, device: str, owner: str = "") -> str | None:
+    def start(self, client: str, code: str, device: str, owner: str = "",
+              passes: str | None = None) -> str | None:
         """Start a run; a reason it cannot start instead, when it cannot."""
         with self._lock:
             if client in self._runs:
                 return "a run is already going: stop it first"
-            run = self._runs[client] = Run(client, code, device, owner)
+            run = self._runs[client] = Run(client, code, device, owner, passes)
         threading.Thread(target=self._execute, args=(run,), name=f"run-{client}",
                          daemon=True).start()
         return None
@@ -205,7 +207,7 @@ class Sessions:
 
         pooled = self.pooled.get(run.device)
         limits = pooled.limits if pooled else self.limits
-        job = request(run.code, run.device, limits)
+        job = request(run.code, run.device, limits, passes=run.passes)
         try:
             try:  # the zygote never starts CUDA: a CUDA run without a pool is refused before
                 worker = (pooled.start(job, run.stop.is_set) if pooled

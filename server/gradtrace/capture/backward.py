@@ -78,12 +78,14 @@ class PassRecorder:
 
     def _wrap(self, original, kind: str, signature, roots_arg: str):
 
+        names = tuple(signature.parameters)
+
         def wrapper(*args, **kwargs):
             if self.session.suspended:  # nested (e.g. reentrant checkpoint) or re-dispatched
                 return original(*args, **kwargs)
-            bound = signature.bind(*args, **kwargs)
-            options = bound.arguments
-            return self._record(kind, original, args, kwargs, _as_list(options[roots_arg]),
+            options = dict(zip(names, args, strict=False))  # a misfit raises in original
+            options.update(kwargs)
+            return self._record(kind, original, args, kwargs, _as_list(options.get(roots_arg)),
                                 bool(options.get("retain_graph") or options.get("create_graph")),
                                 bool(options.get("create_graph")),
                                 options.get("inputs") is not None)

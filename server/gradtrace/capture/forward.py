@@ -104,12 +104,13 @@ class ForwardRecorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if kwargs is None:
-            kwargs = {}
+            kwargs = _NO_KWARGS
         session = self.session
         if session.suspended:
             return func(*args, **kwargs)
-        category, name = classify(func)
-        if session.pending_steps and _may_mutate(category, name, kwargs):
+        category, name = _CATEGORIES.get(func) or classify(func)
+        if session._pending and (name.endswith("_") or name in _WRITES or kwargs and (
+                "out" in kwargs or kwargs.get("inplace"))):  # may change a tensor in place
             session.before_write(_written_by(args, kwargs))
         if category == "skip":
             return func(*args, **kwargs)
@@ -155,14 +156,10 @@ class ForwardRecorder(TorchFunctionMode):
         self.session.record("cut", name, line, span, [], tensors_in(result), detail=detail)
 
 
-def _may_mutate(category: str, name: str, kwargs: dict) -> bool:
-    """Whether a call may change a tensor in place, or share its memory with numpy/DLPack."""
-    if name == "data" or name in _ALIASING:  # `t.data = ...` replaces what t holds
-        return True
-    if category != "op":
-        return False
-    return (name[-1] == "_" or name == "setitem"
-            or bool(kwargs) and ("out" in kwargs or bool(kwargs.get("inplace"))))
+# Besides in-place ops (`add_`): calls that change what a tensor holds (`t.data = ...`,
+# `t[0] = ...`) or share its memory with numpy or DLPack.
+_WRITES = frozenset({"data", "setitem"}) | _ALIASING
+_NO_KWARGS: dict = {}
 
 
 def _written_by(args, kwargs) -> list:

@@ -11,8 +11,6 @@ node we have already seen. Holding it also keeps the node alive until the run en
 
 from __future__ import annotations
 
-from collections import ChainMap
-
 import torch
 from torch.autograd.function import BackwardCFunction
 
@@ -117,7 +115,7 @@ class Graph:
         new records (or, with ``collect_all``, every reachable record). Known nodes end the walk
         unless ``collect_all`` asks for the whole reachable graph."""
         register, inputs = self._register, self._inputs
-        by_id = self._by_id if self.parent is None else ChainMap(self._by_id, self.parent._by_id)
+        by_id = self._by_id if self.parent is None else _Both(self._by_id, self.parent._by_id)
         add_edge = self.edges.append
         found: list[NodeRecord] = []
         seen: set[int] = set()
@@ -244,6 +242,16 @@ class Graph:
             names = tuple(a for a in dir(cls) if a.startswith(SAVED_PREFIX))
             self._saved_attrs[cls] = names
         return names
+
+
+class _Both:
+    """A scratch graph's lookup: its own nodes, then its parent's."""
+
+    __slots__ = ("get",)
+
+    def __init__(self, own: dict, parent: dict):
+        own_get, parent_get = own.get, parent.get
+        self.get = lambda key: own_get(key) or parent_get(key)
 
 
 def _position(scratch_id: int) -> int:

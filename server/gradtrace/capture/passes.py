@@ -1,11 +1,11 @@
-"""Which backward passes of a loop are kept in full, decided before each pass starts.
+"""Passes recorded lean: what a loop's passes that are not kept outright leave behind.
 
 A training loop runs backward hundreds of times; a learner needs a few of those passes in full
 and the loss of every one. Recording every pass and throwing most away costs the whole recorder
 per op, so the decision comes first:
 
-- a pass the plan keeps outright (the first ones, a sparse sample, the ones asked for) is
-  recorded in full, as a run with one pass is;
+- a pass the plan keeps outright (gradtrace/passplan.py: the first ones, a sparse sample, the
+  ones asked for) is recorded in full, as a run with one pass is;
 - any other pass is recorded *lean*: its forward calls stay references in the session's pending
   list (no steps, no summaries, no events) and its backward gets the same hooks, on nodes found in
   a scratch graph. What it needs later is parked in a LeanPass. The last few LeanPasses wait in a
@@ -16,61 +16,9 @@ per op, so the decision comes first:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-# Passes of the default plan's sparse sample: 2**k - 1 past the first ones (15, 31, 63, ...).
-_SAMPLE_FROM = 16
 _HELD_ELEMENTS = 4_000_000  # tensor elements the ring may hold alive; older passes go first
-
-
-class PassSpecError(ValueError):
-    """A --passes specification that cannot be read."""
-
-
-def keep_reason(config, index: int) -> str | None:
-    """Why pass ``index`` is kept outright under a CaptureConfig, or None: it is recorded lean
-    (and may still end up among the last ones)."""
-    if index < config.head_passes:
-        return "first"
-    if index in config.asked_passes:
-        return "asked"
-    if config.every_pass and index % config.every_pass == 0:
-        return "every"
-    if config.sample_passes and index + 1 >= _SAMPLE_FROM and (index + 1) & index == 0:
-        return "sample"
-    return None
-
-
-def parse_passes(spec: str) -> dict:
-    """The CaptureConfig fields a --passes specification sets: ``first10,last10,sample`` (the
-    default), ``0-4,100,last5``, ``every50``, ``all``."""
-    first = last = every = 0
-    sample, asked = False, set()
-    for item in (part.strip() for part in spec.split(",")):
-        match = re.fullmatch(r"(first|last|every)(\d+)|(\d+)(?:-(\d+))?|sample|all", item)
-        if match is None:
-            raise PassSpecError(
-                f"cannot read {item!r} in --passes {spec!r}: use items such as first10, last10, "
-                "sample, every50, 7, 100-110 or all, separated by commas")
-        word, count, lo, hi = match.groups()
-        if item == "sample":
-            sample = True
-        elif item == "all":
-            every = 1
-        elif word == "first":
-            first = max(first, int(count))
-        elif word == "last":
-            last = max(last, int(count))
-        elif word == "every":
-            every = int(count) or every
-        else:
-            start, end = int(lo), int(hi if hi is not None else lo)
-            if end < start or end - start > 100_000:
-                raise PassSpecError(f"the range {item!r} in --passes is backwards or too long")
-            asked.update(range(start, end + 1))
-    return {"head_passes": first, "tail_passes": last, "sample_passes": sample,
-            "every_pass": every, "asked_passes": frozenset(asked)}
 
 
 @dataclass

@@ -13,10 +13,11 @@ import torch
 from gradtrace.capture import names
 from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph, GraphTooLarge
-from gradtrace.capture.passes import LeanPass, Ring, keep_reason
+from gradtrace.capture.passes import LeanPass, Ring
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
 from gradtrace.layout import layout
+from gradtrace.passplan import keep_reason
 from gradtrace.protocol import Pass, Step, graph_event, pass_event, progress_event, step_event
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
@@ -234,7 +235,7 @@ class Session:
             self.step_count = index + 1
             self.ring.dropped_steps += 1
             return
-        grad_mode = _grad_mode()
+        grad_mode = "grad" if torch.is_grad_enabled() else _grad_mode()
         if grad_mode != "grad" and self.no_grad_line is not None and kind == "op":
             detail = _no_grad_cut(grad_mode, self.no_grad_line, inputs, outputs)
         raw = (index, kind, op, line, span, grad_mode,
@@ -242,18 +243,20 @@ class Session:
                [t.grad_fn for t in outputs], detail)
         self._pending.append(raw)
         self.step_count = index + 1  # after the append: a timer's flush sees whole records
-        for t in outputs:
-            self._pending_elements += t.numel()
         if self.keeping is None:
             held = self._held
             for t in outputs:
+                self._pending_elements += t.numel()
                 held.setdefault(id(t), []).append(raw)
             if self._pending_elements > _PENDING_ELEMENTS:
                 self.ring.clear()  # a pass this big is not kept as one of the last: its
                 self._give_up_lean_segment()  # records go, and the ones before it
-        elif (len(self._pending) >= self.config.pending_steps
-                or self._pending_elements > _PENDING_ELEMENTS):
-            self.flush()  # the held outputs are bounded in count and size
+        else:
+            for t in outputs:
+                self._pending_elements += t.numel()
+            if (len(self._pending) >= self.config.pending_steps
+                    or self._pending_elements > _PENDING_ELEMENTS):
+                self.flush()  # the held outputs are bounded in count and size
 
     def _add_step(self, index, kind, op, line, span, grad_mode, module, inputs, outputs,
                   grad_fns, detail) -> None:
@@ -380,7 +383,9 @@ class Session:
 
     def take_lean_segment(self) -> LeanPass | None:
         """A lean pass's backward is starting: its forward's recorded calls leave the pending
-        list for a LeanPass; None when they were given up (too big to keep)."""
+        list for a LeanPass; None when they are not kept (too big, or no last passes wanted)."""
+        if not self.ring.size:
+            self._give_up_lean_segment()
         if self._lost:
             return None
         lean = LeanPass(self._pending, self._held, self._pending_elements)

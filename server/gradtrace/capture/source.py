@@ -35,7 +35,10 @@ class SourceMap:
         return frame
 
     def locate(self, depth: int = 1) -> tuple[int | None, str]:
-        frame = self.snippet_frame(depth + 1)
+        frame = sys._getframe(depth + 1)  # (snippet_frame, inlined: this runs for every op)
+        filename = self.filename
+        while frame is not None and frame.f_code.co_filename != filename:
+            frame = frame.f_back
         if frame is None:
             return None, ""
         code = frame.f_code

@@ -274,21 +274,23 @@ def worker_env(device: str = "cpu") -> dict:
     return env
 
 
-def request(code: str, device: str, limits: RunLimits, watched: bool = True) -> dict:
+def request(code: str, device: str, limits: RunLimits, watched: bool = True,
+            passes: str | None = None) -> dict:
     """What a worker is asked to run. ``watched``: a page draws the run as it comes, so the graph
     goes out before the first pass as well as at the end; a document reader (the CLI) needs only
-    the final one."""
+    the final one. ``passes``: which passes of a loop to keep (gradtrace/passplan.py), checked
+    already."""
     return {"code": code, "device": device, "limits": dataclasses.asdict(limits),
-            "watched": watched}
+            "watched": watched, "passes": passes}
 
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
-                isolation: Isolation | None = None) -> dict:
+                isolation: Isolation | None = None, passes: str | None = None) -> dict:
     """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document."""
     limits = limits or RunLimits()
     events: list[dict] = []
     worker = SpawnedWorker(device, isolation or detect(), random_run_uid())
-    worker.give(request(code, device, limits, watched=False))
+    worker.give(request(code, device, limits, watched=False, passes=passes))
     ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     with collector_paused():
         doc = rebuild(events)

@@ -73,6 +73,8 @@ def run(request: dict, events) -> None:
 
     from gradtrace.capture import CaptureConfig, capture
     from gradtrace.capture.stream import EventStream
+    from gradtrace.passplan import DEFAULT as DEFAULT_PASSES
+    from gradtrace.passplan import parse_passes
     from gradtrace.protocol import end_event, stdout_event
     from gradtrace.runner.limits import RunLimits
 
@@ -96,7 +98,8 @@ def run(request: dict, events) -> None:
             output_limit=limits.output_chars, stream=stream, on_start=watch.attach,
             config=CaptureConfig(max_nodes=limits.max_nodes,
                                  graph_before_passes=request.get("watched") is not False,
-                                 gpu_memory_mb=gpu_cap_mb),
+                                 gpu_memory_mb=gpu_cap_mb,
+                                 **parse_passes(request.get("passes") or DEFAULT_PASSES)),
             free_graph=False)
     signal.setitimer(signal.ITIMER_REAL, 0)
     raw_output.seek(0)
