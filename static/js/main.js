@@ -15,15 +15,18 @@ import { cutMarks } from "./cuts.js";
 import { wireExports } from "./exports.js";
 import { drawnGraph } from "./graphview.js";
 import { showDevices, wireCanvas, wireChoices, wirePlayer } from "./input.js";
+import { connectionNotice, LOST_RUN, wireConnection } from "./connection.js";
 import { codeSizeProblem } from "./limits.js";
+import { createPacer } from "./pacer.js";
 import {
   renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
 } from "./panels.js";
 import * as player from "./player.js";
+import { createProgress, noteEvent, progressText } from "./progress.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
 import { afterRender, followedStep, leaveSync, wireClassroom } from "./sync.js";
-import { buildTimeline, passOfFrame, printedBy } from "./timeline.js";
+import { buildTimeline, livePosition, passOfFrame, printedBy } from "./timeline.js";
 import { centreOn, fitView } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
@@ -43,12 +46,15 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
                   "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
                   "export-whole", "export-png", "export-svg", "export-json", "export-html",
-                  "follow", "room-info", "allow-runs", "room-qr"]) {
+                  "follow", "room-info", "allow-runs", "room-qr", "progress"]) {
   ui[id] = $(id);
 }
 
 const state = {
   run: emptyRun(), doc: null, frames: [], player: player.createPlayer(0), internals: false,
+  docOf: null, // [run, changes]: what `doc` and `frames` were made from (refresh)
+  progress: createProgress(0), // passes, loss and time while a run goes (progress.js)
+  playerTouched: false, // the user moved the player during this run: it stays where they put it
   view: null, viewTouched: false, dirty: false, // dirty: draw on the next animation frame
   presenterView: null, // a classroom presenter's last view (sync.js)
   selected: null, selectedName: null, errorLines: [],
@@ -101,7 +107,12 @@ const app = {
     : socket.emit(name, payload)),
   render: () => render(),
   // a change of the player by the user, then the frame drawn
-  act: (change) => () => { leaveSync(app); state.player = change(state.player); render(); },
+  act: (change) => () => {
+    leaveSync(app);
+    state.playerTouched = true;
+    state.player = change(state.player);
+    render();
+  },
   setStatus: (text, isError) => setStatus(text, isError),
   moveView: (view) => { // the view moved by the user: no refit, drawn on the next frame
     leaveSync(app);
@@ -116,6 +127,7 @@ const app = {
     box, ui.canvas.clientWidth, ui.canvas.clientHeight)),
   startRun: () => { startRun(); refresh(); },
   run: () => run(),
+  refresh: () => refresh(),
 };
 
 // A standalone file (the "Standalone HTML" export) holds its run and has no server: it replays
@@ -130,19 +142,37 @@ const offlineSocket = {
 const socket = offline ? offlineSocket
   : io({ transports: ["websocket"], auth: { token, room: state.room.id },
          autoConnect: Boolean(token || state.room.id) });
+// A batch of events is applied at once, at a cost in proportion to the batch; what the page
+// shows of them (refresh: the timeline, the panels, the picture) follows at most every
+// REFRESH_EVERY ms, and at once for what changes the run's status, and for its first picture.
+const REFRESH_EVERY = 200;
+const pacer = createPacer(() => refresh(), REFRESH_EVERY);
+const QUIET = new Set(["progress", "end"]); // events that leave the document as it was
+const AT_ONCE = new Set(["start", "done", "error", "queued", "rejected"]);
 socket.on("trace", (batch) => {
-  batch.forEach((e) => applyEvent(state.run, e));
+  const run = state.run;
+  let urgent = false;
+  for (const event of batch) {
+    applyEvent(run, event);
+    noteEvent(state.progress, event);
+    if (!QUIET.has(event.type)) { run.changes = (run.changes || 0) + 1; }
+    urgent ||= AT_ONCE.has(event.type) || firstPicture(event);
+  }
   if (batch.some((e) => e.type === "graph")) { performance.mark("gradtrace:graph"); } // bench
-  refresh();
+  if (urgent) { pacer.now(); } else { pacer.soon(); }
   const refused = batch.filter((e) => e.type === "rejected").at(-1);
   if (refused) { setStatus(refused.message, true); } // whatever the run shows, say why
 });
+// The run's first graph, and its first pass, are shown as soon as they come.
+const firstPicture = (event) => (event.type === "graph" || event.type === "backward")
+  && !(state.doc && state.doc.passes.length && state.doc.graph.nodes.length);
 socket.on("capabilities", (report) => showDevices(ui.device, report));
 socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
 socket.on("disconnect", () => { // no reply will come to what was asked
   window.gradtrace.layouts -= state.asking.busy ? 1 : 0;
   Object.assign(state.asking, { busy: false, next: null });
 });
+wireConnection(app, socket);
 
 wireChoices(app, offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json()));
 
@@ -170,6 +200,14 @@ function startRun() {
   state.painted = false;
   state.run = emptyRun();
   state.run.status = "starting";
+  state.progress = createProgress(performance.now());
+  // nothing of the last run stays: its player's place, its pictures, its layouts
+  state.player = player.createPlayer(0);
+  state.playerTouched = false;
+  Object.assign(state, { graph: null, graphKey: null, scene: null, sceneKey: null,
+                         inspected: null, passShown: undefined, followed: null });
+  state.layout = { graph: null, reply: null };
+  state.asking.next = null; // a layout still waiting was for the last run's graph
   state.view = null;
   state.viewTouched = false;
   state.selected = null;
@@ -203,35 +241,64 @@ function setStatus(text, isError = false) {
   ui.status.classList.toggle("error", isError);
 }
 
-// New events arrived: rebuild the timeline; the player keeps its place.
+// New events arrived: the document and its timeline are made again when the events changed
+// them (a `progress` leaves them as they were); the player keeps its place, or while a run goes
+// shows its first pass (livePosition) until the user moves it.
 function refresh() {
   const run = state.run;
-  state.doc = docOf(run);
-  state.frames = buildTimeline(state.doc);
-  state.player = { ...state.player, frames: state.frames.length };
+  const changed = !state.docOf || state.docOf[0] !== run || state.docOf[1] !== run.changes;
+  if (changed) {
+    state.docOf = [run, run.changes];
+    state.doc = docOf(run);
+    state.frames = buildTimeline(state.doc);
+    state.player = { ...state.player, frames: state.frames.length };
+  }
   const busy = ["starting", "queued", "running"].includes(run.status);
   const followed = followedStep(state);
   if (followed !== null) { // a viewer who follows stays at the presenter's step
     state.player = player.seek(state.player, followed);
-  } else if (state.busy && !busy) { // finished: show the whole story; Home or Play replays it
-    state.player = player.seek(state.player, state.frames.length - 1);
-  }
+  } else if (busy && !state.playerTouched) { // the first picture, as soon as it comes
+    state.player = player.seek(state.player, livePosition(state.frames));
+  } else if (state.busy && !busy && run.status !== "lost") { // finished: show the whole story;
+    state.player = player.seek(state.player, state.frames.length - 1); // Home or Play replays it
+  } // (a run cut short keeps its first picture: its later iterations' nodes never came)
   state.busy = busy;
   ui.run.disabled = busy;
   ui.stop.disabled = !busy;
-  if (run.status === "queued") { setStatus(`queued: position ${run.queuePosition}`); }
+  showStatus(run, busy);
+  showProgress();
+  if (changed) {
+    renderProblems(app);
+    renderPasses(app);
+    ui.timeline.max = Math.max(state.frames.length - 1, 0);
+    const drawnCuts = cutMarks(state.doc, new Map()).length; // a leaf in no graph, cut: drawn
+    state.blank = state.doc.graph.nodes.length + drawnCuts === 0;
+  }
+  const over = !busy && !["idle", "lost"].includes(run.status);
+  ui.empty.classList.toggle("hidden", !state.blank || busy || run.status === "lost");
+  ui.empty.classList.toggle("after-run", over);
+  render();
+}
+
+function showStatus(run, busy) {
+  const notice = connectionNotice(state.connection, run);
+  ui.status.title = run.status === "lost" ? LOST_RUN : "";
+  if (notice) { setStatus(notice, true); }
+  else if (run.status === "queued") { setStatus(`queued: position ${run.queuePosition}`); }
   else if (busy) { setStatus("running"); }
   else if (run.status === "idle") { setStatus(run.notices.at(-1) || "ready", run.notices.length > 0); }
   else if (state.doc.error) { setStatus(`done in ${run.durationMs} ms, with an error`, true); }
   else { setStatus(run.status === "ok" ? "done" : run.status); }
-  renderProblems(app);
-  renderPasses(app);
-  ui.timeline.max = Math.max(state.frames.length - 1, 0);
-  const drawnCuts = cutMarks(state.doc, new Map()).length; // a leaf in no graph, cut: drawn
-  ui.empty.classList.toggle("hidden", state.doc.graph.nodes.length + drawnCuts > 0 || busy);
-  ui.empty.classList.toggle("after-run", run.status !== "idle" && !busy);
-  render();
 }
+
+// Passes done, the latest loss and the time since Run, while a run goes (and a loop's totals
+// after it); the clock moves on between events too.
+function showProgress() {
+  const text = progressText(state.progress, performance.now(), state.busy);
+  if (ui.progress.textContent !== text) { ui.progress.textContent = text; }
+  ui.progress.hidden = !text;
+}
+setInterval(() => { if (state.busy) { showProgress(); } }, 250);
 
 // A standalone file's run, as if its events had just arrived; the controls that need a server
 // are off.

@@ -9,10 +9,16 @@ import { inspectorHtml } from "./inspector.js";
 import { drawMinimap, overflows } from "./minimap.js";
 import { seek } from "./player.js";
 import { problemItems } from "./problems.js";
+import { lossLog } from "./progress.js";
 import { shortValue } from "./scene.js";
 
+// Drawn again only when what it lists changed (a run's error, diagnostics or variables).
 export function renderProblems(app) {
   const { state, ui, editor } = app;
+  const doc = state.doc;
+  const key = [doc.error, doc.diagnostics, doc.variables];
+  if (state.problemsKey && key.every((part, i) => part === state.problemsKey[i])) { return; }
+  state.problemsKey = key;
   ui.problems.replaceChildren();
   for (const [line, where, cls] of state.errorLines) { editor.removeLineClass(line, where, cls); }
   state.errorLines = [];
@@ -78,6 +84,10 @@ function showProblem(app, item) {
 // The pass list (kept passes) and, for loops, the loss of every pass as a sparkline.
 export function renderPasses({ state, ui }) {
   const doc = state.doc;
+  const key = doc.passes.map((p) => `${p.index}:${p.line}:${p.loss}`).join(",");
+  if (key === state.passesKey && ui.passes.options.length === (doc.passes.length > 1
+    ? doc.passes.length : 0)) { return; }
+  state.passesKey = key;
   const options = doc.passes.map((p) => new Option(
     `pass ${p.index} · line ${p.line}${p.loss === null ? "" : ` · loss ${shortValue({ values: [p.loss] })}`}`,
     String(p.index)));
@@ -85,12 +95,19 @@ export function renderPasses({ state, ui }) {
   state.passShown = undefined; // drawn again with the frame's pass marked (showPass)
 }
 
-// The pass picker and the loss chart follow the player: both show the pass of the frame.
+// The loss of every pass: the run's pass_log once it has come, else the losses so far.
+const lossesOf = (state) => (state.doc.pass_log.total ? state.doc.pass_log
+  : lossLog(state.progress));
+
+// The pass picker and the loss chart follow the player: both show the pass of the frame. The
+// chart grows while a run goes, drawn again as new losses come.
 export function showPass({ state, ui }, pass) {
-  if (pass === state.passShown) { return; }
-  state.passShown = pass;
+  const log = lossesOf(state);
+  const shown = `${pass}:${state.progress.version}:${log === state.doc.pass_log}`;
+  if (shown === state.passShown) { return; }
+  state.passShown = shown;
   if (pass !== null && ui.passes.options.length) { ui.passes.value = String(pass); }
-  drawLosses(ui.losses, state.doc.pass_log, state.doc.pass_log.total > 1, pass);
+  drawLosses(ui.losses, log, log.total > 1, pass);
 }
 
 // The loss of every pass as a line, the pass `current` marked with a dot.
@@ -101,13 +118,15 @@ function drawLosses(canvas, log, show, current) {
   canvas.height = canvas.clientHeight * ratio;
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  const values = log.losses.map((v) => (typeof v === "number" ? v : null));
-  const known = values.filter((v) => v !== null);
-  if (known.length < 2) { return; }
-  const [lo, hi] = [Math.min(...known), Math.max(...known)];
+  const values = Array.from(log.losses, (v) => (typeof v === "number" ? v : null));
+  let [lo, hi, known] = [Infinity, -Infinity, 0]; // (no spread: a long loop has 10^5 passes)
+  for (const v of values) {
+    if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); known += 1; }
+  }
+  if (known < 2) { return; }
   const w = canvas.clientWidth;
   const h = canvas.clientHeight;
-  const x = (i) => (i / (values.length - 1)) * (w - 4) + 2;
+  const x = (i) => (i / (Math.max(log.total, values.length) - 1)) * (w - 4) + 2;
   const y = (v) => (hi === lo ? h / 2 : h - 3 - ((v - lo) / (hi - lo)) * (h - 6)); // flat: mid
   const ink = getComputedStyle(canvas).getPropertyValue("--grad");
   ctx.strokeStyle = ink;
@@ -127,9 +146,9 @@ function drawLosses(canvas, log, show, current) {
   canvas.dataset.current = current ?? ""; // for tests: the pass the chart marks
 }
 
-// The minimap shows while some of the graph is out of view.
 // The player's readout for a frame, and the editor's lines: the running line and, during
-// backward, the backward call's line in a softer colour.
+// backward, the backward call's line in a softer colour. A line already marked is left alone:
+// each change to the editor makes it measure and draw itself again.
 const marked = { running: null, call: null };
 export function renderFrame({ state, ui, editor }, frameIndex, scene) {
   ui.timeline.value = frameIndex;
@@ -143,12 +162,15 @@ export function renderFrame({ state, ui, editor }, frameIndex, scene) {
     call: scene.callLine && scene.callLine !== scene.line ? scene.callLine - 1 : null,
   };
   for (const [kind, style] of [["running", "running-line"], ["call", "call-line"]]) {
-    if (marked[kind] !== null) { editor.removeLineClass(marked[kind], "background", style); }
-    marked[kind] = lines[kind];
-    if (marked[kind] !== null) { editor.addLineClass(marked[kind], "background", style); }
+    const had = marked[kind]; // the line handle marked, which follows its line as code is edited
+    if ((had === null ? null : editor.getLineNumber(had)) === lines[kind]) { continue; }
+    if (had !== null) { editor.removeLineClass(had, "background", style); }
+    marked[kind] = lines[kind] === null ? null
+      : editor.addLineClass(lines[kind], "background", style);
   }
 }
 
+// The minimap shows while some of the graph is out of view.
 export function renderMinimap({ state, ui }, graph) {
   const [width, height] = [ui.canvas.clientWidth, ui.canvas.clientHeight];
   const show = Boolean(state.view) && overflows(graph.nodes, state.view, width, height);
@@ -215,7 +237,7 @@ export function wirePanels(app) {
   ui.passes.addEventListener("change", () => seekPass(Number(ui.passes.value)));
   // A click on the loss chart goes to the kept pass nearest the point clicked.
   ui.losses.addEventListener("click", (e) => {
-    const total = state.doc.pass_log.total;
+    const total = lossesOf(state).total;
     const along = (e.offsetX - 2) / (ui.losses.clientWidth - 4); // as drawLosses places points
     const clicked = Math.round(Math.min(Math.max(along, 0), 1) * (total - 1));
     const kept = state.doc.passes.map((p) => p.index);

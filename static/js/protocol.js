@@ -4,7 +4,7 @@
 export const SCHEMA = "gradtrace/1";
 
 export const EVENT_TYPES = Object.freeze([
-  "start", "forward", "cut", "pass", "backward", "drop", "graph", "stdout",
+  "start", "forward", "cut", "pass", "backward", "progress", "graph", "stdout",
   "variables", "diagnostics", "pass_log", "error", "end", "done",
 ]);
 
@@ -143,7 +143,10 @@ export function emptyDocument() {
 }
 
 // A run in progress: the document so far, plus the passes by index. Apply events one by one
-// (applyEvent) as they arrive; document(state) is the trace document they describe so far.
+// (applyEvent) as they arrive, each at a cost in proportion to its size; document(state) is the
+// trace document they describe so far. A `progress` event (the losses of passes not kept in
+// full) is no part of the document, whose final `pass_log` holds every loss: progress.js reads
+// it for the page.
 export function emptyRun() {
   return { doc: emptyDocument(), passes: new Map(), status: "idle", queuePosition: null,
            notices: [], graphWire: null, prints: [] };
@@ -165,12 +168,6 @@ export function applyEvent(run, event) {
                       { steps: backwardStepsFromWire(event.result.steps) });
       }
       break;
-    case "drop": {
-      const [first, last] = event.steps;
-      doc.steps = doc.steps.filter((s) => s.index < first || s.index > last);
-      for (const index of event.passes) { run.passes.delete(index); }
-      break;
-    }
     case "stdout": // and where the run was, so that the page shows output as of its frame
       doc.stdout += event.text;
       run.prints.push({ text: event.text, step: event.step ?? null, passes: event.passes ?? null });

@@ -47,6 +47,19 @@ export function passOfStep(doc, stepIndex) {
   return (next || last)?.index ?? null;
 }
 
+// The frame a run shows while it goes, until the user moves the player: the end of its first
+// pass (a loop's picture, with the gradients that pass left at the leaves), or the last frame
+// received while that pass's engine steps have not come.
+export function livePosition(frames) {
+  let at = frames.findIndex((f) => f.kind === "pass");
+  if (at === -1) { return Math.max(frames.length - 1, 0); }
+  if (at === frames.length - 1) { return Math.max(at - 1, 0); } // its header alone, so far
+  const pass = frames[at].pass;
+  const inPass = (f) => f && f.kind === "backward" && f.pass === pass;
+  while (inPass(frames[at + 1])) { at += 1; }
+  return at;
+}
+
 // Where the backward part starts (the first pass frame), or the end when there is none.
 export function backwardStart(frames) {
   const at = frames.findIndex((f) => f.kind === "pass");

@@ -66,3 +66,14 @@ test("events applied one by one give the same document, and track the run's stat
   applyEvent(refused, { type: "rejected", message: "the code is over 64 KiB" });
   assert.equal(refused.status, "idle");
 });
+
+test("progress is no part of the document: rebuild leaves it out", () => {
+  const events = [{ type: "start", schema: SCHEMA, device: "cpu" },
+    { type: "progress", losses: [[0, 1.5], [1, 1.25]] },
+    { type: "pass_log", pass_log: { total: 2, kept: [], skipped: 2, losses: [1.5, 1.25] },
+      skipped_steps: 0 }];
+  const doc = rebuild(events);
+  assert.deepEqual(doc, { ...rebuild([events[0], events[2]]) });
+  assert.deepEqual(doc.pass_log.losses, [1.5, 1.25]);
+  assert.deepEqual(doc.passes, []);
+});

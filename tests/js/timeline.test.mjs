@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildTimeline, passOfFrame } from "../../static/js/timeline.js";
+import { buildTimeline, livePosition, passOfFrame } from "../../static/js/timeline.js";
 
 // Two kept passes of a loop: steps 0-1 lead to pass 0, steps 5-6 to pass 7 (the ones between
 // were dropped with their passes), step 8 comes after the last pass.
@@ -21,4 +21,12 @@ test("a run without passes has no pass to show", () => {
   const none = { steps: doc.steps, passes: [] };
   assert.equal(passOfFrame(none, buildTimeline(none)[0]), null);
   assert.equal(passOfFrame(doc, undefined), null);
+});
+
+test("while a run goes, the page shows the end of its first pass, or its last frame before one", () => {
+  const frames = buildTimeline(doc);
+  assert.equal(livePosition(frames), 3); // pass 0's last backward frame
+  assert.equal(livePosition(frames.slice(0, 3)), 1); // its header only, so far: the step before
+  assert.equal(livePosition(frames.slice(0, 2)), 1); // forward steps only: the last of them
+  assert.equal(livePosition([]), 0);
 });
