@@ -10,11 +10,11 @@ written out as files (setup, then body): the transformer-like model at about 10k
 unrolled RNN at about 50k, and the tutorial's two 2,000-pass fitting loops. `nodes` is the graph
 the CLI's document holds (a loop's: its kept passes).
 
-Peak RSS: plain's is its own (wait4's ru_maxrss). The CLI's is the largest of its own and of
-every process below it, the worker included. The worker runs in a sandbox whose processes are
-not waited for all the way up, so neither RUSAGE_CHILDREN nor GNU time's %M sees it (they report
-the CLI's 22 MB). Instead the peak resident set the kernel keeps for each process (VmHWM) is read
-from /proc every 10 ms while the CLI runs; what a process adds in its last 10 ms can be missed.
+Peak RSS: the largest peak resident set (VmHWM, which the kernel keeps per process) of the
+process and every process below it, the CLI's worker included, read from /proc every 10 ms while
+it runs; what a process adds in its last 10 ms can be missed. The worker runs in a sandbox whose
+processes are not waited for all the way up, so neither RUSAGE_CHILDREN nor GNU time's %M sees
+it (they report the CLI's 22 MB); and a child's ru_maxrss starts from this bench's own peak.
 
 Budgets (DESIGN.md, issue 25): time <= 2x plain at 10k nodes and <= 3x at 50k; a loop within 3x
 plain + 0.3 s (its budget in the page, held to here too); peak RSS <= 2x plain at 50k.
@@ -52,35 +52,33 @@ def workloads():
 
 def plain_run(path: Path) -> tuple[float, int]:
     """(seconds, peak RSS in KiB) of `python FILE`."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.DEVNULL,
-                            env=ONE_THREAD)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # (reaped here, not by Popen)
-    if proc.returncode:
-        raise SystemExit(f"python {path} failed with status {proc.returncode}")
-    return elapsed, usage.ru_maxrss
+    elapsed, peak, status = watched([sys.executable, str(path)], subprocess.DEVNULL)
+    if status:
+        raise SystemExit(f"python {path} failed with status {status}")
+    return elapsed, peak
 
 
 def trace_run(path: Path, out: Path) -> tuple[float, int]:
     """(seconds, peak RSS in KiB of the largest process in the tree) of `gradtrace trace --json`,
     its document written to ``out``."""
     with out.open("wb") as sink:
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "trace", str(path), "--json",
-                                 "--timeout", "600"], stdout=sink, env=ONE_THREAD)
-        peaks: dict[int, int] = {}
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            for child in _descendants(proc.pid):
-                peaks[child] = max(peaks.get(child, 0), _peak_kib(child))
-            time.sleep(_SAMPLE_EVERY)
-        elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, max([usage.ru_maxrss, *peaks.values()])
+        elapsed, peak, _ = watched([sys.executable, "-m", "gradtrace", "trace", str(path),
+                                    "--json", "--timeout", "600"], sink)
+    return elapsed, peak
+
+
+def watched(command: list[str], stdout) -> tuple[float, int, int]:
+    """(seconds, the largest VmHWM in KiB of the process and its descendants, exit status) of
+    one run of ``command``. Not ru_maxrss: a child spawned by this (large) process inherits its
+    peak into its own ru_maxrss at exec, while VmHWM starts afresh with the new program."""
+    peaks: dict[int, int] = {}
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=stdout, env=ONE_THREAD)
+    while proc.poll() is None:
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
+        time.sleep(_SAMPLE_EVERY)
+    return time.perf_counter() - started, max(peaks.values(), default=0), proc.returncode
 
 
 def _descendants(pid: int) -> list[int]:
