@@ -21,7 +21,6 @@ from functools import partial
 import torch
 
 from gradtrace.capture.doctor import short_message
-from gradtrace.capture.graph import Graph
 from gradtrace.capture.values import fmt
 from gradtrace.protocol import BackwardStep, Pass, backward_event, pass_event
 
@@ -118,42 +117,33 @@ class PassRecorder:
         session.losses.append(loss)
         record = Pass(index=index, kind=kind, line=line, span=span,
                       after_step=session.step_count - 1, roots=[], loss=loss,
-                      retain_graph=retain_graph,
-                      create_graph=create_graph)
+                      retain_graph=retain_graph, create_graph=create_graph)
         root_fns = [t.grad_fn for t in roots if isinstance(t, torch.Tensor)]
         root_fns = [f for f in root_fns if f is not None]
-        if session.keeping is None and lean is None:  # given up: its loss is all it keeps
-            try:
-                return original(*args, **kwargs)
-            except BaseException:
-                session.failed_roots = [t for t in roots if isinstance(t, torch.Tensor)]
-                raise
-            finally:
-                session.end_pass(record, None)
-        graph = session.graph if lean is None else Graph(
-            session.summaries, session.tensors, session.config.max_nodes, parent=session.graph)
-        reach = graph.discover(root_fns, pass_=index, collect_all=True)
-        if lean is None:
-            for rec in reach:
-                graph.snapshot_saved(rec)
-            record.roots = [graph.get(f).node.id for f in root_fns if graph.get(f)]
-            session.announce_pass(record)
-        events: list = []
-        grads_out: dict[int, tuple] = {}
-        session.pass_events = events
-        result = None
-        handles = []
         exact = (kind == "grad" or has_inputs or session.user_grad_hooks
                  or session.config.watch_every_edge)
-        senders = _senders_to_watch(graph, reach, exact)
+        run = partial(self._engine, original, args, kwargs, roots, record)
+        try:
+            if session.keeping is not None:
+                return self._full(run, record, root_fns, exact, create_graph)
+            if lean is not None:
+                return self._lean(run, lean, record, root_fns, exact)
+            return run([], None, None)  # given up (too big to keep): its loss is all it keeps
+        finally:
+            session.end_pass(record, lean)
+
+    def _engine(self, original, args, kwargs, roots, record, reach, on_pre, on_post):
+        """Run the engine with a pre-hook on every node of ``reach`` ((fn, context) pairs) and a
+        post-hook on those whose context ``on_post`` is given for."""
+        session = self.session
+        handles = []
         try:
             try:
-                for rec in reach:
-                    fn = rec.fn
-                    handles.append(fn.register_prehook(partial(_on_pre, events, rec)))
-                    if rec.node.id in senders:
-                        handles.append(fn.register_hook(partial(_on_post, grads_out, rec)))
-                result = original(*args, **kwargs)
+                for fn, pre, post in reach:
+                    handles.append(fn.register_prehook(partial(on_pre, pre)))
+                    if post is not None:
+                        handles.append(fn.register_hook(partial(on_post, post)))
+                return original(*args, **kwargs)
             finally:
                 for handle in handles:
                     handle.remove()
@@ -161,67 +151,120 @@ class PassRecorder:
             record.error = short_message(f"{type(exc).__name__}: {exc}")
             session.failed_roots = [t for t in roots if isinstance(t, torch.Tensor)]  # doctor
             raise
+
+    def _full(self, run, record, root_fns, exact, create_graph):
+        session = self.session
+        graph = session.graph
+        reach = graph.discover(root_fns, pass_=record.index, collect_all=True)
+        for rec in reach:
+            graph.snapshot_saved(rec)
+        record.roots = [graph.get(f).node.id for f in root_fns if graph.get(f)]
+        session.announce_pass(record)
+        events: list = []
+        grads_out: dict[int, tuple] = {}
+        senders = _senders_to_watch(graph, reach, exact)
+        session.pass_events = events
+        result = None
+        try:
+            result = run([(rec.fn, (events, rec), (grads_out, rec) if rec.node.id in senders
+                           else None) for rec in reach], _on_pre, _on_post)
         finally:
             session.pass_events = None
-            if lean is None:
-                _complete(session, record, events, grads_out, graph, senders)
-                if create_graph and record.error is None:
-                    created = _discover_created(graph, reach, result, index)
-                    for rec in created:
-                        rec.node.op, rec.node.line, rec.node.span = kind, line, span
-                    record.created_nodes = [rec.node.id for rec in created]
-                session.emit(backward_event(record), urgent=True)
-            else:
-                _park(session, lean, record, graph, root_fns, events, grads_out, senders)
-            session.end_pass(record, lean)
+            _complete(session, record, events, grads_out, graph, senders)
+            if create_graph and record.error is None:
+                created = _discover_created(graph, reach, result, record.index)
+                for rec in created:
+                    rec.node.op, rec.node.line, rec.node.span = record.kind, record.line, \
+                        record.span
+                record.created_nodes = [rec.node.id for rec in created]
+            session.emit(backward_event(record), urgent=True)
         return result
 
+    def _lean(self, run, lean, record, root_fns, exact):
+        """A pass that may not be kept: the same hooks, on the nodes a plain walk finds (no
+        records made); what they saw is parked with the pass (_park), and turned into steps
+        only if the pass turns out to be one of the last (keep_last_passes)."""
+        session = self.session
+        reach, watched = _lean_walk(root_fns, exact)
+        lean.record, lean.root_fns, lean.watched = record, root_fns, watched
+        session.pass_events = lean.events
+        try:
+            return run([(fn, (lean.events, fn, getattr(fn, "variable", None)),
+                         (lean.grads_out, fn) if id(fn) in watched else None)
+                        for fn in reach], _on_pre_lean, _on_post_lean)
+        finally:
+            session.pass_events = None
+            _park(session, lean)
 
-def _complete(session, record, events, grads_out, graph, senders, grads_after=None,
-              ids=None) -> None:
-    """Fill a kept pass's steps from what the hooks saw, and their summaries. ``ids`` renames a
-    lean pass's scratch nodes to the kept graph's."""
+
+def _complete(session, record, events, grads_out, graph, senders, grads_after=None) -> None:
+    """Fill a kept pass's steps from what the hooks saw, and their summaries."""
     record.steps = _backward_steps(events, grads_out, graph, senders, record.error is not None,
                                    _GradSummaries(session.summaries), grads_after)
     session.summaries.flush()  # before anything (the next pass) changes the gradients
-    if ids:
-        for step in record.steps:
-            step.node = ids.get(step.node, step.node)
     session.executed_nodes.update(s.node for s in record.steps if s.node is not None)
 
 
-def _park(session, lean, record, scratch, root_fns, events, grads_out, senders) -> None:
+def _lean_walk(root_fns, exact: bool) -> tuple[list, dict]:
+    """Every node reachable from the roots, and those that need a post-hook by id (as
+    _senders_to_watch decides for a kept graph), without registering any."""
+    seen: set[int] = set()
+    reach = []
+    senders_into: dict[tuple[int, int], list] = {}  # (id of a node, output) -> who sends to it
+    stack = list(root_fns)
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        reach.append(fn)
+        for nxt, output_nr in fn.next_functions:
+            if nxt is not None:
+                senders_into.setdefault((id(nxt), output_nr), []).append(fn)
+                stack.append(nxt)
+    watched = {id(fn): fn for senders in senders_into.values() if exact or len(senders) > 1
+               for fn in senders}
+    return reach, watched
+
+
+def _park(session, lean) -> None:
     """What a lean pass needs to be kept later. The gradients are held as they are (the engine
     makes new ones), except each leaf's .grad, which the next pass may add into: copied."""
-    lean.record, lean.scratch, lean.root_fns = record, scratch, root_fns
-    lean.events, lean.grads_out, lean.senders = events, grads_out, senders
-    for event in events:
-        rec = event[1] if event[0] == "node" else None
-        if rec is None:
+    kept_graph, executed, elements = session.graph, session.executed_nodes, 0
+    for kind, fn, grads, _ in lean.events:
+        if kind != "node":
             continue
-        if rec.node.id >= 0:  # a node of the kept graph (a parameter's AccumulateGrad, say)
-            session.executed_nodes.add(rec.node.id)
-        if rec.variable is not None and rec.variable.grad is not None:
-            lean.grads_after[rec.node.id] = rec.variable.grad.detach().clone()
-        lean.elements += sum(g.numel() for g in event[2] if isinstance(g, torch.Tensor))
+        rec = kept_graph.get(fn)
+        if rec is not None:  # a node of the kept graph (a parameter's AccumulateGrad, say)
+            executed.add(rec.node.id)
+            variable = rec.variable
+        else:
+            variable = getattr(fn, "variable", None)
+        if variable is not None and variable.grad is not None:
+            lean.grads_after[id(fn)] = (fn, variable.grad.detach().clone())
+        for g in grads:
+            if g is not None:
+                elements += g.numel()
+    lean.elements += elements
 
 
 def keep_last_passes(session) -> None:
     """The run is over: turn the lean passes still parked (the loop's last ones) into full
-    records, oldest first, each with its forward steps before it."""
+    records, oldest first, each with its forward steps before it and its nodes in the graph."""
     trailing = session.take_pending()
+    graph = session.graph
     for lean in session.lean_passes():
         record = lean.record
         session.restore_pending(lean.pending)
         session.flush()
-        graph = session.graph
-        ids = {}
-        for rec in lean.scratch.records:  # the scratch ids become the kept graph's
-            kept = graph.get(rec.fn) or graph.discover([rec.fn], pass_=record.index)[0]
-            ids[rec.node.id] = kept.node.id
-        _complete(session, record, lean.events, lean.grads_out, lean.scratch, lean.senders,
-                  lean.grads_after, ids)
-        record.roots = [graph.get(f).node.id for f in lean.root_fns if graph.get(f)]
+        graph.discover(lean.root_fns, pass_=record.index)  # nodes no forward step made
+        rec = graph.get
+        events = [("node", rec(e[1]), e[2], e[3]) if e[0] == "node" else e for e in lean.events]
+        grads_out = {rec(fn).node.id: grads for fn, grads in lean.grads_out.values()}
+        after = {rec(fn).node.id: grad for fn, grad in lean.grads_after.values()}
+        senders = {rec(fn).node.id for fn in lean.watched.values()}
+        _complete(session, record, events, grads_out, graph, senders, after)
+        record.roots = [rec(f).node.id for f in lean.root_fns if rec(f)]
         session.passes.append(record)
         session.kept_why[record.index] = "last"
         session.emit(pass_event(record))
@@ -240,17 +283,33 @@ def _senders_to_watch(graph, reach, exact: bool) -> set[int]:
     return {e.dst for e in edges if consumers[e.src, e.output_nr] > 1}
 
 
-def _on_pre(events, rec, grad_outputs):
+def _on_pre(context, grad_outputs):
+    events, rec = context
     before = None
     if rec.variable is not None and rec.variable.grad is not None:
         before = rec.variable.grad.clone()  # AccumulateGrad adds into .grad in place
     events.append(("node", rec, grad_outputs, before))
 
 
-def _on_post(grads_out, rec, grad_inputs, grad_outputs):
+def _on_post(context, grad_inputs, grad_outputs):
+    grads_out, rec = context
+    grads_out[rec.node.id] = _copies(grad_inputs)
+
+
+def _on_pre_lean(context, grad_outputs):
+    events, fn, variable = context
+    before = variable.grad.clone() if variable is not None and variable.grad is not None else None
+    events.append(("node", fn, grad_outputs, before))
+
+
+def _on_post_lean(context, grad_inputs, grad_outputs):
+    grads_out, fn = context
+    grads_out[id(fn)] = (fn, _copies(grad_inputs))
+
+
+def _copies(grads) -> list:
     # The engine may add a later sender's gradient into this very tensor: copy it now.
-    grads_out[rec.node.id] = [g.clone() if isinstance(g, torch.Tensor) else g
-                              for g in grad_inputs]
+    return [g.clone() if isinstance(g, torch.Tensor) else g for g in grads]
 
 
 def _backward_steps(events, grads_out, graph, senders, failed: bool,

@@ -81,17 +81,23 @@ def classify(func) -> tuple[str, str]:
     return found
 
 
+_TENSOR = torch.Tensor
+_SEQUENCE = (list, tuple)
+
+
 def tensors_in(obj, limit: int = 64) -> list:
-    """Tensors in a call's arguments or result: direct, or one level inside a list/tuple."""
-    if isinstance(obj, torch.Tensor):
+    """Tensors in a call's arguments or result: direct, or one level inside a list/tuple.
+    (Runs twice for every op: written for speed.)"""
+    if isinstance(obj, _TENSOR):
         return [obj]
+    if not isinstance(obj, _SEQUENCE):
+        return []
     found = []
-    if isinstance(obj, list | tuple):
-        for item in obj[:limit]:
-            if isinstance(item, torch.Tensor):
-                found.append(item)
-            elif isinstance(item, list | tuple):
-                found.extend(x for x in item[:limit] if isinstance(x, torch.Tensor))
+    for item in obj if len(obj) <= limit else obj[:limit]:
+        if isinstance(item, _TENSOR):
+            found.append(item)
+        elif isinstance(item, _SEQUENCE):
+            found.extend(x for x in item[:limit] if isinstance(x, _TENSOR))
     return found
 
 

@@ -65,16 +65,11 @@ def _node_name(fn) -> tuple[str, str]:
 
 
 class Graph:
-    """Registry of every autograd node the run created, with its edges.
+    """Registry of every autograd node the run created, with its edges."""
 
-    A scratch graph (``parent`` given) holds the new nodes of a pass recorded lean
-    (capture/passes.py): it sees its parent's nodes but registers its own, numbered -1, -2, ...
-    so that they can be dropped with it, or matched to the parent's ids if the pass is kept."""
-
-    def __init__(self, summaries, tensors, max_nodes: int = 1_000_000, parent: Graph | None = None):
+    def __init__(self, summaries, tensors, max_nodes: int = 1_000_000):
         self.summaries = summaries
         self.max_nodes = max_nodes
-        self.parent = parent
         self.tensors = tensors  # to point at values the trace already holds
         self.records: list[NodeRecord] = []
         self.edges: list[Edge] = []
@@ -88,22 +83,16 @@ class Graph:
         return len(self.records)
 
     def get(self, fn) -> NodeRecord | None:
-        found = self._by_id.get(id(fn))
-        if found is None and self.parent is not None:
-            return self.parent.get(fn)
-        return found
+        return self._by_id.get(id(fn))
 
     def inputs_of(self, node_id: int) -> list[Edge]:
-        if node_id >= 0 and self.parent is not None:
-            return self.parent.inputs_of(node_id)
         return self._inputs.get(node_id, [])
 
     def _register(self, fn, step: int | None, pass_: int | None) -> NodeRecord:
         if len(self.records) >= self.max_nodes:
             raise GraphTooLarge(f"the autograd graph grew past {self.max_nodes} nodes")
         kind, name = node_name(fn)
-        number = len(self.records) if self.parent is None else -1 - len(self.records)
-        node = Node(id=number, kind=kind, name=name, step=step, pass_=pass_)
+        node = Node(id=len(self.records), kind=kind, name=name, step=step, pass_=pass_)
         rec = NodeRecord(fn, node, getattr(fn, "variable", None) if kind == "leaf" else None)
         self.records.append(rec)
         self._by_id[id(fn)] = rec
@@ -114,8 +103,7 @@ class Graph:
         """Register every node reachable from ``roots`` that is new, with its edges, and return the
         new records (or, with ``collect_all``, every reachable record). Known nodes end the walk
         unless ``collect_all`` asks for the whole reachable graph."""
-        register, inputs = self._register, self._inputs
-        by_id = self._by_id if self.parent is None else _Both(self._by_id, self.parent._by_id)
+        by_id, register, inputs = self._by_id, self._register, self._inputs
         add_edge = self.edges.append
         found: list[NodeRecord] = []
         seen: set[int] = set()
@@ -169,11 +157,9 @@ class Graph:
         self._leaf_summaries.clear()
         consumed_by = [0] * len(self.records)
         inputs_of: list[list[int]] = [[] for _ in self.records]
-        at = _position if self.parent is not None else int  # a scratch graph's ids are negative
         for e in self.edges:
-            if self.parent is None or e.src < 0:  # (the parent's nodes are the parent's affair)
-                consumed_by[at(e.src)] += 1
-                inputs_of[at(e.dst)].append(at(e.src))
+            consumed_by[e.src] += 1
+            inputs_of[e.dst].append(e.src)
         ready = [i for i, n in enumerate(consumed_by) if n == 0]
         while ready:
             i = ready.pop()
@@ -242,20 +228,6 @@ class Graph:
             names = tuple(a for a in dir(cls) if a.startswith(SAVED_PREFIX))
             self._saved_attrs[cls] = names
         return names
-
-
-class _Both:
-    """A scratch graph's lookup: its own nodes, then its parent's."""
-
-    __slots__ = ("get",)
-
-    def __init__(self, own: dict, parent: dict):
-        own_get, parent_get = own.get, parent.get
-        self.get = lambda key: own_get(key) or parent_get(key)
-
-
-def _position(scratch_id: int) -> int:
-    return -1 - scratch_id
 
 
 def _unreadable(name: str, exc: RuntimeError) -> dict:

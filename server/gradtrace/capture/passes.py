@@ -19,22 +19,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 _HELD_ELEMENTS = 4_000_000  # tensor elements the ring may hold alive; older passes go first
+_SAFE_TO_DROP = 1000  # records or nodes dropped at once without minding the order (graph.py)
 
 
 @dataclass
 class LeanPass:
-    """A pass recorded lean: enough to build its full record later, if it is kept."""
+    """A pass recorded lean: enough to build its full record later, if it is kept. Its nodes
+    are the autograd nodes themselves (``fn``); they get records only then."""
 
     pending: list  # its segment's recorded calls (Session.record's tuples), oldest first
     held: dict  # id(tensor) -> those of its calls that output it
     elements: int  # tensor elements it holds alive
     record: object = None  # its protocol.Pass, without steps and roots until it is kept
-    scratch: object = None  # the Graph its backward's new nodes were found in
     root_fns: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # the hooks' engine events
-    grads_out: dict = field(default_factory=dict)
-    senders: set = field(default_factory=set)
-    grads_after: dict = field(default_factory=dict)  # leaf node id -> a copy of its .grad
+    watched: dict = field(default_factory=dict)  # id(fn) -> fn, for the post-hooked nodes
+    events: list = field(default_factory=list)  # the hooks' engine events, by fn
+    grads_out: dict = field(default_factory=dict)  # id(fn) -> (fn, what it sent)
+    grads_after: dict = field(default_factory=dict)  # id(fn) -> (fn, a copy of its leaf's .grad)
 
     @property
     def steps(self) -> tuple[int, int]:
@@ -42,16 +43,14 @@ class LeanPass:
         return (self.pending[0][0], self.pending[-1][0]) if self.pending else (0, -1)
 
     def release(self) -> None:
-        """Forget it: the recorded calls newest first (consumers before their inputs), then the
-        scratch graph in its own safe order."""
-        while self.pending:
-            self.pending.pop()
-        self.events.clear()
-        self.grads_out.clear()
-        self.grads_after.clear()
-        self.held.clear()
-        if self.scratch is not None:
-            self.scratch.release()
+        """Forget it. Many records go newest first, consumers before their inputs (graph.py's
+        NOTE [release order])."""
+        if len(self.pending) > _SAFE_TO_DROP:
+            while self.pending:
+                self.pending.pop()
+        self.pending.clear()
+        for part in (self.held, self.watched, self.events, self.grads_out, self.grads_after):
+            part.clear()
 
 
 class Ring:

@@ -207,13 +207,13 @@ class Session:
             return
         for t in targets:
             key, copy = id(t), None
-            for held in [self._held] + [lean.held for lean in self.ring.passes]:
-                for raw in held.get(key, ()):
+            for held in [self._held, *(lean.held for lean in self.ring.passes)]:
+                for raw in held.pop(key, ()):  # once copied, a record needs no more copies
                     for position, out in enumerate(raw[8]):
-                        if out is t and position not in self._written.get(raw[0], ()):
+                        if out is t:
                             if copy is None:
                                 copy = t.detach().clone()
-                            self._written.setdefault(raw[0], {})[position] = copy
+                            self._written.setdefault(raw[0], {}).setdefault(position, copy)
 
     @property
     def pending_steps(self) -> int:
@@ -407,8 +407,8 @@ class Session:
         self.keeping = keep_reason(self.config, self.pass_count)
         if self.keeping is not None:
             self.ring.clear()
-        if self._written:  # copies for records that were dropped since
-            first = self.ring.passes[0].steps[0] if self.ring.passes else self.step_count
+        first = self.ring.passes[0].steps[0] if self.ring.passes else self.step_count
+        if self._written and min(self._written) < first:  # copies for records dropped since
             self._written = {k: v for k, v in self._written.items() if k >= first}
 
     def _give_up_lean_segment(self) -> None:
