@@ -135,45 +135,52 @@ def _fill(pending, flat: np.ndarray, sizes: list[int]) -> None:
     with np.errstate(all="ignore"):
         means = np.add.reduceat(clean, starts) / valid
         norms = np.sqrt(np.add.reduceat(clean * clean, starts))
-    stats = np.stack([np.minimum.reduceat(flat_lo, starts), np.maximum.reduceat(flat_hi, starts),
+    exact = np.stack([np.minimum.reduceat(flat_lo, starts), np.maximum.reduceat(flat_hi, starts),
                       means, norms], axis=1)
-    stats = _json_numbers(_round_sig(stats))
+    stats = _json_numbers(_round_sig(exact))
     listed = lengths <= np.array([p[2] for p in pending], dtype=np.int64)
     rounded: list = []
+    whole: list = []  # integers are listed as they are
     if listed.any():  # round only the elements that will be listed
-        rounded = _round_sig(flat[np.repeat(listed, lengths)]).tolist()
+        chosen = flat[np.repeat(listed, lengths)]
+        rounded = _round_sig(chosen).tolist()
+        if not all(p[3] for p in pending):
+            whole = chosen.tolist()
     listed_lengths = lengths * listed
     offsets = np.cumsum(listed_lengths) - listed_lengths  # where each listed run starts
     wanted = np.array([p[4] for p in pending], dtype=bool)
     binned = wanted & ~listed & (inf_count == 0) & (valid > 0)
-    hists = iter(_histograms(flat, lengths, binned, stats) if binned.any() else [])
-    rows = zip(pending, stats, valid.tolist(), nan_count.tolist(), inf_count.tolist(),
-               offsets.tolist(), listed.tolist(), binned.tolist(), strict=True)
-    for ((out, _, _, is_float, _), (low, high, mean, norm), n_valid, n_nan, n_inf, start, show,
-         hist) in rows:
+    hists = iter(_histograms(flat, lengths, binned, exact) if binned.any() else [])
+    rows = zip(pending, stats, exact.tolist(), valid.tolist(), nan_count.tolist(),
+               inf_count.tolist(), offsets.tolist(), listed.tolist(), binned.tolist(), strict=True)
+    for ((out, _, _, is_float, _), (low, high, mean, norm), (lowest, highest, _, _), n_valid,
+         n_nan, n_inf, start, show, hist) in rows:
         if n_valid == 0:
             out.update(min=None, max=None, mean=None, norm=None, nan=n_nan, inf=n_inf)
         elif is_float:
             out.update(min=low, max=high, mean=mean, norm=norm, nan=n_nan, inf=n_inf)
         else:
-            out.update(min=int(low), max=int(high), mean=mean, norm=norm, nan=n_nan, inf=n_inf)
+            out.update(min=int(lowest), max=int(highest), mean=mean, norm=norm, nan=n_nan,
+                       inf=n_inf)
         if show:
-            chunk = rounded[start:start + out["numel"]]
             if not is_float:
-                chunk = [int(v) for v in chunk]
-            elif n_nan or n_inf:
-                chunk = [fmt(v) for v in chunk]
+                chunk = [int(v) for v in whole[start:start + out["numel"]]]
+            else:
+                chunk = rounded[start:start + out["numel"]]
+                if n_nan or n_inf:
+                    chunk = [fmt(v) for v in chunk]
             out["values"] = chunk
         if hist:
             out["hist"] = next(hists)
 
 
-def _histograms(flat: np.ndarray, lengths: np.ndarray, chosen: np.ndarray, stats: list) -> list:
-    """HIST_BINS counts per chosen segment over its [min, max], with one bincount for them all."""
+def _histograms(flat: np.ndarray, lengths: np.ndarray, chosen: np.ndarray,
+                exact: np.ndarray) -> list:
+    """HIST_BINS counts per chosen segment over its exact [min, max] (rows of ``exact``), with
+    one bincount for them all."""
     values = flat[np.repeat(chosen, lengths)]
     segment = np.repeat(np.arange(int(chosen.sum())), lengths[chosen])
-    bounds = np.array([row[:2] for row, pick in zip(stats, chosen, strict=True) if pick],
-                      dtype=np.float64)
+    bounds = exact[chosen, :2]
     lo, hi = bounds[segment, 0], bounds[segment, 1]
     with np.errstate(all="ignore"):
         bins = np.floor((values - lo) / (hi - lo) * HIST_BINS)
