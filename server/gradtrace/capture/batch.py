@@ -33,6 +33,7 @@ _FLUSH_AT = 4_000_000  # pending elements that trigger a flush, to bound snapsho
 _FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64}
 _BATCHED = _FLOATS | {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool}
 _CPU = torch.device("cpu")
+_STRIDED = torch.strided
 
 
 _LIST_LIMIT = 64  # 0-d and 1-d tensors up to this size are snapshotted with tolist()
@@ -45,7 +46,7 @@ class SummaryBatch:
         self._lists: list[tuple[dict, list, int, bool, bool]] = []
         self._held: list[tuple[dict, torch.Tensor, int, bool, bool]] = []
         self._pending_elements = 0
-        self._devices: dict = {}
+        self._kinds: dict = {}
         self.busy = False  # a flush is running (a timer's signal handler may want one too)
 
     def of(self, t: torch.Tensor, values_limit: int = PREVIEW_LIMIT,
@@ -56,14 +57,13 @@ class SummaryBatch:
         stays unchanged until that flush, so it is kept by reference instead of copied."""
         n = t.numel()
         dtype = t.dtype
-        if 0 < n <= BATCH_LIMIT and dtype in _BATCHED and t.layout == torch.strided:
+        if 0 < n <= BATCH_LIMIT and dtype in _BATCHED and t.layout is _STRIDED:
             device = t.device
+            kind = self._kinds.get((device, dtype))  # (its device's name, its dtype's)
+            if kind is None:
+                kind = self._kinds[device, dtype] = (str(device), dtype_name(dtype))
             if device.type != "meta":
-                name = self._devices.get(device)
-                if name is None:
-                    name = self._devices[device] = str(device)
-                out = {"shape": list(t.shape), "dtype": dtype_name(dtype), "device": name,
-                       "numel": n}
+                out = {"shape": list(t.shape), "dtype": kind[1], "device": kind[0], "numel": n}
                 if hold:
                     self._held.append((out, t, values_limit, dtype in _FLOATS, histogram))
                 elif n <= _LIST_LIMIT and t.ndim <= 1 and device.type == "cpu":
