@@ -242,10 +242,11 @@ function setStatus(text, isError = false) {
 }
 
 // New events arrived: the document and its timeline are made again when the events changed
-// them (a `progress` leaves them as they were); the player keeps its place, or while a run goes
-// shows its first pass (livePosition) until the user moves it.
+// them; the player keeps its place, or while a run goes shows its first pass (livePosition)
+// until the user moves it. When only the progress moved, only it and the loss chart are drawn.
 function refresh() {
   const run = state.run;
+  const [wasBusy, wasAt] = [state.busy, player.currentFrame(state.player)];
   const changed = !state.docOf || state.docOf[0] !== run || state.docOf[1] !== run.changes;
   if (changed) {
     state.docOf = [run, run.changes];
@@ -277,7 +278,8 @@ function refresh() {
   const over = !busy && !["idle", "lost"].includes(run.status);
   ui.empty.classList.toggle("hidden", !state.blank || busy || run.status === "lost");
   ui.empty.classList.toggle("after-run", over);
-  render();
+  if (changed || busy !== wasBusy || player.currentFrame(state.player) !== wasAt) { render(); }
+  else { showPass(app, passOfFrame(state.doc, state.frames[wasAt])); }
 }
 
 function showStatus(run, busy) {
