@@ -8,6 +8,7 @@ from conftest import EXAMPLES, example_id, example_paths
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.protocol import EVENT_TYPES, document, rebuild
+from gradtrace.wire import graph_from_wire
 
 
 def captured_with_events(code: str):
@@ -46,6 +47,14 @@ def test_long_loop_streams_each_lean_pass_as_its_loss_alone():
     assert headers == log["kept"]  # only kept passes are sent in full, once each
     assert len(batches) > 2  # written as the run went, not all at the end
     assert rebuild(events)["pass_log"]["skipped"] == 1000 - len(log["kept"])
+
+
+def test_the_graph_sent_before_the_first_pass_is_labelled_as_the_final_one():
+    doc, events, _ = captured_with_events((EXAMPLES / "basics/wx_plus_b_loss.py").read_text())
+    early = graph_from_wire(next(e for e in events if e["type"] == "graph")["graph"], [])
+    final = {n["id"]: n["label"] for n in doc["graph"]["nodes"]}
+    assert {n["id"]: n["label"] for n in early["nodes"]} == final
+    assert sorted(final.values()) == ["b", "loss", "w", "w * x", "x", "y"]
 
 
 def test_error_event_comes_with_its_line():

@@ -92,11 +92,33 @@ def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summa
             if rec.variable is not None and name != bound:  # a parameter: net.0.weight
                 rec.node.module = name.rsplit(".", 1)[0]
     for rec in graph.records:
-        node = rec.node
-        if not node.label:
-            cls = library_modules.get(node.module) if node.kind != "leaf" else None
-            if cls:  # a module no top-level name reaches is named by its class alone
-                node.label = node.module if node.module == cls else f"{node.module} · {cls}"
-            else:
-                node.label = node.span or node.op or node.name
+        if not rec.node.label:
+            rec.node.label = _unnamed_label(rec.node, library_modules)
     return variables
+
+
+def label_early(namespace: dict, graph, library_modules: dict[str, str]) -> list:
+    """Labels for the graph a page is sent before the first pass, as collect_variables will
+    give them from the names bound so far. Returns the nodes labelled: the caller clears their
+    labels once that graph is out, and the run's end labels them for good."""
+    leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
+    labelled = []
+    for name, t, _ in named_tensors(namespace):
+        rec = graph.get(t.grad_fn) if t.grad_fn is not None else leaf_nodes.get(id(t))
+        if rec is not None and rec.variable in (None, t) and not rec.node.label:
+            rec.node.label = name
+            labelled.append(rec.node)
+    for rec in graph.records:
+        if not rec.node.label:
+            rec.node.label = _unnamed_label(rec.node, library_modules)
+            labelled.append(rec.node)
+    return labelled
+
+
+def _unnamed_label(node, library_modules: dict[str, str]) -> str:
+    """``net.0 · Linear`` for an op a library module ran, else the source of the call (a leaf
+    no name reaches: the call that made it)."""
+    cls = library_modules.get(node.module) if node.kind != "leaf" else None
+    if cls:  # a module no top-level name reaches is named by its class alone
+        return node.module if node.module == cls else f"{node.module} · {cls}"
+    return node.span or node.op or node.name

@@ -378,7 +378,12 @@ class Session:
             edges = list(self.graph.edges)
             layout(nodes, edges)
             self.laid_out = _layout_key(nodes, edges)
+            labelled = names.label_early(self.namespace, self.graph, self.library_modules)
             self.emit(graph_event(nodes, edges, list(self.steps), self.module_classes))
+            self.emit(pass_event(record), urgent=True)  # (sends the graph, with those labels)
+            for node in labelled:
+                node.label = ""
+            return
         self.emit(pass_event(record), urgent=True)
 
     def take_lean_segment(self) -> LeanPass | None:
