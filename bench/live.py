@@ -49,13 +49,14 @@ y.backward()
 """
 
 
-PLAIN = """import statistics, sys, time, torch
+PLAIN = """import contextlib, io, statistics, sys, time, torch
 torch.set_num_threads(1)
 code = compile(sys.stdin.read(), "<snippet>", "exec")
 times = []
 for _ in range({reps}):
     started = time.perf_counter()
-    exec(code, {{}})
+    with contextlib.redirect_stdout(io.StringIO()):  # as a run's output is kept
+        exec(code, {{}})
     times.append(time.perf_counter() - started)
 print(statistics.median(times))
 """
