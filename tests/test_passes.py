@@ -98,3 +98,16 @@ def test_pass_specs_read_as_the_help_says():
     for bad in ("first", "last-3", "9-2", "sample,x"):
         with pytest.raises(PassSpecError, match="--passes"):
             parse_passes(bad)
+
+
+def test_big_passes_keep_at_least_the_last_and_a_huge_one_keeps_its_loss(monkeypatch):
+    import gradtrace.capture.passes as passes
+    import gradtrace.capture.session as session
+
+    monkeypatch.setattr(passes, "_HELD_ELEMENTS", 100)  # each pass of LOOP holds more
+    doc = trace_doc(LOOP, config=CaptureConfig(head_passes=1, sample_passes=False))
+    assert doc["pass_log"]["kept"] == [0, 39] and doc["pass_log"]["why"] == ["first", "last"]
+    monkeypatch.setattr(session, "LEAN_ELEMENTS", 10)  # and now too many to hold at all
+    doc = trace_doc(LOOP, config=CaptureConfig(head_passes=1, sample_passes=False))
+    assert doc["pass_log"]["kept"] == [0] and len(doc["pass_log"]["losses"]) == 40
+    assert doc["skipped_steps"] > 0 and doc["error"] is None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 _HELD_ELEMENTS = 4_000_000  # tensor elements the ring may hold alive; older passes go first
+LEAN_ELEMENTS = 64_000_000  # a lean pass holding more is not kept at all (the run's memory)
 _SAFE_TO_DROP = 1000  # records or nodes dropped at once without minding the order (graph.py)
 
 
@@ -62,9 +63,11 @@ class Ring:
         self.dropped_steps = 0  # forward steps of the passes dropped so far
 
     def add(self, lean: LeanPass) -> None:
+        """Park the newest pass; the oldest go while there are too many, or while they hold too
+        much (the newest stays, however big: it is the last pass so far)."""
         self.passes.append(lean)
         held = sum(p.elements for p in self.passes)
-        while self.passes and (len(self.passes) > self.size or held > _HELD_ELEMENTS):
+        while len(self.passes) > self.size or len(self.passes) > 1 and held > _HELD_ELEMENTS:
             held -= self.passes[0].elements
             self.drop_oldest()
 

@@ -13,7 +13,7 @@ import torch
 from gradtrace.capture import names
 from gradtrace.capture.batch import SummaryBatch
 from gradtrace.capture.graph import Graph, GraphTooLarge
-from gradtrace.capture.passes import LeanPass, Ring
+from gradtrace.capture.passes import LEAN_ELEMENTS, LeanPass, Ring
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
 from gradtrace.layout import layout
@@ -248,9 +248,8 @@ class Session:
             for t in outputs:
                 self._pending_elements += t.numel()
                 held.setdefault(id(t), []).append(raw)
-            if self._pending_elements > _PENDING_ELEMENTS:
-                self.ring.clear()  # a pass this big is not kept as one of the last: its
-                self._give_up_lean_segment()  # records go, and the ones before it
+            if self._pending_elements > LEAN_ELEMENTS:  # too big to hold until its end: its
+                self._give_up_lean_segment()  # records go, and it keeps only its loss
         else:
             for t in outputs:
                 self._pending_elements += t.numel()
