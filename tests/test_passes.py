@@ -111,3 +111,31 @@ def test_big_passes_keep_at_least_the_last_and_a_huge_one_keeps_its_loss(monkeyp
     doc = trace_doc(LOOP, config=CaptureConfig(head_passes=1, sample_passes=False))
     assert doc["pass_log"]["kept"] == [0] and len(doc["pass_log"]["losses"]) == 40
     assert doc["skipped_steps"] > 0 and doc["error"] is None
+
+
+ADAM_LOOP = """
+import torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+opt = torch.optim.Adam(net.parameters(), lr=0.05)
+x, y = torch.randn(8, 3), torch.randn(8, 1)
+for step in range(30):
+    opt.zero_grad()
+    loss = torch.nn.functional.mse_loss(net(x), y)
+    loss.backward()
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize("index", [1, 28, 29])
+def test_an_optimizer_loop_keeps_passes_equal_to_a_full_record(index):
+    lean = trace_doc(ADAM_LOOP, config=CaptureConfig(head_passes=2, tail_passes=2))
+    full = trace_doc(ADAM_LOOP, config=CaptureConfig(every_pass=1))
+    assert lean["pass_log"]["kept"] == [0, 1, 15, 28, 29]
+    assert lean["pass_log"]["losses"] == full["pass_log"]["losses"]
+    first_step = full["passes"][index - 1]["after_step"] + 1
+    assert _pass_view(lean, index, first_step) == _pass_view(full, index, first_step)
+    namespace, _ = run_plain(ADAM_LOOP)
+    weight = next(v for v in lean["variables"] if v["name"] == "net.0.weight")
+    assert weight["value"]["values"] == pytest.approx(
+        namespace["net"][0].weight.flatten().tolist(), rel=1e-5)
