@@ -1,6 +1,7 @@
 """A long loop in the page (issue 25): the first picture comes before the run ends, progress
 moves while it runs, a second run in the same tab ends as the first did, and a dropped socket
-comes back with a clear word on what became of the run. Real server, real chromium."""
+comes back with a clear word on what became of the run; "keep passes" chooses the passes a loop
+keeps. Real server, real chromium."""
 
 # ruff: noqa: F811 (the fixtures test_page.py defines are imported, then asked for by name)
 import json
@@ -8,6 +9,8 @@ import time
 import urllib.request
 
 from test_page import ARTIFACTS, browser, page, server, set_code  # noqa: F401  (fixtures)
+
+from gradtrace.passplan import DEFAULT, parse_passes
 
 # PyTorch's "Learning PyTorch with Examples": the polynomial fit, 2,000 iterations.
 LOOP = """import torch
@@ -171,3 +174,91 @@ def test_a_dropped_socket_reconnects_and_says_the_run_was_stopped(page, server):
     page.wait_for_function(DONE, timeout=SLOW)
     assert page.inner_text("[data-testid=status]") == "done"
     assert page.evaluate("window.openSockets.length") >= 2  # a new connection
+
+
+# Every run request the page sends, as the server reads it: the socket.io frames `42["run", {...}]`.
+SENT_RUNS = """(() => {
+  const send = WebSocket.prototype.send;
+  window.sentRuns = [];
+  WebSocket.prototype.send = function (data) {
+    if (typeof data === 'string' && data.startsWith('42["run",')) {
+      window.sentRuns.push(JSON.parse(data.slice(2))[1]);
+    }
+    return send.call(this, data);
+  };
+})();"""
+
+# The status texts from now on (run() sets "running" at once, so a "done" after it is this run's).
+STATUSES = """() => {
+  const status = document.querySelector('[data-testid=status]');
+  window.statuses = [];
+  new MutationObserver(() => window.statuses.push(status.textContent))
+    .observe(status, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def run_and_wait(page, until: str) -> None:
+    page.evaluate(STATUSES)
+    page.click("[data-testid=run]")
+    page.wait_for_function(f"window.statuses.some((s) => {until})", timeout=SLOW)
+
+
+def kept_passes(page) -> list[int]:
+    return page.eval_on_selector("[data-testid=passes]",
+                                 "s => [...s.options].map((o) => Number(o.value))")
+
+
+def test_keep_passes_chooses_the_passes_a_loop_keeps_and_shows_a_bad_spec_refused(page):
+    field = "[data-testid=keep-passes]"
+    page.add_init_script(SENT_RUNS)
+    page.reload()
+    page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
+    assert page.input_value(field) == "" and page.get_attribute(field, "placeholder") == "default"
+    assert DEFAULT in page.get_attribute(".keep-passes", "title")  # the tooltip says what it is
+    presets = page.eval_on_selector(field, "i => [...i.list.options].map((o) => o.value)")
+    assert presets[0] == DEFAULT and len(presets) >= 4
+    for spec in presets:  # the suggestions are specs the server reads
+        parse_passes(spec)
+    set_code(page, LOOP.replace("range(2000)", "range(200)"))
+
+    run_and_wait(page, "s === 'done'")  # the default: the field is left out of the request
+    assert page.evaluate("window.sentRuns.at(-1)") == {
+        "code": LOOP.replace("range(2000)", "range(200)"), "device": "cpu"}
+    assert kept_passes(page) == [*range(10), 15, 31, 63, 127, *range(190, 200)]
+
+    page.fill(field, "first2,last1")
+    page.reload()  # the choice stays for the tab, and the code in the address
+    page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
+    assert page.input_value(field) == "first2,last1"
+    run_and_wait(page, "s === 'done'")
+    assert page.evaluate("window.sentRuns.at(-1).passes") == "first2,last1"
+    assert kept_passes(page) == [0, 1, 199]
+    assert page.inner_text("[data-testid=progress]").startswith("200 passes in ")
+    assert page.get_attribute("[data-testid=losses]", "data-current") == "199"  # the chart: all
+    page.select_option("[data-testid=passes]", "1")
+    page.wait_for_function("document.querySelector('[data-testid=losses]').dataset.current === '1'")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "page-keep-passes.png"))
+
+    page.fill(field, "first2,lastx")  # readable here, refused by the server with its reason
+    run_and_wait(page, "s.startsWith('cannot read')")
+    shown = page.inner_text("[data-testid=status]")
+    assert shown.startswith("cannot read 'lastx' in --passes 'first2,lastx': use items such as")
+    assert page.get_attribute("[data-testid=status]", "class") == "status error"
+    assert page.get_attribute(field, "aria-invalid") == "true"
+    assert page.is_enabled("[data-testid=run]") and not page.is_enabled("[data-testid=stop]")
+    page.screenshot(path=str(ARTIFACTS / "page-keep-passes-refused.png"))
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "page-keep-passes-narrow.png"))
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    sent = page.evaluate("window.sentRuns.length")
+    page.fill(field, "<img src=x onerror=alert(1)>")  # refused here: nothing is sent
+    page.click("[data-testid=run]")
+    assert page.inner_text("[data-testid=status]").startswith("keep passes may hold only letters")
+    assert page.evaluate("window.sentRuns.length") == sent
+    assert page.eval_on_selector("header", "h => h.querySelectorAll('img:not([data-testid])')"
+                                           ".length") == 0
+    page.fill(field, "")  # back to the default: valid again, and nothing kept for a reload
+    assert page.get_attribute(field, "aria-invalid") is None
+    assert page.evaluate("sessionStorage.getItem('gradtrace-passes')") is None

@@ -18,6 +18,7 @@ import { showDevices, wireCanvas, wireChoices, wirePlayer } from "./input.js";
 import { connectionNotice, LOST_RUN, wireConnection } from "./connection.js";
 import { codeSizeProblem } from "./limits.js";
 import { createPacer } from "./pacer.js";
+import { blamesPasses, passesProblem, runPayload, wirePasses } from "./passes.js";
 import {
   renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
 } from "./panels.js";
@@ -46,7 +47,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
                   "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
                   "export-whole", "export-png", "export-svg", "export-json", "export-html",
-                  "follow", "room-info", "allow-runs", "room-qr", "progress"]) {
+                  "follow", "room-info", "allow-runs", "room-qr", "progress", "keep-passes"]) {
   ui[id] = $(id);
 }
 
@@ -162,6 +163,7 @@ socket.on("trace", (batch) => {
   if (urgent) { pacer.now(); } else { pacer.soon(); }
   const refused = batch.filter((e) => e.type === "rejected").at(-1);
   if (refused) { setStatus(refused.message, true); } // whatever the run shows, say why
+  if (refused && blamesPasses(refused.message)) { keepPassesField.flag(true); }
 });
 // The run's first graph, and its first pass, are shown as soon as they come.
 const firstPicture = (event) => (event.type === "graph" || event.type === "backward")
@@ -175,20 +177,24 @@ socket.on("disconnect", () => { // no reply will come to what was asked
 wireConnection(app, socket);
 
 wireChoices(app, offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json()));
+// Which passes of a loop to keep in full, kept for the tab; sent only when not the default.
+const keepPassesField = wirePasses(ui["keep-passes"], sessionStorage);
+const runRequest = () => runPayload(editor.getValue(), ui.device.value, ui["keep-passes"].value);
 
 function run() {
   const viewer = state.room.role === "viewer";
-  const refusal = !token && !viewer ? NO_TOKEN : codeSizeProblem(editor.getValue());
+  const refusal = !token && !viewer ? NO_TOKEN
+    : codeSizeProblem(editor.getValue()) || passesProblem(ui["keep-passes"].value);
   if (refusal) { // not sent: the last run stays on screen and Run stays usable
     setStatus(refusal, true);
     return;
   }
   if (viewer && !state.room.allowRuns) { // the server refuses it, and says why
-    socket.emit("run", { code: editor.getValue(), device: ui.device.value });
+    socket.emit("run", runRequest());
     return;
   }
   startRun();
-  socket.emit("run", { code: editor.getValue(), device: ui.device.value });
+  socket.emit("run", runRequest());
   refresh();
 }
 
@@ -308,7 +314,7 @@ function replaySaved({ document: doc, prints, code }) {
   editor.setValue(code || "");
   state.run = { ...emptyRun(), doc: { ...doc, passes: [] }, prints: prints || [], status: "ok",
                 passes: new Map(doc.passes.map((p) => [p.index, p])) };
-  for (const id of ["run", "stop", "device", "examples", "share", "export"]) {
+  for (const id of ["run", "stop", "device", "keep-passes", "examples", "share", "export"]) {
     ui[id].disabled = true;
   }
   state.busy = true; // so that refresh() shows the whole run, as a finished run does
