@@ -133,8 +133,8 @@ class PassRecorder:
             session.end_pass(record, lean)
 
     def _engine(self, original, args, kwargs, roots, record, reach, on_pre, on_post):
-        """Run the engine with a pre-hook on every node of ``reach`` ((fn, context) pairs) and a
-        post-hook on those whose context ``on_post`` is given for."""
+        """Run the engine with a pre-hook on every node of ``reach``, triples of (fn, the
+        pre-hook's context, the post-hook's context or None: no post-hook)."""
         session = self.session
         handles = []
         try:
@@ -174,8 +174,8 @@ class PassRecorder:
             if create_graph and record.error is None:
                 created = _discover_created(graph, reach, result, record.index)
                 for rec in created:
-                    rec.node.op, rec.node.line, rec.node.span = record.kind, record.line, \
-                        record.span
+                    node = rec.node
+                    node.op, node.line, node.span = record.kind, record.line, record.span
                 record.created_nodes = [rec.node.id for rec in created]
             session.emit(backward_event(record), urgent=True)
         return result
