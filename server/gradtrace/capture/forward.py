@@ -115,7 +115,7 @@ class ForwardRecorder(TorchFunctionMode):
         if session.suspended:
             return func(*args, **kwargs)
         category, name = _CATEGORIES.get(func) or classify(func)
-        if (session._pending or session.ring.passes) and (
+        if session.holding and (
                 name.endswith("_") or name in _WRITES
                 or kwargs and ("out" in kwargs or kwargs.get("inplace"))):  # may write in place
             session.before_write(_written_by(args, kwargs))

@@ -219,6 +219,12 @@ class Session:
     def pending_steps(self) -> int:
         return len(self._pending)
 
+    @property
+    def holding(self) -> bool:
+        """Whether recorded calls (pending, or of parked lean passes) hold tensors whose values
+        an in-place write would change (before_write)."""
+        return bool(self._pending or self.ring.passes)
+
     def emit(self, event: dict, urgent: bool = False) -> None:
         if self.stream is not None:
             self.stream.push(event, urgent)
