@@ -89,7 +89,7 @@ def test_a_timed_out_pool_run_ends_and_says_where(pool):
     started = time.monotonic()
     doc, ending = run_in(pool, "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\n"
                                "while True:\n    pass\n", limits)
-    assert time.monotonic() - started < limits.timeout + 3
+    assert time.monotonic() - started < limits.timeout + 4  # 1 s budget, 2x, plus the pool
     assert doc["error"]["code"] == "timeout" and doc["error"]["line"] in (4, 5)
     assert doc["graph"]["nodes"], "what was recorded comes back"
 
