@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.protocol import document
 
@@ -22,8 +23,9 @@ def example_id(path: Path) -> str:
 
 
 def trace_doc(code: str, **kwargs) -> dict:
-    """Capture ``code`` in this process and return the trace document."""
-    return document(capture(code, **kwargs))
+    """Capture ``code`` in this process and return the trace document, as JSON carries it (a
+    summary's listed values are numpy arrays until then)."""
+    return jsonio.loads(jsonio.dumps(document(capture(code, **kwargs))))
 
 
 def run_plain(code: str, seed: int = 0, device: str = "cpu"):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_plain, trace_doc
+from gradtrace import jsonio
 from gradtrace.kept import KeptRun
 from gradtrace.protocol import rebuild
 
@@ -71,7 +72,7 @@ def case(name: str) -> dict:
     from gradtrace.capture import capture
     from gradtrace.capture.stream import EventStream
     capture(code, stream=EventStream(events.extend))
-    relayed = json.loads(json.dumps(events))
+    relayed = jsonio.loads(jsonio.dumps(events))
     KeptRun().strip(relayed)  # as the page gets it: big values kept back, small ones sent
     return {"name": name, "document": rebuild(relayed), "grads": grads}
 

@@ -1,10 +1,10 @@
 """The run as events: applied in order, they rebuild exactly the document capture returns."""
 
-import json
 
 import pytest
 
 from conftest import EXAMPLES, example_id, example_paths
+from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.protocol import EVENT_TYPES, document, rebuild
@@ -13,7 +13,7 @@ from gradtrace.wire import graph_from_wire
 
 def captured_with_events(code: str):
     batches = []
-    stream = EventStream(lambda events: batches.append(json.loads(json.dumps(events))))
+    stream = EventStream(lambda events: batches.append(jsonio.loads(jsonio.dumps(events))))
     trace = capture(code, stream=stream)
     return document(trace), [e for batch in batches for e in batch], batches
 
@@ -21,7 +21,7 @@ def captured_with_events(code: str):
 @pytest.mark.parametrize("path", example_paths(), ids=example_id)
 def test_events_rebuild_the_document(path):
     doc, events, _ = captured_with_events(path.read_text())
-    assert json.loads(json.dumps(doc)) == rebuild(events)
+    assert jsonio.loads(jsonio.dumps(doc)) == rebuild(events)
     assert {e["type"] for e in events} <= set(EVENT_TYPES)
     assert events[0]["type"] == "start"
 

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, example_paths
+from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.kept import KeptRun
@@ -22,11 +23,11 @@ def test_node_tests(tmp_path):
     for path in example_paths():
         events: list = []
         trace = capture(path.read_text(), stream=EventStream(events.extend))
-        events = json.loads(json.dumps(events))
-        relayed = json.loads(json.dumps(events))  # as the server passes them on to a page
+        events = jsonio.loads(jsonio.dumps(events))
+        relayed = jsonio.loads(jsonio.dumps(events))  # as the server passes them on to a page
         KeptRun().strip(relayed)
         fixture.append({"name": path.name, "events": events,
-                        "document": json.loads(json.dumps(document(trace))),
+                        "document": jsonio.loads(jsonio.dumps(document(trace))),
                         "relayed": relayed, "relayed_document": rebuild(relayed)})
     (tmp_path / "events.json").write_text(json.dumps(fixture))
     names = {"schema": SCHEMA, "event_types": EVENT_TYPES, "diagnosis_codes": DIAGNOSIS_CODES}

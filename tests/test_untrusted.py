@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import example_id, example_paths
+from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.protocol import EVENT_TYPES, end_event, rebuild
@@ -26,7 +27,7 @@ from gradtrace.untrusted import (
 def captured_lines(code: str) -> list[str]:
     """The lines a worker writes on its event pipe for ``code`` (worker.py's format)."""
     lines = []
-    stream = EventStream(lambda batch: lines.append(json.dumps(batch, separators=(",", ":"))))
+    stream = EventStream(lambda batch: lines.append(jsonio.dumps(batch).decode()))
     capture(code, stream=stream)
     stream.push(end_event())  # as the worker does, after any output that bypassed Python
     stream.drain()

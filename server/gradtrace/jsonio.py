@@ -2,22 +2,33 @@
 
 orjson encodes a 50k-node document in 0.3 s where the standard library takes 3 s, and reads a
 quarter faster. Its output is compact JSON, like ``separators=(",", ":")``, in UTF-8 without
-escapes. It refuses integers past 64 bits, which a snippet's Python value may be: those payloads
-fall back to the standard library.
+escapes. It writes numpy arrays itself (a summary's listed values stay arrays until here:
+capture/batch.py). It refuses integers past 64 bits, which a snippet's Python value may be: those
+payloads fall back to the standard library.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import orjson
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def dumps(value) -> bytes:
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, option=_OPTIONS)
     except TypeError:  # an integer past 64 bits
-        return json.dumps(value, separators=(",", ":")).encode()
+        return json.dumps(value, separators=(",", ":"), default=_plain).encode()
+
+
+def _plain(value):
+    """What the standard library cannot write itself: numpy arrays and numbers."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def loads(data: bytes | str):

@@ -46,7 +46,7 @@ class _GradSummaries:
         self.seen: dict[int, dict] = {}
 
     def one(self, g):
-        if not isinstance(g, torch.Tensor):
+        if g is None or not isinstance(g, torch.Tensor):
             return None
         found = self.seen.get(id(g))
         if found is None:
@@ -54,7 +54,17 @@ class _GradSummaries:
         return found
 
     def all(self, grads) -> list:
-        return [self.one(g) for g in grads or ()]
+        if not grads:
+            return []
+        seen, of, out = self.seen, self.batch.of, []
+        for g in grads:
+            found = None
+            if g is not None and isinstance(g, torch.Tensor):
+                found = seen.get(id(g))
+                if found is None:
+                    found = seen[id(g)] = of(g, hold=True)
+            out.append(found)
+        return out
 
 
 class PassRecorder:
@@ -155,7 +165,8 @@ class PassRecorder:
     def _full(self, run, record, root_fns, exact, create_graph):
         session = self.session
         graph = session.graph
-        reach = graph.discover(root_fns, pass_=record.index, collect_all=True)
+        graph.discover(root_fns, pass_=record.index)  # nodes no forward step made
+        reach = graph.reachable(root_fns)
         for rec in reach:
             graph.snapshot_saved(rec)
         record.roots = [graph.get(f).node.id for f in root_fns if graph.get(f)]

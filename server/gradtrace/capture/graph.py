@@ -98,50 +98,55 @@ class Graph:
         self._by_id[id(fn)] = rec
         return rec
 
-    def discover(self, roots, step: int | None = None, pass_: int | None = None,
-                 collect_all: bool = False) -> list[NodeRecord]:
+    def discover(self, roots, step: int | None = None,
+                 pass_: int | None = None) -> list[NodeRecord]:
         """Register every node reachable from ``roots`` that is new, with its edges, and return the
-        new records (or, with ``collect_all``, every reachable record). Known nodes end the walk
-        unless ``collect_all`` asks for the whole reachable graph."""
+        new records. Known nodes end the walk: their inputs were registered with them."""
         by_id, register, inputs = self._by_id, self._register, self._inputs
         add_edge = self.edges.append
         found: list[NodeRecord] = []
-        seen: set[int] = set()
         stack = []
         for fn in roots:
-            if fn is None or id(fn) in seen:
-                continue
-            rec = by_id.get(id(fn))
-            is_new = rec is None
-            if is_new:
-                rec = register(fn, step, pass_)
-            if is_new or collect_all:
-                seen.add(id(fn))
-                stack.append((rec, is_new))
+            if fn is not None and id(fn) not in by_id:
+                stack.append(register(fn, step, pass_))
         while stack:
-            rec, is_new = stack.pop()
+            rec = stack.pop()
             found.append(rec)
-            if not (is_new or collect_all):
-                continue
             nexts = rec.fn.next_functions
-            if is_new:
-                rec.arity = len(nexts)
-                into = inputs[rec.node.id] = []
+            rec.arity = len(nexts)
+            into = inputs[rec.node.id] = []
             for slot, (nxt, output_nr) in enumerate(nexts):
                 if nxt is None:
                     continue
-                key = id(nxt)
-                child = by_id.get(key)
-                child_new = child is None
-                if child_new:
+                child = by_id.get(id(nxt))
+                if child is None:
                     child = register(nxt, step, pass_)
-                if is_new:
-                    edge = Edge(child.node.id, rec.node.id, slot, output_nr)
-                    add_edge(edge)
-                    into.append(edge)
-                if (child_new or collect_all) and key not in seen:
-                    seen.add(key)
-                    stack.append((child, child_new))
+                    stack.append(child)
+                edge = Edge(child.node.id, rec.node.id, slot, output_nr)
+                add_edge(edge)
+                into.append(edge)
+        return found
+
+    def reachable(self, roots) -> list[NodeRecord]:
+        """Every record reachable from ``roots``, along the recorded edges: no autograd calls
+        (asking a node for its next_functions wraps each of them, about 7 us a node). Call
+        discover(roots) first, so that every node on the way is known."""
+        records, inputs, by_id = self.records, self._inputs, self._by_id
+        seen: set[int] = set()
+        stack = []
+        for fn in roots:
+            rec = by_id.get(id(fn)) if fn is not None else None
+            if rec is not None and rec.node.id not in seen:
+                seen.add(rec.node.id)
+                stack.append(rec.node.id)
+        found = []
+        while stack:
+            i = stack.pop()
+            found.append(records[i])
+            for edge in inputs.get(i, ()):
+                if edge.src not in seen:
+                    seen.add(edge.src)
+                    stack.append(edge.src)
         return found
 
     def release(self) -> None:

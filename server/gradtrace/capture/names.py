@@ -79,8 +79,8 @@ def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summa
         variables.append(Variable(
             name=name, line=line, shape=list(t.shape), dtype=dtype_name(t.dtype),
             device=str(t.device), requires_grad=t.requires_grad, is_leaf=t.is_leaf,
-            value=summaries.of(t, FULL_VALUES_LIMIT, histogram=True),
-            grad=(summaries.of(grad, FULL_VALUES_LIMIT, histogram=True)
+            value=summaries.of(t, FULL_VALUES_LIMIT, histogram=True, hold=True),
+            grad=(summaries.of(grad, FULL_VALUES_LIMIT, histogram=True, hold=True)
                   if grad is not None else None),
             node=rec.node.id if rec is not None else None, retains_grad=t.retains_grad,
             tensor=tensor_of(t),

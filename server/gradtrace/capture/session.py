@@ -293,7 +293,8 @@ class Session:
                 if rec is not None and rec.node.step == index:
                     _set_slot(rec.node.values, t.output_nr, value)
         self.steps.append(step)
-        self.emit(step_event(step))
+        if self.stream is not None:
+            self.stream.push(step_event(step))
 
     def _describe_new_nodes(self, records, step: Step) -> None:
         for rec in records:
