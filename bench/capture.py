@@ -16,7 +16,7 @@ The collector is off while layout and document are timed, as it is in the worker
   budget    the budget in DESIGN.md: a ratio, or for a loop 3x+0.3s (3 x plain + 0.3 s)
   ok        whether capture is within the budget
   layout    median of the layered layout of the captured graph
-  doc       median of building the document and json.dumps of it
+  doc       median of building the document and encoding it as JSON (jsonio, as the worker)
   B/node    bytes of the compact JSON document per graph node
   w/o vars  the same without `variables` (whose summaries list up to 1,024 values each)
   wire      bytes per node of the live stream's JSON as the server relays it, without the values
@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import gc
 import io
-import json
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
+from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.capture.values import summarize
@@ -363,9 +363,9 @@ def _captured(body, preset):
         layout_time = time.perf_counter() - started
         started = time.perf_counter()
         doc = document(trace)
-        payload = json.dumps(doc, separators=(",", ":"))
+        payload = jsonio.dumps(doc)
         doc_time = time.perf_counter() - started
-        variables = len(json.dumps(doc["variables"], separators=(",", ":")))
+        variables = len(jsonio.dumps(doc["variables"]))
     finally:
         gc.enable()
     return elapsed - layout_time, layout_time, doc_time, (len(payload), variables), trace
@@ -396,7 +396,7 @@ def measure(setup: str, body: str, reps: int) -> dict:
     deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
     for batch in batches:
         kept.strip(batch)
-        message = json.dumps(batch, separators=(",", ":")).encode()
+        message = jsonio.dumps(batch)
         wire += len(message)
         deflated += len(deflate.compress(message)) + len(deflate.flush(zlib.Z_SYNC_FLUSH))
     return {
