@@ -3,7 +3,8 @@
 Summaries are plain dicts of JSON-ready values, computed at capture time so that later in-place
 changes cannot alter what the trace says a tensor held. Numbers are rounded to 7 significant digits
 here (float32 precision) so the JSON stays short; NaN and infinities become the strings "nan",
-"inf" and "-inf" because JSON has no spelling for them.
+"inf" and "-inf" because JSON has no spelling for them. (The batch, capture/batch.py, which
+summarises most tensors, lists float32 values exactly instead, as numpy arrays.)
 
 Small tensors (at most ``FULL_VALUES_LIMIT`` elements) are read once with ``tolist`` and summarised
 in Python, which is far cheaper than several torch reductions; their rounding is vectorised in
