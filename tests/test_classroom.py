@@ -13,10 +13,13 @@ import urllib.request
 
 import pytest
 import socketio
+import websocket
 
 from gradtrace.classroom import sync_problem
+from gradtrace.jsonio import SocketIOJson
 from gradtrace.live import RunLimiter
 from gradtrace.protocol import rebuild
+from gradtrace.roomstore import LocalRoom
 from test_guard import ENDLESS, in_process_server, never_reading_client
 from test_live import drain, free_port, page_like_client, stop, wait_until_up
 
@@ -57,21 +60,82 @@ def room():
         yield {"base": base, "room": presenter[2], "token": presenter[3], "lines": lines}
 
 
+class FastPacket(socketio.packet.Packet):
+    """Socket.IO packets read with the server's own JSON (orjson), as a browser reads them in
+    native code. python-socketio's default calls a Python function for every integer it reads,
+    and a run's columns are mostly integers: a hundred viewers in one process fell tens of
+    seconds behind the server, and missed its pings. (Making an in-process server sets this
+    for every client in the process, so without it the speed depended on the tests before.)"""
+
+    json = SocketIOJson
+
+
 class Member:
-    """A socket.io client in the room, keeping what it was sent, in order."""
+    """A socket.io client in the room, keeping what it was sent, in order.
+
+    It connects as the page does (sync.js): every connection, the first or a later one, asks to
+    be welcomed, and the room replays its run from `room_run` on. When the server's pings stop
+    coming for a while it drops the connection and opens another, as the page does; the
+    Engine.IO client only stops writing to it, and keeps reading an open socket until the next
+    frame, so here it is closed at once. `close` closes every websocket it opened: the Engine.IO
+    client leaves some open (one whose server did not say `open` in 5 s, as it reconnects)."""
 
     def __init__(self, room: dict, presenter: bool = False, token: str | None = None):
         self.sio = page_like_client()
+        self.sio.packet_class = FastPacket
+        self.sockets: list[websocket.WebSocket] = []  # every websocket this member opened
+        member = self
+
+        class Tracked(websocket.WebSocket):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                member.sockets.append(self)
+
+        self.sio.eio.websocket_extra_options["class_"] = Tracked
+        writes = self.sio.eio._write_loop
+        self.sio.eio._write_loop = lambda: self._written(writes)
         self.got: list[tuple[str, object]] = []
         self.lock = threading.Lock()
+        self.connects = 0
         for name in ("trace", "room", "sync", "room_run", "welcomed"):
             self.sio.on(name, lambda data, name=name: self._keep(name, data))
+        self.sio.on("connect", self._connected)
+        self.sio.on("disconnect", self._dropped)
         auth = {"room": room["room"]}
         if presenter or token:
             auth["token"] = token or room["token"]
-        self.sio.connect(room["base"], transports=["websocket"], auth=auth)
+        try:
+            self.sio.connect(room["base"], transports=["websocket"], auth=auth)
+            self.wait(lambda m: m.of("welcomed"))  # the room as it was has come
+        except BaseException:
+            self.close()
+            raise
+
+    def _connected(self):
+        self.connects += 1
         self.sio.emit("welcome")
-        self.wait(lambda m: m.of("welcomed"))  # the room as it was has come
+
+    def _written(self, writes):
+        """The Engine.IO client's writer, for one connection. It ends when the connection
+        does, or on its own when nothing was sent for 25 s (the server's pings stopped): then
+        the reader, blocked on the socket, is woken, and the connection drops."""
+        ws = self.sio.eio.ws
+        writes()
+        if self.sio.eio.state == "connected" and ws is not None:
+            ws.abort()
+
+    def _dropped(self, reason=None):
+        ws = self.sio.eio.ws  # still the connection that dropped: the next is opened after this
+        if ws is not None:
+            ws.shutdown()
+
+    def emit(self, event: str, data, timeout: float = 30) -> None:
+        """Send ``event`` once connected: while it reconnects, the page's socket holds what it
+        sends, and sends it after."""
+        deadline = time.monotonic() + timeout
+        while not self.sio.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.sio.emit(event, data)
 
     def run(self, code: str) -> None:
         """Run code (a presenter's run goes to the room): what came before is dropped."""
@@ -104,9 +168,13 @@ class Member:
 
     def close(self):
         self.sio.reconnection = False  # a closed socket is a dropped connection to the client
+        if not self.sio.connected:
+            self.sio.shutdown()  # ends a reconnection under way
         if self.sio.eio.ws is not None:  # without waiting 3 s for the server's closing frame
             self.sio.eio.ws.close(timeout=0.05)
         self.sio.eio.disconnect(abort=True)
+        for ws in self.sockets:
+            ws.shutdown()
 
 
 def done(member: Member) -> bool:
@@ -178,6 +246,67 @@ def test_a_late_joiner_gets_the_finished_run_and_the_state_at_once(room):
         late.close()
     finally:
         presenter.close()
+
+
+def test_viewers_who_join_while_the_room_s_run_streams_get_it_whole_and_in_order():
+    """A viewer who joins (or reconnects, as the page does when a ping lapses) while the room's
+    run is still coming in is caught up from what the room kept, and then follows it live: each
+    batch once, in the order the presenter's run sent them. The batches are relayed straight
+    into the room here, many a second, so that joins land between them."""
+    with in_process_server(ROOM="r") as (url, app):
+        classroom = app.extensions["classroom"]
+        room = {"base": url, "room": "r", "token": "t"}
+        texts = [f"{i}\n" for i in range(4000)]
+        classroom.run_started("the presenter's connection")
+
+        def stream():
+            for text in texts:
+                classroom.relay("the presenter's connection", [{"type": "stdout", "text": text}],
+                                30)
+                time.sleep(0.001)
+
+        streaming = threading.Thread(target=stream, daemon=True)
+        joined: list[Member] = []
+        try:
+            streaming.start()
+            deadline = time.monotonic() + 20
+            while streaming.is_alive() and len(joined) < 20 and time.monotonic() < deadline:
+                joined.append(Member(room))
+            streaming.join(30)
+            assert not streaming.is_alive()
+            assert len(joined) >= 3, "the run ended before viewers could join it mid-way"
+            for viewer in joined:
+                viewer.wait(lambda m: texts[-1] in outputs(m), timeout=20)
+                got = outputs(viewer)
+                assert got == texts, (len(got), first_difference(got, texts))
+        finally:
+            for m in joined:
+                m.close()
+
+
+def test_the_store_numbers_its_runs_so_a_replay_knows_when_another_began():
+    store = LocalRoom()
+    assert store.batches_since(None, 0) == (0, [])
+    store.start_run("a")
+    store.add_batch([{"n": 0}], 10)
+    store.add_batch([{"n": 1}], 10)
+    assert store.batches_since(None, 0) == (1, [[{"n": 0}], [{"n": 1}]])
+    assert store.batches_since(1, 1) == (1, [[{"n": 1}]])  # the rest of the same run
+    store.start_run("a")  # the same connection runs again
+    store.add_batch([{"n": 2}], 10)
+    assert store.batches_since(1, 1) == (2, [[{"n": 2}]])  # another run: all of it
+
+
+def outputs(member: Member) -> list[str]:
+    return [e["text"] for e in member.events() if e["type"] == "stdout"]
+
+
+def first_difference(got: list, expected: list) -> tuple | None:
+    """(index, what came, what should have), where two sequences first part."""
+    for i, (g, e) in enumerate(zip(got, expected, strict=False)):
+        if g != e:
+            return i, g, e
+    return None if len(got) == len(expected) else (min(len(got), len(expected)), "the end")
 
 
 def test_a_presenter_who_reconnects_keeps_the_room(room):

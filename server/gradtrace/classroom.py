@@ -7,6 +7,13 @@ on to every viewer. The presenter's run goes to the viewers too, batch by batch,
 keeps its batches so that a viewer who joins late gets the finished run and the state at once.
 The room outlives the presenter's connection: a presenter who reloads finds it as it was.
 
+A viewer follows the room live only once it has caught up: while its `welcome` replays what the
+room kept, what the room sends meanwhile is kept for it too, and the last of the replay and its
+joining the room's channel happen under the lock every batch is relayed under. So a viewer who
+joins (or whose page reconnects) in the middle of a run gets each of its batches once, in order.
+With several processes (below) a batch relayed by another process in that last moment can still
+come twice or not at all.
+
 The room's run reaches its viewers in one emit per batch, encoded once. A viewer that stops
 reading (a stalled laptop, a script) would hold every batch after that in the server's memory: the
 room looks a few times a second at what waits for each of its viewers, and hangs up on any past
@@ -39,6 +46,7 @@ MAX_STEP = 10_000_000
 LOOK_EVERY = 0.25  # seconds between looks at what waits for each viewer
 RENEW_EVERY = 40  # looks: the room's part in the store is renewed every 10 s
 CATCH_UP_WAIT = 60.0  # seconds a late joiner may take to read half the cap, before it is dropped
+CATCH_UP_LOCKED = 64  # batches at most that a catch-up sends while relaying waits for it
 
 
 class Classroom:
@@ -57,7 +65,10 @@ class Classroom:
         self.presenters: set[str] = set()  # this process's connections
         self.viewers: set[str] = set()
         self._left_runs: set[str] = set()  # presenters' connections that left, their runs shown
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the members
+        # what goes to the room's channel (a batch, a new run, a view state), and a viewer
+        # joining the channel, one at a time: a viewer never gets one both replayed and live
+        self._relaying = threading.Lock()
 
     @property
     def channel(self) -> str:
@@ -70,33 +81,61 @@ class Classroom:
     # -- members ---------------------------------------------------------------------------------
 
     def join(self, client: str, presenter: bool) -> None:
-        """A new member (while it connects: what it is sent waits for `welcome`)."""
+        """A new member (while it connects: what it is sent waits for `welcome`; a viewer joins
+        the room's channel once welcomed)."""
         with self._lock:
             (self.presenters if presenter else self.viewers).add(client)
             self.store.set_watching(len(self.viewers))
-        if self.socketio is not None:
-            self.socketio.server.enter_room(
-                client, self.presenters_channel if presenter else self.channel)
+        if self.socketio is not None and presenter:
+            self.socketio.server.enter_room(client, self.presenters_channel)
 
     def welcome(self, client: str) -> None:
         """The room as it is now, for a member that has just connected: its role and who is
         watching; to a viewer, the room's run and the presenter's last view state too (a late
-        joiner sees what everyone sees); to a presenter who reconnected, the state it left."""
-        batches, state = self.store.batches(), self.store.state()
+        joiner sees what everyone sees), and from then on what the room sends; to a presenter
+        who reconnected, the state it left."""
+        presenter = self.is_presenter(client)
         info = self.members()
         info = ({**info, "role": "presenter", "viewer_link": self.viewer_link, "qr": self.qr}
-                if self.is_presenter(client) else {**info, "role": "viewer"})
+                if presenter else {**info, "role": "viewer"})
+        if not presenter and self.socketio is not None:
+            with self._relaying:  # welcomed again: replayed from the start, and live after
+                self.socketio.server.leave_room(client, self.channel)
         self._emit("room", info, to=client)  # first: who it is
-        if batches:
-            self._emit("room_run", {}, to=client)
-        for batch in batches:
-            if not self._read_enough(client):
-                return
-            self._emit("trace", batch, to=client)
-        if state is not None:
-            self._emit("sync", state, to=client)
+        run, sent = None, 0  # the room's run being replayed, and how many of its batches went
+        while True:
+            with self._relaying:
+                now, fresh = self.store.batches_since(run, sent)
+                if now == run and len(fresh) <= CATCH_UP_LOCKED:  # the last of the replay
+                    for batch in fresh:
+                        self._emit("trace", batch, to=client)
+                    if not presenter and not self._follow(client):
+                        return  # it left meanwhile
+                    state = self.store.state()
+                    if state is not None:
+                        self._emit("sync", state, to=client)
+                    break
+            if now != run:  # the first look, or the presenter ran code again meanwhile
+                run, sent = now, 0
+                if now or fresh:  # (a room kept by an older server has batches, no number)
+                    self._emit("room_run", {}, to=client)
+            for batch in fresh:  # relaying goes on meanwhile, kept for the next look
+                if not self._read_enough(client):
+                    return
+                self._emit("trace", batch, to=client)
+                sent += 1
         self._emit("welcomed", {}, to=client)  # the room as it was: a presenter leads from here
         self.tell_members()
+
+    def _follow(self, client: str) -> bool:
+        """A caught-up viewer joins the room's channel, unless it has left (under ``_lock``, as
+        `leave` is: a connection that left is not put back in the channel)."""
+        with self._lock:
+            if client not in self.viewers:
+                return False
+            if self.socketio is not None:
+                self.socketio.server.enter_room(client, self.channel)
+            return True
 
     def _read_enough(self, client: str) -> bool:
         """Wait until what waits for ``client`` is under half the cap; False, and the client
@@ -169,15 +208,17 @@ class Classroom:
 
     def run_started(self, client: str) -> None:
         """The presenter ran code: the room now shows this run, from its first batch."""
-        self.store.start_run(client)
-        self._emit("room_run", {}, to=self.channel)
+        with self._relaying:
+            self.store.start_run(client)
+            self._emit("room_run", {}, to=self.channel)
 
     def relay(self, client: str, batch: list[dict], size: int) -> None:
         """A batch of a run, as sent to its client: the room's run goes to the viewers too."""
-        if not self.shows_run_of(client):
-            return
-        self.store.add_batch(batch, size)
-        self._emit("trace", batch, to=self.channel)
+        with self._relaying:
+            if not self.shows_run_of(client):
+                return
+            self.store.add_batch(batch, size)
+            self._emit("trace", batch, to=self.channel)
 
     def sync(self, client: str, payload) -> str | None:
         """The presenter's view state: checked, kept and passed on. Why it was refused, if it
@@ -188,8 +229,9 @@ class Classroom:
         if problem:
             return problem
         state = {key: payload.get(key) for key in SYNC_FIELDS}
-        self.store.set_state(state)
-        self._emit("sync", state, to=self.channel)
+        with self._relaying:  # a viewer being welcomed gets this one or a later one, last
+            self.store.set_state(state)
+            self._emit("sync", state, to=self.channel)
         return None
 
     def set_allow_runs(self, client: str, allow) -> str | None:

@@ -34,6 +34,7 @@ class LocalRoom:
         self._batches: list[list[dict]] = []
         self._kept_bytes = 0
         self._runner: tuple[str, str] | None = None
+        self._runs = 0  # runs the room has shown: which one its batches are of
         self._allow_runs = False
         self._watching = 0
         self._lock = threading.Lock()
@@ -47,6 +48,7 @@ class LocalRoom:
     def start_run(self, client: str) -> None:
         with self._lock:
             self._runner, self._batches, self._kept_bytes = (self.process, client), [], 0
+            self._runs += 1
 
     def runner(self) -> tuple[str, str] | None:
         """(process, connection) of the run the room shows."""
@@ -58,9 +60,11 @@ class LocalRoom:
                 self._batches.append(batch)
                 self._kept_bytes += size
 
-    def batches(self) -> list[list[dict]]:
+    def batches_since(self, run: int | None, start: int) -> tuple[int, list[list[dict]]]:
+        """Which run the room shows (0: none yet), and its batches from ``start`` on while it is
+        still run ``run``, else all of them; read together."""
         with self._lock:
-            return list(self._batches)
+            return self._runs, self._batches[start if run == self._runs else 0:]
 
     def allow_runs(self) -> bool:
         return self._allow_runs
@@ -109,6 +113,7 @@ class RedisRoom:
         with self.redis.pipeline() as pipe:  # MULTI: the new runner and no batches, at once
             pipe.hset(self._scalars, mapping={"runner": f"{self.process} {client}",
                                               "kept_bytes": 0})
+            pipe.hincrby(self._scalars, "runs", 1)
             pipe.delete(self._batches)
             pipe.execute()
 
@@ -120,8 +125,19 @@ class RedisRoom:
         if self.redis.hincrby(self._scalars, "kept_bytes", size) <= MAX_KEPT_BYTES:
             self.redis.rpush(self._batches, jsonio.dumps(batch))
 
-    def batches(self) -> list[list[dict]]:
-        return [jsonio.loads(raw) for raw in self.redis.lrange(self._batches, 0, -1)]
+    def batches_since(self, run: int | None, start: int) -> tuple[int, list[list[dict]]]:
+        """As LocalRoom's: the run's number and its batches are read in one MULTI."""
+        runs, raw = self._batches_from(start)
+        if runs != run and start:  # another run: all of its batches
+            runs, raw = self._batches_from(0)
+        return runs, [jsonio.loads(batch) for batch in raw]
+
+    def _batches_from(self, start: int) -> tuple[int, list[bytes]]:
+        with self.redis.pipeline() as pipe:
+            pipe.hget(self._scalars, "runs")
+            pipe.lrange(self._batches, start, -1)
+            runs, raw = pipe.execute()
+        return int(runs or 0), raw
 
     def allow_runs(self) -> bool:
         return self.redis.hget(self._scalars, "allow_runs") == b"1"
