@@ -46,7 +46,7 @@ class _GradSummaries:
         self.seen: dict[int, dict] = {}
 
     def one(self, g):
-        if g is None or not isinstance(g, torch.Tensor):
+        if not isinstance(g, torch.Tensor):
             return None
         found = self.seen.get(id(g))
         if found is None:
@@ -59,7 +59,7 @@ class _GradSummaries:
         seen, of, out = self.seen, self.batch.of, []
         for g in grads:
             found = None
-            if g is not None and isinstance(g, torch.Tensor):
+            if isinstance(g, torch.Tensor):
                 found = seen.get(id(g))
                 if found is None:
                     found = seen[id(g)] = of(g, hold=True)
