@@ -54,17 +54,7 @@ class _GradSummaries:
         return found
 
     def all(self, grads) -> list:
-        if not grads:
-            return []
-        seen, of, out = self.seen, self.batch.of, []
-        for g in grads:
-            found = None
-            if isinstance(g, torch.Tensor):
-                found = seen.get(id(g))
-                if found is None:
-                    found = seen[id(g)] = of(g, hold=True)
-            out.append(found)
-        return out
+        return [self.one(g) for g in grads or ()]
 
 
 class PassRecorder:
