@@ -59,3 +59,20 @@ def test_an_endless_loop_stops_at_the_graph_size_cap_with_its_graph():
     doc = document(capture(code, config=CaptureConfig(max_nodes=5000)))
     assert doc["error"]["code"] == "memory_limit" and doc["error"]["line"] == 4
     assert 4000 < len(doc["graph"]["nodes"]) <= 5000
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["one pass", "lean passes"])
+def test_a_leaf_shows_what_it_received_even_when_a_hook_changes_its_grad_after(loop):
+    # The recorder does not hold what a leaf with no .grad receives (so that AccumulateGrad can
+    # take the tensor): it reads it back from .grad, unless a hook may have changed .grad since.
+    body = "w.grad = None\n(w * 3).sum().backward()\n"
+    code = ("import torch\nw = torch.ones(2, requires_grad=True)\n"
+            "def times_ten(p):\n    p.grad.mul_(10)\n"
+            "w.register_post_accumulate_grad_hook(times_ten)\n"
+            + ("for _ in range(40):\n    " + body.replace("\n", "\n    ") if loop else body))
+    doc = trace_doc(code)
+    assert doc["error"] is None, doc["error"]
+    for kept in doc["passes"]:
+        step = next(s for s in kept["steps"] if "grad_after" in s)
+        assert step["grad_in"][0]["values"] == [3.0, 3.0]
+        assert step["grad_before"] is None and step["grad_after"]["values"] == [30.0, 30.0]

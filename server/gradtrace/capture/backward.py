@@ -6,9 +6,10 @@ saved tensors are snapshotted, and a pre-hook is put on every node: it gives the
 the gradients each node receives. What a node sends along an edge is what the node at the other
 end receives, unless that node has several consumers (the engine sums what they send) or something
 may change the gradient on the way (a user's tensor hook) or the far end may not run
-(``autograd.grad``, ``inputs=``): only then does the sender get a post-hook too. The hooks only
-keep references; summaries are computed after the pass, never inside hooks. All handles are
-removed in ``finally``, whether the engine succeeded or raised.
+(``autograd.grad``, ``inputs=``): only then does the sender get a post-hook too. The hooks keep
+references to small gradients, summarised in bulk after the pass, and summarise a large one at
+once (holding every large gradient to the end of a pass cost more, in fresh memory, than the
+summaries). All handles are removed in ``finally``, whether the engine succeeded or raised.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from functools import partial
 
 import torch
 
+from gradtrace.capture.batch import BATCH_LIMIT
 from gradtrace.capture.doctor import short_message
-from gradtrace.capture.values import fmt
-from gradtrace.protocol import BackwardStep, Pass, backward_event, pass_event
+from gradtrace.capture.values import fmt, summarize
+from gradtrace.protocol import PREVIEW_LIMIT, BackwardStep, Pass, backward_event, pass_event
 
 _BACKWARD_SIG = inspect.signature(torch.autograd.backward)
 _GRAD_SIG = inspect.signature(torch.autograd.grad)
@@ -47,7 +49,7 @@ class _GradSummaries:
 
     def one(self, g):
         if not isinstance(g, torch.Tensor):
-            return None
+            return g if isinstance(g, dict) else None  # (a dict: summarised in the hook)
         found = self.seen.get(id(g))
         if found is None:
             found = self.seen[id(g)] = self.batch.of(g, hold=True)
@@ -242,8 +244,10 @@ def _park(session, lean) -> None:
         else:
             variable = getattr(fn, "variable", None)
         if variable is not None and variable.grad is not None:
-            lean.grads_after[id(fn)] = (fn, variable.grad.detach().clone())
-        for g in grads:
+            copy = variable.grad.detach().clone()
+            lean.grads_after[id(fn)] = (fn, copy)
+            elements += copy.numel()
+        for g in grads or ():  # (None: the leaf's .grad, copied above)
             if g is not None:
                 elements += g.numel()
     lean.elements += elements
@@ -286,20 +290,52 @@ def _senders_to_watch(graph, reach, exact: bool) -> set[int]:
 
 def _on_pre(context, grad_outputs):
     events, rec = context
+    variable = rec.variable
     before = None
-    if rec.variable is not None and rec.variable.grad is not None:
-        before = rec.variable.grad.clone()  # AccumulateGrad adds into .grad in place
+    if variable is not None:
+        if _becomes_grad(variable):
+            grad_outputs = None
+        elif variable.grad is not None:
+            before = _kept(variable.grad, copy=True)  # AccumulateGrad adds into .grad in place
+    else:
+        grad_outputs = [_kept(g) for g in grad_outputs]
     events.append(("node", rec, grad_outputs, before))
+
+
+def _kept(g, copy: bool = False):
+    """What a kept pass keeps of a gradient: a large one summarised now, while it is in the
+    cache, rather than held to the end of the pass (as its summary would be then anyway);
+    a small one as it is, or a copy, for the batch after the pass."""
+    if not isinstance(g, torch.Tensor):
+        return g
+    if g.numel() > BATCH_LIMIT:
+        return summarize(g, PREVIEW_LIMIT)
+    return g.clone() if copy else g
+
+
+def _becomes_grad(variable) -> bool:
+    """Whether what a leaf's AccumulateGrad receives is exactly its .grad after the pass: its
+    .grad is None and no hook may change it after. Then the hook does not hold the gradient
+    (the event's gradients are None, read back from .grad after the pass), so AccumulateGrad can
+    take the tensor as .grad instead of copying it: a copy of every weight's gradient doubled
+    the engine's time on a wide MLP."""
+    return variable.grad is None and getattr(variable, "_post_accumulate_grad_hooks", None) is None
 
 
 def _on_post(context, grad_inputs, grad_outputs):
     grads_out, rec = context
-    grads_out[rec.node.id] = _copies(grad_inputs)
+    # The engine may add a later sender's gradient into this very tensor: a copy, or a summary.
+    grads_out[rec.node.id] = [_kept(g, copy=True) for g in grad_inputs]
 
 
 def _on_pre_lean(context, grad_outputs):
     events, fn, variable = context
-    before = variable.grad.clone() if variable is not None and variable.grad is not None else None
+    before = None
+    if variable is not None:
+        if _becomes_grad(variable):
+            grad_outputs = None  # as in _on_pre
+        elif variable.grad is not None:
+            before = variable.grad.clone()
     events.append(("node", fn, grad_outputs, before))
 
 
@@ -315,6 +351,8 @@ def _copies(grads) -> list:
 
 def _backward_steps(events, grads_out, graph, senders, failed: bool,
                     summaries: _GradSummaries, grads_after: dict | None = None):
+    events = [_with_leaf_grad(event, grads_after) if event[0] == "node" and event[2] is None
+              else event for event in events]
     ran = [event[1] for event in events if event[0] == "node"]
     received = {event[1].node.id: event[2] for event in events if event[0] == "node"}
     if failed and ran:
@@ -338,6 +376,14 @@ def _backward_steps(events, grads_out, graph, senders, failed: bool,
         steps.append(BackwardStep(order, rec.node.id, summaries.all(grad_outputs),
                                   summaries.all(grads_out.get(rec.node.id, ())), detail=detail))
     return steps
+
+
+def _with_leaf_grad(event, grads_after: dict | None):
+    """A leaf's event whose gradient the hook did not hold (_becomes_grad): it is the .grad the
+    pass left."""
+    kind, rec, _, before = event
+    grad = rec.variable.grad if grads_after is None else grads_after.get(rec.node.id)
+    return kind, rec, (grad,), before
 
 
 def _sent(inputs, arity: int, received) -> list:

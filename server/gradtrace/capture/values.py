@@ -90,8 +90,24 @@ def _stats_small(nums: list) -> dict:
     }
 
 
+def in_memory_order(t: torch.Tensor) -> torch.Tensor:
+    """``t``'s elements as one flat view in the order they lie in memory, when they fill a block
+    of it without gaps or overlaps (a transposed gradient, say); else ``t`` itself. Whole-tensor
+    reductions do not care about order, and over a transposed view they ran 7x slower."""
+    if t.is_contiguous():
+        return t.view(-1)
+    dims = sorted((stride, size) for size, stride in zip(t.shape, t.stride()) if size != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return t
+        expected *= size
+    return t.as_strided((t.numel(),), (1,), t.storage_offset())
+
+
 def _stats_large(t: torch.Tensor, histogram: bool) -> dict:
     """The same statistics with torch reductions, for tensors too big to list."""
+    t = in_memory_order(t)
     if t.is_complex():
         x = t.abs()
     elif t.dtype == torch.bool:
@@ -137,9 +153,9 @@ def _histogram(x: torch.Tensor, lo: float, hi: float) -> list[int]:
         x = x[::-(-x.numel() // HIST_SAMPLE)]
     if lo == hi:  # histc would invent a range around a constant tensor
         return [x.numel()] + [0] * (HIST_BINS - 1)
-    hist = torch.histc(x.to(torch.float64 if x.dtype == torch.float64 else torch.float32),
-                       bins=HIST_BINS, min=lo, max=hi)
-    return [int(c) for c in hist.tolist()]
+    x = x.to(torch.float64)  # (hi - lo of a float32 tensor may overflow float32)
+    bins = ((x - lo) * (HIST_BINS / (hi - lo))).floor_().clamp_(0, HIST_BINS - 1)
+    return torch.bincount(bins.to(torch.int64), minlength=HIST_BINS).tolist()  # 2x histc
 
 
 _DTYPE_NAMES: dict = {}
