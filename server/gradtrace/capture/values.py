@@ -96,7 +96,8 @@ def in_memory_order(t: torch.Tensor) -> torch.Tensor:
     reductions do not care about order, and over a transposed view they ran 7x slower."""
     if t.is_contiguous():
         return t.view(-1)
-    dims = sorted((stride, size) for size, stride in zip(t.shape, t.stride()) if size != 1)
+    dims = sorted((stride, size) for size, stride in zip(t.shape, t.stride(), strict=True)
+                  if size != 1)
     expected = 1
     for stride, size in dims:
         if stride != expected:
