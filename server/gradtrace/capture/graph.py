@@ -207,7 +207,7 @@ class Graph:
                 return {"name": name, "value": None, "same_as": same_as}
             if v.numel() > BATCH_LIMIT:  # usually a view of a weight: its shape says enough
                 return {"name": name, "value": describe(v, "large")}
-            return {"name": name, "value": self._saved_summary(v)}
+            return {"name": name, "value": self.value_summary(v)}
         if isinstance(v, bool | int | float):
             return {"name": name, "value": fmt(v)}
         if v is None:
@@ -217,9 +217,11 @@ class Graph:
             text = text[: _MAX_SAVED_REPR - 1] + "…"
         return {"name": name, "value": text}
 
-    def _saved_summary(self, v: torch.Tensor) -> dict:
-        """A leaf (a weight, say) is saved by every node that uses it: one summary per version
-        serves them all. Leaves are held by the run anyway; other tensors are not kept."""
+    def value_summary(self, v: torch.Tensor) -> dict:
+        """The summary of a saved value, or of a leaf's value where the graph first meets it.
+        A leaf (a weight, say) is met once and saved by every node that uses it: one summary
+        per version serves them all. Leaves are held by the run anyway; other tensors are not
+        kept."""
         if not v.is_leaf or v.is_inference():  # an inference tensor has no version to key on
             return self.summaries.of(v)
         found = self._leaf_summaries.get(id(v))

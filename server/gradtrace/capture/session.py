@@ -303,7 +303,7 @@ class Session:
             step.nodes.append(node.id)
             if rec.variable is not None:  # a leaf belongs to where it was made, not first used
                 node.module = None
-                node.values = [self.summaries.of(rec.variable, hold=True)]
+                node.values = [self.graph.value_summary(rec.variable)]
 
     def made_on(self, t) -> int | None:
         """The line of the recorded step that made ``t`` (names.bound_at)."""
