@@ -15,7 +15,8 @@ def wire_of(doc: dict) -> dict:
     """The graph event's columns for a document's graph, as the worker sends them."""
     nodes = [Node(id=n["id"], kind=n["kind"], name=n["name"], op=n["op"], line=n["line"],
                   span=n["span"], module=n["module"], step=n["step"], pass_=n["pass"],
-                  label=n["label"], layer=n["layer"], row=n["row"]) for n in doc["graph"]["nodes"]]
+                  label=n["label"], layer=n["layer"], row=n["row"], values=n["values"])
+             for n in doc["graph"]["nodes"]]
 
     class E:
         def __init__(self, e):
@@ -194,3 +195,146 @@ def test_a_long_run_of_repeats_that_is_no_chain_is_passed_over_quickly():
     started = time.perf_counter()
     groups = Groups(nodes, [[] for _ in range(count)])
     assert time.perf_counter() - started < 2 and not groups.labels
+
+
+GAN = """import torch
+from torch import nn
+torch.manual_seed(0)
+netD = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+netG = nn.Sequential(nn.Linear(2, 4))
+criterion = nn.BCEWithLogitsLoss()
+real, noise = torch.randn(5, 4), torch.randn(5, 2)
+errD_real = criterion(netD(real), torch.ones(5, 1))
+fake = netG(noise)
+errD_fake = criterion(netD(fake.detach()), torch.zeros(5, 1))
+errD = errD_real + errD_fake
+errD.backward()
+errG = criterion(netD(fake), torch.ones(5, 1))
+errG.backward()
+"""
+
+
+def _ancestors(doc: dict, node_id: int) -> set[int]:
+    inputs: dict = {}
+    for e in doc["graph"]["edges"]:
+        inputs.setdefault(e["dst"], []).append(e["src"])
+    seen, stack = set(), [node_id]
+    while stack:
+        for src in inputs.get(stack.pop(), ()):
+            if src not in seen:
+                seen.add(src)
+                stack.append(src)
+    return seen
+
+
+def test_a_module_called_three_times_is_three_boxes_each_wired_to_its_own_loss():
+    doc = trace_doc(GAN)
+    nodes = doc["graph"]["nodes"]
+    calls = {"netD": "errD_real", "netD#2": "errD_fake", "netD#3": "errG"}
+    for call, loss in calls.items():
+        root = next(n["id"] for n in nodes if n["label"] == loss)
+        fed_by = {nodes[i]["module"].split(".")[0] for i in _ancestors(doc, root)
+                  if nodes[i]["module"] and nodes[i]["kind"] != "leaf"}
+        assert fed_by & set(calls) == {call}, (loss, fed_by)
+    assert doc["graph"]["modules"]["netD#2.0"] == "Linear"
+    # The same weights feed all three calls: they sit outside them, not in the first.
+    weights = next(n for n in nodes if n["label"] == "netD.0.weight")
+    assert weights["module"] is None
+    groups = {g[0]: g for g in view_layout(wire_of(doc), [])["groups"]}
+    assert {"netD", "netD#2", "netD#3"} <= set(groups)
+
+
+LSTM_CELL = """import torch
+from torch import nn
+torch.manual_seed(0)
+cell = nn.LSTMCell(4, 8)
+head = nn.Linear(8, 1)
+xs = torch.randn(20, 3, 4)
+h, c = torch.zeros(3, 8), torch.zeros(3, 8)
+for t in range(20):
+    h, c = cell(xs[t], (h, c))
+loss = head(h).pow(2).mean()
+loss.backward()
+"""
+
+
+def test_a_cell_called_at_every_time_step_folds_into_windows_of_its_calls_in_order():
+    doc = trace_doc(LSTM_CELL)
+    reply = view_layout(wire_of(doc), None)
+    groups = {g[0]: g for g in reply["groups"]}
+    fold = groups["loop:cell"]
+    assert fold[2] == "fold" and fold[3] == "cell ×20"
+    windows = [g for g in reply["groups"] if g[1] == reply["groups"].index(fold)]
+    assert [w[3] for w in windows] == ["calls 1–10", "calls 11–20"]
+    first_window = reply["groups"].index(windows[0])
+    assert [g[0] for g in reply["groups"] if g[1] == first_window] == (
+        ["cell"] + [f"cell#{k}" for k in range(2, 11)])
+    leaves = {n["label"] for n in doc["graph"]["nodes"] if n["kind"] == "leaf"}
+    assert {"cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh"} <= leaves
+
+
+PLAIN_LIST = """import torch
+from torch import nn
+torch.manual_seed(0)
+layers = [nn.Linear(8, 8) for _ in range(6)]
+h = torch.randn(4, 8)
+for lin in layers:
+    h = h + torch.tanh(lin(h))
+h.pow(2).mean().backward()
+"""
+
+
+def test_layers_in_a_plain_list_are_named_by_where_they_live_and_fold():
+    doc = trace_doc(PLAIN_LIST)
+    leaves = sorted(n["label"] for n in doc["graph"]["nodes"] if n["kind"] == "leaf")
+    assert leaves == sorted(f"layers[{k}].{p}" for k in range(6) for p in ("weight", "bias"))
+    assert {v["name"] for v in doc["variables"]} >= {"layers[3].weight", "layers[5].bias"}
+    reply = view_layout(wire_of(doc), None)
+    fold = next(g for g in reply["groups"] if g[2] == "fold")
+    assert fold[0] == "loop:layers[0]" and fold[3] == "layers ×6"
+
+
+def test_identical_blocks_need_the_same_parameter_shapes():
+    reply = view_layout(wire_of(trace_doc(CNN)), [])
+    same = {g[0]: g[5] for g in reply["groups"]}
+    assert same["net.conv1"] == same["net.conv2"] == 0  # Conv2d(1, 4) and Conv2d(4, 8)
+
+
+NESTED = """import torch
+from torch import nn
+torch.manual_seed(0)
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+        self.mlp = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8))
+
+    def forward(self, x):
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.h = nn.ModuleList(Block() for _ in range(2))
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        for block in self.h:
+            x = block(x)
+        return self.head(x)
+
+model = GPT()
+model(torch.randn(3, 8)).pow(2).mean().backward()
+"""
+
+
+def test_one_root_module_opens_its_children_and_a_click_opens_one_level():
+    wire = wire_of(trace_doc(NESTED))
+    opening = view_layout(wire, None, layers=4)  # a narrow page: still more than one box
+    nodes, boxes = shown(opening)
+    assert len(nodes) + len(boxes) >= 3 and "model" not in boxes
+    opened = view_layout(wire, ["model.h.1", "model.head"], opened="model.h.0")
+    _, boxes = shown(opened)
+    assert "model.h.0.attn" in boxes and "model.h.0.mlp" in boxes  # its next level, shut

@@ -5,12 +5,14 @@ A node made inside an nn.Module belongs to that module's group, and to each modu
 again and again) makes the same ops from the same lines over and over, each iteration fed by
 the one before: those nodes become a *fold*, ``loop:5`` for a loop whose first op is on line 5,
 holding its iterations in *windows* of ``WINDOW`` (``loop:5.w3`` is iterations 30 to 39), so
-that the user can open a fold one window at a time. Only nodes outside modules fold: a module
-called in a loop keeps its own box.
+that the user can open a fold one window at a time. A module's calls are groups of their own
+(``netD``, ``netD#2``: capture numbers them); calls of one module that chain, each fed by the one
+before (a cell at every time step, a list's layers called in a loop), fold the same way, into
+``loop:cell`` with windows of calls.
 
-Groups of the same class with the same inside (ops, and groups inside, wired the same way) are
-*identical*: the page marks each with how many there are, ``×6``. ``opening_levels`` gives the
-levels a graph may open at, each showing at most about 40 boxes.
+Groups of the same class with the same inside (ops, parameter shapes, and groups inside, wired
+the same way) are *identical*: the page marks each with how many there are, ``×6``.
+``opening_levels`` gives the levels a graph may open at, each showing at most about 40 boxes.
 
 Pure: no torch, no Flask. Deterministic: everything goes in node order.
 """
@@ -18,13 +20,23 @@ Pure: no torch, no Flask. Deterministic: everything goes in node order.
 from __future__ import annotations
 
 import hashlib
+import re
 
 FOLD_MIN = 3  # iterations a loop needs before it folds
 MAX_PERIOD = 256  # ops in one iteration, at most, for a loop to fold
 WINDOW = 10  # iterations in one window of a fold
 OPENING_BOXES = 40  # boxes a graph opens with, at most (where its top level allows)
+OPENING_MIN = 3  # ... and at least, where it has that many inside
 
 ROOT = ""
+_CALL = re.compile(r"#\d+")
+_BASE = re.compile(r"#\d+|\[[^\]]*\]")  # a call's number, an item's index or key
+
+
+def module_of_call(path: str) -> str:
+    """The module path of a module call's path: ``netD#2.main.0`` (in the second call of
+    ``netD``) is module ``netD.main.0``."""
+    return _CALL.sub("", path) if "#" in path else path
 
 
 class Groups:
@@ -33,32 +45,37 @@ class Groups:
 
     def __init__(self, nodes: list, inputs: list[list[int]], modules: dict[str, str] | None = None):
         self.classes = dict(modules or {})  # module path -> class name
-        self.names = [n.name or "" for n in nodes]
+        # What a node is, for telling groups apart: its autograd name, and a leaf's shape (two
+        # Conv2d of other widths are not identical).
+        self.names = [f"{n.name or ''}{getattr(n, 'shape', None) or ''}" for n in nodes]
         self.inputs = inputs
         self.labels: dict[str, str] = {}  # a fold's or window's text, in place of a class
         self.chains: list[list[str]] = _module_chains(nodes)
+        self._fold_calls(inputs)
         self._fold_loops(nodes, inputs)
         self.children: dict[str, list[str]] = {ROOT: []}
         self.members: dict[str, list[int]] = {ROOT: []}  # every node inside, nested too
         self.parent: dict[str, str] = {}
+        self._depth: dict[str, int] = {ROOT: 0}
         for i, chain in enumerate(self.chains):
             self.members[ROOT].append(i)
             parent = ROOT
-            for group in chain:
+            for depth, group in enumerate(chain, 1):
                 if group not in self.members:
                     self.members[group] = []
                     self.children[group] = []
                     self.children[parent].append(group)  # in order of first node: stable
                     self.parent[group] = parent
+                    self._depth[group] = depth
                 self.members[group].append(i)
                 parent = group
         self.own = dict.fromkeys(self.members, 0)  # nodes directly in a group, not in a child
         for chain in self.chains:
             self.own[chain[-1] if chain else ROOT] += 1
 
-    @staticmethod
-    def depth(group: str) -> int:
-        return 0 if group == ROOT else group.count(".") + 1
+    def depth(self, group: str) -> int:
+        """How many groups are around ``group``'s nodes, itself included (ROOT: 0)."""
+        return self._depth[group]
 
     def inside_out(self) -> list[str]:
         """Every group, each after all the groups inside it."""
@@ -71,6 +88,35 @@ class Groups:
 
     def is_fold(self, group: str) -> bool:
         return group.startswith("loop:")
+
+    def _fold_calls(self, inputs: list[list[int]]) -> None:
+        """Fold the calls of a module that chain, each fed by the one before (a cell called at
+        every time step: ``cell``, ``cell#2``, ... ``cell#20``), into ``loop:PATH``, with
+        windows of WINDOW calls, as a module-free loop folds."""
+        calls: dict[tuple, dict[str, list[int]]] = {}  # (caller, module) -> call -> its nodes
+        for i, chain in enumerate(self.chains):
+            for depth, path in enumerate(chain):
+                caller = chain[depth - 1] if depth else ROOT
+                module = _BASE.sub("", path.rsplit(".", 1)[-1])  # (layers[3]: layers)
+                calls.setdefault((caller, module), {}).setdefault(path, []).append(i)
+        for (_, module), members in calls.items():
+            if len(members) < FOLD_MIN or not _calls_chain(list(members.values()), inputs):
+                continue
+            first = next(iter(members))
+            fold = f"loop:{first}"
+            count = len(members)
+            self.labels[fold] = f"{module} ×{count}"
+            depth = self.chains[members[first][0]].index(first)
+            for k, nodes in enumerate(members.values()):
+                around = [fold]
+                if count > WINDOW:
+                    start = k // WINDOW * WINDOW
+                    window = f"{fold}.w{k // WINDOW}"
+                    self.labels[window] = f"calls {start + 1}–{min(start + WINDOW, count)}"
+                    around.append(window)
+                for i in nodes:
+                    chain = self.chains[i]
+                    self.chains[i] = chain[:depth] + around + chain[depth:]
 
     def _fold_loops(self, nodes: list, inputs: list[list[int]]) -> None:
         """Put the nodes of each chain-building loop (outside modules) in a fold. A run of ops
@@ -168,6 +214,30 @@ def _module_chains(nodes: list) -> list[list[str]]:
     return out
 
 
+def _calls_chain(calls: list[list[int]], inputs: list[list[int]], hops: int = 4) -> bool:
+    """Whether each call takes an input from the call before it, directly or through a few
+    nodes outside the calls (``h = h + torch.tanh(layer(h))``)."""
+    inside = {i for members in calls for i in members}
+    before: set[int] = set()
+    for members in calls:
+        if before and not _fed_by(members, before, inside, inputs, hops):
+            return False
+        before = set(members)
+    return True
+
+
+def _fed_by(members: list[int], before: set[int], inside: set[int], inputs: list[list[int]],
+            hops: int) -> bool:
+    frontier = {p for i in members for p in inputs[i]}
+    seen = set(frontier)
+    for _ in range(hops):
+        if frontier & before:
+            return True
+        frontier = {p for i in frontier if i not in inside for p in inputs[i]} - seen
+        seen |= frontier
+    return bool(frontier & before)
+
+
 def _repeats(tokens: list, at: int, period: int) -> int:
     """How many times ``tokens[at:at + period]`` comes in a row from ``at``."""
     body = tokens[at:at + period]
@@ -211,26 +281,34 @@ def _connected(members: list[int], inputs: list[list[int]]) -> bool:
 
 
 def opening(groups: Groups, limit: int = OPENING_BOXES, top: str = ROOT) -> set[str]:
-    """The groups a graph (or the group ``top``, opened) opens with collapsed: the deepest of
-    ``opening_levels``."""
-    return opening_levels(groups, limit, top)[-1]
+    """The groups a graph opens with collapsed: the deepest of ``opening_levels``."""
+    return opening_levels(groups, limit, top)[-1][0]
 
 
-def opening_levels(groups: Groups, limit: int = OPENING_BOXES, top: str = ROOT) -> list[set[str]]:
-    """The collapsed groups of each level a graph (or the group ``top``) may open at, from the
-    top down: first its own groups collapsed, then, one level at a time, the collapsed groups
-    shown all open, while the boxes shown stay at most ``limit``. A whole level at once, so that
-    identical blocks look alike."""
+def opening_levels(groups: Groups, limit: int = OPENING_BOXES,
+                   top: str = ROOT) -> list[tuple[set[str], int]]:
+    """The levels a graph (or the group ``top``) may open at, from the top down, each as (the
+    collapsed groups, how many boxes show): first its own groups collapsed, then, one level at
+    a time, the collapsed groups shown all open, while the boxes shown stay at most ``limit``.
+    A whole level at once, so that identical blocks look alike."""
     if top not in groups.children:
-        return [set()]
+        return [(set(), 0)]
     frontier = list(groups.children[top])
     shown = groups.own[top] + len(frontier)
-    levels = [set(frontier)]
+    levels = [(set(frontier), shown)]
     while frontier:
         more = sum(groups.own[g] + len(groups.children[g]) - 1 for g in frontier)
         if shown + more > limit:
             break
         shown += more
         frontier = [c for g in frontier for c in groups.children[g]]
-        levels.append(set(frontier))
+        levels.append((set(frontier), shown))
     return levels
+
+
+def first_readable(levels: list[tuple[set[str], int]]) -> int:
+    """The first of ``levels`` that shows at least OPENING_MIN boxes (or the deepest): a graph
+    never opens as one box when it has more inside (a model that is one root module shows its
+    children)."""
+    return next((k for k, (_, boxes) in enumerate(levels) if boxes >= OPENING_MIN),
+                len(levels) - 1)

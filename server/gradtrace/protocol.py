@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradtrace.grouping import module_of_call
 from gradtrace.wire import (
     backward_steps_from_wire,
     backward_steps_wire,
@@ -260,14 +261,16 @@ def graph_json(nodes: list[Node], edges: list[Edge], modules: dict[str, str]) ->
 
 
 def used_modules(nodes: list[Node], modules: dict[str, str]) -> dict[str, str]:
-    """The class of each module that holds a node, or holds a module that does."""
+    """The class of each module (or module call: ``netD#2``) that holds a node, or holds one
+    that does."""
     used = {}
     for path in {n.module for n in nodes if n.module}:
         parts = path.split(".")
         for k in range(1, len(parts) + 1):
             inner = ".".join(parts[:k])
-            if inner in modules:
-                used[inner] = modules[inner]
+            cls = modules.get(module_of_call(inner))
+            if cls is not None:
+                used[inner] = cls
     return dict(sorted(used.items()))
 
 

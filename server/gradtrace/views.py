@@ -7,8 +7,10 @@ box; a group's inside is laid out only when it shows.
 The page may say how many layers it can show legibly side by side (``layers``): then a graph
 opens at the deepest level that fits them, or at its top level.
 
-A group the user opens opens as a graph does: with ``opened`` (its path), the groups inside it
-that would make it show more than about 40 boxes stay collapsed.
+A group the user opens shows its next level: with ``opened`` (its path), the groups inside it
+stay collapsed, so that one click never turns a deep model into a strip of hundreds of nodes.
+A graph opens with at least 3 boxes where it has them: a model that is one root module shows
+its children.
 
 A loop's page shows one iteration at a time, and asks with ``nodes``, the ids of that iteration's
 nodes: the reply lays out just those.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from gradtrace.grouping import ROOT, opening, opening_levels
+from gradtrace.grouping import ROOT, first_readable, opening, opening_levels
 from gradtrace.layout import layout
 from gradtrace.wire import EDGE_FIELDS, modules_from_wire
 
@@ -75,14 +77,16 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
     def shut(tree) -> set[str]:
         if collapsed is None:
             return opening(tree)
-        return set(collapsed) | (opening(tree, top=opened) if opened else set())
+        # A group opened shows its next level: the groups in it stay collapsed.
+        return set(collapsed) | (set(tree.children.get(opened, ())) if opened else set())
 
     modules = modules_from_wire(wire)
     tree, cells = layout(nodes, edges, modules, shut, memo["tree"])
     memo["tree"] = tree
     if collapsed is None and layers:
-        for level in reversed(opening_levels(tree)[:-1]):  # shallower, while too wide
-            if max((n.layer for n in nodes), default=0) < layers:
+        levels = opening_levels(tree)
+        for level, _ in reversed(levels[first_readable(levels):-1]):  # shallower, while too
+            if max((n.layer for n in nodes), default=0) < layers:  # wide (the page pans)
                 break
             tree, cells = layout(nodes, edges, modules, level, tree)
     paths = [g for g in _outside_in(tree) if g != ROOT]
@@ -113,13 +117,26 @@ def _parts(wire: dict, only: list[int] | None) -> tuple[list, list]:
     text = lambda i: None if i is None else strings[i]  # noqa: E731
     wanted = None if only is None else set(only)
     nodes = [SimpleNamespace(id=node_id, module=text(cols["module"][k]), kind=text(cols["kind"][k]),
-                             name=text(cols["name"][k]), line=cols["line"][k])
+                             name=text(cols["name"][k]), line=cols["line"][k],
+                             shape=_leaf_shape(cols["values"][k]) if text(cols["kind"][k]) == "leaf"
+                             else None)
              for k, node_id in enumerate(cols["id"]) if wanted is None or node_id in wanted]
     kept = {n.id for n in nodes}
     flat = wire["edges"]
     edges = [SimpleNamespace(**dict(zip(EDGE_FIELDS, flat[k:k + 4], strict=True)))
              for k in range(0, len(flat), 4) if flat[k] in kept and flat[k + 1] in kept]
     return nodes, edges
+
+
+def _leaf_shape(values) -> tuple | None:
+    """A leaf's shape from its value as the wire carries it (a summary list, whose first item
+    is the shape), or None."""
+    value = values[0] if type(values) is list and values else None
+    if type(value) is list and len(value) > 2 and type(value[0]) is list:
+        return tuple(value[0])
+    if type(value) is dict and type(value.get("shape")) is list:
+        return tuple(value["shape"])
+    return None
 
 
 def _outside_in(tree) -> list[str]:

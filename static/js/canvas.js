@@ -2,7 +2,7 @@
 // backward phase), then nodes shaped by kind (leaf, op, output) with their names and values.
 
 import { drawGlyph, glyphKind } from "./glyphs.js";
-import { anyOf, groupFace } from "./groups.js";
+import { anyOf, groupFace, groupTitle } from "./groups.js";
 import { compactValue, nodeDevice, nodeFace, shortValue } from "./scene.js";
 import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
 
@@ -341,7 +341,7 @@ function drawModules(ctx, c, view, groups, labels) {
     // The name only where it fits, across and in its band above the boxes inside: a row of
     // small boxes must not become a smear of names. A click on the band closes it.
     const fold = path.startsWith("loop:");
-    const name = fold && labels ? labels.get(path) || path : path;
+    const name = fold && labels ? labels.get(path) || path : groupTitle(path);
     const band = (below ? NESTED_BAND : BAND) * view.scale;
     const named = ctx.measureText(name).width + 16 <= b.x - a.x && band >= NAME_PX;
     if (named) {

@@ -5,6 +5,7 @@
 // 5 × 2 = 10 to w; …`. Numbers for tensors of up to 4 elements, formulas and shapes beyond.
 // Pure, for `node --test`.
 
+import { groupTitle } from "./groups.js";
 import { shortValue } from "./scene.js";
 
 const SMALL = 4; // up to this many elements, a tensor's numbers are written out
@@ -55,7 +56,7 @@ function forwardCaption(ctx, step) {
   const named = (step.outputs || []).map((t) => ctx.names.get(t)).find(Boolean);
   const value = step.values && step.values.length ? shortValue(step.values[0], SMALL)
     : typeof step.python_value === "number" ? num(step.python_value) : null;
-  const where = `line ${step.line}${step.module ? `, inside ${step.module}` : ""}`;
+  const where = `line ${step.line}${step.module ? `, inside ${groupTitle(step.module)}` : ""}`;
   const made = `${named && named !== step.span ? `${named} = ` : ""}${step.span}`;
   const result = value === null ? "" : ` → ${value}`;
   if (step.cut === "tensor") {

@@ -99,14 +99,19 @@ export function groupFace(box, scene) {
   const shape = (s) => (s ? (s.length ? s.join("×") : "scalar") : "?");
   const norm = scene ? aggregateNorm(box, scene) : null;
   return {
-    title: box.kind === "fold" ? box.label || box.path : box.path,
-    short: box.kind === "fold" ? null : box.path.split(".").slice(-2).join("."), // layers.3
+    title: box.kind === "fold" ? box.label || box.path : groupTitle(box.path),
+    short: box.kind === "fold" ? null
+      : groupTitle(box.path.split(".").slice(-2).join(".")), // layers.3
     kind: box.kind === "fold" ? "" : box.label,
     detail: box.outShape ? `${box.inShape ? `${shape(box.inShape)} ` : ""}→ ${shape(box.outShape)}`
       : "",
     grad: norm === null ? "" : `‖∇‖ ${Number(norm.toPrecision(3))}`,
   };
 }
+
+// A group's path as the page shows it: the n-th call of a module (`netD#2`, from the server)
+// reads "netD (call 2)".
+export const groupTitle = (path) => path.replace(/#(\d+)/g, " (call $1)");
 
 export function aggregateNorm(box, scene) {
   const squares = (summaries) => summaries.filter((s) => s && typeof s.norm === "number")

@@ -3,6 +3,7 @@
 // through escapeHtml; only the structure here is raw markup. DOM-free, so node can test it.
 
 import { glyphKind } from "./glyphs.js";
+import { groupTitle } from "./groups.js";
 import { escapeHtml as esc } from "./html.js";
 import { shortValue } from "./scene.js";
 
@@ -97,7 +98,7 @@ function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
       : { shape: [], values: [e.value] }, glyphs)));
   const made = node.kind === "leaf" ? "leaf tensor" : esc(node.op);
   return `<p class="heading"><b>${esc(node.label)}</b> · ${made} · ${esc(node.name)}
-      ${node.module ? ` · ${esc(node.module)}` : ""}</p>${sourceLine(node.line, lineText)}
+      ${node.module ? ` · ${esc(groupTitle(node.module))}` : ""}</p>${sourceLine(node.line, lineText)}
     ${tensorRow("value", value, glyphs)}
     ${tensorRow(node.kind === "leaf" ? ".grad" : "grad", grad, glyphs)}
     ${ran && ran.grad_out.length ? `<div class="summary">sends ${esc(sends(doc, node, ran, whole))}

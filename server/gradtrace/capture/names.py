@@ -8,6 +8,7 @@ import ast
 import torch
 
 from gradtrace.capture.values import FULL_VALUES_LIMIT, dtype_name
+from gradtrace.grouping import module_of_call
 from gradtrace.protocol import Variable
 
 
@@ -41,25 +42,84 @@ def bound_at(lines: dict[str, list[int]], name: str, made_on: int | None) -> int
 
 def named_tensors(namespace: dict):
     """(name, tensor, binding name) for each top-level tensor and each top-level module's
-    parameters, in the order the names were bound."""
+    parameters (a module in a top-level list, tuple or dict too: ``layers[3].weight``), in the
+    order the names were bound."""
     for name, value in list(namespace.items()):
         if name.startswith("__"):
             continue
         if isinstance(value, torch.Tensor):
             yield name, value, name
-        elif isinstance(value, torch.nn.Module):
-            for param_name, param in value.named_parameters():
-                yield f"{name}.{param_name}", param, name
+            continue
+        for path, module in _modules_in(name, value):
+            for param_name, param in module.named_parameters():
+                yield f"{path}.{param_name}", param, name
+
+
+_MAX_ITEMS = 1000  # modules looked at in one top-level list, tuple or dict
+
+
+def top_level_modules(namespace: dict):
+    """(name, module) for each module bound to a top-level name, or held in a list, tuple or
+    dict bound to one (``layers[3]``, ``heads['a']``), in the order the names were bound."""
+    for name, value in list(namespace.items()):
+        if not name.startswith("__"):
+            yield from _modules_in(name, value)
+
+
+def _modules_in(name: str, value):
+    if isinstance(value, torch.nn.Module):
+        yield name, value
+    elif isinstance(value, list | tuple):
+        for k, item in enumerate(value[:_MAX_ITEMS]):
+            if isinstance(item, torch.nn.Module):
+                yield f"{name}[{k}]", item
+    elif isinstance(value, dict):
+        for key, item in list(value.items())[:_MAX_ITEMS]:
+            if isinstance(item, torch.nn.Module):
+                yield f"{name}[{key!r}]", item
 
 
 def place_parameters(namespace: dict, graph) -> None:
     """Each module parameter's leaf node belongs to its module (``net.0.weight`` to ``net.0``),
     not to where it was first used: the layout keeps a module's nodes together."""
     leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
+    homes = _Homes(graph)
     for name, t, bound in named_tensors(namespace):
         rec = leaf_nodes.get(id(t))
         if name != bound and rec is not None and rec.variable is t:
-            rec.node.module = name.rsplit(".", 1)[0]
+            rec.node.module = homes.of(rec.node.id, name.rsplit(".", 1)[0])
+
+
+class _Homes:
+    """Where a parameter's leaf belongs among the calls of its module: in the call that used
+    it, or, used by several calls (``netD`` called three times), around them all (outside
+    ``netD``: the same weights feed three boxes)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self._consumers: dict[int, list[int]] | None = None
+
+    def of(self, node_id: int, module: str) -> str | None:
+        if self._consumers is None:
+            self._consumers = {}
+            for e in self.graph.edges:
+                self._consumers.setdefault(e.src, []).append(e.dst)
+        depth = module.count(".") + 1
+        calls = set()
+        for dst in self._consumers.get(node_id, ()):
+            used_in = self.graph.records[dst].node.module
+            parts = used_in.split(".")[:depth] if used_in else []
+            if len(parts) < depth or module_of_call(".".join(parts)) != module:
+                return module  # used outside its module: where it is defined
+            calls.add(tuple(parts))
+        if len(calls) <= 1:
+            return ".".join(next(iter(calls))) if calls else module
+        common = []
+        for level in zip(*calls, strict=False):
+            if len(set(level)) > 1:
+                break
+            common.append(level[0])
+        return ".".join(common) or None
 
 
 def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summaries,
@@ -69,6 +129,7 @@ def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summa
     op that a library module ran (its own source is torch's, and the snippet's line would name
     the outermost call, ``net(x)``), else the source of the call."""
     leaf_nodes = {id(rec.variable): rec for rec in graph.records if rec.variable is not None}
+    homes = _Homes(graph)
     variables = []
     for name, t, bound in named_tensors(namespace):
         rec = graph.get(t.grad_fn) if t.grad_fn is not None else leaf_nodes.get(id(t))
@@ -90,7 +151,7 @@ def collect_variables(namespace: dict, lines: dict[str, list[int]], graph, summa
             if rec.variable is not None and line:
                 rec.node.line = line
             if rec.variable is not None and name != bound:  # a parameter: net.0.weight
-                rec.node.module = name.rsplit(".", 1)[0]
+                rec.node.module = homes.of(rec.node.id, name.rsplit(".", 1)[0])
     for rec in graph.records:
         if not rec.node.label:
             rec.node.label = _unnamed_label(rec.node, library_modules)
@@ -118,7 +179,8 @@ def label_early(namespace: dict, graph, library_modules: dict[str, str]) -> list
 def _unnamed_label(node, library_modules: dict[str, str]) -> str:
     """``net.0 · Linear`` for an op a library module ran, else the source of the call (a leaf
     no name reaches: the call that made it)."""
-    cls = library_modules.get(node.module) if node.kind != "leaf" else None
+    module = module_of_call(node.module) if node.module else None  # (its box says which call)
+    cls = library_modules.get(module) if node.kind != "leaf" else None
     if cls:  # a module no top-level name reaches is named by its class alone
-        return node.module if node.module == cls else f"{node.module} · {cls}"
+        return module if module == cls else f"{module} · {cls}"
     return node.span or node.op or node.name

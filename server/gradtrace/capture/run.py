@@ -215,12 +215,12 @@ def _recording(session: Session, device: str):
                       torch.is_anomaly_check_nan_enabled())
         undo.callback(torch.set_default_dtype, torch.get_default_dtype())
         undo.callback(torch.set_grad_enabled, torch.is_grad_enabled())
-        undo.callback(session.module_stack.clear)
+        undo.callback(session.leave_all_modules)
         undo.enter_context(PassRecorder(session).installed())
         undo.enter_context(HookTap(session).installed())
         undo.enter_context(grad_mode_tap(session))
         undo.callback(register_module_forward_pre_hook(_enter_module(session)).remove)
-        undo.callback(register_module_forward_hook(_leave_module(session.module_stack),
+        undo.callback(register_module_forward_hook(_leave_module(session),
                                                    always_call=True).remove)
         original_apply = torch.autograd.Function.__dict__["apply"]
         undo.callback(setattr, torch.autograd.Function, "apply", original_apply)
@@ -243,15 +243,14 @@ def _default_device(device: str):
 
 def _enter_module(session: Session):
     def enter(module, args):
-        session.module_stack.append(session.module_path(module))  # returns None: args unchanged
+        session.enter_module(module)  # returns None: args unchanged
 
     return enter
 
 
-def _leave_module(stack: list):
+def _leave_module(session: Session):
     def leave(module, args, output):
-        if stack:
-            stack.pop()  # returns None: the output is unchanged
+        session.leave_module()  # returns None: the output is unchanged
 
     return leave
 

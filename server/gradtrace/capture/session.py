@@ -117,7 +117,10 @@ class Session:
         self.stop_message: str | None = None  # set when the run must stop ...
         self.stop_code = "timeout"  # ... because its time is up, or "memory_limit"
         self.stop_line: int | None = None  # the line that crossed a limit, when known
-        self.module_stack: list[str] = []
+        self.module_stack: list[str] = []  # the module calls running: their call paths
+        self._module_frames: list[tuple[str, dict]] = []  # ... each's module path, and the
+        # calls of each module made inside it so far; at the top level, the run's:
+        self._module_calls: dict[str, int] = {}
         self.passes: list[Pass] = []  # passes with full records, in order
         self.pass_count = 0
         self.losses: list = []
@@ -346,6 +349,31 @@ class Session:
 
     # -- modules ---------------------------------------------------------------------------------
 
+    def enter_module(self, module) -> None:
+        """A module call starts. Its ops belong to the call, not just the module: the n-th call of
+        ``netD`` is ``netD#n`` (the first plain ``netD``), and a module it calls is inside that
+        call (``netD#2.main.0``). A module called three times is three boxes, each wired to what
+        that call consumed and produced. Calls are counted per caller's call (a frame's counts
+        go with it), and at the top level for the whole run."""
+        static = self.module_path(module)
+        stack, frames = self.module_stack, self._module_frames
+        if frames and static.startswith(frames[-1][0] + "."):
+            path, calls = stack[-1] + static[len(frames[-1][0]):], frames[-1][1]
+        else:
+            path, calls = static, self._module_calls
+        n = calls[path] = calls.get(path, 0) + 1
+        stack.append(path if n == 1 else f"{path}#{n}")
+        frames.append((static, {}))
+
+    def leave_module(self) -> None:
+        if self.module_stack:
+            self.module_stack.pop()
+            self._module_frames.pop()
+
+    def leave_all_modules(self) -> None:
+        self.module_stack.clear()
+        self._module_frames.clear()
+
     def module_path(self, module) -> str:
         path = self.module_paths.get(id(module))
         if path is None:
@@ -356,11 +384,10 @@ class Session:
         return path
 
     def _index_modules(self) -> None:
-        for name, value in list(self.namespace.items()):
-            if isinstance(value, torch.nn.Module):
-                for sub_name, sub in value.named_modules():
-                    if id(sub) not in self.module_paths:
-                        self._name_module(sub, f"{name}.{sub_name}" if sub_name else name)
+        for name, module in names.top_level_modules(self.namespace):
+            for sub_name, sub in module.named_modules():
+                if id(sub) not in self.module_paths:
+                    self._name_module(sub, f"{name}.{sub_name}" if sub_name else name)
 
     def _name_module(self, module, path: str) -> str:
         self.module_paths[id(module)] = path
