@@ -48,6 +48,9 @@ CASES = {
                "b = torch.tensor([[3.0], [4.0]], requires_grad=True)\nout = a @ b\n", "ab"),
     "mm": ("a = torch.tensor([[1.0, 2.0]], requires_grad=True)\n"
            "b = torch.tensor([[3.0], [-1.0]], requires_grad=True)\nout = torch.mm(a, b)\n", "ab"),
+    "matmul of a vector": ("a = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+                           "b = torch.tensor([[3.0, 1.0], [4.0, -1.0]], requires_grad=True)\n"
+                           "out = torch.matmul(a, b)\n", "ab"),
     "view": ("a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)\n"
              "out = a.view(4) * torch.tensor([1.0, 2.0, 3.0, 4.0])\n", "a"),
     "reshape": ("a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)\n"
@@ -125,6 +128,14 @@ def test_the_seed_and_an_accumulation_are_said_in_words(captions):
     assert "loss.backward() (line 6) starts with ∂loss/∂loss = 1" in texts
     assert any(t.startswith("AccumulateGrad(a): a.grad was None, adds") for t in texts)
     assert "MulBackward0 (a * a, line 4) receives ∂loss/∂out = 3" in " ".join(texts)
+
+
+def test_a_node_that_only_reshapes_says_so_whatever_call_made_it(captions):
+    by_name, _ = captions
+    texts = by_name["matmul of a vector"]  # unsqueeze, mm, squeeze: one call, three nodes
+    reshapes = [t for t in texts if t.startswith(("SqueezeBackward", "UnsqueezeBackward"))]
+    assert reshapes and all("reshaped back to the input's shape" in t and "@" not in t
+                            for t in reshapes), texts
 
 
 def test_the_seed_example_reads_as_its_article_does():

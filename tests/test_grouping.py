@@ -2,7 +2,7 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
-from models import CNN, MLP, RNN, TRANSFORMER
+from models import CNN, GPT, MLP, RNN, TRANSFORMER
 
 from conftest import trace_doc
 from gradtrace.grouping import OPENING_BOXES
@@ -338,3 +338,19 @@ def test_one_root_module_opens_its_children_and_a_click_opens_one_level():
     opened = view_layout(wire, ["model.h.1", "model.head"], opened="model.h.0")
     _, boxes = shown(opened)
     assert "model.h.0.attn" in boxes and "model.h.0.mlp" in boxes  # its next level, shut
+
+
+def test_a_gpt_opens_at_its_blocks_and_a_container_it_calls_piecemeal_frames_nothing():
+    doc = trace_doc(GPT)
+    memo: dict = {}
+    reply = view_layout(wire_of(doc), None, memo=memo)
+    nodes, boxes = shown(reply)
+    assert 3 <= len(nodes) + len(boxes) <= OPENING_BOXES, (len(nodes), boxes)
+    assert {"model.transformer.h.0.attn", "model.transformer.h.1.mlp"} <= set(boxes)
+    # model.transformer (a ModuleDict) is never called: the model calls wte and wpe, adds, then
+    # runs the blocks. As one block it would feed itself through the add: it frames nothing.
+    assert memo["tree"].split == {"model.transformer"}
+    assert "model.transformer" not in {g[0] for g in reply["groups"]}
+    narrow = view_layout(wire_of(doc), None, layers=9)
+    nodes, boxes = shown(narrow)
+    assert "model.transformer.h" in boxes and len(nodes) + len(boxes) >= 3

@@ -50,6 +50,9 @@ class Groups:
         self.names = [f"{n.name or ''}{getattr(n, 'shape', None) or ''}" for n in nodes]
         self.inputs = inputs
         self.labels: dict[str, str] = {}  # a fold's or window's text, in place of a class
+        # Groups that cannot be one block (layout.py finds them): their nodes are fed through
+        # the ops around them and feed them too
+        self.split: set[str] = set()
         self.chains: list[list[str]] = _module_chains(nodes)
         self._fold_calls(inputs)
         self._fold_loops(nodes, inputs)
@@ -73,6 +76,20 @@ class Groups:
         for chain in self.chains:
             self.own[chain[-1] if chain else ROOT] += 1
 
+    def boxes(self, collapsed: set[str]) -> set[str]:
+        """The groups that show as boxes when ``collapsed`` are asked for: a group that cuts
+        across the data flow (``split``, found by the layout) shows its children instead."""
+        if not self.split & collapsed:
+            return collapsed
+        out, stack = set(), list(collapsed)
+        while stack:
+            group = stack.pop()
+            if group in self.split:
+                stack.extend(self.children.get(group, ()))
+            else:
+                out.add(group)
+        return out
+
     def depth(self, group: str) -> int:
         """How many groups are around ``group``'s nodes, itself included (ROOT: 0)."""
         return self._depth[group]
@@ -92,21 +109,28 @@ class Groups:
     def _fold_calls(self, inputs: list[list[int]]) -> None:
         """Fold the calls of a module that chain, each fed by the one before (a cell called at
         every time step: ``cell``, ``cell#2``, ... ``cell#20``), into ``loop:PATH``, with
-        windows of WINDOW calls, as a module-free loop folds."""
+        windows of WINDOW calls, as a module-free loop folds. The ops between two calls
+        (``h = h + torch.tanh(layer(h))``) go with the call before them."""
         calls: dict[tuple, dict[str, list[int]]] = {}  # (caller, module) -> call -> its nodes
         for i, chain in enumerate(self.chains):
             for depth, path in enumerate(chain):
                 caller = chain[depth - 1] if depth else ROOT
                 module = _BASE.sub("", path.rsplit(".", 1)[-1])  # (layers[3]: layers)
                 calls.setdefault((caller, module), {}).setdefault(path, []).append(i)
-        for (_, module), members in calls.items():
-            if len(members) < FOLD_MIN or not _calls_chain(list(members.values()), inputs):
+        for (caller, module), members in calls.items():
+            if len(members) < FOLD_MIN:
                 continue
             first = next(iter(members))
+            depth = self.chains[members[first][0]].index(first)
+            free = [len(chain) == depth and (not depth or chain[depth - 1] == caller)
+                    for chain in self.chains]  # nodes of the caller's own
+            between = _calls_chain(list(members.values()), inputs, free)
+            if between is None:
+                continue
             fold = f"loop:{first}"
             count = len(members)
             self.labels[fold] = f"{module} ×{count}"
-            depth = self.chains[members[first][0]].index(first)
+            outer = self.chains[members[first][0]][:depth]
             for k, nodes in enumerate(members.values()):
                 around = [fold]
                 if count > WINDOW:
@@ -117,6 +141,8 @@ class Groups:
                 for i in nodes:
                     chain = self.chains[i]
                     self.chains[i] = chain[:depth] + around + chain[depth:]
+                for i in between[k]:
+                    self.chains[i] = outer + around
 
     def _fold_loops(self, nodes: list, inputs: list[list[int]]) -> None:
         """Put the nodes of each chain-building loop (outside modules) in a fold. A run of ops
@@ -214,28 +240,36 @@ def _module_chains(nodes: list) -> list[list[str]]:
     return out
 
 
-def _calls_chain(calls: list[list[int]], inputs: list[list[int]], hops: int = 4) -> bool:
-    """Whether each call takes an input from the call before it, directly or through a few
-    nodes outside the calls (``h = h + torch.tanh(layer(h))``)."""
-    inside = {i for members in calls for i in members}
-    before: set[int] = set()
-    for members in calls:
-        if before and not _fed_by(members, before, inside, inputs, hops):
-            return False
-        before = set(members)
-    return True
+def _calls_chain(calls: list[list[int]], inputs: list[list[int]],
+                 free: list[bool], hops: int = 4) -> list[set[int]] | None:
+    """Whether each call takes an input from the call before it, directly or through a few of
+    the caller's own nodes (``h = h + torch.tanh(layer(h))``): per call, those nodes after it on
+    the way to the next; None when the calls do not chain."""
+    between: list[set[int]] = [set() for _ in calls]
+    for k in range(1, len(calls)):
+        found = _fed_by(calls[k], set(calls[k - 1]), free, inputs, hops)
+        if found is None:
+            return None
+        between[k - 1] = found
+    return between
 
 
-def _fed_by(members: list[int], before: set[int], inside: set[int], inputs: list[list[int]],
-            hops: int) -> bool:
-    frontier = {p for i in members for p in inputs[i]}
-    seen = set(frontier)
+def _fed_by(members: list[int], before: set[int], free: list[bool], inputs: list[list[int]],
+            hops: int) -> set[int] | None:
+    """The caller's own nodes on the paths from ``before`` into ``members`` (at most ``hops``
+    long), or None when no such path feeds them."""
+    direct = {p for i in members for p in inputs[i]}
+    reached = set()
+    frontier = {p for p in direct if free[p]}
     for _ in range(hops):
-        if frontier & before:
-            return True
-        frontier = {p for i in frontier if i not in inside for p in inputs[i]} - seen
-        seen |= frontier
-    return bool(frontier & before)
+        reached |= frontier
+        frontier = {p for i in frontier for p in inputs[i] if free[p]} - reached
+    on_path = {i for i in reached if any(p in before for p in inputs[i])}
+    for _ in range(hops):
+        on_path |= {i for i in reached if any(p in on_path for p in inputs[i])}
+    if direct & before or on_path & direct:
+        return on_path  # (found walking back from the call: each leads into it)
+    return None
 
 
 def _repeats(tokens: list, at: int, period: int) -> int:

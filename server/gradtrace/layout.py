@@ -45,16 +45,15 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
         if src is not None and dst is not None and src != dst:
             inputs[dst].append(src)
     tree = groups or Groups(ordered, inputs, modules)
-    collapsed = collapsed(tree) if callable(collapsed) else set(collapsed or ())
+    asked = collapsed(tree) if callable(collapsed) else set(collapsed or ())
+    while True:  # again when a collapsed group turns out to cut across the data flow
+        collapsed = tree.boxes(asked)
+        try:
+            placed, sizes = _lay_out_groups(tree, inputs, collapsed)
+        except _Split:
+            continue
+        break
     layer, row = [0] * count, [0] * count
-    placed = {}  # group -> (its items, their (layer, row)) in its own frame
-    sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
-    for group in tree.inside_out():
-        if group in collapsed:
-            sizes[group] = (1, BOX_ROWS, (0, 0))
-        elif not any(g in collapsed for g in _around(tree, group)):
-            items, spots, size = _lay_out_group(group, tree, inputs, sizes)
-            placed[group], sizes[group] = (items, spots), size
     cells = {}
     stack = [(ROOT, 0, 0)]
     while stack:  # from the outside in: each block's items, moved to where the block went
@@ -76,6 +75,23 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
     return tree, cells
 
 
+class _Split(Exception):
+    """A collapsed group cuts across the data flow: the layout starts again without it."""
+
+
+def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
+    """Each group's block that shows, innermost first: (its items and their places, sizes)."""
+    placed = {}  # group -> (its items, their (layer, row)) in its own frame
+    sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
+    for group in tree.inside_out():
+        if group in collapsed:
+            sizes[group] = (1, BOX_ROWS, (0, 0))
+        elif not any(g in collapsed for g in _around(tree, group)):
+            items, spots, size = _lay_out_group(group, tree, inputs, sizes, collapsed)
+            placed[group], sizes[group] = (items, spots), size
+    return placed, sizes
+
+
 def _around(tree: Groups, group: str):
     """The groups around ``group``, innermost first."""
     while group != ROOT:
@@ -83,19 +99,27 @@ def _around(tree: Groups, group: str):
         yield group
 
 
-def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dict):
+def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dict,
+                   collapsed: set[str]):
     """The items of ``group`` (node indices, and child group paths) with their (layer, row) in
     the group's own frame, and the group as a block: (layers, rows with margins, (entry row,
-    exit row)) (``_ports``)."""
+    exit row)) (``_ports``).
+
+    A child group whose nodes are fed through ``group``'s other items and feed them too (a
+    ModuleDict whose members the model calls one by one, with its own ops between them) cannot
+    be one block: it is split (``tree.split``), and its own children are items instead. Split
+    before, a collapsed group flattened everything inside it into one long strip."""
     depth = tree.depth(group)
-    dissolved: set[str] = set()
+    split = tree.split
     while True:
         if tree.children[group]:
             item_of = {}
             for i in tree.members[group]:
                 chain = tree.chains[i]
-                child = chain[depth] if len(chain) > depth else None
-                item_of[i] = child if child is not None and child not in dissolved else i
+                d = depth
+                while d < len(chain) and chain[d] in split:
+                    d += 1
+                item_of[i] = chain[d] if d < len(chain) else i
         else:  # only nodes of its own (most modules): each is its own item
             item_of = {i: i for i in tree.members[group]}
         # In order of their first node; inputs as ordered sets (dicts): the same run to run.
@@ -115,8 +139,11 @@ def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dic
         if len(order) == len(items):
             break
         reached = set(order)  # the rest are on a cycle, or after one
-        looped = [it for it in items if type(it) is str and it not in reached]
-        dissolved.update(looped or [it for it in items if type(it) is str])
+        stuck = {it for it in items if it not in reached}
+        looped = [it for it in stuck if type(it) is str and _returns(it, consumers, stuck)]
+        split.update(looped or [it for it in stuck if type(it) is str])
+        if any(g in collapsed for g in split):
+            raise _Split
     span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
     height = {it: 1 if type(it) is int else sizes[it][1] for it in items}
     ports = {it: (0, 0) if type(it) is int else sizes[it][2] for it in items}
@@ -134,6 +161,19 @@ def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dic
     rows = max((at_row[it] + height[it] for it in items), default=1)
     size = (layers, rows + 2 * MARGIN_ROWS, _ports(order, side, consumers, at_row, ports))
     return items, [(at_layer[it], at_row[it]) for it in items], size
+
+
+def _returns(start, consumers: dict, among: set) -> bool:
+    """Whether ``start`` feeds itself, through items ``among``."""
+    seen, stack = set(), list(consumers[start])
+    while stack:
+        it = stack.pop()
+        if it == start:
+            return True
+        if it in among and it not in seen:
+            seen.add(it)
+            stack.extend(consumers[it])
+    return False
 
 
 def _ports(order, side, consumers, at_row, ports) -> tuple[int, int]:

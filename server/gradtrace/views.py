@@ -89,23 +89,25 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
             if max((n.layer for n in nodes), default=0) < layers:  # wide (the page pans)
                 break
             tree, cells = layout(nodes, edges, modules, level, tree)
-    paths = [g for g in _outside_in(tree) if g != ROOT]
+    # A split group (layout.py: it cuts across the data flow) is no frame: its children are
+    # the parent's.
+    paths = [g for g in _outside_in(tree) if g != ROOT and g not in tree.split]
     index = {g: k for k, g in enumerate(paths)}
     closed = set(cells)  # the collapsed groups that show, and the groups inside them
     for g in paths:
-        if tree.parent[g] in closed:
+        if _shown_parent(tree, g) in closed:
             closed.add(g)
     if memo["identical"] is None:
         memo["identical"] = tree.identical()
     identical = memo["identical"]
-    groups = [[g, index.get(tree.parent[g], -1), "fold" if tree.is_fold(g) else "module",
+    groups = [[g, index.get(_shown_parent(tree, g), -1), "fold" if tree.is_fold(g) else "module",
                tree.classes.get(g) or tree.labels.get(g, ""), g in closed, identical.get(g, 0)]
               for g in paths]
     order = sorted(range(len(nodes)), key=lambda k: nodes[k].id)  # layout's node order
     innermost = [-1] * len(nodes)
     for i, k in enumerate(order):
-        chain = tree.chains[i]
-        innermost[k] = index[chain[-1]] if chain else -1
+        shown_in = [g for g in tree.chains[i] if g not in tree.split]
+        innermost[k] = index[shown_in[-1]] if shown_in else -1
     return {"nodes": len(cols["id"]), "ids": [n.id for n in nodes],
             "layer": [n.layer for n in nodes], "row": [n.row for n in nodes],
             "group": innermost, "groups": groups}
@@ -137,6 +139,14 @@ def _leaf_shape(values) -> tuple | None:
     if type(value) is dict and type(value.get("shape")) is list:
         return tuple(value["shape"])
     return None
+
+
+def _shown_parent(tree, group: str) -> str:
+    """The innermost group around ``group`` that is not split."""
+    parent = tree.parent[group]
+    while parent in tree.split:
+        parent = tree.parent[parent]
+    return parent
 
 
 def _outside_in(tree) -> list[str]:

@@ -205,7 +205,18 @@ const unary = (s, f) => {
   return values.length === 1 ? values[0] : values;
 };
 const matrix = (formula) => ({ formula, matrix: true });
-const reshaped = (o) => matrix(`1: the gradient reshaped back to ${o.a ? shape(o.a) : "its input"}`);
+// Nodes that only move elements around (a matmul of vectors unsqueezes and squeezes, a view
+// inside F.linear): whatever call made them, they hand the gradient back in the input's shape.
+// Keyed by the autograd node, since the call's own rule (matmul's) is not theirs.
+const back = (how) => (o, slot, sent) => matrix(
+  `1: the gradient ${how} back to the input's shape, ${shapeWords(sent)}`);
+const SHAPE_NODES = [
+  [/^(View|Reshape|UnsafeView|Squeeze|Unsqueeze|Flatten|Unflatten)(Alias)?Backward\d*$/,
+    back("reshaped")],
+  [/^(Permute|Transpose|T)Backward\d*$/, back("transposed")],
+  [/^ExpandBackward\d*$/, back("summed over the expanded dimensions,")],
+];
+const shapeRule = (name) => (SHAPE_NODES.find(([pattern]) => pattern.test(name)) || [])[1];
 
 const RULES = {
   add: (o, slot) => {
@@ -261,8 +272,8 @@ const RULES = {
     ? "1 for each row: the bias gets the gradient summed over the batch"
     : o.a && sameShape(sent, o.a) ? `W: the input gets grad @ W (${shape(sent)})`
       : `the input: Wᵀ gets inputᵀ @ grad (${shape(sent)})`),
-  view: reshaped,
-  reshape: reshaped,
+  view: back("reshaped"),
+  reshape: back("reshaped"),
   mse_loss: (o, slot) => {
     const n = o.a ? o.a.numel : null;
     const sign = slot === 0 ? 1 : -1;
@@ -274,12 +285,11 @@ const RULES = {
 };
 
 const NODE_RULES = {
-  TBackward0: () => matrix("1: the gradient transposed back"),
   LogSoftmaxBackward0: () => matrix("grad − softmax(input)·Σ grad, for log_softmax"),
   NllLossBackward0: () => matrix("−1/N at each row's target class, 0 elsewhere (nll_loss)"),
 };
 
-const ruleOf = (node) => NODE_RULES[node.name] || RULES[node.op] || null;
+const ruleOf = (node) => NODE_RULES[node.name] || shapeRule(node.name) || RULES[node.op] || null;
 
 function matmulRule(o, slot, sent) {
   return matrix(slot === 0 ? `${o.nameB}: ${o.nameA} gets grad @ ${o.nameB}ᵀ (${shape(sent)})`
@@ -301,6 +311,7 @@ const small = (s) => Boolean(s && Array.isArray(s.values) && s.values.length <= 
   && s.values.every((v) => typeof v === "number"));
 const sameShape = (a, b) => a.shape.join("×") === b.shape.join("×");
 const shape = (s) => (s.shape.length ? s.shape.join("×") : "scalar");
+const shapeWords = (s) => (s.shape.length === 1 ? `${s.shape[0]} values` : shape(s));
 const isOnes = (s) => small(s) && s.values.every((v) => v === 1)
   || (s.min === 1 && s.max === 1);
 const num = (v) => shortValue({ values: [v] });

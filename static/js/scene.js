@@ -99,10 +99,12 @@ export function shortValue(summary, limit = 4) {
 }
 
 // A value in as few characters as will say it: the number, a few values, or just the shape
-// (the glyph beside it shows the rest).
+// (the glyph beside it shows the rest), written so that it cannot read as a value: "8 values",
+// "3×4".
 export function compactValue(summary) {
   if (!summary) { return "—"; }
   if (summary.values && summary.values.length <= 4) { return shortValue(summary); }
+  if (summary.shape.length === 1) { return `${summary.shape[0]} values`; }
   return summary.shape.length ? summary.shape.join("×") : shortValue(summary);
 }
 

@@ -53,6 +53,7 @@ test("a big value is named by its shape; its glyph shows the rest", () => {
   const big = { shape: [3, 2], values: [1, 2, 3, 4, 5, 6] };
   assert.equal(compactValue(big), "3×2");
   assert.equal(compactValue({ shape: [2], values: [1, 2] }), "[1, 2]");
+  assert.equal(compactValue({ shape: [2000], dtype: "float32" }), "2000 values"); // not "= 2000"
   assert.equal(compactValue(null), "—");
 });
 
