@@ -111,12 +111,22 @@ class Groups:
         every time step: ``cell``, ``cell#2``, ... ``cell#20``), into ``loop:PATH``, with
         windows of WINDOW calls, as a module-free loop folds. The ops between two calls
         (``h = h + torch.tanh(layer(h))``) go with the call before them."""
-        calls: dict[tuple, dict[str, list[int]]] = {}  # (caller, module) -> call -> its nodes
+        innermost = {chain[-1] for chain in self.chains if chain}
+        if not any("#" in path or "[" in path for path in innermost):
+            return  # no module was called twice, and none lives in a list: nothing to fold
+        sharing: dict[int, tuple[list[str], list[int]]] = {}  # most nodes share a few chains
         for i, chain in enumerate(self.chains):
+            found = sharing.get(id(chain))
+            if found is None:
+                sharing[id(chain)] = (chain, [i])
+            else:
+                found[1].append(i)
+        calls: dict[tuple, dict[str, list[int]]] = {}  # (caller, module) -> call -> its nodes
+        for chain, nodes in sharing.values():
             for depth, path in enumerate(chain):
                 caller = chain[depth - 1] if depth else ROOT
                 module = _BASE.sub("", path.rsplit(".", 1)[-1])  # (layers[3]: layers)
-                calls.setdefault((caller, module), {}).setdefault(path, []).append(i)
+                calls.setdefault((caller, module), {}).setdefault(path, []).extend(nodes)
         for (caller, module), members in calls.items():
             if len(members) < FOLD_MIN:
                 continue

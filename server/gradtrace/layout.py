@@ -117,7 +117,7 @@ def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dic
             for i in tree.members[group]:
                 chain = tree.chains[i]
                 d = depth
-                while d < len(chain) and chain[d] in split:
+                while split and d < len(chain) and chain[d] in split:
                     d += 1
                 item_of[i] = chain[d] if d < len(chain) else i
         else:  # only nodes of its own (most modules): each is its own item
