@@ -27,7 +27,7 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
   });
   const picked = variable || doc.variables.find((v) => node && v.node === node.id);
   const detail = (node ? nodeDetail(doc, node, scene, variable, lineText, glyphs, whole)
-    : variable ? variableDetail(variable, lineText, glyphs, whole) : "")
+    : variable ? variableDetail(doc, variable, scene, lineText, glyphs, whole) : "")
     + (picked && scene.atEnd ? whyNone(doc, picked.name, lineText) : "");
   const html = `${detail}<table><tr><th>variable</th><th>line</th><th>type</th>
     <th>value</th><th>grad</th></tr>${rows.join("")}</table>`;
@@ -36,7 +36,9 @@ export function inspectorHtml({ doc, scene, node, variable, selectedName, lineTe
 
 // A variable's value as of the frame: the last step up to it that made or changed its tensor
 // (undefined when none has yet: `loss` before `loss = ...` runs); at the end, as it was left.
-const history = new WeakMap(); // doc -> tensor id -> [[step index, value]], in run order
+// A tensor whose first step changed it in place (a module's parameter, which an optimizer
+// updates) was there before it: until then, its leaf's value where the graph first met it.
+const history = new WeakMap(); // doc -> tensor id -> [[step index, value, in place]], in order
 function valueAt(doc, variable, scene) {
   if (scene.atEnd || variable.tensor === null || variable.tensor === undefined) {
     return variable.value;
@@ -44,9 +46,10 @@ function valueAt(doc, variable, scene) {
   if (!history.has(doc)) {
     const byTensor = new Map();
     for (const step of doc.steps) {
+      const inPlace = step.kind === "set" || /_$/.test(step.op || "") || step.op === "setitem";
       (step.outputs || []).forEach((tid, i) => {
         if (!byTensor.has(tid)) { byTensor.set(tid, []); }
-        byTensor.get(tid).push([step.index, step.values[i]]);
+        byTensor.get(tid).push([step.index, step.values[i], inPlace]);
       });
     }
     history.set(doc, byTensor);
@@ -55,6 +58,10 @@ function valueAt(doc, variable, scene) {
   if (!made) { return variable.value; } // made where no step saw it (a module's parameter)
   let found;
   for (const [index, value] of made) { if (index <= scene.step) { found = value; } }
+  if (found === undefined && made[0][2]) {
+    const leaf = doc.graph.nodes.find((n) => n.id === variable.node && n.kind === "leaf");
+    return leaf && leaf.values ? leaf.values[0] : undefined;
+  }
   return found;
 }
 
@@ -86,8 +93,8 @@ function sourceLine(line, lineText) {
 function nodeDetail(doc, node, scene, variable, lineText, glyphs, whole) {
   const pass = doc.passes.find((p) => p.index === scene.pass);
   const ran = pass && pass.steps.find((s) => s.node === node.id);
-  const value = whole(variable && variable.node === node.id ? variable.value
-    : node.values && node.values[0]);
+  const value = whole(variable && variable.node === node.id ? valueAt(doc, variable, scene)
+    : node.values && node.values[0]); // (a variable's as of the frame, as in the table)
   const grad = whole(node.kind !== "leaf" ? ran && ran.grad_in[0]
     : scene.atEnd && variable ? variable.grad : scene.leafGrads.get(node.id));
   const saved = (node.saved || []).map((e) => (e.kept // its value is on its way (details.js)
@@ -128,9 +135,10 @@ function savedName(doc, node, sameAs) {
 }
 
 // A variable with no node in the graph (data that does not require grad, say).
-function variableDetail(variable, lineText, glyphs, whole) {
+function variableDetail(doc, variable, scene, lineText, glyphs, whole) {
   return `<p class="heading"><b>${esc(variable.name)}</b> · not in the graph</p>
-    ${sourceLine(variable.line, lineText)}${tensorRow("value", whole(variable.value), glyphs)}`;
+    ${sourceLine(variable.line, lineText)}
+    ${tensorRow("value", whole(valueAt(doc, variable, scene)), glyphs)}`;
 }
 
 // "Why is this None?": the doctor's diagnosis of a variable whose .grad is None at the end, with

@@ -93,3 +93,37 @@ test("a variable whose .grad is None at the end answers why, with the fix and th
                                    variable: doc.variables[0], selectedName: "x", lineText });
   assert.ok(html.includes("why-none"));
 });
+
+test("at a frame of the first pass, a picked variable's value is the one of that frame", () => {
+  const { relayed_document: doc } = fixture.find((f) => f.name === "manual_linear_xor.py");
+  const frames = buildTimeline(doc);
+  const at = frames.findIndex((f) => f.kind === "backward" && f.pass === doc.passes[0].index);
+  const scene = sceneAt(doc, frames, at);
+  const variable = doc.variables.find((v) => v.name === "weight");
+  const node = doc.graph.nodes.find((n) => n.id === variable.node);
+  const { html } = inspectorHtml({ doc, scene, node, variable, selectedName: "weight",
+                                   lineText: () => "" });
+  const row = html.match(/data-name="weight"[\s\S]*?<\/tr>/)[0];
+  const shown = (text) => text.match(/\[-?[\d.]+, -?[\d.]+\]/)[0];
+  const detail = html.split("<table>")[0];
+  assert.equal(shown(detail), shown(row)); // the detail agrees with the table at this frame
+  const end = inspectorHtml({ doc, scene: sceneAt(doc, frames, frames.length - 1), node, variable,
+                              selectedName: "weight", lineText: () => "" }).html;
+  assert.notEqual(shown(end.split("<table>")[0]), shown(detail)); // 1000 epochs later
+});
+
+test("a module's parameter that an optimizer updates is there before its first update", () => {
+  for (const name of ["sgd_step_linear.py", "gradient_accumulator.py"]) {
+    const { relayed_document: doc } = fixture.find((f) => f.name === name);
+    const frames = buildTimeline(doc);
+    const params = doc.variables.filter((v) => v.name.includes(".") && v.node !== null);
+    assert.ok(params.length, name);
+    frames.forEach((frame, i) => {
+      const { html } = inspectorHtml({ doc, scene: sceneAt(doc, frames, i), lineText: () => "" });
+      for (const v of params) {
+        const row = html.match(new RegExp(`data-name="${v.name}"[\\s\\S]*?</tr>`))[0];
+        assert.doesNotMatch(row, /not yet/, `${name} frame ${i}: ${v.name}`);
+      }
+    });
+  }
+});
