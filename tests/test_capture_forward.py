@@ -178,3 +178,16 @@ def test_hundred_thousand_node_chain():
     assert doc["variables"][0]["grad"]["values"] == [1.0]
     xs = {n["x"] for n in doc["graph"]["nodes"]}
     assert len(xs) == 100_001  # a chain lays out as 100,001 layers
+
+
+def test_a_leaf_made_inside_a_chain_of_calls_is_named_by_its_own_call():
+    # The classic non-leaf case: w is the .to() copy, the leaf is randn's result. Its box must
+    # not read as w (the Problems panel says w is no leaf).
+    doc = trace_doc("import torch\nw = torch.randn(3, requires_grad=True).to(torch.float64)\n"
+                    "w.sum().backward()\nv = torch.zeros(2).requires_grad_()\n"
+                    "(v * 2).sum().backward()\n")
+    leaves = {n["label"]: n for n in doc["graph"]["nodes"] if n["kind"] == "leaf"}
+    assert set(leaves) == {"torch.randn(3, requires_grad=True)", "v"}
+    assert leaves["torch.randn(3, requires_grad=True)"]["span"] == (
+        "torch.randn(3, requires_grad=True)")
+    assert leaves["v"]["line"] == 4 and leaves["v"]["span"] == "torch.zeros(2).requires_grad_()"

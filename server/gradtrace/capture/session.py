@@ -4,6 +4,7 @@ runs. forward.py, backward.py and hooks.py write into it; run.py turns it into a
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import weakref
 from dataclasses import dataclass
@@ -307,6 +308,18 @@ class Session:
             if rec.variable is not None:  # a leaf belongs to where it was made, not first used
                 node.module = None
                 node.values = [self.graph.value_summary(rec.variable)]
+                made = self._step_that_made(rec.variable)
+                if made is not None:  # `torch.randn(3, requires_grad=True)`, not the `.to()`
+                    node.op, node.line, node.span = made.op, made.line, made.span  # after it
+
+    def _step_that_made(self, t) -> Step | None:
+        """The recorded step whose output ``t`` is, if it is one already made into a step."""
+        tid = self.tensors.find(t)
+        index = self.tensors.made_by(tid) if tid is not None else None
+        if index is None:
+            return None
+        k = bisect.bisect_left(self.steps, index, key=lambda step: step.index)
+        return self.steps[k] if k < len(self.steps) and self.steps[k].index == index else None
 
     def made_on(self, t) -> int | None:
         """The line of the recorded step that made ``t`` (names.bound_at)."""
