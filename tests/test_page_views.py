@@ -4,7 +4,7 @@ what hides its hit, and a loop's pass control, chart and player agree."""
 
 # ruff: noqa: F811 (the fixtures test_page.py defines are imported, then asked for by name)
 import pytest
-from models import ALL, RNN, TRAINING_LOOP, TRANSFORMER
+from models import ALL, GPT, RNN, TRAINING_LOOP, TRANSFORMER
 from test_page import boxes_overlap, browser, page, server, set_code  # noqa: F401
 
 SHOWN = ("node", "group", "fold")
@@ -117,6 +117,20 @@ def test_expand_all_and_collapse_all(page):
     assert not [d for d in drawn(page) if d["kind"] == "group" and not d["open"]]
     relaid(page, lambda: page.click("[data-testid=collapse-all]"))
     assert [d["id"] for d in boxes(page) if d["kind"] == "group"] == ["group:encoder"]
+
+
+def test_the_depth_control_opens_the_graph_one_level_at_a_time(page):
+    run_and_settle(page, GPT)
+    closed = lambda: sorted(d["id"] for d in drawn(page)  # noqa: E731
+                            if d["kind"] == "group" and not d.get("open"))
+    relaid(page, lambda: page.select_option("[data-testid=depth]", "1"))
+    assert closed() == ["group:model"]
+    relaid(page, lambda: page.select_option("[data-testid=depth]", "2"))
+    assert closed() == ["group:model.lm_head", "group:model.transformer.h",
+                        "group:model.transformer.ln_f", "group:model.transformer.wpe",
+                        "group:model.transformer.wte"]  # (the ModuleDict frames nothing)
+    relaid(page, lambda: page.select_option("[data-testid=depth]", "3"))
+    assert closed() == ["group:model.transformer.h.0", "group:model.transformer.h.1"]
 
 
 def test_the_last_of_quick_clicks_wins_whatever_order_the_replies_come_in(page):

@@ -4,6 +4,7 @@
 
 import { boxWidth, textWidth } from "./canvas.js";
 import { cutMarks, placeCuts } from "./cuts.js";
+import { fill as fillDepths } from "./depth.js";
 import { foldGraph } from "./fold.js";
 import { collapsedPaths, groupFace, viewGraph } from "./groups.js";
 import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
@@ -108,6 +109,7 @@ function applyLayout(app, { graph, pass, then }, reply) {
     return;
   }
   state.layout = { graph, pass, reply };
+  fillDepths(app.ui.depth, reply);
   app.render();
   then();
   window.gradtrace.views += 1;

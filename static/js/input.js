@@ -3,6 +3,7 @@
 // device and example. `app`: {state, ui, editor, render(), act(change), moveView(view),
 // request(...), run()}.
 
+import { collapsedAt } from "./depth.js";
 import { CPU_ONLY, deviceChoices, exampleDevice, keptChoice } from "./devices.js";
 import { askForLayout, collapseTo, toggleGroup } from "./graphview.js";
 import { anyOf, collapsedPaths, groupsAround } from "./groups.js";
@@ -171,6 +172,11 @@ export function wireCanvas(app) {
     if (reply) {
       collapseTo(app, reply.groups.filter(([, parent]) => parent < 0).map(([path]) => path));
     }
+  });
+  ui.depth.addEventListener("change", () => {
+    const reply = state.graph && state.graph.reply;
+    const level = Number(ui.depth.value);
+    if (reply && level) { collapseTo(app, collapsedAt(reply, level)); }
   });
   ui.minimap.addEventListener("pointerdown", (e) => {
     if (!state.view || !state.minimapView) { return; }

@@ -44,7 +44,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "caption",
+                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "depth", "caption",
                   "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
                   "export-whole", "export-png", "export-svg", "export-json", "export-html",
                   "follow", "room-info", "allow-runs", "room-qr", "progress", "keep-passes"]) {
