@@ -458,9 +458,10 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   }
   const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
-  const line = (text, px, color, y, bold = false) => {
+  const line = (text, px, color, y, bold = false, shorter = null) => {
     const size = Math.max(px * k, MIN_PX); // unrounded: the text scales exactly as its box
     ctx.font = `${bold ? "600 " : ""}${size.toFixed(2)}px ${FONT}`;
+    if (shorter && ctx.measureText(text).width > textW) { text = shorter; } // rather than cut
     const shown = fit(ctx, text, textW);
     if (shown.length < Math.min(text.length, 4)) { return; } // too little room to say anything
     ctx.fillStyle = color;
@@ -472,7 +473,10 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   if (both || h >= 1.4 * MIN_PX) {
     line(face.title, TITLE_PX, c.ink, both ? p.y + h * 0.44 : p.y + h / 2 + MIN_PX * 0.35, leaf);
   }
-  if (both) { line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8); }
+  if (both) {
+    line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8, false,
+         face.shorter);
+  }
   const device = nodeDevice(node);
   if (device && DETAIL_PX * k >= MIN_PX) { // a GPU run names its device on every node
     pill(ctx, c.forward, c.bg, device, p, w, DETAIL_PX * k, "left", drawn);

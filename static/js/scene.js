@@ -110,8 +110,8 @@ export function compactValue(summary) {
 
 // What a node says at a frame: a title, a detail line, and the tensor its glyph pictures.
 // Leaves: their name, then their value, or their .grad once backward has reached them. While a
-// leaf accumulates, its .grad reads `before → after`; while playing (progress < 1), a scalar
-// .grad counts from before to after instead.
+// leaf accumulates, its .grad reads `before → after` (`shorter`: after alone, where that does
+// not fit); while playing (progress < 1), a scalar .grad counts from before to after instead.
 // Ops and outputs: `label = value`, then `op · AutogradNode`.
 export function nodeFace(node, scene, progress = 1) {
   const value = node.values ? node.values[0] : null;
@@ -125,7 +125,9 @@ export function nodeFace(node, scene, progress = 1) {
     const tween = progress < 1 ? between(before, grad, progress) : null;
     const detail = tween !== null ? `grad ${shortValue({ values: [tween] })}`
       : `grad ${before ? compactValue(before) : "None"} → ${compactValue(grad)}`;
-    return { title: node.label, detail, glyph: grad };
+    // Where `before → after` does not fit, the box says what .grad is now: cut short, it
+    // would read "grad None …", the opposite of what happened.
+    return { title: node.label, detail, shorter: `grad ${compactValue(grad)}`, glyph: grad };
   }
   const seed = scene && scene.seed && scene.seed.node === node.id
     ? `seed ∂/∂${node.label.includes(" ") ? "(·)" : node.label} = ${compactValue(scene.seed.grad)}`
