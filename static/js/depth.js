@@ -17,11 +17,12 @@ export function collapsedAt(reply, level) {
 }
 
 // The select's options for `reply`: "levels" (a title), then 1 … the deepest level. Kept as they
-// are when the deepest level has not changed, so that a choice stays shown.
+// are for another layout of the same graph, so that a choice stays shown.
 export function fill(select, reply) {
   const deepest = reply ? Math.max(0, ...groupLevels(reply)) : 0;
-  if (Number(select.dataset.deepest || -1) === deepest) { return; }
-  select.dataset.deepest = String(deepest);
+  const key = `${reply ? reply.nodes : 0}:${deepest}`;
+  if (select.dataset.graph === key) { return; }
+  select.dataset.graph = key;
   select.replaceChildren(new Option("levels", ""),
     ...Array.from({ length: deepest }, (_, k) => new Option(`level ${k + 1}`, String(k + 1))));
   select.disabled = deepest === 0;
