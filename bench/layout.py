@@ -9,6 +9,9 @@ For each workload the model runs its forward pass once, untimed; then, medians o
             nodes go in a rectangle of their own)
 Budget (issue 10): walk + layout <= 0.15 s at 10k nodes and <= 1 s at 50k. With --torchviz,
 torchviz's make_dot plus `dot -Tsvg` on the same graph (60 s cap), as users would draw it.
+Then the page's view layouts (views.py, issue 26): opening a collapsed group of about 2k nodes
+(a transformer-like model of 64 blocks, all of it in one Sequential), budget <= 100 ms, and the
+view a 10k-node transformer opens with.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture import mlp, rnn, torchviz_time, transformer  # noqa: E402  (the same workloads)
 
+from gradtrace import jsonio  # noqa: E402
 from gradtrace.capture import capture  # noqa: E402
 from gradtrace.capture.batch import SummaryBatch  # noqa: E402
 from gradtrace.capture.graph import Graph  # noqa: E402
 from gradtrace.capture.session import TensorTable  # noqa: E402
 from gradtrace.layout import layout  # noqa: E402
+from gradtrace.views import view_layout  # noqa: E402
+from gradtrace.wire import graph_wire  # noqa: E402
 
 
 def workloads():
@@ -69,6 +75,28 @@ def measure(setup: str, body: str, reps: int) -> dict:
             "layout": statistics.median(layouts)}
 
 
+def view_times(reps: int) -> tuple[int, float, float]:
+    """(nodes in the group, median ms to open it, median ms of the 10k-node opening view)."""
+    medians = []
+    for blocks, request in ((64, {"collapsed": [], "opened": "model"}),
+                            (250, {"collapsed": None})):
+        setup, body = transformer(blocks)
+        namespace: dict = {}
+        exec(setup, namespace)
+        trace = capture(body, preset=namespace)
+        wire = jsonio.loads(jsonio.dumps(graph_wire(trace.nodes, trace.edges, (), trace.modules)))
+        times = []
+        for _ in range(reps):
+            memo: dict = {}  # the server keeps one per graph: the first request builds the tree
+            if request.get("opened"):
+                view_layout(wire, ["model"], memo=memo)  # the view before: the group collapsed
+            started = time.perf_counter()
+            view_layout(wire, request["collapsed"], opened=request.get("opened"), memo=memo)
+            times.append(time.perf_counter() - started)
+        medians.append((len(trace.nodes), statistics.median(times)))
+    return medians[0][0], medians[0][1] * 1e3, medians[1][1] * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -86,6 +114,9 @@ def main() -> None:
               f"{total * 1e3:>6.0f}ms {f'{budget:g} s' if budget else '—':>7}", flush=True)
         if args.torchviz:
             print(f"{'':32} torchviz: {torchviz_time(setup, body)}", flush=True)
+    nodes, opening, first = view_times(args.reps)  # (collector on, as in the server)
+    print(f"\nopening a collapsed group of {nodes} nodes: {opening:.0f} ms (budget 100 ms); "
+          f"a 10k-node transformer's opening view: {first:.0f} ms")
 
 
 if __name__ == "__main__":
