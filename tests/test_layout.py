@@ -141,3 +141,17 @@ def test_layout_with_modules_is_deterministic():
     again, edges_again = _module_graph(1)
     layout(list(reversed(again)), list(reversed(edges_again)))
     assert [(n.layer, n.row) for n in first] == [(n.layer, n.row) for n in again]
+
+
+def test_the_autograd_tutorials_matmul_runs_into_the_add_in_line_not_past_b():
+    # The official tutorial: z = torch.matmul(x, w) + b. The page folds the squeeze away, so the
+    # matmul's edge into the add crosses the squeeze's layer: b must not sit in its way.
+    doc = trace_doc("import torch\nx = torch.ones(5)\ny = torch.zeros(3)\n"
+                    "w = torch.randn(5, 3, requires_grad=True)\n"
+                    "b = torch.randn(3, requires_grad=True)\nz = torch.matmul(x, w) + b\n"
+                    "loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)\n"
+                    "loss.backward()\n")
+    at = {n["name"]: (n["layer"], n["row"]) for n in doc["graph"]["nodes"]}
+    assert at["MmBackward0"][1] == at["SqueezeBackward4"][1] == at["AddBackward0"][1]
+    leaf_b = next(n for n in doc["graph"]["nodes"] if n["label"] == "b")
+    assert leaf_b["row"] != at["AddBackward0"][1]

@@ -252,8 +252,16 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
         if not side[it]:
             exits = [at_row[p] + ports[p][1] for p in preds[it] if not side[p]]
             place(it, mean(exits) - ports[it][0])
-    for it in reversed(order):
+    # Side inputs consumers first (a side item sits a layer before its consumers), and of those
+    # that feed one layer the longest chain first: it takes the row in line with its consumer,
+    # so that a chain the page shortens (a view folded away) does not run under a lone leaf
+    # (the autograd tutorial's matmul, past b, into the add).
+    chain: dict = {}
+    for it in order:
         if side[it]:
-            entries = [at_row[c] + ports[c][0] for c in consumers[it] if c in at_row]
-            place(it, mean(entries))
+            chain[it] = 1 + max((chain.get(p, 0) for p in preds[it]), default=0)
+    later = {it: k for k, it in enumerate(reversed(order))}
+    for it in sorted(chain, key=lambda it: (-at_layer[it], -chain[it], later[it])):
+        entries = [at_row[c] + ports[c][0] for c in consumers[it] if c in at_row]
+        place(it, mean(entries))
     return at_row
