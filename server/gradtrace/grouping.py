@@ -142,12 +142,7 @@ class Groups:
             self.labels[fold] = f"{module} ×{count}"
             outer = self.chains[members[first][0]][:depth]
             for k, nodes in enumerate(members.values()):
-                around = [fold]
-                if count > WINDOW:
-                    start = k // WINDOW * WINDOW
-                    window = f"{fold}.w{k // WINDOW}"
-                    self.labels[window] = f"calls {start + 1}–{min(start + WINDOW, count)}"
-                    around.append(window)
+                around = self._windowed(fold, k, count, "calls {}–{}", 1)
                 for i in nodes:
                     chain = self.chains[i]
                     self.chains[i] = chain[:depth] + around + chain[depth:]
@@ -195,14 +190,20 @@ class Groups:
         count = len(iterations)
         self.labels[fold] = f"loop at line {line} ×{count}"
         for k, members in enumerate(iterations):
-            chain = [fold]
-            if count > WINDOW:
-                first = k // WINDOW * WINDOW
-                window = f"{fold}.w{k // WINDOW}"
-                self.labels[window] = f"iterations {first}–{min(first + WINDOW, count) - 1}"
-                chain.append(window)
+            chain = self._windowed(fold, k, count, "iterations {}–{}", 0)
             for i in members:
                 self.chains[i] = chain
+
+    def _windowed(self, fold: str, k: int, count: int, text: str, base: int) -> list[str]:
+        """The groups around the k-th of ``count`` iterations (or calls) of ``fold``: the fold,
+        and past WINDOW of them, its window, labelled ``text`` with the window's first and last,
+        counted from ``base``."""
+        if count <= WINDOW:
+            return [fold]
+        first = k // WINDOW * WINDOW
+        window = f"{fold}.w{k // WINDOW}"
+        self.labels[window] = text.format(first + base, min(first + WINDOW, count) - 1 + base)
+        return [fold, window]
 
     def identical(self) -> dict[str, int]:
         """Group -> how many groups have its class and its inside, where that is more than one."""
