@@ -155,3 +155,119 @@ loss.backward()
 optimizer.step()
 print(loss.item())
 """
+
+
+# A GAN step (the DCGAN tutorial's, made small): the discriminator is called three times.
+GAN = """import torch
+from torch import nn
+torch.manual_seed(0)
+netD = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+netG = nn.Sequential(nn.Linear(2, 4))
+criterion = nn.BCEWithLogitsLoss()
+real, noise = torch.randn(5, 4), torch.randn(5, 2)
+errD_real = criterion(netD(real), torch.ones(5, 1))
+fake = netG(noise)
+errD_fake = criterion(netD(fake.detach()), torch.zeros(5, 1))
+errD = errD_real + errD_fake
+errD.backward()
+errG = criterion(netD(fake), torch.ones(5, 1))
+errG.backward()
+"""
+
+# An LSTM cell over 20 time steps: backprop through time.
+LSTM_CELL = """import torch
+from torch import nn
+torch.manual_seed(0)
+cell = nn.LSTMCell(4, 8)
+head = nn.Linear(8, 1)
+xs = torch.randn(20, 3, 4)
+h, c = torch.zeros(3, 8), torch.zeros(3, 8)
+for t in range(20):
+    h, c = cell(xs[t], (h, c))
+loss = head(h).pow(2).mean()
+loss.backward()
+"""
+
+# Layers held in a plain Python list, called in a residual loop.
+PLAIN_LIST = """import torch
+from torch import nn
+torch.manual_seed(0)
+layers = [nn.Linear(8, 8) for _ in range(6)]
+h = torch.randn(4, 8)
+for lin in layers:
+    h = h + torch.tanh(lin(h))
+h.pow(2).mean().backward()
+"""
+
+# A ResNet of two BasicBlocks (torchvision's BasicBlock, made small).
+RESNET = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+def conv3x3(in_planes, out_planes, stride=1):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out += identity
+        out = self.relu(out)
+        return out
+
+class ResNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer1(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.fc(x)
+
+model = ResNet()
+x = torch.randn(2, 3, 8, 8)
+target = torch.tensor([1, 3])
+loss = F.cross_entropy(model(x), target)
+loss.backward()
+print(loss.item())
+"""
+
+# The official autograd tutorial's six nodes.
+TUTORIAL = """import torch
+
+x = torch.ones(5)  # input tensor
+y = torch.zeros(3)  # expected output
+w = torch.randn(5, 3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+z = torch.matmul(x, w) + b
+loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+loss.backward()
+print(w.grad)
+print(b.grad)
+"""
+
+# The models of issue 26, each of a kind people bring: they must read at Fit.
+REAL = {"gpt": GPT, "resnet": RESNET, "cnn": CNN, "gan": GAN, "lstm cell": LSTM_CELL,
+        "plain list": PLAIN_LIST, "autograd tutorial": TUTORIAL}

@@ -2,7 +2,7 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
-from models import CNN, GPT, MLP, RNN, TRANSFORMER
+from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RNN, TRANSFORMER
 
 from conftest import trace_doc
 from gradtrace.grouping import OPENING_BOXES
@@ -197,23 +197,6 @@ def test_a_long_run_of_repeats_that_is_no_chain_is_passed_over_quickly():
     assert time.perf_counter() - started < 2 and not groups.labels
 
 
-GAN = """import torch
-from torch import nn
-torch.manual_seed(0)
-netD = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
-netG = nn.Sequential(nn.Linear(2, 4))
-criterion = nn.BCEWithLogitsLoss()
-real, noise = torch.randn(5, 4), torch.randn(5, 2)
-errD_real = criterion(netD(real), torch.ones(5, 1))
-fake = netG(noise)
-errD_fake = criterion(netD(fake.detach()), torch.zeros(5, 1))
-errD = errD_real + errD_fake
-errD.backward()
-errG = criterion(netD(fake), torch.ones(5, 1))
-errG.backward()
-"""
-
-
 def _ancestors(doc: dict, node_id: int) -> set[int]:
     inputs: dict = {}
     for e in doc["graph"]["edges"]:
@@ -244,20 +227,6 @@ def test_a_module_called_three_times_is_three_boxes_each_wired_to_its_own_loss()
     assert {"netD", "netD#2", "netD#3"} <= set(groups)
 
 
-LSTM_CELL = """import torch
-from torch import nn
-torch.manual_seed(0)
-cell = nn.LSTMCell(4, 8)
-head = nn.Linear(8, 1)
-xs = torch.randn(20, 3, 4)
-h, c = torch.zeros(3, 8), torch.zeros(3, 8)
-for t in range(20):
-    h, c = cell(xs[t], (h, c))
-loss = head(h).pow(2).mean()
-loss.backward()
-"""
-
-
 def test_a_cell_called_at_every_time_step_folds_into_windows_of_its_calls_in_order():
     doc = trace_doc(LSTM_CELL)
     reply = view_layout(wire_of(doc), None)
@@ -271,17 +240,6 @@ def test_a_cell_called_at_every_time_step_folds_into_windows_of_its_calls_in_ord
         ["cell"] + [f"cell#{k}" for k in range(2, 11)])
     leaves = {n["label"] for n in doc["graph"]["nodes"] if n["kind"] == "leaf"}
     assert {"cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh"} <= leaves
-
-
-PLAIN_LIST = """import torch
-from torch import nn
-torch.manual_seed(0)
-layers = [nn.Linear(8, 8) for _ in range(6)]
-h = torch.randn(4, 8)
-for lin in layers:
-    h = h + torch.tanh(lin(h))
-h.pow(2).mean().backward()
-"""
 
 
 def test_layers_in_a_plain_list_are_named_by_where_they_live_and_fold():

@@ -302,18 +302,23 @@ def sync_problem(payload) -> str | None:
         return "sync.collapsed must be a list of group paths or null"
     view = payload.get("view")
     if view is not None and not _is_view(view):
-        return ("sync.view must be {cx, cy, scale, w, h}: finite numbers, a positive scale and a "
-                "canvas size")
+        return ("sync.view must be {cx, cy, scale, w, h, down}: finite numbers, a positive "
+                "scale, a canvas size and whether the graph is drawn top to bottom")
     if type(payload.get("internals")) is not bool:
         return "sync.internals must be true or false"
     return None
 
 
 def _is_view(view) -> bool:
-    """{cx, cy, scale, w, h}: the world point at the centre of the presenter's canvas, its scale,
-    and the canvas's size in CSS pixels (a viewer fits the same region to its own canvas)."""
-    if not isinstance(view, dict) or set(view) != {"cx", "cy", "scale", "w", "h"}:
+    """{cx, cy, scale, w, h, down}: the world point at the centre of the presenter's canvas, its
+    scale, the canvas's size in CSS pixels (a viewer fits the same region to its own canvas), and
+    whether the graph is drawn top to bottom (the viewer draws it so too, or the point is
+    elsewhere). ``down`` may be left out: across."""
+    if not isinstance(view, dict) or not {"cx", "cy", "scale", "w", "h"} <= set(view) <= {
+            "cx", "cy", "scale", "w", "h", "down"}:
         return False
-    numbers = list(view.values())
+    if type(view.get("down", False)) is not bool:
+        return False
+    numbers = [v for k, v in view.items() if k != "down"]
     return (all(type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e9 for v in numbers)
             and view["scale"] > 0 and 0 < view["w"] < 1e5 and 0 < view["h"] < 1e5)

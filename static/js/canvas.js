@@ -4,7 +4,7 @@
 import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace, groupTitle } from "./groups.js";
 import { compactValue, nodeDevice, nodeFace, shortValue } from "./scene.js";
-import { boundsOf, nodeBox, onScreen, toScreen } from "./view.js";
+import { boundsOf, FRAME, nodeBox, onScreen, toScreen } from "./view.js";
 
 // The theme's colours, from the canvas's style (or, for an export's stand-in, `styleOf`'s).
 function colors(canvas) {
@@ -38,16 +38,15 @@ const DETAIL_PX = 10;
 // room for it (the title first), then goes, and the box's shape and colour speak for it.
 const MIN_PX = 9;
 const GROUP_PX = 11;
-// A module's box reaches this far (world units) above its nodes, and each box around it that
-// much further; its name is drawn in that band when the band is NAME_PX tall on screen.
-const BAND = 26;
-const NESTED_BAND = 18;
+// A module's box reaches FRAME.band (world units) above its nodes, and each box around it
+// FRAME.nested further; its name is drawn in that band when the band is NAME_PX tall on screen.
 const NAME_PX = 18;
 const GLYPH_W = 40;
 // Presenter mode: text, edge labels and pulses half as large again (main.js zooms the view to
 // match, so the boxes grow with their text).
 let big = 1;
 export function setPresenting(on) { big = on ? 1.5 : 1; }
+let down = false; // the graph drawn top to bottom (orient.js): edges leave boxes downwards
 const kOf = (view) => Math.min(view.scale, 1.6 * big); // a node with a glyph keeps this much on its right for it
 const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
 
@@ -85,6 +84,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   }
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  down = Boolean(graph.down);
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
   const nodes = graph.byId;
@@ -260,24 +260,30 @@ function drawFar(ctx, c, graph, scene, view, shown) {
   return drawn;
 }
 
+// An edge's ends and its curve's two control points, on screen: out of the source's right side
+// into the consumer's left, or, drawn top to bottom (orient.js), out of its bottom into the top.
 function edgeEnds(view, src, dst) {
+  if (down) {
+    const a = toScreen(view, src.x, src.y + nodeBox(src).h / 2);
+    const b = toScreen(view, dst.x, dst.y - nodeBox(dst).h / 2);
+    const bend = Math.max((b.y - a.y) / 2, 20);
+    return [a, b, { x: a.x, y: a.y + bend }, { x: b.x, y: b.y - bend }];
+  }
   const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
   const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
-  return [a, b, Math.max((b.x - a.x) / 2, 20)];
+  const bend = Math.max((b.x - a.x) / 2, 20);
+  return [a, b, { x: a.x + bend, y: a.y }, { x: b.x - bend, y: b.y }];
 }
 
-// The point at t (0..1) on an edge's cubic Bézier curve.
-function bezierPoint(a, b, bend, t) {
+// The point at t (0..1) on an edge's cubic Bézier curve (edgeEnds).
+function bezierPoint([a, b, p, q], t) {
   const u = 1 - t;
-  return {
-    x: u ** 3 * a.x + 3 * u * u * t * (a.x + bend) + 3 * u * t * t * (b.x - bend) + t ** 3 * b.x,
-    y: u ** 3 * a.y + 3 * u * u * t * a.y + 3 * u * t * t * b.y + t ** 3 * b.y,
-  };
+  return { x: u ** 3 * a.x + 3 * u * u * t * p.x + 3 * u * t * t * q.x + t ** 3 * b.x,
+           y: u ** 3 * a.y + 3 * u * u * t * p.y + 3 * u * t * t * q.y + t ** 3 * b.y };
 }
 
 function drawPulse(ctx, color, outline, view, src, dst, t) {
-  const [a, b, bend] = edgeEnds(view, src, dst);
-  const { x, y } = bezierPoint(a, b, bend, t);
+  const { x, y } = bezierPoint(edgeEnds(view, src, dst), t);
   ctx.beginPath();
   ctx.arc(x, y, 7 * big, 0, 2 * Math.PI);
   ctx.fillStyle = color;
@@ -316,6 +322,26 @@ function moduleBounds(graph, visible) {
   return groups;
 }
 
+// The world rectangle [x0, y0, x1, y1] of an open group's frame around its bounds
+// (moduleBounds): its name band above, its sides and bottom padded.
+function frameRect({ x0, y0, x1, y1, below }) {
+  const side = 8 + 6 * below;
+  return [x0 - side, y0 - FRAME.band - FRAME.nested * below, x1 + side,
+          y1 + FRAME.pad * (1 + below)];
+}
+
+// [x0, y0, x1, y1]: the world box around every open group's frame, for fitting the view to the
+// picture with its frames and their names (Infinity and -Infinity for none).
+export function framesBounds(graph) {
+  const all = new Set(graph.nodes.map((n) => n.id));
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const bounds of moduleBounds(graph, all).values()) {
+    const [a, b, c, d] = frameRect(bounds);
+    [x0, y0, x1, y1] = [Math.min(x0, a), Math.min(y0, b), Math.max(x1, c), Math.max(y1, d)];
+  }
+  return [x0, y0, x1, y1];
+}
+
 // A labelled frame around each open group (moduleBounds); an outer frame is padded more than
 // the frames inside it. `labels`: path -> a fold's text. Returns what it drew: kind "group" or
 // "fold", open.
@@ -325,11 +351,7 @@ function drawModules(ctx, c, view, groups, labels) {
   const drawn = [];
   for (const [path, bounds] of groups) {
     const below = bounds.below;
-    const side = 8 + 6 * below;
-    const x0 = bounds.x0 - side;
-    const y0 = bounds.y0 - BAND - NESTED_BAND * below;
-    const x1 = bounds.x1 + side;
-    const y1 = bounds.y1 + 6 + 6 * below;
+    const [x0, y0, x1, y1] = frameRect(bounds);
     const a = toScreen(view, x0, y0);
     const b = toScreen(view, x1, y1);
     roundRect(ctx, a.x, a.y, b.x - a.x, b.y - a.y, 8);
@@ -342,7 +364,7 @@ function drawModules(ctx, c, view, groups, labels) {
     // small boxes must not become a smear of names. A click on the band closes it.
     const fold = path.startsWith("loop:");
     const name = fold && labels ? labels.get(path) || path : groupTitle(path);
-    const band = (below ? NESTED_BAND : BAND) * view.scale;
+    const band = (below ? FRAME.nested : FRAME.band) * view.scale;
     const named = ctx.measureText(name).width + 16 <= b.x - a.x && band >= NAME_PX;
     if (named) {
       ctx.fillStyle = c.muted;
@@ -356,10 +378,11 @@ function drawModules(ctx, c, view, groups, labels) {
 }
 
 function drawEdge(ctx, c, view, src, dst, grad, slot) {
-  const [a, b, bend] = edgeEnds(view, src, dst);
+  const ends = edgeEnds(view, src, dst);
+  const [a, b, p, q] = ends;
   ctx.beginPath();
   ctx.moveTo(a.x, a.y);
-  ctx.bezierCurveTo(a.x + bend, a.y, b.x - bend, b.y, b.x, b.y);
+  ctx.bezierCurveTo(p.x, p.y, q.x, q.y, b.x, b.y);
   const level = grad ? gradLevel(grad) : 0;
   ctx.setLineDash(bad(grad) ? [6, 4] : []);
   ctx.strokeStyle = grad ? (bad(grad) ? c.bad : gradColor(level)) : c.edge;
@@ -369,9 +392,10 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
   if (!grad && view.scale > 0.5) { // an arrowhead: data flows into the consumer
     const k = Math.min(view.scale, 1.5);
     ctx.beginPath();
+    const [along, across] = down ? [[0, -7 * k], [3.5 * k, 0]] : [[-7 * k, 0], [0, 3.5 * k]];
     ctx.moveTo(b.x, b.y);
-    ctx.lineTo(b.x - 7 * k, b.y - 3.5 * k);
-    ctx.lineTo(b.x - 7 * k, b.y + 3.5 * k);
+    ctx.lineTo(b.x + along[0] - across[0], b.y + along[1] - across[1]);
+    ctx.lineTo(b.x + along[0] + across[0], b.y + along[1] + across[1]);
     ctx.closePath();
     ctx.fillStyle = c.muted;
     ctx.fill();
@@ -382,7 +406,7 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
     ctx.textAlign = "right";
     ctx.fillText(String(slot), b.x - 4, b.y - 4);
   }
-  return grad && view.scale > 0.5 ? { grad, a, b, bend } : null;
+  return grad && view.scale > 0.5 ? { grad, ends } : null;
 }
 
 const CHIP_AT = [0.5, 0.35, 0.65, 0.2, 0.8]; // where along an edge its label may go, best first
@@ -396,11 +420,11 @@ function drawChips(ctx, c, chips, nodeBoxes) {
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
   const taken = [...nodeBoxes];
-  for (const { grad, a, b, bend } of chips) {
+  for (const { grad, ends } of chips) {
     const text = edgeLabel(grad);
     const w = ctx.measureText(text).width + 8;
     for (const t of CHIP_AT) {
-      const p = bezierPoint(a, b, bend, t);
+      const p = bezierPoint(ends, t);
       const h = 16 * big;
       const rect = { x: p.x - w / 2, y: p.y - h / 2, w, h };
       if (taken.every((q) => apart(rect, q))) {

@@ -66,7 +66,8 @@ const PILL_ROOM = 30; // above each box, for the scissors mark
 // them), `route` the edge's points and `pill` the mark's centre.
 export function placeCuts(marks, nodes, byId) {
   const [x0, , , y1] = nodes.length ? boundsOf(nodes) : [0, 0, 0, 0];
-  const channel = (node) => node.x + nodeWidth(node) / 2 + CHANNEL;
+  // drawn top to bottom (orient.js), the gap right of the node's column
+  const channel = (node) => node.lane ?? node.x + nodeWidth(node) / 2 + CHANNEL;
   const orphans = marks.filter((m) => m.node === null);
   const anchored = marks.filter((m) => m.node !== null)
     .sort((a, b) => channel(byId.get(a.node)) - channel(byId.get(b.node)));

@@ -6,8 +6,10 @@ import { boxWidth, textWidth } from "./canvas.js";
 import { cutMarks, placeCuts } from "./cuts.js";
 import { fill as fillDepths } from "./depth.js";
 import { foldGraph } from "./fold.js";
+import { followedView } from "./following.js";
 import { collapsedPaths, groupFace, viewGraph } from "./groups.js";
 import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
+import { goesDown, orient } from "./orient.js";
 import { currentFrame } from "./player.js";
 import { compactValue, nodeFace, sceneAt } from "./scene.js";
 import { passOfFrame } from "./timeline.js";
@@ -15,7 +17,8 @@ import { fitLayers } from "./view.js";
 
 // The graph as drawn: folded in the teaching view; for a loop, the iteration of the pass the
 // player is on (iteration.js); each node as wide as its text needs and the layers spaced to
-// match. Rebuilt only when the graph, the timeline, the view kind or the iteration changes.
+// match; turned top to bottom where the pane is tall, or where asked (orient.js). Rebuilt only
+// when the graph, the timeline, the view kind, the iteration or the direction changes.
 const measure = window.document.createElement("canvas").getContext("2d");
 export function drawnGraph(app) {
   const { state } = app;
@@ -23,7 +26,10 @@ export function drawnGraph(app) {
   const pass = shownPass(app);
   const current = state.layout.graph === doc.graph && state.layout.pass === pass;
   const reply = current ? state.layout.reply : null;
-  const key = [doc.graph, state.frames, state.internals, pass, reply, state.layout.failed];
+  const direction = directionOf(app);
+  const [width, height] = [app.ui.canvas.clientWidth, app.ui.canvas.clientHeight];
+  const key = [doc.graph, state.frames, state.internals, pass, reply, state.layout.failed,
+               direction, width, height];
   if (!state.graphKey || key.some((part, i) => part !== state.graphKey[i])) {
     if (!current) { askForLayout(app, state.collapsed); }
     // A big graph waits for its view (drawing it whole first would only delay that); a small
@@ -33,13 +39,14 @@ export function drawnGraph(app) {
     const whole = state.internals ? viewed : foldGraph(viewed, explained(doc));
     const base = pass === null || reply ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
-    const nodes = fitLayers(base.nodes, (n) => (n.members
+    const sized = fitLayers(base.nodes, (n) => (n.members
       ? boxWidth(measure, groupFace(n, null))
       : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end), ...accumulating(n, end)])));
+    const { nodes, down } = orient(direction, sized, width, height);
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const cuts = placeCuts(cutMarks(doc, byId), nodes, byId);
-    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts };
+    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts, down };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
@@ -62,6 +69,14 @@ const explained = (doc) => new Set(doc.diagnostics.map((d) => {
   return variable ? variable.node : null;
 }).filter((id) => id !== null && id !== undefined));
 
+// The direction the graph is drawn in (orient.js): as the direction control says. A viewer who
+// follows a presenter draws as the presenter does, so that the part of the picture it is sent
+// is the same part.
+function directionOf({ state }) {
+  const presenter = followedView(state);
+  return presenter ? (presenter.down ? "down" : "across") : state.direction;
+}
+
 const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
 const LEGIBLE_LAYER_PX = 90; // a layer of the graph, fitted with its text at least 9 px
 
@@ -79,9 +94,11 @@ export function askForLayout(app, collapsed, then = () => {}, opened = null) {
   state.layout = { graph, pass, reply: same ? state.layout.reply : null };
   if (!graph.nodes.length) { return; }
   const nodes = pass === null ? null : iterationNodes(graph, iterations(doc).get(pass));
-  // how many layers fit side by side with their text legible: the opening view fits them
-  const layers = collapsed === null
-    ? Math.max(Math.floor(ui.canvas.clientWidth / LEGIBLE_LAYER_PX), 4) : null;
+  // how many layers fit side by side (or one below another) with their text legible: the
+  // opening view fits them
+  const along = goesDown(directionOf(app), ui.canvas.clientWidth, ui.canvas.clientHeight)
+    ? ui.canvas.clientHeight : ui.canvas.clientWidth;
+  const layers = collapsed === null ? Math.max(Math.floor(along / LEGIBLE_LAYER_PX), 4) : null;
   const ask = { graph, pass, then, request: { collapsed, nodes, opened, layers } };
   if (state.asking.busy) { state.asking.next = ask; } else { sendLayout(app, ask); }
 }

@@ -178,6 +178,10 @@ export function wireCanvas(app) {
     const level = Number(ui.depth.value);
     if (reply && level) { collapseTo(app, collapsedAt(reply, level)); }
   });
+  ui.direction.addEventListener("change", () => {
+    state.direction = ui.direction.value;
+    fitAll(); // the picture turns as a whole: fit it
+  });
   ui.minimap.addEventListener("pointerdown", (e) => {
     if (!state.view || !state.minimapView) { return; }
     const rect = ui.minimap.getBoundingClientRect();

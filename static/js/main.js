@@ -13,6 +13,7 @@ import { draw, lastCuts, setPresenting } from "./canvas.js";
 import { captionAt } from "./captions.js";
 import { cutMarks } from "./cuts.js";
 import { wireExports } from "./exports.js";
+import { followedStep } from "./following.js";
 import { drawnGraph } from "./graphview.js";
 import { showDevices, wireCanvas, wireChoices, wirePlayer } from "./input.js";
 import { connectionNotice, LOST_RUN, wireConnection } from "./connection.js";
@@ -26,7 +27,7 @@ import * as player from "./player.js";
 import { createProgress, noteEvent, progressText } from "./progress.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
-import { afterRender, followedStep, leaveSync, wireClassroom } from "./sync.js";
+import { afterRender, leaveSync, wireClassroom } from "./sync.js";
 import { buildTimeline, livePosition, passOfFrame, printedBy } from "./timeline.js";
 import { centreOn, fitView } from "./view.js";
 
@@ -44,9 +45,10 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "step-forward", "jump-forward", "jump-backward", "timeline", "speed", "frame",
                   "canvas", "inspector", "problems", "output", "empty", "theme", "passes",
                   "losses", "internals", "present", "try-seed", "search", "zoom-in",
-                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "depth", "caption",
-                  "pause-each", "share", "share-link", "run-shared", "export", "export-menu",
-                  "export-whole", "export-png", "export-svg", "export-json", "export-html",
+                  "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "depth", "direction",
+                  "caption", "pause-each", "share", "share-link", "run-shared", "export",
+                  "export-menu", "export-whole", "export-png", "export-svg", "export-json",
+                  "export-html",
                   "follow", "room-info", "allow-runs", "room-qr", "progress", "keep-passes"]) {
   ui[id] = $(id);
 }
@@ -57,6 +59,7 @@ const state = {
   progress: createProgress(0), // passes, loss and time while a run goes (progress.js)
   playerTouched: false, // the user moved the player during this run: it stays where they put it
   view: null, viewTouched: false, dirty: false, // dirty: draw on the next animation frame
+  direction: "auto", // the graph drawn across, down, or by the pane's shape (orient.js)
   presenterView: null, // a classroom presenter's last view (sync.js)
   selected: null, selectedName: null, errorLines: [],
   // caches, each with the key it was made for
@@ -323,6 +326,11 @@ function replaySaved({ document: doc, prints, code }) {
   setStatus("a saved run, replayed with no server");
 }
 
+// How far down the canvas its tools (search, zoom, Fit, ...) reach: a fitted view starts below.
+const tools = window.document.querySelector(".canvas-tools");
+const toolsCover = () => Math.max(tools.getBoundingClientRect().bottom
+  - ui.canvas.getBoundingClientRect().top, 0);
+
 function render() {
   const doc = state.doc;
   if (!doc) { return; }
@@ -336,7 +344,7 @@ function render() {
   const graph = drawnGraph(app);
   const shapes = graph.nodes.length + graph.cuts.length;
   aim(state, graph, scene, frameIndex, ui.canvas.clientWidth, ui.canvas.clientHeight,
-      presenting());
+      presenting(), state.view ? 0 : toolsCover());
   if (!shapes) { // nothing (yet) to show: no picture left over from the last run
     ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
     window.gradtrace.drawn = [];

@@ -23,8 +23,9 @@ function viewStateOf({ state, ui, editor }) {
     selected: typeof state.selected === "number" ? state.selected : null,
     selected_name: state.selectedName ?? null,
     collapsed: shownGroups(state),
-    view: centre ? { cx: centre.x, cy: centre.y, scale: view.scale,
-                     w: ui.canvas.clientWidth, h: ui.canvas.clientHeight } : null,
+    view: centre ? { cx: centre.x, cy: centre.y, scale: view.scale, w: ui.canvas.clientWidth,
+                     h: ui.canvas.clientHeight, down: Boolean(state.graph && state.graph.down) }
+      : null,
     internals: state.internals,
   };
 }
@@ -58,7 +59,7 @@ function applyViewState(app, s) {
     state.view = { scale, tx: ui.canvas.clientWidth / 2 - cx * scale,
                    ty: ui.canvas.clientHeight / 2 - cy * scale };
     state.viewTouched = true;
-  } else if (s.view) { // framed anew (followedView) whenever the graph or the canvas changes
+  } else if (s.view) { // framed anew (following.js) whenever the graph or the canvas changes
     state.presenterView = s.view;
     state.view = null;
     state.viewTouched = false;
@@ -108,18 +109,6 @@ export function afterRender(app) {
     const latest = JSON.stringify(viewStateOf(app));
     if (latest !== room.sent) { room.sent = latest; app.request("sync", JSON.parse(latest)); }
   }, SEND_EVERY);
-}
-
-// The presenter's view, for a viewer who follows to frame its own canvas by; else null.
-export function followedView(state) {
-  const room = state.room;
-  return room.role === "viewer" && room.following ? state.presenterView ?? null : null;
-}
-
-// A viewer who follows keeps the presenter's step while the run's frames arrive.
-export function followedStep(state) {
-  const room = state.room;
-  return room.role === "viewer" && room.following && room.last ? room.last.step : null;
 }
 
 // A viewer went its own way (panned, selected, stepped): it stops following until it asks.

@@ -9,6 +9,15 @@ export const NODE_SIZE = Object.freeze({
 
 export const MAX_NODE_WIDTH = 280;
 
+// An open group's frame around its boxes, in world units (canvas.drawModules): its name band
+// above them, each frame around another that much taller, and its sides and bottom padded by
+// `pad` for each level of frames inside it, plus one.
+export const FRAME = Object.freeze({ band: 26, nested: 18, pad: 6 });
+
+// The least scale a fitted view takes: a box's title (12 px at scale 1) stays at 11 px or more.
+// A picture too big for the pane at this scale shows its start, and pans.
+export const READABLE_SCALE = 11 / 12;
+
 // A node's box: its kind's size, or the width fitLayers gave it.
 export function nodeBox(node) {
   const size = NODE_SIZE[node.kind] || NODE_SIZE.op;
@@ -60,13 +69,29 @@ export function boundsOf(nodes) {
   return [x0, y0, x1, y1];
 }
 
+// The scale at which every node shows on a width x height canvas, with a margin in pixels.
+export function wholeScale(nodes, width, height, margin = 32) {
+  const [x0, y0, x1, y1] = boundsOf(nodes);
+  return Math.min((width - 2 * margin) / (x1 - x0), (height - 2 * margin) / (y1 - y0));
+}
+
 // The view that shows every node, centred, with a margin in pixels; never zoomed past 2x.
 export function fitView(nodes, width, height, margin = 32) {
-  if (nodes.length === 0) { return identity(); }
-  const [x0, y0, x1, y1] = boundsOf(nodes);
-  const scale = Math.min((width - 2 * margin) / (x1 - x0), (height - 2 * margin) / (y1 - y0), 2);
-  return { scale, tx: (width - (x1 - x0) * scale) / 2 - x0 * scale,
-           ty: (height - (y1 - y0) * scale) / 2 - y0 * scale };
+  return nodes.length === 0 ? identity() : fitBounds(boundsOf(nodes), width, height, margin);
+}
+
+// The view that shows the world box [x0, y0, x1, y1], centred, with a margin in pixels and `top`
+// more above (where the canvas's tools lie over it); never zoomed past 2x, and never below
+// `least` (READABLE_SCALE: text stays readable). Along a side that then does not fit, the view
+// shows the picture's start (its inputs) and the rest is reached by panning; `partial` says so.
+export function fitBounds([x0, y0, x1, y1], width, height, margin = 32, least = 0, top = 0) {
+  const whole = Math.min((width - 2 * margin) / (x1 - x0),
+                         (height - top - 2 * margin) / (y1 - y0), 2);
+  const scale = Math.max(whole, Math.min(least, 2));
+  const place = (lo, hi, room) => ((hi - lo) * scale <= room - 2 * margin
+    ? (room - (hi - lo) * scale) / 2 - lo * scale : margin - lo * scale);
+  return { scale, tx: place(x0, x1, width), ty: top + place(y0, y1, height - top),
+           partial: scale > whole };
 }
 
 // The presenter's view ({cx, cy, scale, w, h}: its centre, scale and canvas size) on a canvas

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  fitLayers, fitView, followView, hitTest, identity, MAX_NODE_WIDTH, nodeBox, onScreen, overlaps, pan,
-  toScreen, toWorld, zoomAt,
+  boundsOf, fitBounds, fitLayers, fitView, followView, hitTest, identity, MAX_NODE_WIDTH, nodeBox,
+  onScreen, overlaps, pan, READABLE_SCALE, toScreen, toWorld, zoomAt,
 } from "../../static/js/view.js";
 
 const near = (a, b) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
@@ -34,6 +34,21 @@ test("fit shows every node inside the canvas", () => {
       assert.ok(s.x >= 0 && s.x <= 400 && s.y >= 0 && s.y <= 300, JSON.stringify(s));
     }
   }
+});
+
+test("a fit never goes below a readable scale: a long picture shows its start and pans", () => {
+  const chain = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ id: i, kind: "op", x: i * 200, y: 0 }));
+  const view = fitBounds(boundsOf(chain), 880, 500, 16, READABLE_SCALE, 40);
+  assert.equal(view.scale, READABLE_SCALE); // a title of 12 px at scale 1 reads 11 px
+  assert.ok(view.partial);
+  const first = nodeBox(chain[0]);
+  near(toScreen(view, first.x, 0).x, 16); // the inputs, at the left margin
+  near(toScreen(view, 0, 0).y, 40 + (500 - 40) / 2); // centred below the tools, along the side that fits
+  assert.ok(!onScreen(view, nodeBox(chain[9]), 880, 500)); // the end is reached by panning
+  // a picture that fits shows whole, centred, and is not partial
+  const small = fitBounds(boundsOf(chain.slice(0, 3)), 880, 500, 16, READABLE_SCALE, 40);
+  assert.ok(small.scale > READABLE_SCALE && !small.partial);
+  for (const n of chain.slice(0, 3)) { assert.ok(onScreen(small, nodeBox(n), 880, 500, true)); }
 });
 
 test("a narrower viewer frames the part of the graph the presenter sees, no closer", () => {
