@@ -51,6 +51,9 @@ CASES = {
     "matmul of a vector": ("a = torch.tensor([1.0, 2.0], requires_grad=True)\n"
                            "b = torch.tensor([[3.0, 1.0], [4.0, -1.0]], requires_grad=True)\n"
                            "out = torch.matmul(a, b)\n", "ab"),
+    "batched matmul": ("a = torch.tensor([[[[1.0, 2.0]]]], requires_grad=True)\n"
+                       "b = torch.tensor([[[[3.0], [-1.0]]]], requires_grad=True)\n"
+                       "out = (a @ b.transpose(-2, -1).transpose(-2, -1)).flatten()\n", "ab"),
     "view": ("a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)\n"
              "out = a.view(4) * torch.tensor([1.0, 2.0, 3.0, 4.0])\n", "a"),
     "reshape": ("a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)\n"
@@ -136,6 +139,20 @@ def test_a_node_that_only_reshapes_says_so_whatever_call_made_it(captions):
     reshapes = [t for t in texts if t.startswith(("SqueezeBackward", "UnsqueezeBackward"))]
     assert reshapes and all("reshaped back to the input's shape" in t and "@" not in t
                             for t in reshapes), texts
+
+
+def test_each_node_of_one_call_names_its_own_operands(captions):
+    """A 4-D matmul is an expand, a clone, a bmm and views: each says what it does in the call,
+    never ∂(a @ b)/∂(a @ b)."""
+    by_name, _ = captions
+    texts = by_name["batched matmul"]
+    pairs = [m for t in texts for m in re.findall(r"∂(\(.+?\)|\w+)/∂(\(.+?\)|\w+) = ", t)]
+    pairs = [(out, wrt) for out, wrt in pairs if out != "loss"]  # ∂loss/∂loss = 1: the seed
+    assert pairs and all(out != wrt for out, wrt in pairs), pairs
+    inside = " ".join(texts)
+    assert "(expand in a @ b" in inside and "(bmm in a @ b" in inside, texts
+    clones = [t for t in texts if t.startswith("CloneBackward")]
+    assert all("a copy passes the gradient on unchanged" in t for t in clones), clones
 
 
 def test_the_seed_example_reads_as_its_article_does():

@@ -45,8 +45,37 @@ function contextOf(doc) {
   for (const v of doc.variables) {
     if (v.tensor !== null && v.tensor !== undefined) { ctx.names.set(v.tensor, v.name); }
   }
+  ctx.labels = nodeLabels(doc.graph, ctx.edges);
   contexts.set(doc, ctx);
   return ctx;
+}
+
+// Each node's name in the maths: its label, except where one call made several nodes (`att @ v`
+// is an expand, a bmm and a view; a library module's call is all its ops). There the nodes the
+// call's result does not come out of are named by what each does in it ("expand in att @ v"),
+// so that a node's maths names its own operands, never ∂(att @ v)/∂(att @ v).
+function nodeLabels(graph, edgesInto) {
+  const byStep = new Map();
+  for (const n of graph.nodes) {
+    if (n.kind === "leaf" || n.step === null || n.step === undefined) { continue; }
+    if (!byStep.has(n.step)) { byStep.set(n.step, []); }
+    byStep.get(n.step).push(n);
+  }
+  const labels = new Map(graph.nodes.map((n) => [n.id, n.label]));
+  for (const made of byStep.values()) {
+    if (made.length < 2) { continue; }
+    const ids = new Set(made.map((n) => n.id));
+    const feeding = new Set(); // the call's nodes that feed another of its nodes
+    for (const n of made) {
+      for (const e of edgesInto.get(n.id) || []) { if (ids.has(e.src)) { feeding.add(e.src); } }
+    }
+    for (const n of made) {
+      if (feeding.has(n.id)) {
+        labels.set(n.id, `${n.name.replace(/Backward\d*$/, "").toLowerCase()} in ${n.label}`);
+      }
+    }
+  }
+  return labels;
 }
 
 // -- forward --------------------------------------------------------------------------------------
@@ -114,7 +143,7 @@ function backwardCaption(ctx, pass, step) {
   }
   const root = ctx.nodes.get(pass.roots[0]);
   const loss = root ? paren(root.label) : "loss";
-  const out = paren(node.label);
+  const out = paren(ctx.labels.get(node.id));
   const head = `${node.name} (${place(node)}) receives ∂${loss}/∂${out} = ${text(g)}`;
   const rule = ruleOf(node);
   const clauses = [];
@@ -122,7 +151,7 @@ function backwardCaption(ctx, pass, step) {
     const sent = step.grad_out ? step.grad_out[edge.slot] : null;
     if (!sent) { continue; }
     const target = ctx.nodes.get(edge.src);
-    const name = target ? paren(target.label) : `input ${edge.slot}`;
+    const name = target ? paren(ctx.labels.get(target.id)) : `input ${edge.slot}`;
     const local = rule ? rule(operands(ctx, node), edge.slot, sent) : null;
     clauses.push(local ? chainClause(out, name, local, g, sent)
       : `it sends the vector–Jacobian product of ${node.op}, ${text(sent)}, to ${name}`);
@@ -186,7 +215,7 @@ function operands(ctx, node) {
   const ids = step ? step.inputs : [];
   const to = new Map((ctx.edges.get(node.id) || []).map((e) => [e.slot, ctx.nodes.get(e.src)]));
   const nameOf = (i, fallback) => ctx.names.get(ids[i])
-    || (to.get(i) ? paren(to.get(i).label) : null)
+    || (to.get(i) ? paren(ctx.labels.get(to.get(i).id)) : null)
     || (ctx.spans.has(ids[i]) ? paren(ctx.spans.get(ids[i])) : fallback);
   return { a: inputs[0] || null, b: inputs[1] || null, y: node.values ? node.values[0] : null,
            saved, nameA: nameOf(0, "a"), nameB: nameOf(1, "b") };
@@ -215,6 +244,7 @@ const SHAPE_NODES = [
     back("reshaped")],
   [/^(Permute|Transpose|T)Backward\d*$/, back("transposed")],
   [/^ExpandBackward\d*$/, back("summed over the expanded dimensions,")],
+  [/^CloneBackward\d*$/, () => matrix("1: a copy passes the gradient on unchanged")],
 ];
 const shapeRule = (name) => (SHAPE_NODES.find(([pattern]) => pattern.test(name)) || [])[1];
 
