@@ -236,6 +236,15 @@ def test_a_variable_is_placed_at_the_binding_that_ran_not_a_later_one_that_never
     assert next(v for v in doc["variables"] if v["name"] == "x")["line"] == 2
 
 
+def test_a_variable_is_dated_to_the_line_that_bound_it_not_its_in_place_updates():
+    # The "Learning PyTorch with Examples" fit: a and b are updated in place every pass.
+    doc = trace_doc("import torch\nx = torch.linspace(-1, 1, 5)\n"
+                    "a = torch.randn((), requires_grad=True)\n"
+                    "for t in range(3):\n    loss = (a * x).pow(2).sum()\n    loss.backward()\n"
+                    "    with torch.no_grad():\n        a -= 0.1 * a.grad\n        a.grad = None\n")
+    assert next(v for v in doc["variables"] if v["name"] == "a")["line"] == 3
+
+
 @pytest.mark.parametrize("cap, says", [(0, "what the GPU has free"),
                                        (1024, "this run's cap of 1024 MiB")])
 def test_cuda_out_of_memory_is_a_memory_limit_that_says_what_to_do(cap, says):

@@ -14,13 +14,17 @@ from gradtrace.protocol import Variable
 
 def binding_lines(tree: ast.Module) -> dict[str, list[int]]:
     """Each name's top-level binding lines (not inside def/class), in order. Which of them ran
-    is for the run to say (Bindings.line)."""
+    is for the run to say (Bindings.line). An augmented assignment (``a -= lr * a.grad``) is no
+    binding: on a tensor it updates the same tensor in place, which a line before bound."""
     lines: dict[str, list[int]] = {}
     stack = list(reversed(tree.body))
     while stack:
         node = stack.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             lines.setdefault(node.name, []).append(node.lineno)
+            continue
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            stack.append(node.value)
             continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             lines.setdefault(node.id, []).append(node.lineno)
