@@ -227,3 +227,36 @@ def centre_of(page, box: dict) -> tuple[float, float]:
 def canvas_point(page, point: tuple[float, float]) -> tuple[float, float]:
     canvas = page.locator("[data-testid=canvas]").bounding_box()
     return canvas["x"] + point[0], canvas["y"] + point[1]
+
+
+# The "Learning PyTorch with Examples" fit, five passes: a and b change in place every pass.
+FIT = """import torch
+torch.manual_seed(0)
+x = torch.linspace(-3, 3, 50)
+a = torch.randn((), requires_grad=True)
+b = torch.randn((), requires_grad=True)
+for t in range(5):
+    loss = (a + b * x - torch.sin(x)).pow(2).sum()
+    loss.backward()
+    with torch.no_grad():
+        a -= 1e-3 * a.grad
+        b -= 1e-3 * b.grad
+        a.grad = None
+        b.grad = None
+"""
+
+
+def test_the_inspector_shows_the_pass_the_player_is_on(page):
+    """Issue 26: at pass 0 the inspector and the variable table show pass 0's values, not the
+    run's last, and a variable is dated to the line that bound it (not to `b -= ...`)."""
+    seen: list[float] = []  # b at the start of each pass, from plain torch
+    exec(FIT.replace("    loss =", "    seen.append(b.item())\n    loss ="), {"seen": seen})  # noqa: S102
+    assert len(seen) == 5 and f"{seen[0]:.4g}" != f"{seen[4]:.4g}"
+    run_and_settle(page, FIT)
+    for shown in (0, 4):
+        relaid(page, lambda: page.select_option("[data-testid=passes]", str(shown)))  # noqa: B023
+        row = page.inner_text("[data-testid=inspector] tr[data-name='b']")
+        assert f"{seen[shown]:.4g}" in row and "line 5" in row, (shown, row)
+        page.click("[data-testid=inspector] tr[data-name='b']")
+        detail = page.inner_text("[data-testid=inspector]")
+        assert f"value {seen[shown]:.4g}" in detail and "line 5:" in detail, (shown, detail)
