@@ -35,6 +35,24 @@ def click_and_settle(page, point: tuple[float, float]) -> None:
     relaid(page, lambda: page.mouse.click(*point))
 
 
+def edges_under_boxes(page) -> list[tuple]:
+    """(source, consumer, box) for each edge drawn that passes under a box other than its ends
+    (window.gradtrace.edges: points along each edge, in the canvas's pixels)."""
+    drawn_boxes, edges = page.evaluate("new Promise(done => requestAnimationFrame(() => done("
+                                       "[window.gradtrace.drawn, window.gradtrace.edges])))")
+    shown = [d for d in drawn_boxes if d["kind"] in SHOWN and not d.get("open")]
+    found = []
+    for edge in edges:
+        for p in edge["points"][1:-1]:
+            box = next((b for b in shown if b["id"] not in (edge["src"], edge["dst"])
+                        and b["x"] + 1 < p["x"] < b["x"] + b["w"] - 1
+                        and b["y"] + 1 < p["y"] < b["y"] + b["h"] - 1), None)
+            if box:
+                found.append((edge["src"], edge["dst"], box["id"]))
+                break
+    return found
+
+
 def zoom_out_until(page, shown, clicks: int = 8) -> None:
     """Fit keeps text readable, so a long picture shows its start: zoom out, as a user would,
     until ``shown()`` holds (or ``clicks`` clicks of −)."""
@@ -88,6 +106,7 @@ def test_real_models_read_at_fit_on_a_desktop_and_on_a_phone(browser, server, si
             assert not any(boxes_overlap(a, b) for b in shown[i + 1:]), (name, size, a)
         titles = [d["texts"][0]["px"] if d["texts"] else 0 for d in shown]
         assert min(titles) >= 11, (name, size, titles)
+        assert edges_under_boxes(page) == [], (name, size)
     page.screenshot(path=str(ARTIFACTS / f"page-real-{size[0]}.png"))
     page.close()
     assert not errors, errors

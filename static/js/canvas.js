@@ -4,6 +4,7 @@
 import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace, groupTitle } from "./groups.js";
 import { compactValue, nodeDevice, nodeFace, shortValue } from "./scene.js";
+import { curvePoint, edgeCurve } from "./routes.js";
 import { boundsOf, FRAME, nodeBox, onScreen, toScreen } from "./view.js";
 
 // The theme's colours, from the canvas's style (or, for an export's stand-in, `styleOf`'s).
@@ -85,6 +86,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   down = Boolean(graph.down);
+  drawnEdges = [];
   ctx.clearRect(0, 0, width, height);
   const c = colors(canvas);
   const nodes = graph.byId;
@@ -100,15 +102,21 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
     return [...groups, ...far, ...boxes];
   }
   const chips = [];
-  for (const edge of graph.edges) {
+  const routes = graph.routes || new Map();
+  const pathOf = (edge, k) => edgePath(view, nodes.get(edge.src), nodes.get(edge.dst),
+                                       routes.get(k));
+  graph.edges.forEach((edge, k) => {
     const src = nodes.get(edge.src);
     const dst = nodes.get(edge.dst);
     if (visible.has(edge.src) && visible.has(edge.dst) && (shown(src) || shown(dst))) {
-      const chip = drawEdge(ctx, c, view, src, dst, scene.edgeGrads.get(edge.key),
+      const path = pathOf(edge, k);
+      const chip = drawEdge(ctx, c, view, path, scene.edgeGrads.get(edge.key),
                             internals ? edge.slot : null);
       if (chip) { chips.push(chip); }
+      drawnEdges.push({ src: edge.src, dst: edge.dst,
+                        points: Array.from({ length: 21 }, (_, i) => curvePoint(path, i / 20)) });
     }
-  }
+  });
   const drawn = [];
   for (const node of graph.nodes) {
     if (!shown(node)) { continue; }
@@ -123,13 +131,13 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
     .map((m) => drawCut(ctx, c, view, m));
   drawn.unshift(...groups);
   if (progress < 1) {
-    for (const edge of graph.edges) {
+    graph.edges.forEach((edge, k) => {
       if (active.has(edge.dst) && visible.has(edge.src)) {
         const backward = scene.phase === "backward";
-        drawPulse(ctx, backward ? c.grad : c.forward, c.ink, view, nodes.get(edge.src),
-                  nodes.get(edge.dst), backward ? 1 - progress : progress);
+        drawPulse(ctx, backward ? c.grad : c.forward, c.ink, view, pathOf(edge, k),
+                  backward ? 1 - progress : progress);
       }
-    }
+    });
   }
   return drawn;
 }
@@ -219,7 +227,7 @@ function drawFar(ctx, c, graph, scene, view, shown) {
     if (!(shown(src) || shown(dst))) { continue; }
     const grad = scene.edgeGrads.get(edge.key);
     const path = !grad ? plain : bad(grad) ? broken : levels[Math.round(gradLevel(grad) * LEVELS)];
-    const [a, b] = edgeEnds(view, src, dst);
+    const [[a, , , b]] = edgePath(view, src, dst, null);
     if (!fresh(pixelKey(a) * 16777216 + pixelKey(b))) { continue; }
     path.moveTo(a.x, a.y);
     path.lineTo(b.x, b.y);
@@ -260,30 +268,12 @@ function drawFar(ctx, c, graph, scene, view, shown) {
   return drawn;
 }
 
-// An edge's ends and its curve's two control points, on screen: out of the source's right side
-// into the consumer's left, or, drawn top to bottom (orient.js), out of its bottom into the top.
-function edgeEnds(view, src, dst) {
-  if (down) {
-    const a = toScreen(view, src.x, src.y + nodeBox(src).h / 2);
-    const b = toScreen(view, dst.x, dst.y - nodeBox(dst).h / 2);
-    const bend = Math.max((b.y - a.y) / 2, 20);
-    return [a, b, { x: a.x, y: a.y + bend }, { x: b.x, y: b.y - bend }];
-  }
-  const a = toScreen(view, src.x + nodeBox(src).w / 2, src.y);
-  const b = toScreen(view, dst.x - nodeBox(dst).w / 2, dst.y);
-  const bend = Math.max((b.x - a.x) / 2, 20);
-  return [a, b, { x: a.x + bend, y: a.y }, { x: b.x - bend, y: b.y }];
-}
+// An edge's path on screen (routes.edgeCurve, its bends at least 20 px).
+const edgePath = (view, src, dst, route) => edgeCurve(src, dst, route, down, 20 / view.scale)
+  .map((segment) => segment.map((p) => toScreen(view, p.x, p.y)));
 
-// The point at t (0..1) on an edge's cubic Bézier curve (edgeEnds).
-function bezierPoint([a, b, p, q], t) {
-  const u = 1 - t;
-  return { x: u ** 3 * a.x + 3 * u * u * t * p.x + 3 * u * t * t * q.x + t ** 3 * b.x,
-           y: u ** 3 * a.y + 3 * u * u * t * p.y + 3 * u * t * t * q.y + t ** 3 * b.y };
-}
-
-function drawPulse(ctx, color, outline, view, src, dst, t) {
-  const { x, y } = bezierPoint(edgeEnds(view, src, dst), t);
+function drawPulse(ctx, color, outline, view, path, t) {
+  const { x, y } = curvePoint(path, t);
   ctx.beginPath();
   ctx.arc(x, y, 7 * big, 0, 2 * Math.PI);
   ctx.fillStyle = color;
@@ -377,12 +367,11 @@ function drawModules(ctx, c, view, groups, labels) {
   return drawn;
 }
 
-function drawEdge(ctx, c, view, src, dst, grad, slot) {
-  const ends = edgeEnds(view, src, dst);
-  const [a, b, p, q] = ends;
+function drawEdge(ctx, c, view, path, grad, slot) {
+  const [a, b] = [path[0][0], path[path.length - 1][3]];
   ctx.beginPath();
   ctx.moveTo(a.x, a.y);
-  ctx.bezierCurveTo(p.x, p.y, q.x, q.y, b.x, b.y);
+  for (const [, p, q, end] of path) { ctx.bezierCurveTo(p.x, p.y, q.x, q.y, end.x, end.y); }
   const level = grad ? gradLevel(grad) : 0;
   ctx.setLineDash(bad(grad) ? [6, 4] : []);
   ctx.strokeStyle = grad ? (bad(grad) ? c.bad : gradColor(level)) : c.edge;
@@ -406,7 +395,7 @@ function drawEdge(ctx, c, view, src, dst, grad, slot) {
     ctx.textAlign = "right";
     ctx.fillText(String(slot), b.x - 4, b.y - 4);
   }
-  return grad && view.scale > 0.5 ? { grad, ends } : null;
+  return grad && view.scale > 0.5 ? { grad, path } : null;
 }
 
 const CHIP_AT = [0.5, 0.35, 0.65, 0.2, 0.8]; // where along an edge its label may go, best first
@@ -420,11 +409,11 @@ function drawChips(ctx, c, chips, nodeBoxes) {
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
   const taken = [...nodeBoxes];
-  for (const { grad, ends } of chips) {
+  for (const { grad, path } of chips) {
     const text = edgeLabel(grad);
     const w = ctx.measureText(text).width + 8;
     for (const t of CHIP_AT) {
-      const p = bezierPoint(ends, t);
+      const p = curvePoint(path, t);
       const h = 16 * big;
       const rect = { x: p.x - w / 2, y: p.y - h / 2, w, h };
       if (taken.every((q) => apart(rect, q))) {
@@ -604,6 +593,11 @@ export function boxWidth(ctx, face) {
   }
   return widest * 1.06 + 24;
 }
+
+// The edges the last frame drew near (window.gradtrace.edges): each one's source and consumer
+// ids and 21 points along its path, in screen pixels (tests check that none passes under a box).
+let drawnEdges = [];
+export const lastEdges = () => drawnEdges;
 
 // The cuts the last frame drew (window.gradtrace.cuts): {node, leaf, op, line, x, y, w, h} of
 // each scissors mark in pixels, with `tensor`, the box of the value that left, and its texts.

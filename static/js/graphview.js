@@ -10,6 +10,7 @@ import { followedView } from "./following.js";
 import { collapsedPaths, groupFace, viewGraph } from "./groups.js";
 import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
 import { goesDown, orient } from "./orient.js";
+import { routeEdges } from "./routes.js";
 import { currentFrame } from "./player.js";
 import { compactValue, nodeFace, sceneAt } from "./scene.js";
 import { passOfFrame } from "./timeline.js";
@@ -46,7 +47,8 @@ export function drawnGraph(app) {
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const cuts = placeCuts(cutMarks(doc, byId), nodes, byId);
-    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts, down };
+    const routes = nodes.length <= ROUTED_NODES ? routeEdges(nodes, base.edges, byId, down) : null;
+    state.graph = { nodes, edges: base.edges, byId, labels, reply, cuts, down, routes };
     state.graphKey = key;
     if (!state.viewTouched) { state.view = null; } // keep fitting the growing graph until moved
   }
@@ -78,6 +80,10 @@ function directionOf({ state }) {
 }
 
 const WAIT_FOR_VIEW = 500; // nodes: a graph this big is drawn only once its view has come
+// Edges are routed around boxes (routes.js) in a picture of at most this many nodes: a bigger one
+// is read from afar, where edges are straight lines, and routing costs up to a layer's nodes an
+// edge.
+const ROUTED_NODES = 2000;
 const LEGIBLE_LAYER_PX = 90; // a layer of the graph, fitted with its text at least 9 px
 
 // Ask the server to lay the graph out with `collapsed` groups (null: as it opens). The server

@@ -9,7 +9,7 @@ import {
   codeFromHash, codeFromSharedHash, SHARED, sessionToken, withoutToken,
 } from "./address.js";
 import { aim } from "./camera.js";
-import { draw, lastCuts, setPresenting } from "./canvas.js";
+import { draw, lastCuts, lastEdges, setPresenting } from "./canvas.js";
 import { captionAt } from "./captions.js";
 import { cutMarks } from "./cuts.js";
 import { wireExports } from "./exports.js";
@@ -354,6 +354,7 @@ function render() {
                                   state.player.playing ? player.frameProgress(state.player) : 1,
                                   state.zoomedAt > 0);
     window.gradtrace.cuts = lastCuts();
+    window.gradtrace.edges = lastEdges();
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   renderMinimap(app, graph);
@@ -399,8 +400,9 @@ if (state.room.id && !offline) { wireClassroom(app, socket); }
 
 // For tests and the curious: what the last frame drew (screen boxes and texts of visible nodes).
 // `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn;
-// `cuts`: the places drawn where a value left the graph (canvas.js drawCut).
-window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [] };
+// `cuts`: the places drawn where a value left the graph (canvas.js drawCut); `edges`: the edges
+// drawn near, as points along each (canvas.js).
+window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [], edges: [] };
 setPresent(params.has("present"));
 const bootNotices = offline ? [] // a saved run: nothing to connect to
   : [codeInAddress === null && UNREADABLE_CODE, !token && !state.room.id && NO_TOKEN]
