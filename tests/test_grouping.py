@@ -2,7 +2,7 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
-from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RNN, TRANSFORMER
+from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RESNET, RNN, TRANSFORMER
 
 from conftest import trace_doc
 from gradtrace.grouping import OPENING_BOXES
@@ -57,8 +57,9 @@ def test_a_graph_too_wide_for_the_page_opens_a_level_higher():
     fitted = view_layout(wire, None, layers=9)
     assert shown(fitted)[1] == ["net.conv1", "net.conv2", "net.fc"]
     assert max(fitted["layer"]) + 1 <= 9
-    narrow = view_layout(wire, None, layers=2)  # nothing fits: the top level
-    assert shown(narrow)[1] == ["net"]
+    # nothing fits: still not the root alone (one box, "net", says nothing): the page pans
+    narrow = view_layout(wire, None, layers=2)
+    assert shown(narrow)[1] == ["net.conv1", "net.conv2", "net.fc"]
 
 
 def test_the_transformer_opens_at_its_six_layers_marked_identical():
@@ -286,6 +287,12 @@ class GPT(nn.Module):
 model = GPT()
 model(torch.randn(3, 8)).pow(2).mean().backward()
 """
+
+
+def test_a_resnet_opens_its_children_even_on_a_phone():
+    wire = wire_of(trace_doc(RESNET))
+    _, boxes = shown(view_layout(wire, None, layers=4))  # a phone's few legible layers
+    assert "model" not in boxes and {"model.conv1", "model.layer1", "model.fc"} <= set(boxes)
 
 
 def test_one_root_module_opens_its_children_and_a_click_opens_one_level():
