@@ -11,7 +11,9 @@ Budget (issue 10): walk + layout <= 0.15 s at 10k nodes and <= 1 s at 50k. With 
 torchviz's make_dot plus `dot -Tsvg` on the same graph (60 s cap), as users would draw it.
 Then the page's view layouts (views.py, issue 26): opening a collapsed group of about 2k nodes
 (a transformer-like model of 64 blocks, all of it in one Sequential), budget <= 100 ms, and the
-view a 10k-node transformer opens with.
+view a 10k-node transformer opens with. Last, what networkx would cost as the graph model on the
+10k-node graph (issue 26 asks for it): building a DiGraph, its topological generations, and a
+Weisfeiler-Lehman hash of every module's subgraph against grouping's own identical().
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -97,6 +100,52 @@ def view_times(reps: int) -> tuple[int, float, float]:
     return medians[0][0], medians[0][1] * 1e3, medians[1][1] * 1e3
 
 
+def networkx_costs(reps: int) -> str:
+    import networkx as nx
+
+    from gradtrace.grouping import Groups
+
+    setup, body = transformer(250)
+    namespace: dict = {}
+    exec(setup, namespace)
+    trace = capture(body, preset=namespace)
+    nodes = sorted(trace.nodes, key=lambda n: n.id)
+    index = {n.id: i for i, n in enumerate(nodes)}
+    edges = [(index[e.src], index[e.dst]) for e in trace.edges
+             if e.src in index and e.dst in index]
+    inputs: list[list[int]] = [[] for _ in nodes]
+    for a, b in edges:
+        inputs[b].append(a)
+    groups = Groups(nodes, inputs, trace.modules)
+
+    def timed(work, times: int = reps) -> float:
+        spent = []
+        for _ in range(times):
+            started = time.perf_counter()
+            work()
+            spent.append(time.perf_counter() - started)
+        return statistics.median(spent) * 1e3
+
+    def build() -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(len(nodes)))
+        graph.add_edges_from(edges)
+        return graph
+
+    graph = build()
+
+    def hashes() -> list[str]:
+        with warnings.catch_warnings():  # networkx 3.5 warns that its hashes changed
+            warnings.simplefilter("ignore")
+            return [nx.weisfeiler_lehman_graph_hash(graph.subgraph(members))
+                    for group, members in groups.members.items() if group]
+
+    return (f"networkx on the {len(nodes)}-node graph: DiGraph {timed(build):.0f} ms, "
+            f"topological generations {timed(lambda: list(nx.topological_generations(graph))):.0f}"
+            f" ms; WL hash of its {len(groups.members) - 1} modules {timed(hashes, 1):.0f} ms "
+            f"against grouping's identical() {timed(groups.identical):.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -117,6 +166,7 @@ def main() -> None:
     nodes, opening, first = view_times(args.reps)  # (collector on, as in the server)
     print(f"\nopening a collapsed group of {nodes} nodes: {opening:.0f} ms (budget 100 ms); "
           f"a 10k-node transformer's opening view: {first:.0f} ms")
+    print(networkx_costs(args.reps))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,48 @@ def test_modules_lie_in_rectangles_that_hold_nothing_else():
             assert not strangers, (seed, path, strangers[:3])
 
 
+def test_on_random_module_trees_each_block_starts_where_networkx_longest_paths_put_it():
+    """The layering rule, inside every module and at the top: an item (a node, or a child module
+    as one block as many layers wide as its inside) starts at the longest path to it, each step
+    as long as the block it leaves, as networkx measures that path in the items' graph. Side
+    inputs (sources, and one-input chains off them) are moved to just before their consumer."""
+    import networkx as nx
+
+    def chain(n) -> list[str]:
+        return n.module.split(".") if n.module else []
+
+    for seed in range(8):
+        nodes, edges = _module_graph(seed, per_run=8)
+        layout(nodes, edges)
+        groups = {tuple(chain(n)[:k]) for n in nodes for k in range(len(chain(n)) + 1)}
+        for group in groups:  # () is the top level
+            depth = len(group)
+            item = {n.id: (tuple(chain(n)[:depth + 1]) if len(chain(n)) > depth else n.id)
+                    for n in nodes if tuple(chain(n)[:depth]) == group}
+            extent: dict = {}  # item -> its first and last layer
+            for n in nodes:
+                if n.id in item:
+                    lo, hi = extent.get(item[n.id], (n.layer, n.layer))
+                    extent[item[n.id]] = (min(lo, n.layer), max(hi, n.layer))
+            items = nx.DiGraph()
+            items.add_nodes_from(extent)
+            for e in edges:
+                a, b = item.get(e.src), item.get(e.dst)
+                if a is not None and b is not None and a != b:
+                    items.add_edge(a, b, weight=extent[a][1] - extent[a][0] + 1)
+            side: set = set()
+            for it in nx.topological_sort(items):
+                ins = list(items.predecessors(it))
+                if type(it) is int and (not ins or (len(ins) == 1 and ins[0] in side)):
+                    side.add(it)
+            base = min(lo for lo, _ in extent.values())
+            for it in items:
+                if it not in side:
+                    before = items.subgraph(nx.ancestors(items, it) | {it})
+                    longest = nx.dag_longest_path_length(before, weight="weight")
+                    assert extent[it][0] - base == longest, (seed, group, it)
+
+
 def test_a_module_called_around_another_is_dissolved_not_looped():
     """lin(relu(lin(x))): at the top level lin -> relu -> lin is a cycle between blocks."""
     nodes = [Node(id=0, kind="leaf", name="A", module="lin"),
