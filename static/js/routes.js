@@ -89,6 +89,39 @@ function curveCrosses(x0, y0, x1, y1, boxes) {
   });
 }
 
+// An edge's path in world units, as cubic segments [start, control, control, end]: out of the
+// source's right side into the consumer's left (out of its bottom into the top when `down`), one
+// curve whose bends reach at least `bend` along; or, with a route, out of the source's layer, a
+// turn into the lane, along it, and a turn back in before the consumer's layer (with no lane,
+// one turn in the gap between the two layers).
+export function edgeCurve(src, dst, route, down = false, bend = 20) {
+  const [as, bs] = [nodeBox(src), nodeBox(dst)];
+  const a = down ? [as.y + as.h, src.x] : [as.x + as.w, src.y];
+  const b = down ? [bs.y, dst.x] : [bs.x, dst.y];
+  const point = (p) => at(down, p[0], p[1]);
+  const line = (p, q) => [point(p), point(p), point(q), point(q)];
+  const turn = (p, q) => { // level at both ends
+    const k = Math.max((q[0] - p[0]) / 2, bend);
+    return [point(p), point([p[0] + k, p[1]]), point([q[0] - k, q[1]]), point(q)];
+  };
+  if (!route) { return [turn(a, b)]; }
+  const [o, i] = [[route.out, a[1]], [route.in, b[1]]];
+  if (route.lane === null) { return [line(a, o), turn(o, i), line(i, b)]; }
+  const g = Math.min(24, (route.in - route.out) / 4); // the turns, inside the gaps
+  const [p, q] = [[route.out + g, route.lane], [route.in - g, route.lane]];
+  return [line(a, o), turn(o, p), line(p, q), turn(q, i), line(i, b)];
+}
+
+// The point at t (0..1) along a path (edgeCurve), each segment an equal share of t.
+export function curvePoint(path, t) {
+  const k = Math.min(Math.floor(t * path.length), path.length - 1);
+  const [a, p, q, b] = path[k];
+  const s = t * path.length - k;
+  const u = 1 - s;
+  return { x: u ** 3 * a.x + 3 * u * u * s * p.x + 3 * u * s * s * q.x + s ** 3 * b.x,
+           y: u ** 3 * a.y + 3 * u * u * s * p.y + 3 * u * s * s * q.y + s ** 3 * b.y };
+}
+
 // The middle of the free gap across the flow, between `boxes` (spans along and across), nearest
 // `y`: where rows lie 70 apart, the line between two rows; past them all when none is free.
 function nearestGap(y, boxes) {
