@@ -1,9 +1,9 @@
 // The camera: where the view looks at each frame. A new picture is fitted to the canvas, never so
-// small that its text cannot be read (view.READABLE_SCALE), or, for a classroom viewer who
-// follows, framed on what the presenter sees (sync.js). In presenter mode the fit is zoomed by
-// PRESENT_ZOOM, so that text, edge labels and pulses are that much larger (canvas.js). There, and
-// wherever the fitted picture was too big to show whole, the camera follows the running node
-// when it leaves the view.
+// small that its text cannot be read (view.READABLE_SCALE; a very big one is fitted whole), or,
+// for a classroom viewer who follows, framed on what the presenter sees (sync.js). In presenter
+// mode the fit is zoomed by PRESENT_ZOOM, so that text, edge labels and pulses are that much
+// larger (canvas.js). There, and wherever the fitted picture was too big to show whole, the
+// camera follows the running node when it leaves the view.
 
 import { cutBoxes } from "./cuts.js";
 import { followedView } from "./following.js";
@@ -14,6 +14,10 @@ import {
 } from "./view.js";
 
 const PRESENT_ZOOM = 1.5;
+
+// A picture of more boxes than this (a big model expanded whole) is fitted whole, to be read by
+// its shape and zoomed into: at a readable scale it would show a sliver of it.
+const READ_WHOLE = 400;
 
 const union = (a, b) => [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]),
                          Math.max(a[3], b[3])];
@@ -26,7 +30,7 @@ export function aim(state, graph, scene, frameIndex, width, height, presenting, 
     const presenters = followedView(state);
     state.view = presenters ? followView(presenters, boxes, width, height)
       : fitBounds(union(boundsOf(boxes), framesBounds(graph)), width, height, 16,
-                  READABLE_SCALE, covered);
+                  graph.nodes.length <= READ_WHOLE ? READABLE_SCALE : 0, covered);
     if (presenting && !presenters) {
       state.view = zoomAt(state.view, PRESENT_ZOOM, width / 2, height / 2);
     } else if (state.view.partial) {

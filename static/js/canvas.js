@@ -113,8 +113,7 @@ export function draw(canvas, graph, scene, view, selected, internals = false, pr
       const chip = drawEdge(ctx, c, view, path, scene.edgeGrads.get(edge.key),
                             internals ? edge.slot : null);
       if (chip) { chips.push(chip); }
-      drawnEdges.push({ src: edge.src, dst: edge.dst,
-                        points: Array.from({ length: 21 }, (_, i) => curvePoint(path, i / 20)) });
+      drawnEdges.push({ src: edge.src, dst: edge.dst, path });
     }
   });
   const drawn = [];
@@ -404,12 +403,15 @@ const apart = (p, q) => p.x + p.w <= q.x || q.x + q.w <= p.x
 
 // Each gradient's value on a chip along its edge, at the first spot that covers no node and no
 // other chip; an edge with no free spot goes without (its colour and the inspector still tell).
+// Past MAX_CHIPS (a weight used by thousands of ops, on screen), the rest go without too: each
+// chip is checked against every one placed, and hundreds already cover the canvas.
+const MAX_CHIPS = 300;
 function drawChips(ctx, c, chips, nodeBoxes) {
   ctx.font = `bold ${11 * big}px ${FONT}`;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
   const taken = [...nodeBoxes];
-  for (const { grad, path } of chips) {
+  for (const { grad, path } of chips.slice(0, MAX_CHIPS)) {
     const text = edgeLabel(grad);
     const w = ctx.measureText(text).width + 8;
     for (const t of CHIP_AT) {
@@ -594,10 +596,12 @@ export function boxWidth(ctx, face) {
   return widest * 1.06 + 24;
 }
 
-// The edges the last frame drew near (window.gradtrace.edges): each one's source and consumer
-// ids and 21 points along its path, in screen pixels (tests check that none passes under a box).
+// The edges the last frame drew near (window.gradtrace.edges, read when asked): each one's source
+// and consumer ids and 21 points along its path, in screen pixels (tests check that none passes
+// under a box).
 let drawnEdges = [];
-export const lastEdges = () => drawnEdges;
+export const lastEdges = () => drawnEdges.map(({ src, dst, path }) => (
+  { src, dst, points: Array.from({ length: 21 }, (_, i) => curvePoint(path, i / 20)) }));
 
 // The cuts the last frame drew (window.gradtrace.cuts): {node, leaf, op, line, x, y, w, h} of
 // each scissors mark in pixels, with `tensor`, the box of the value that left, and its texts.

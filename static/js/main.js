@@ -354,7 +354,6 @@ function render() {
                                   state.player.playing ? player.frameProgress(state.player) : 1,
                                   state.zoomedAt > 0);
     window.gradtrace.cuts = lastCuts();
-    window.gradtrace.edges = lastEdges();
     if (!state.painted) { state.painted = true; performance.mark("gradtrace:first-frame"); }
   }
   renderMinimap(app, graph);
@@ -402,7 +401,8 @@ if (state.room.id && !offline) { wireClassroom(app, socket); }
 // `layouts`: the view layouts asked for and not answered yet; `views`: how many were drawn;
 // `cuts`: the places drawn where a value left the graph (canvas.js drawCut); `edges`: the edges
 // drawn near, as points along each (canvas.js).
-window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [], edges: [] };
+window.gradtrace = { drawn: [], layouts: 0, views: 0, cuts: [],
+                     get edges() { return lastEdges(); } }; // points made only when read
 setPresent(params.has("present"));
 const bootNotices = offline ? [] // a saved run: nothing to connect to
   : [codeInAddress === null && UNREADABLE_CODE, !token && !state.room.id && NO_TOKEN]
