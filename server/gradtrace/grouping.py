@@ -352,8 +352,9 @@ def opening_levels(groups: Groups, limit: int = OPENING_BOXES,
 
 
 def first_readable(levels: list[tuple[set[str], int]]) -> int:
-    """The first of ``levels`` that shows at least OPENING_MIN boxes and more than one module
-    box (or the deepest): a graph never opens as one box when it has more inside, and a model
-    that is one root module shows its children, however few ops come after it (the loss)."""
+    """The first of ``levels`` that shows at least OPENING_MIN boxes, not one of them a single
+    module's (or the deepest): a graph never opens as one box when it has more inside, and a
+    model that is one root module shows its children, however few ops come after it (the
+    loss)."""
     return next((k for k, (shut, boxes) in enumerate(levels)
                  if boxes >= OPENING_MIN and len(shut) != 1), len(levels) - 1)

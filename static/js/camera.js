@@ -5,9 +5,9 @@
 // larger (canvas.js). There, and wherever the fitted picture was too big to show whole, the
 // camera follows the running node when it leaves the view.
 
+import { framesBounds } from "./canvas.js";
 import { cutBoxes } from "./cuts.js";
 import { followedView } from "./following.js";
-import { framesBounds } from "./canvas.js";
 import { anyOf } from "./groups.js";
 import {
   boundsOf, centreOn, fitBounds, followView, nodeBox, onScreen, READABLE_SCALE, zoomAt,

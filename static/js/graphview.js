@@ -10,16 +10,17 @@ import { followedView } from "./following.js";
 import { collapsedPaths, groupFace, viewGraph } from "./groups.js";
 import { iterationGraph, iterationNodes, iterations } from "./iteration.js";
 import { goesDown, orient } from "./orient.js";
-import { routeEdges } from "./routes.js";
 import { currentFrame } from "./player.js";
+import { routeEdges } from "./routes.js";
 import { compactValue, nodeFace, sceneAt } from "./scene.js";
 import { passOfFrame } from "./timeline.js";
 import { fitLayers } from "./view.js";
 
 // The graph as drawn: folded in the teaching view; for a loop, the iteration of the pass the
 // player is on (iteration.js); each node as wide as its text needs and the layers spaced to
-// match; turned top to bottom where the pane is tall, or where asked (orient.js). Rebuilt only
-// when the graph, the timeline, the view kind, the iteration or the direction changes.
+// match; turned top to bottom where that shows it bigger, or where asked (orient.js); edges
+// routed around boxes (routes.js). Rebuilt only when the graph, the timeline, the view kind,
+// the iteration, the direction or the canvas's size changes.
 const measure = window.document.createElement("canvas").getContext("2d");
 export function drawnGraph(app) {
   const { state } = app;

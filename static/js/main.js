@@ -48,8 +48,8 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "zoom-out", "fit", "minimap", "expand-all", "collapse-all", "depth", "direction",
                   "caption", "pause-each", "share", "share-link", "run-shared", "export",
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
-                  "export-html",
-                  "follow", "room-info", "allow-runs", "room-qr", "progress", "keep-passes"]) {
+                  "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
+                  "keep-passes"]) {
   ui[id] = $(id);
 }
 
