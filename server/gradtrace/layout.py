@@ -46,7 +46,7 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
             inputs[dst].append(src)
     tree = groups or Groups(ordered, inputs, modules)
     asked = collapsed(tree) if callable(collapsed) else set(collapsed or ())
-    while True:  # again when a collapsed group turns out to cut across the data flow
+    while True:  # again when a group turns out to cut across the data flow
         collapsed = tree.boxes(asked)
         try:
             placed, sizes = _lay_out_groups(tree, inputs, collapsed)
@@ -76,20 +76,72 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
 
 
 class _Split(Exception):
-    """A collapsed group cuts across the data flow: the layout starts again without it."""
+    """A group cuts across the data flow: the layout starts again with it split."""
 
 
 def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
     """Each group's block that shows, innermost first: (its items and their places, sizes)."""
+    items_of, preds_of = _items_and_edges(tree, inputs)
     placed = {}  # group -> (its items, their (layer, row)) in its own frame
     sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
+    # A group's inside, as its layout sees it (which items are blocks and how big, and which
+    # feed which) -> where they went and the block's size: groups alike inside (a model's
+    # identical blocks, a loop's windows) are laid out once.
+    shapes: dict = {}
     for group in tree.inside_out():
         if group in collapsed:
             sizes[group] = (1, BOX_ROWS, (0, 0))
-        elif not any(g in collapsed for g in _around(tree, group)):
-            items, spots, size = _lay_out_group(group, tree, inputs, sizes, collapsed)
+        elif group not in tree.split and not any(g in collapsed for g in _around(tree, group)):
+            items, preds = items_of[group], preds_of[group]
+            index = {it: k for k, it in enumerate(items)}
+            shape = (tuple(sizes[it] if type(it) is str else None for it in items),
+                     tuple((index[p], k) for k, it in enumerate(items) for p in preds[it]))
+            if shape not in shapes:
+                shapes[shape] = _lay_out_group(tree, items, preds, sizes)
+            spots, size = shapes[shape]
             placed[group], sizes[group] = (items, spots), size
     return placed, sizes
+
+
+def _items_and_edges(tree: Groups, inputs: list[list[int]]):
+    """Each group's items (its own nodes' indices and its child groups' paths, in order of
+    their first node; a split group's children are its parent's) and, for each item, the items
+    of the same group that feed it (ordered sets: the same run to run). One pass over the edges:
+    an edge joins the two items it runs between in the innermost group that holds both ends."""
+    split = tree.split
+    chains = [[g for g in chain if g not in split] for chain in tree.chains] if split \
+        else tree.chains
+    first: dict = {}  # an item -> the index of its first node
+    items_of: dict = {ROOT: []}
+    for i, chain in enumerate(chains):
+        items_of.setdefault(chain[-1] if chain else ROOT, []).append(i)
+        first[i] = i
+    for group, members in tree.members.items():
+        if group == ROOT or group in split:
+            continue
+        parent = tree.parent[group]
+        while parent in split:
+            parent = tree.parent[parent]
+        items_of.setdefault(parent, []).append(group)
+        items_of.setdefault(group, [])
+        first[group] = members[0]
+    for items in items_of.values():
+        items.sort(key=first.__getitem__)
+    preds_of = {group: {it: {} for it in items} for group, items in items_of.items()}
+    for i, at in enumerate(chains):
+        for p in inputs[i]:
+            fro = chains[p]
+            d, most = 0, min(len(at), len(fro))
+            if fro is at:
+                d = most
+            else:
+                while d < most and at[d] == fro[d]:
+                    d += 1
+            a = fro[d] if len(fro) > d else p
+            b = at[d] if len(at) > d else i
+            if a != b:
+                preds_of[at[d - 1] if d else ROOT][b][a] = None
+    return items_of, preds_of
 
 
 def _around(tree: Groups, group: str):
@@ -99,51 +151,27 @@ def _around(tree: Groups, group: str):
         yield group
 
 
-def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dict,
-                   collapsed: set[str]):
-    """The items of ``group`` (node indices, and child group paths) with their (layer, row) in
-    the group's own frame, and the group as a block: (layers, rows with margins, (entry row,
-    exit row)) (``_ports``).
+def _lay_out_group(tree: Groups, items: list, preds: dict, sizes: dict):
+    """The (layer, row) of each of the ``items`` of a group (node indices, and child group
+    paths; ``preds``: the items that feed each) in the group's own frame, and the group as a
+    block: (layers, rows with margins, (entry row, exit row)) (``_ports``).
 
-    A child group whose nodes are fed through ``group``'s other items and feed them too (a
+    A child group whose nodes are fed through the group's other items and feed them too (a
     ModuleDict whose members the model calls one by one, with its own ops between them) cannot
-    be one block: it is split (``tree.split``), and its own children are items instead. Split
-    before, a collapsed group flattened everything inside it into one long strip."""
-    depth = tree.depth(group)
-    split = tree.split
-    while True:
-        if tree.children[group]:
-            item_of = {}
-            for i in tree.members[group]:
-                chain = tree.chains[i]
-                d = depth
-                while split and d < len(chain) and chain[d] in split:
-                    d += 1
-                item_of[i] = chain[d] if d < len(chain) else i
-        else:  # only nodes of its own (most modules): each is its own item
-            item_of = {i: i for i in tree.members[group]}
-        # In order of their first node; inputs as ordered sets (dicts): the same run to run.
-        items = list(dict.fromkeys(item_of.values()))
-        preds: dict = {it: {} for it in items}
-        for i in tree.members[group]:
-            b = item_of[i]
-            for p in inputs[i]:
-                a = item_of.get(p)
-                if a is not None and a != b:
-                    preds[b][a] = None
-        consumers: dict = {it: [] for it in items}
-        for it in items:
-            for p in preds[it]:
-                consumers[p].append(it)
-        order = _topological(items, preds, consumers)
-        if len(order) == len(items):
-            break
+    be one block: it is split (``tree.split``), and the layout starts again (``_Split``) with
+    its own children as items instead. Split before, a collapsed group flattened everything
+    inside it into one long strip."""
+    consumers: dict = {it: [] for it in items}
+    for it in items:
+        for p in preds[it]:
+            consumers[p].append(it)
+    order = _topological(items, preds, consumers)
+    if len(order) < len(items):
         reached = set(order)  # the rest are on a cycle, or after one
         stuck = {it for it in items if it not in reached}
         looped = [it for it in stuck if type(it) is str and _returns(it, consumers, stuck)]
-        split.update(looped or [it for it in stuck if type(it) is str])
-        if any(g in collapsed for g in split):
-            raise _Split
+        tree.split.update(looped or [it for it in stuck if type(it) is str])
+        raise _Split
     span = {it: 1 if type(it) is int else sizes[it][0] for it in items}
     height = {it: 1 if type(it) is int else sizes[it][1] for it in items}
     ports = {it: (0, 0) if type(it) is int else sizes[it][2] for it in items}
@@ -160,7 +188,7 @@ def _lay_out_group(group: str, tree: Groups, inputs: list[list[int]], sizes: dic
     layers = max((at_layer[it] + span[it] for it in items), default=1)
     rows = max((at_row[it] + height[it] for it in items), default=1)
     size = (layers, rows + 2 * MARGIN_ROWS, _ports(order, side, consumers, at_row, ports))
-    return items, [(at_layer[it], at_row[it]) for it in items], size
+    return [(at_layer[it], at_row[it]) for it in items], size
 
 
 def _returns(start, consumers: dict, among: set) -> bool:
