@@ -18,6 +18,7 @@ no Flask.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 
 from gradtrace.grouping import ROOT, Groups
@@ -243,6 +244,15 @@ def _first_free(column: dict[int, int], r: int) -> int:
     return r
 
 
+def _overlaps(starts: list[int] | None, ends: dict[int, int] | None, lo: int, hi: int) -> bool:
+    """Whether a block of a layer (its rows: ``starts``, sorted, and their ``ends``) takes any
+    row from ``lo`` up to ``hi``."""
+    if not starts:
+        return False
+    k = bisect.bisect_left(starts, hi) - 1  # the last block that starts above ``hi``
+    return k >= 0 and ends[starts[k]] > lo
+
+
 def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     """Rows: main items in topological order, then side inputs consumers-first, each at the first
     free rows at or below where it lines up with its neighbours: its entry row (for a block, the
@@ -252,8 +262,18 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     # free row is found in near-constant time, however many nodes share a layer (a loop that
     # makes 20,000 results of one weight puts them all in one layer)
     taken: dict[int, dict[int, int]] = {}
+    # layer -> the rows blocks take in it, as sorted starts and their ends: a block of many
+    # layers and rows is two numbers a layer, not a cell each
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, dict[int, int]] = {}
     below: dict[int, int] = {}  # layer -> the first row below everything taken in it
     at_row: dict = {}
+
+    def in_block(layer: int, r: int) -> int | None:
+        """The end of the block that takes row ``r`` of ``layer``, if one does."""
+        rows = starts.get(layer)
+        k = bisect.bisect_right(rows, r) - 1 if rows else -1
+        return ends[layer][rows[k]] if k >= 0 and ends[layer][rows[k]] > r else None
 
     def place(it, wanted: float) -> None:
         r = max(int(wanted + 0.5), 0)
@@ -261,14 +281,21 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
         if layers == rows == 1:  # a node: one cell
             column = taken.setdefault(first, {})
             r = _first_free(column, r)
+            while (end := in_block(first, r)) is not None:
+                r = _first_free(column, end)
             column[r] = r + 1
-        else:  # a block: free where it is below everything in its layers, else cell by cell
-            columns = [taken.setdefault(first + k, {}) for k in range(layers)]
+        else:  # a block: free where it is below everything in its layers, else row by row
+            def blocked(r: int) -> bool:  # a node's cell or another block in its way at r
+                return any(_overlaps(starts.get(layer), ends.get(layer), r, r + rows)
+                           or any(r + j in taken.get(layer, ()) for j in range(rows))
+                           for layer in range(first, first + layers))
+
             clear = max(below.get(first + k, 0) for k in range(layers))
-            while r < clear and any(r + k in column for column in columns for k in range(rows)):
+            while r < clear and blocked(r):
                 r += 1
-            for column in columns:
-                column.update((row, row + 1) for row in range(r, r + rows))
+            for k in range(layers):
+                bisect.insort(starts.setdefault(first + k, []), r)
+                ends.setdefault(first + k, {})[r] = r + rows
         for k in range(layers):
             below[first + k] = max(below.get(first + k, 0), r + rows)
         at_row[it] = r
