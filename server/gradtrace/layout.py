@@ -12,6 +12,8 @@ first free rows at or below where it lines up with its inputs (a block's entry r
 rows; side inputs on their consumers), so blocks never overlap and a chain of blocks stays on one
 line. A module whose blocks would form a cycle at some level (a module called
 twice around another) is dissolved into its nodes there. Ties break by node id: deterministic.
+Groups alike inside (the same items, block sizes and edges: a model's identical blocks, a
+loop's windows) are laid out once, and a block's rows in a layer are kept as one span.
 Plain lists and dicts, no networkx (tests/test_layout.py uses it as the oracle); pure: no torch,
 no Flask.
 """
