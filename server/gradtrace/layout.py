@@ -246,13 +246,12 @@ def _first_free(column: dict[int, int], r: int) -> int:
     return r
 
 
-def _overlaps(starts: list[int] | None, ends: dict[int, int] | None, lo: int, hi: int) -> bool:
-    """Whether a block of a layer (its rows: ``starts``, sorted, and their ``ends``) takes any
-    row from ``lo`` up to ``hi``."""
-    if not starts:
-        return False
-    k = bisect.bisect_left(starts, hi) - 1  # the last block that starts above ``hi``
-    return k >= 0 and ends[starts[k]] > lo
+def _block_end(starts: list[int] | None, ends: dict[int, int] | None, lo: int,
+               hi: int) -> int | None:
+    """The end row of the block of a layer (its rows: ``starts``, sorted, and their ``ends``)
+    that takes a row from ``lo`` up to ``hi``, if one does."""
+    k = bisect.bisect_left(starts, hi) - 1 if starts else -1  # the last to start above ``hi``
+    return ends[starts[k]] if k >= 0 and ends[starts[k]] > lo else None
 
 
 def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
@@ -271,24 +270,18 @@ def _pack(order, preds, consumers, side, at_layer, span, height, ports) -> dict:
     below: dict[int, int] = {}  # layer -> the first row below everything taken in it
     at_row: dict = {}
 
-    def in_block(layer: int, r: int) -> int | None:
-        """The end of the block that takes row ``r`` of ``layer``, if one does."""
-        rows = starts.get(layer)
-        k = bisect.bisect_right(rows, r) - 1 if rows else -1
-        return ends[layer][rows[k]] if k >= 0 and ends[layer][rows[k]] > r else None
-
     def place(it, wanted: float) -> None:
         r = max(int(wanted + 0.5), 0)
         first, layers, rows = at_layer[it], span[it], height[it]
         if layers == rows == 1:  # a node: one cell
             column = taken.setdefault(first, {})
             r = _first_free(column, r)
-            while (end := in_block(first, r)) is not None:
+            while (end := _block_end(starts.get(first), ends.get(first), r, r + 1)) is not None:
                 r = _first_free(column, end)
             column[r] = r + 1
         else:  # a block: free where it is below everything in its layers, else row by row
             def blocked(r: int) -> bool:  # a node's cell or another block in its way at r
-                return any(_overlaps(starts.get(layer), ends.get(layer), r, r + rows)
+                return any(_block_end(starts.get(layer), ends.get(layer), r, r + rows) is not None
                            or any(r + j in taken.get(layer, ()) for j in range(rows))
                            for layer in range(first, first + layers))
 
