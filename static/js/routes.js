@@ -70,14 +70,12 @@ export function routeEdges(nodes, edges, byId, down = false) {
 // read off a table of the curve's points.
 function curveCrosses(x0, y0, x1, y1, boxes) {
   const bend = Math.max((x1 - x0) / 2, 20);
-  const xs = [];
-  const ys = [];
-  for (let i = 0; i <= CURVE_POINTS; i++) {
-    const t = i / CURVE_POINTS;
-    const [u, v, w] = [(1 - t) ** 3 + 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t ** 3];
-    xs.push((1 - t) ** 3 * x0 + 3 * (1 - t) ** 2 * t * (x0 + bend) + v * (x1 - bend) + w * x1);
-    ys.push(u * y0 + (v + w) * y1);
-  }
+  const curve = [[{ x: x0, y: y0 }, { x: x0 + bend, y: y0 }, { x: x1 - bend, y: y1 },
+                  { x: x1, y: y1 }]];
+  const points = Array.from({ length: CURVE_POINTS + 1 },
+                            (_, i) => curvePoint(curve, i / CURVE_POINTS));
+  const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y);
   const heightAt = (x) => {
     const i = Math.min(Math.max(lowerBound(xs, x), 1), CURVE_POINTS);
     const f = xs[i] === xs[i - 1] ? 0 : (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
