@@ -446,6 +446,10 @@ def test_sync_messages_are_checked_field_by_field():
     assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "scale": 0}})
     assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "w": 0}})
     assert "view" in sync_problem({**STATE, "view": {"cx": 0, "cy": 0, "scale": 1}})
+    assert sync_problem({**STATE, "view": {**STATE["view"], "down": True}}) is None
+    for forged in ("yes", 1, None, [True]):  # the direction is a boolean, nothing else
+        assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "down": forged}})
+    assert "view" in sync_problem({**STATE, "view": {**STATE["view"], "up": True}})
 
 
 def test_runs_are_limited_per_connection():
