@@ -229,3 +229,42 @@ def test_a_long_loops_kept_passes_hold_the_values_of_their_own_iterations(templa
         assert len(after) == 2
         assert_values(after[0], seen[49]["step"], "lr * w.grad at iteration 49")
         assert_values(after[1], seen[49]["updated"], "w after the last update")
+
+
+# The pre-0.4 idiom: updates through `.data`, an alias under another id. Its first in-place op
+# comes after the alias is made, and a lean pass finds what to copy by identity.
+DATA_SGD = """import torch
+_seen = []
+torch.manual_seed(0)
+x = torch.randn(4, 3)
+target = torch.randn(4)
+w = torch.randn(3, requires_grad=True)
+lr = 0.1
+for i in range({iterations}):
+    pred = x @ w
+    loss = ((pred - target) ** 2).mean()
+    loss.backward()
+    {record}
+    step = lr * w.grad
+    step.data.clamp_(-0.01, 0.01)
+    w.data -= step.data
+    w.grad.data.zero_()
+"""
+DATA_SGD_RECORD = ("_seen.append(dict(pred=pred.detach().clone(), loss=loss.detach().clone(), "
+                   "grad=w.grad.clone(), step=lr * w.grad))")
+
+
+def test_a_change_through_data_leaves_each_kept_pass_its_own_values():
+    code, doc, seen = traced_and_plain(DATA_SGD, DATA_SGD_RECORD, 50,
+                                       config=CaptureConfig(head_passes=2, tail_passes=2))
+    assert {0, 1, 48, 49} <= {p["index"] for p in doc["passes"]}
+    assert_kept_passes_saw_plain_values(code, doc, seen, "w")
+    assert max(abs(v) for v in seen[49]["step"]) > 0.01  # the clamp changes it
+    step_line = line_of(code, "step = ")
+    kept = [p["index"] for p in doc["passes"]]
+    for p in doc["passes"]:  # an update is kept when the pass after it is (or none comes)
+        if p["index"] + 1 in kept or p["index"] == 49:
+            (made, *_) = [s for s in doc["steps"]
+                          if s["line"] == step_line and s["index"] > p["after_step"]]
+            assert_values(made["values"][0]["values"], seen[p["index"]]["step"],
+                          f"step at pass {p['index']}, before its clamp")

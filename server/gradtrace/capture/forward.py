@@ -49,8 +49,16 @@ _ALIASING = frozenset({"numpy", "__array__", "__dlpack__"})
 _CATEGORIES: dict = {}
 
 
-def classify(func) -> tuple[str, str]:
-    """(category, readable name) of a torch function; cached, since this runs for every call.
+# Whether a call may change a tensor it is given (classify's third item). A getter or __repr__
+# never does: counting them (their names end in "_") flushed on every `.requires_grad` read.
+NO_WRITE = 0
+WRITES = 1  # an in-place op, `.data = `, or memory handed to numpy or DLPack
+ALIASES = 2  # `.data`: an alias whose own writes are seen, but by a lean pass under another id
+
+
+def classify(func) -> tuple[str, str, int]:
+    """(category, readable name, NO_WRITE, WRITES or ALIASES) of a torch function; cached, since
+    this runs for every call.
 
     Categories: "skip", "read" (of .grad), "cut", "set", "factory" or "op". Names: ``__rmul__``
     is "mul", ``__iadd__`` is "add_", a property getter is "data.__get__"."""
@@ -77,6 +85,13 @@ def classify(func) -> tuple[str, str]:
             found = ("op", raw[2:-2])
         else:
             found = ("op", raw)
+        category, name = found
+        in_place = category == "op" and name.endswith("_") and not name.endswith("__")
+        if raw == "data.__get__":
+            writes = ALIASES
+        else:
+            writes = WRITES if in_place or raw in _WRITES or name in _WRITES else NO_WRITE
+        found = (category, name, writes)
         _CATEGORIES[func] = found
     return found
 
@@ -114,11 +129,10 @@ class ForwardRecorder(TorchFunctionMode):
         session = self.session
         if session.suspended:
             return func(*args, **kwargs)
-        category, name = _CATEGORIES.get(func) or classify(func)
+        category, name, writes = _CATEGORIES.get(func) or classify(func)
         if session.holding and (
-                name.endswith("_") or name in _WRITES
-                or kwargs and ("out" in kwargs or kwargs.get("inplace"))):  # may write in place
-            session.before_write(_written_by(args, kwargs))
+                writes or kwargs and ("out" in kwargs or kwargs.get("inplace"))):
+            session.before_write(_written_by(args, kwargs), alias_only=writes == ALIASES)
         if category == "skip":
             return func(*args, **kwargs)
         if category == "read":  # .grad: a None read is the user's question (the doctor's)
@@ -165,7 +179,7 @@ class ForwardRecorder(TorchFunctionMode):
 
 # Besides in-place ops (`add_`): calls that change what a tensor holds (`t.data = ...`,
 # `t[0] = ...`) or share its memory with numpy or DLPack.
-_WRITES = frozenset({"data", "setitem"}) | _ALIASING
+_WRITES = frozenset({"data.__set__", "setitem"}) | _ALIASING
 _NO_KWARGS: dict = {}
 
 

@@ -201,13 +201,15 @@ class Session:
             self._flushing = False
         return True
 
-    def before_write(self, targets) -> None:
+    def before_write(self, targets, alias_only: bool = False) -> None:
         """A call may change ``targets`` in place (or hand their memory to numpy): the recorded
         steps that output them must keep their values from before. A kept pass flushes; a lean
         one copies just the targets it holds (rarely any: the parameters a loop updates were made
-        before it)."""
+        before it). An alias (``.data``) is written through calls that come here themselves, so a
+        kept pass waits for them; a lean pass, which finds records by identity, copies now."""
         if self.keeping is not None:
-            self.flush()
+            if not alias_only:
+                self.flush()
             return
         for t in targets:
             key, copy = id(t), None
