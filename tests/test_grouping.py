@@ -319,3 +319,13 @@ def test_a_gpt_opens_at_its_blocks_and_a_container_it_calls_piecemeal_frames_not
     narrow = view_layout(wire_of(doc), None, layers=9)
     nodes, boxes = shown(narrow)
     assert "model.transformer.h" in boxes and len(nodes) + len(boxes) >= 3
+
+
+def test_an_identical_mark_counts_only_siblings():
+    # the GPT's final LayerNorm is alike inside to each block's ln_1 and ln_2, but alone where
+    # it stands: a "×5" there would read as "this layer five times"
+    reply = view_layout(wire_of(trace_doc(GPT)), [])
+    same = {g[0]: g[5] for g in reply["groups"]}
+    assert same["model.transformer.ln_f"] == 0
+    assert same["model.transformer.h.0"] == same["model.transformer.h.1"] == 2
+    assert same["model.transformer.h.0.ln_1"] == same["model.transformer.h.0.ln_2"] == 2

@@ -279,3 +279,35 @@ def test_the_inspector_shows_the_pass_the_player_is_on(page):
         page.click("[data-testid=inspector] tr[data-name='b']")
         detail = page.inner_text("[data-testid=inspector]")
         assert f"value {seen[shown]:.4g}" in detail and "line 5:" in detail, (shown, detail)
+
+
+LONG_NAMES = """import torch
+torch.manual_seed(0)
+attention_output_projection_weight = torch.randn(3, 3, requires_grad=True)
+token_embeddings_after_layer_norm = torch.randn(2, 3, requires_grad=True)
+projected = torch.nn.functional.linear(token_embeddings_after_layer_norm,
+                                       attention_output_projection_weight)
+loss = projected.pow(2).sum()
+loss.backward()
+"""
+
+
+def test_a_title_too_long_for_the_widest_box_wraps_onto_a_second_line_whole(page):
+    run_and_settle(page, LONG_NAMES)
+    page.keyboard.press("End")  # .grad arrived: the faces are at their widest
+    shown = boxes(page)
+    wrapped = {t["full"]: (box, t) for box in shown for t in box["texts"] if t.get("lines")}
+    assert set(wrapped) == {"attention_output_projection_weight",
+                            "token_embeddings_after_layer_norm"}, wrapped
+    short = next(b for b in shown if b["texts"] and b["texts"][0]["full"].startswith("loss"))
+    for box, text in wrapped.values():
+        assert text["text"] == text["full"]  # not shortened: both lines are whole
+        assert "".join(text["lines"]) == text["full"]
+        assert text["lines"][0].endswith("_")  # broken after an underscore, not inside a word
+        assert text["width"] <= text["room"] + 0.5 and text["px"] >= 11
+        assert box["h"] > short["h"]  # a line taller than a one-line box
+        assert len(box["texts"]) == 2 and box["texts"][1]["full"].startswith("grad")
+    for i, a in enumerate(shown):
+        for b in shown[i + 1:]:
+            assert not boxes_overlap(a, b), (a, b)
+    page.screenshot(path=str(ARTIFACTS / "page-wrapped-titles.png"))

@@ -10,8 +10,9 @@ that the user can open a fold one window at a time. A module's calls are groups 
 before (a cell at every time step, a list's layers called in a loop), fold the same way, into
 ``loop:cell`` with windows of calls.
 
-Groups of the same class with the same inside (ops, parameter shapes, and groups inside, wired
-the same way) are *identical*: the page marks each with how many there are, ``×6``.
+Groups beside each other (one parent) of the same class with the same inside (ops, parameter
+shapes, and groups inside, wired the same way) are *identical*: the page marks each with how many
+there are, ``×6``.
 ``opening_levels`` gives the levels a graph may open at, each showing at most about 40 boxes.
 
 Pure: no torch, no Flask. Deterministic: everything goes in node order.
@@ -206,7 +207,9 @@ class Groups:
         return [fold, window]
 
     def identical(self) -> dict[str, int]:
-        """Group -> how many groups have its class and its inside, where that is more than one."""
+        """Group -> how many groups beside it (with its parent) have its class and its inside,
+        where that is more than one. Only siblings count: a model's final LayerNorm, alike
+        inside to each block's, marked "×5" where it stands alone, would read as five of it."""
         signature: dict[str, str] = {}
         for group in self.inside_out():
             if group == ROOT:
@@ -226,10 +229,12 @@ class Groups:
                         parts.append(f"{a}>{b}")
             signature[group] = hashlib.blake2b("|".join(parts).encode(),
                                                digest_size=12).hexdigest()
-        counts: dict[str, int] = {}
-        for sig in signature.values():
-            counts[sig] = counts.get(sig, 0) + 1
-        return {g: counts[s] for g, s in signature.items() if counts[s] > 1}
+        counts: dict[tuple, int] = {}
+        for group, sig in signature.items():
+            key = (self.parent.get(group), sig)
+            counts[key] = counts.get(key, 0) + 1
+        return {g: n for g, s in signature.items()
+                if (n := counts[(self.parent.get(g), s)]) > 1}
 
     def _item_at(self, depth: int):
         """Node -> what it is at ``depth``: the group there around it, or itself."""

@@ -21,8 +21,8 @@ for the nodes ``ids`` laid out, in the graph's order: where each node is (a hidd
 collapsed group's cell), and the index of the innermost group it is in (-1 for none).
 ``groups``: one ``[path, parent index, kind, label, collapsed, identical]`` per group, outer
 groups first; kind is "module" or "fold" (a loop's fold or one of its windows), label the
-module's class or the fold's text, identical how many groups share its class and inside (0
-when it is alone).
+module's class or the fold's text, identical how many groups beside it (one parent) share its
+class and inside (0 when it is alone).
 """
 
 from __future__ import annotations

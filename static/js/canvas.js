@@ -5,7 +5,8 @@ import { drawGlyph, glyphKind } from "./glyphs.js";
 import { anyOf, groupFace, groupTitle } from "./groups.js";
 import { compactValue, nodeDevice, nodeFace, shortValue } from "./scene.js";
 import { curvePoint, edgeCurve } from "./routes.js";
-import { boundsOf, FRAME, nodeBox, onScreen, toScreen } from "./view.js";
+import { boundsOf, FRAME, MAX_NODE_WIDTH, nodeBox, onScreen, toScreen } from "./view.js";
+import { splitTitle, wrappedWidth } from "./wrap.js";
 
 // The theme's colours, from the canvas's style (or, for an export's stand-in, `styleOf`'s).
 function colors(canvas) {
@@ -34,6 +35,7 @@ const bad = (s) => s && (s.nan > 0 || s.inf > 0);
 
 const FONT = "system-ui, sans-serif";
 const TITLE_PX = 12;
+const TITLE_LEADING = 1.15; // a title's second line, below its first, in its size
 const DETAIL_PX = 10;
 // No text is smaller than this: zoomed out, a node's text stays at this size while its box has
 // room for it (the title first), then goes, and the box's shape and colour speak for it.
@@ -51,20 +53,25 @@ let down = false; // the graph drawn top to bottom (orient.js): edges leave boxe
 const kOf = (view) => Math.min(view.scale, 1.6 * big); // a node with a glyph keeps this much on its right for it
 const padding = (node) => (node.kind === "leaf" ? 18 : 10); // a leaf's round ends need more
 
-// The width a node's text needs at scale 1 (the widest face it can show), for view.fitLayers.
-export function textWidth(ctx, node, faces) {
+// The width a node's text needs at scale 1 (the widest face it can show), and whether its title
+// takes two lines (wrap.js) because one would be wider than the widest box: for view.fitLayers.
+export function textNeeds(ctx, node, faces) {
   const leaf = node.kind === "leaf";
-  let widest = 0;
+  const measure = (text) => ctx.measureText(text).width;
+  let [widest, tall] = [0, false];
   for (const face of faces) {
-    ctx.font = `${leaf ? "600 " : ""}${TITLE_PX}px ${FONT}`;
-    const title = ctx.measureText(face.title).width;
-    ctx.font = `${DETAIL_PX}px ${FONT}`;
-    const detail = ctx.measureText(face.detail).width;
     // 6% spare: text drawn at other scales is not exactly proportionally wider
-    widest = Math.max(widest, Math.max(title, detail) * 1.06 + 2 * padding(node)
-                      + (glyphKind(face.glyph) ? GLYPH_W : 0));
+    const frame = 2 * padding(node) + (glyphKind(face.glyph) ? GLYPH_W : 0);
+    ctx.font = `${leaf ? "600 " : ""}${TITLE_PX}px ${FONT}`;
+    let title = measure(face.title) * 1.06 + frame;
+    if (title > MAX_NODE_WIDTH) {
+      tall = true;
+      title = wrappedWidth(measure, face.title, (MAX_NODE_WIDTH - frame) / 1.06) * 1.06 + frame;
+    }
+    ctx.font = `${DETAIL_PX}px ${FONT}`;
+    widest = Math.max(widest, title, measure(face.detail) * 1.06 + frame);
   }
-  return widest;
+  return { w: widest, tall };
 }
 
 // Draws the scene and returns what it drew (window.gradtrace.drawn, a contract: DESIGN.md):
@@ -473,24 +480,34 @@ function drawNode(ctx, c, view, node, scene, selected, internals, progress) {
   }
   const cx = p.x + pad + textW / 2;
   ctx.textAlign = "center";
-  const line = (text, px, color, y, bold = false, shorter = null) => {
+  // A text on one line, or a title on two where the box was made tall for it (wrap.js): drawn
+  // from baseline `y`, each line shortened only if it still does not fit.
+  const line = (text, px, color, y, bold = false, shorter = null, wraps = false) => {
     const size = Math.max(px * k, MIN_PX); // unrounded: the text scales exactly as its box
     ctx.font = `${bold ? "600 " : ""}${size.toFixed(2)}px ${FONT}`;
-    if (shorter && ctx.measureText(text).width > textW) { text = shorter; } // rather than cut
-    const shown = fit(ctx, text, textW);
-    if (shown.length < Math.min(text.length, 4)) { return; } // too little room to say anything
+    const measure = (t) => ctx.measureText(t).width;
+    if (shorter && measure(text) > textW) { text = shorter; } // rather than cut
+    const slices = wraps ? splitTitle(measure, text, textW) : [text];
+    const shown = slices.map((slice) => fit(ctx, slices.length > 1 ? slice.trim() : slice, textW));
+    if (shown[0].length < Math.min(text.length, 4)) { return; } // too little room to say anything
     ctx.fillStyle = color;
-    ctx.fillText(shown, cx, y);
-    drawn.texts.push({ text: shown, full: text, px: size, width: ctx.measureText(shown).width,
-                       room: textW });
+    shown.forEach((s, i) => ctx.fillText(s, cx, y + i * size * TITLE_LEADING));
+    const whole = shown.every((s, i) => s === slices[i].trim() || s === slices[i]);
+    drawn.texts.push({ text: whole ? slices.join("") : shown.join(" "), full: text, px: size,
+                       width: Math.max(...shown.map(measure)), room: textW,
+                       ...(shown.length > 1 ? { lines: shown } : {}) });
   };
-  const both = h >= 2.6 * MIN_PX; // room for two lines of at least MIN_PX
-  if (both || h >= 1.4 * MIN_PX) {
-    line(face.title, TITLE_PX, c.ink, both ? p.y + h * 0.44 : p.y + h / 2 + MIN_PX * 0.35, leaf);
-  }
-  if (both) {
-    line(face.detail, DETAIL_PX, bad(face.glyph) ? c.bad : c.muted, p.y + h * 0.8, false,
-         face.shorter);
+  const detailColor = bad(face.glyph) ? c.bad : c.muted;
+  if (node.tall && h >= (3.6 + TITLE_LEADING) * MIN_PX) { // two lines of title, then the detail
+    line(face.title, TITLE_PX, c.ink, p.y + h * 0.3, leaf, null, true);
+    line(face.detail, DETAIL_PX, detailColor, p.y + h * 0.86, false, face.shorter);
+  } else {
+    const both = h >= 2.6 * MIN_PX; // room for two lines of at least MIN_PX
+    if (both || h >= 1.4 * MIN_PX) {
+      line(face.title, TITLE_PX, c.ink, both ? p.y + h * 0.44 : p.y + h / 2 + MIN_PX * 0.35,
+           leaf);
+    }
+    if (both) { line(face.detail, DETAIL_PX, detailColor, p.y + h * 0.8, false, face.shorter); }
   }
   const device = nodeDevice(node);
   if (device && DETAIL_PX * k >= MIN_PX) { // a GPU run names its device on every node

@@ -2,7 +2,7 @@
 // layout asked for and applied (views.py), the teaching view's folds, a loop's iteration, and
 // each node as wide as its text. `app`: {state, ui, request(name, payload, reply), render()}.
 
-import { boxWidth, textWidth } from "./canvas.js";
+import { boxWidth, textNeeds } from "./canvas.js";
 import { cutMarks, placeCuts } from "./cuts.js";
 import { fill as fillDepths } from "./depth.js";
 import { foldGraph } from "./fold.js";
@@ -42,8 +42,8 @@ export function drawnGraph(app) {
     const base = pass === null || reply ? whole : iterationGraph(whole, iterations(doc).get(pass));
     const end = sceneAt(doc, state.frames, state.frames.length - 1); // leaves' final .grad
     const sized = fitLayers(base.nodes, (n) => (n.members
-      ? boxWidth(measure, groupFace(n, null))
-      : textWidth(measure, n, [nodeFace(n, null), nodeFace(n, end), ...accumulating(n, end)])));
+      ? { w: boxWidth(measure, groupFace(n, null)), tall: false }
+      : textNeeds(measure, n, [nodeFace(n, null), nodeFace(n, end), ...accumulating(n, end)])));
     const { nodes, down } = orient(direction, sized, width, height);
     const labels = new Map(viewed.groups.map((g) => [g.path, g.label]));
     const byId = new Map(nodes.map((n) => [n.id, n]));

@@ -18,20 +18,29 @@ export const FRAME = Object.freeze({ band: 26, nested: 18, pad: 6 });
 // A picture too big for the pane at this scale shows its start, and pans.
 export const READABLE_SCALE = 11 / 12;
 
-// A node's box: its kind's size, or the width fitLayers gave it.
+// A node whose title takes two lines (wrap.js) is this much taller. Rows are 70 apart and the
+// tallest box 48: it still leaves a gap.
+export const TITLE_LINE = 14;
+
+// A node's box: its kind's size, or the width fitLayers gave it; taller by a line when `tall`.
 export function nodeBox(node) {
   const size = NODE_SIZE[node.kind] || NODE_SIZE.op;
   const w = node.w || size.w;
-  return { x: node.x - w / 2, y: node.y - size.h / 2, w, h: size.h };
+  const h = node.tall ? size.h + TITLE_LINE : size.h;
+  return { x: node.x - w / 2, y: node.y - h / 2, w, h };
 }
 
 // The server lays layers out a fixed distance apart. Here each node gets the width its text needs
-// (`widthOf(node)`, clamped), and the layers move apart so that the widest node of each keeps
-// `gap` from its neighbours. Returns new node objects; the input is not changed.
-export function fitLayers(nodes, widthOf, gap = 48) {
+// (`needs(node)`: {w, tall}, w clamped; tall when its title takes two lines), and the layers move
+// apart so that the widest node of each keeps `gap` from its neighbours. Returns new node
+// objects; the input is not changed.
+export function fitLayers(nodes, needs, gap = 48) {
   const sized = nodes.map((n) => {
     const base = (NODE_SIZE[n.kind] || NODE_SIZE.op).w;
-    return { ...n, w: Math.round(Math.min(Math.max(widthOf(n), base), MAX_NODE_WIDTH)) };
+    const { w, tall } = needs(n);
+    const box = { ...n, w: Math.round(Math.min(Math.max(w, base), MAX_NODE_WIDTH)) };
+    if (tall) { box.tall = true; }
+    return box;
   });
   const widest = new Map();
   for (const n of sized) { widest.set(n.x, Math.max(widest.get(n.x) || 0, n.w)); }

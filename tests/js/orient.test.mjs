@@ -34,7 +34,7 @@ test("a collapsed group's box takes two columns, and its frame's name has room a
 test("real traces turned top to bottom never overlap", () => {
   const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
   for (const { name, document } of fixture) {
-    const sized = fitLayers(document.graph.nodes, (n) => n.label.length * 9 + 20);
+    const sized = fitLayers(document.graph.nodes, (n) => ({ w: n.label.length * 9 + 20 }));
     assert.deepEqual(overlaps(stackLayers(sized)), [], name);
   }
 });

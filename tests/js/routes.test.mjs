@@ -27,7 +27,7 @@ const op = (id, layer, row) => ({ id, kind: "op", label: `n${id}`, x: layer * 16
 test("a residual edge past a block goes around it, not under it", () => {
   // x -> f1 -> f2 -> f3 -> add, and x -> add: the skip would run under f1..f3
   const nodes = fitLayers([op(0, 0, 0), op(1, 1, 0), op(2, 2, 0), op(3, 3, 0), op(4, 4, 0)],
-                          () => 128);
+                          () => ({ w: 128 }));
   const edges = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 4]].map(([src, dst]) => ({ src, dst }));
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const routes = routeEdges(nodes, edges, byId);
@@ -40,7 +40,7 @@ test("a residual edge past a block goes around it, not under it", () => {
 test("no edge of a real trace passes under a box, across or turned top to bottom", () => {
   const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
   for (const { name, document } of fixture) {
-    const nodes = fitLayers(document.graph.nodes, (n) => n.label.length * 7 + 20);
+    const nodes = fitLayers(document.graph.nodes, (n) => ({ w: n.label.length * 7 + 20 }));
     assert.deepEqual(under(nodes, document.graph.edges, false), [], name);
     assert.deepEqual(under(stackLayers(nodes), document.graph.edges, true), [], name);
   }

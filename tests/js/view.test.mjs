@@ -85,7 +85,7 @@ test("the layouts of real traces never overlap", () => {
 
 test("layers move apart to fit their widest node, and real traces still never overlap", () => {
   const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
-  const widthOf = (n) => n.label.length * 9 + 20; // wide labels: layers must spread
+  const widthOf = (n) => ({ w: n.label.length * 9 + 20 }); // wide labels: layers must spread
   for (const { name, document } of fixture) {
     const nodes = fitLayers(document.graph.nodes, widthOf);
     assert.deepEqual(overlaps(nodes), [], name);
@@ -95,7 +95,7 @@ test("layers move apart to fit their widest node, and real traces still never ov
   }
   const nodes = fitLayers([{ id: 0, kind: "leaf", x: 0, y: 0 }, { id: 1, kind: "op", x: 160, y: 0 },
                            { id: 2, kind: "op", x: 160, y: 70 }, { id: 3, kind: "op", x: 320, y: 0 }],
-                          (n) => (n.id === 2 ? 240 : 10), 40);
+                          (n) => ({ w: n.id === 2 ? 240 : 10 }), 40);
   assert.deepEqual(nodes.map((n) => n.w), [112, 128, 240, 128]);
   assert.equal(nodes[1].x, nodes[2].x); // a layer stays a column
   assert.equal(nodes[1].x - 120, 56 + 40); // its widest node keeps the gap from the last layer
@@ -109,4 +109,14 @@ test("only boxes inside the canvas count as on screen", () => {
   assert.ok(onScreen(view, { x: -40, y: 10, w: 50, h: 20 }, 100, 100)); // partly in
   assert.ok(!onScreen(view, { x: 120, y: 10, w: 50, h: 20 }, 100, 100));
   assert.ok(!onScreen(view, { x: 10, y: -30, w: 50, h: 20 }, 100, 100));
+});
+
+test("a node whose title takes two lines is a line taller, and stays clear of the next row", () => {
+  const nodes = fitLayers([{ id: 0, kind: "output", x: 0, y: 0 }, { id: 1, kind: "op", x: 0, y: 70 }],
+                          (n) => ({ w: 500, tall: n.id === 0 }));
+  assert.equal(nodes[0].tall, true);
+  assert.equal(nodes[1].tall, undefined);
+  assert.equal(nodes[0].w, MAX_NODE_WIDTH);
+  assert.equal(nodeBox(nodes[0]).h, nodeBox({ kind: "output", x: 0, y: 0 }).h + 14);
+  assert.deepEqual(overlaps(nodes), []);
 });
