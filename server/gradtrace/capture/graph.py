@@ -92,7 +92,9 @@ class Graph:
         if len(self.records) >= self.max_nodes:
             raise GraphTooLarge(f"the autograd graph grew past {self.max_nodes} nodes")
         kind, name = node_name(fn)
-        node = Node(id=len(self.records), kind=kind, name=name, step=step, pass_=pass_)
+        # positional (op, line, span and module are filled in later): a dataclass takes keywords
+        # at twice the cost, and every node of a walk is made here
+        node = Node(len(self.records), kind, name, "", None, "", None, step, pass_)
         rec = NodeRecord(fn, node, getattr(fn, "variable", None) if kind == "leaf" else None)
         self.records.append(rec)
         self._by_id[id(fn)] = rec
