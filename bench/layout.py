@@ -13,12 +13,15 @@ Then the page's view layouts (views.py, issue 26): opening a collapsed group of 
 (a transformer-like model of 64 blocks, all of it in one Sequential), budget <= 100 ms, and the
 view a 10k-node transformer opens with. Last, what networkx would cost as the graph model on the
 10k-node graph (issue 26 asks for it): building a DiGraph, its topological generations, and a
-Weisfeiler-Lehman hash of every module's subgraph against grouping's own identical().
+Weisfeiler-Lehman hash of every module's subgraph against grouping's own identical(); and on the
+64k-node RNN, whether each loop iteration is one piece (is_weakly_connected on its subgraph)
+against grouping's own check.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import gc
 import os
 import statistics
@@ -143,7 +146,41 @@ def networkx_costs(reps: int) -> str:
     return (f"networkx on the {len(nodes)}-node graph: DiGraph {timed(build):.0f} ms, "
             f"topological generations {timed(lambda: list(nx.topological_generations(graph))):.0f}"
             f" ms; WL hash of its {len(groups.members) - 1} modules {timed(hashes, 1):.0f} ms "
-            f"against grouping's identical() {timed(groups.identical):.0f} ms")
+            f"against grouping's identical() {timed(groups.identical):.0f} ms\n"
+            + loop_pieces_costs(reps, timed))
+
+
+def loop_pieces_costs(reps: int, timed) -> str:
+    """The pieces of a loop: whether each iteration of the unrolled RNN is one piece of graph,
+    networkx's weakly connected check on each iteration's subgraph against grouping's own."""
+    import networkx as nx
+
+    from gradtrace.grouping import _connected
+
+    setup, body = rnn(8000)
+    namespace: dict = {}
+    exec(setup, namespace)
+    trace = capture(body, preset=namespace)
+    nodes = sorted(trace.nodes, key=lambda n: n.id)
+    index = {n.id: i for i, n in enumerate(nodes)}
+    inputs: list[list[int]] = [[] for _ in nodes]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(nodes)))
+    for e in trace.edges:
+        if e.src in index and e.dst in index:
+            inputs[index[e.dst]].append(index[e.src])
+            graph.add_edge(index[e.src], index[e.dst])
+    ends = sorted(n.step for n in nodes if n.name == "TanhBackward0")  # an iteration's last
+    by_iteration: dict = {}
+    for i, n in enumerate(nodes):
+        if n.kind != "leaf" and n.step is not None:
+            by_iteration.setdefault(bisect.bisect_left(ends, n.step), []).append(i)
+    pieces = [m for m in by_iteration.values() if len(m) > 1]
+    ours = timed(lambda: [_connected(m, inputs) for m in pieces])
+    theirs = timed(lambda: [nx.is_weakly_connected(graph.subgraph(m)) for m in pieces])
+    return (f"the pieces of the RNN's {len(pieces)} iterations ({len(nodes)} nodes): networkx "
+            f"is_weakly_connected on each subgraph {theirs:.0f} ms against grouping's "
+            f"{ours:.0f} ms")
 
 
 def main() -> None:
