@@ -169,6 +169,49 @@ def test_event_cap_stops_a_chatty_run():
     assert doc["error"]["code"] == "output_limit" and "1000 events" in doc["error"]["message"]
 
 
+def test_the_event_cap_counts_forged_empty_events_too():
+    # an empty forward event holds no step, but it is still an event the parent must parse
+    from gradtrace.runner.limits import RunLimits
+    from gradtrace.runner.process import run_snippet
+
+    code = """import json, os, stat
+columns = dict.fromkeys(["kind", "op", "span", "grad_mode", "module", "index", "line", "inputs",
+                         "outputs", "nodes", "values", "detail"], [])
+empty = {"type": "forward", "steps": {"strings": [], "columns": columns}}
+line = (json.dumps([empty] * 1500) + "\\n").encode()
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, line)
+    except OSError:
+        pass
+"""
+    doc = run_snippet(code, limits=RunLimits(max_events=1000))
+    assert doc["error"]["code"] == "output_limit" and "1000 events" in doc["error"]["message"]
+
+
+def test_the_events_a_run_sends_are_bounded_in_bytes_too():
+    # 1 MiB strings pass the per-string cap; 40 of them, the run's bound of 32 MiB
+    from gradtrace.runner.limits import RunLimits
+    from gradtrace.runner.process import run_snippet
+
+    code = """import json, os, signal, stat
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the worker's own writes wait
+line = (json.dumps([{"type": "stdout", "text": "x" * 1_000_000}] * 8) + "\\n").encode()
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            for _ in range(5):
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+    except OSError:
+        pass
+"""
+    doc = run_snippet(code, limits=RunLimits(max_event_mb=32))
+    assert doc["error"]["code"] == "output_limit" and "32 MiB" in doc["error"]["message"]
+
+
 def test_the_report_groups_diagnoses_by_severity_and_names_the_pass_that_raised(tmp_path):
     path = tmp_path / "twice.py"
     path.write_text("import torch\nx = torch.tensor(2.0, requires_grad=True)\n"
@@ -189,3 +232,28 @@ def test_passes_chooses_which_passes_of_a_loop_are_kept():
     log = json.loads(result.stdout)["pass_log"]
     assert (log["kept"], log["why"]) == ([0, 1, 500, 999], ["first", "first", "asked", "last"])
     assert len(log["losses"]) == 1000
+
+
+ESCAPES = """import torch
+print("\\x1b]0;pwned\\x07 title")             # the terminal window's title
+print("\\x1b]52;c;aGVsbG8=\\x07 clipboard")    # OSC 52: a clipboard write
+print("\\x1b[2J\\x1b[H cleared")               # the screen cleared
+print("\\u202etxt.exe")                         # right-to-left override
+x = torch.ones(1, requires_grad=True)
+{}
+raise RuntimeError("boom\\r\\x1b[2Kerror: none")  # an error line rewritten
+"""
+
+
+def test_the_report_escapes_control_characters_from_the_run(tmp_path):
+    path = tmp_path / "escapes.py"
+    path.write_text(ESCAPES.format("y = torch.ones(1, requires_grad=True)\n"
+                                   "globals()['bad\\x1b[31mname'] = x * 2"))
+    out = subprocess.run([sys.executable, "-m", "gradtrace", "trace", str(path)],
+                         capture_output=True, timeout=120).stdout.decode()  # bytes: \r as sent
+    assert not any(c in out for c in "\x1b\x07\r\u202e"), repr(out)
+    assert "\\x1b]0;pwned\\x07 title" in out and "\\x1b[2J\\x1b[H cleared" in out
+    assert "\\u202etxt.exe" in out
+    assert "boom\\r\\x1b[2Kerror: none" in out  # shown, escaped, on the real error line
+    assert [line for line in out.splitlines() if line.startswith("error:")][0].endswith(
+        "RuntimeError [user_exception]: boom\\r\\x1b[2Kerror: none")

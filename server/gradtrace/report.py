@@ -4,6 +4,8 @@ error with the line of its cause."""
 
 from __future__ import annotations
 
+import re
+
 
 def short(summary: dict | None, limit: int = 6) -> str:
     """A tensor summary in a few characters: the values when there are few, else the statistics."""
@@ -81,7 +83,19 @@ def render(doc: dict, filename: str) -> str:
         lines.append(f"error: {where}  {error['type']} [{error['code']}]: {error['message']}")
         if error.get("cause_line") and error["cause_line"] != error.get("line"):
             lines.append(f"      cause: line {error['cause_line']}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(_printable, lines)) + "\n"
+
+
+# Characters a terminal acts on: C0 and C1 controls (escape sequences set the window's title,
+# write the clipboard, clear the screen or rewrite a line) and the bidirectional overrides.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(line: str) -> str:
+    """A line of the report with each control character from the run written as repr would
+    (``\\x1b``): names, messages and output are the snippet's, and the report goes to a
+    terminal."""
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], line)
 
 
 def _ranges(indices: list[int]) -> str:

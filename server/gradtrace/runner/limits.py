@@ -17,6 +17,9 @@ class RunLimits:
     open_files: int = 256
     processes: int = 64  # per run (each has a uid of its own): bounds a fork bomb
     max_events: int = 500_000  # events one run may send (enforced by the parent)
+    # what those events may come to, as JSON (enforced by the parent): the CLI holds them all,
+    # parsed, at about six times their size
+    max_event_mb: int = 1024
     max_nodes: int = 1_000_000  # autograd nodes one run may record (enforced by the capture)
     gpu_memory_mb: int = 0  # what a CUDA run's tensors may take on the GPU; 0: gpu_share of it
     gpu_share: float = 0.8  # of the GPU's memory, when gpu_memory_mb is not set

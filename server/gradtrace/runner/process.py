@@ -109,13 +109,14 @@ def follow(worker, limits: RunLimits, on_batch: OnBatch,
     snippet, so nothing it sends is trusted: a batch that is not valid ends the run."""
     status, detail = "done", ""
     returncode = None
-    sent = 0
+    sent = sent_bytes = 0
     seen = Ending("done", None)  # what the events said: concluded, and the last error
 
     def counted(batch: list[dict], size: int) -> None:
-        nonlocal sent
+        nonlocal sent, sent_bytes
         sent += sum(map(event_weight, batch))
-        if sent > limits.max_events:
+        sent_bytes += size
+        if sent > limits.max_events or sent_bytes > limits.max_event_mb * 2**20:
             raise _Refused("too_many_events")
         for event in batch:
             if event["type"] == "end":
@@ -143,11 +144,13 @@ def follow(worker, limits: RunLimits, on_batch: OnBatch,
 
 
 def event_weight(event: dict) -> int:
-    """What an event counts for against max_events: a columnar one, a count per step it holds."""
+    """What an event counts for against max_events: a columnar one, a count per step it holds,
+    and at least one (an empty one still costs its parsing: forged by the thousand, they
+    would pass the cap free)."""
     if event["type"] == "forward":
-        return len(event["steps"]["columns"]["index"])
+        return max(len(event["steps"]["columns"]["index"]), 1)
     if event["type"] == "backward":
-        return len(event["result"]["steps"]["columns"]["order"])
+        return max(len(event["result"]["steps"]["columns"]["order"]), 1)
     return 1
 
 
@@ -232,7 +235,8 @@ def ending_error(ending: Ending, limits: RunLimits) -> dict | None:
         return error("Stopped", "the run was stopped", "user_exception")
     if ending.status == "too_many_events":
         return error("OutputLimitExceeded", f"the run sent more than {limits.max_events} "
-                     "events and was stopped", "output_limit")
+                     f"events or {limits.max_event_mb} MiB of them and was stopped",
+                     "output_limit")
     if ending.status == "refused":
         return error("ProtocolViolation", "the run's worker sent something the server refused, "
                      f"so the run was ended: {ending.detail}", "user_exception")
