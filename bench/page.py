@@ -144,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     with serve(timeout=120) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850})
         page.goto(url.page)  # the token travels in the query, as printed
         firsts = []
         for _ in range(args.reps + 1):

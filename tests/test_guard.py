@@ -66,6 +66,28 @@ def test_a_foreign_host_is_refused_everywhere(server, path):
     assert get(server + path, Host="localhost")[0] == 200
 
 
+def headers_of(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return dict(r.headers)
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/examples", "/static/js/main.js"])
+def test_the_page_may_run_only_its_own_scripts_and_never_in_a_frame(server, path):
+    headers = headers_of(server + path)
+    policy = dict(part.strip().split(" ", 1) for part in
+                  headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == policy["script-src"] == policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'" and headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_standalone_template_keeps_its_inline_scripts():
+    # the export fetches it and fills it with a run; it opens as a file, inline scripts and all
+    with in_process_server() as (url, _):
+        headers = headers_of(url + "/standalone")
+    assert "Content-Security-Policy" not in headers and "X-Frame-Options" not in headers
+
+
 def test_a_foreign_origin_is_refused(server):
     status, body = get(server + "/", Origin="http://attacker.example")
     assert status == 403 and "attacker.example" in body

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -42,7 +43,10 @@ def server():
 
 @pytest.fixture
 def page(browser, server):
-    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    # The tests' pages set the server's Content-Security-Policy aside (bypass_csp): Playwright's
+    # wait_for_function evaluates its predicate with eval, which the policy forbids.
+    # test_the_page_works_under_its_own_content_security_policy keeps it.
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.page)
@@ -381,7 +385,8 @@ def test_a_nodes_saved_tensors_come_from_the_server_when_it_is_picked(page):
 
 
 def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 850}, has_touch=True)
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1400, "height": 850},
+                                  has_touch=True)
     page = context.new_page()
     page.goto(server.page)
     page.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
@@ -408,7 +413,7 @@ def test_clicking_a_node_selects_it_and_pinch_zooms(browser, server):
 
 
 def test_presenter_mode_from_the_address_and_the_toggle(browser, server):
-    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850})
     page.goto(server.page + "&present")
     assert page.url == server + "/?present"  # the token left the address; the rest stayed
     assert page.evaluate("document.body.classList.contains('present')")
@@ -517,7 +522,7 @@ def test_ctrl_enter_runs_the_code_a_reload_keeps_and_space_plays(page):
 
 def test_the_token_leaves_the_address_and_the_tab_keeps_it_for_reloads(browser, server):
     code = "import torch\nq = torch.tensor(3.0, requires_grad=True)\n(q * q).backward()\n"
-    page = browser.new_page(viewport={"width": 1400, "height": 850})
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850})
     page.goto(f"{server.page}#{quote(code, safe='')}")
     assert page.url == f"{server}/#{quote(code, safe='')}"  # no token; the code is still there
     page.click("[data-testid=run]")
@@ -559,7 +564,7 @@ net(torch.ones(1, 1)).sum().backward()
 
 
 def test_without_a_valid_token_the_page_says_to_open_the_printed_url(browser, server):
-    page = browser.new_page()  # a new tab: no token in the address or the session
+    page = browser.new_page(bypass_csp=True)  # a new tab: no token in the address or the session
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server + "/")
@@ -648,3 +653,48 @@ def test_a_leaf_too_narrow_for_before_and_after_says_its_grad_now_not_a_cut_none
         assert t["text"] == t["full"] or "→" in t["text"], t
     # whole where it fits, else its grad now
     assert any(t["text"] in ("grad None → 5×3", "grad 5×3") for t in leaf_grads), leaf_grads
+
+
+# What the server's Content-Security-Policy blocked on the page, if anything.
+CSP_WATCH = """window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+
+
+def until(page, expression: str, timeout: float = 60.0) -> None:
+    """Poll ``expression`` with page.evaluate, which the page's policy does not govern (unlike
+    wait_for_function's eval), until it is true."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
+def test_the_page_works_under_its_own_content_security_policy(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 850}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script(CSP_WATCH)
+    page.goto(server.page)
+    until(page, "document.querySelector('[data-testid=examples]').options.length > 40")
+    set_code(page, (ROOT / "examples/basics/wx_plus_b_loss.py").read_text())
+    page.click("[data-testid=run]")
+    until(page, "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+    until(page, "window.gradtrace.drawn.length > 0")
+    box = page.evaluate("window.gradtrace.drawn.find((d) => d.kind === 'node')")
+    canvas = page.locator("[data-testid=canvas]").bounding_box()
+    page.mouse.click(canvas["x"] + box["x"] + box["w"] / 2, canvas["y"] + box["y"] + box["h"] / 2)
+    for kind in ("png", "svg", "html"):  # the exports draw, encode and fetch the template
+        page.click("[data-testid=export]")
+        with page.expect_download() as info:
+            page.click(f"[data-testid=export-{kind}]")
+        info.value.save_as(tmp_path / info.value.suggested_filename)
+    page.click("[data-testid=present]")
+    page.click("[data-testid=theme]")
+    page.keyboard.press("Home")
+    page.screenshot(path=str(ARTIFACTS / "page-under-csp.png"))
+    assert page.evaluate("window.cspViolations") == [] and not errors, errors
+    assert page.inner_text("[data-testid=inspector]").strip()  # the node clicked, inspected
+    page.close()

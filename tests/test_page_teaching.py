@@ -139,7 +139,8 @@ def test_pause_at_each_node_waits_for_a_key_and_space_on_run_runs(page):
 def test_exports_png_svg_json_and_a_standalone_file_that_replays_with_no_server(browser,
                                                                                 tmp_path):
     with serve(timeout=60) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 850}, accept_downloads=True)
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850},
+                                accept_downloads=True)
         page.goto(url.page)
         run_example(page, "basics/wx_plus_b_loss")
         files = {}
@@ -157,7 +158,7 @@ def test_exports_png_svg_json_and_a_standalone_file_that_replays_with_no_server(
     doc = json.loads(files["json"].read_text())
     assert doc["schema"] == "gradtrace/1" and len(doc["passes"]) == 1
     # The server is gone: the file alone replays the run in a fresh browser context.
-    context = browser.new_context(viewport={"width": 1400, "height": 850})
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1400, "height": 850})
     errors: list[str] = []
     offline = context.new_page()
     offline.on("pageerror", lambda e: errors.append(str(e)))
@@ -186,7 +187,7 @@ def test_a_share_link_carries_the_code_and_waits_for_its_click(browser, page, se
     parts = urlsplit(link)
     assert parts.fragment.startswith("z=") and "token" not in link
     assert len(link) < len(code)  # deflated
-    opened = browser.new_page(viewport={"width": 1400, "height": 850})
+    opened = browser.new_page(bypass_csp=True, viewport={"width": 1400, "height": 850})
     opened.goto(f"{server.page}#{parts.fragment}")  # the link, on a page with the server's token
     opened.wait_for_function("document.querySelector('.CodeMirror').CodeMirror.getValue() !== ''")
     assert opened.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()") == code
@@ -201,7 +202,8 @@ def test_a_share_link_carries_the_code_and_waits_for_its_click(browser, page, se
 
 
 def test_a_phone_reaches_run_the_canvas_and_problems(browser, server):
-    phone = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
+    phone = browser.new_page(bypass_csp=True, viewport={"width": 390, "height": 844},
+                             has_touch=True)
     phone.goto(server.page)
     phone.wait_for_function("document.querySelector('[data-testid=examples]').options.length > 40")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390

@@ -9,7 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_socketio import SocketIO
 
 from gradtrace import live
@@ -28,6 +28,19 @@ from gradtrace.sessions import PooledDevice, Sessions
 from gradtrace.standalone import standalone_page
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+
+# Every response but the standalone template's: only this server's own scripts, styles and
+# sockets (so markup that slipped into the page could run nothing), the classroom's QR code as a
+# data: image, and no framing (clickjacking). Inline styles set from script (CodeMirror) are CSSOM,
+# which style-src does not cover.
+PAGE_POLICY = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 DEFAULTS = {
     "TIMEOUT": 30.0,  # seconds a run may take
@@ -103,6 +116,12 @@ def create_app(config: dict | None = None) -> Flask:
     live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
+
+    @app.after_request
+    def page_policy(response):
+        if request.path != "/standalone":  # a template the export fills: its scripts are inline
+            response.headers.update(PAGE_POLICY)
+        return response
 
     @app.get("/")
     def index():
