@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from gradtrace.runner import linux, sandbox
+from gradtrace.runner import linux, sandbox, seccomp
 
 _BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -56,7 +56,9 @@ class Isolation:
 
 def detect(use_bwrap: bool = True) -> Isolation:
     """The strongest isolation that works here, each candidate proven by a probe run."""
-    problems = []
+    problems = [] if seccomp.available() else [
+        "libseccomp is not installed (apt-get install libseccomp2): runs may use kernel "
+        "keyrings, AIO, io_uring, userfaultfd, perf events and bpf"]
     mode = "root" if os.geteuid() == 0 else "userns"
     landlock = linux.available() and linux.landlock_abi() > 0
     bwrap = shutil.which("bwrap") if use_bwrap else None
@@ -64,7 +66,7 @@ def detect(use_bwrap: bool = True) -> Isolation:
         prefix = (bwrap, *bwrap_args())
         problem = _probe(prefix, mode)
         if problem is None:
-            return Isolation(mode, prefix, landlock=landlock)
+            return Isolation(mode, prefix, tuple(problems), landlock)
         problems.append(f"bubblewrap: {problem}")
     elif use_bwrap:
         problems.append("bubblewrap is not installed (apt-get install bubblewrap)")

@@ -27,7 +27,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
-from gradtrace.runner import linux
+from gradtrace.runner import linux, seccomp
 
 RUN_UID_BASE = 1_400_000_000  # run uids: this plus up to 2**24, far above any real account
 NOBODY = 65534
@@ -61,10 +61,15 @@ def plan_for_here(device: str = "cpu") -> Plan:
     without it, they are the host's)."""
     needed = needed_paths()
     under_tmp = tuple(p for p in needed if p.startswith("/tmp/"))
-    masked = () if device == "cuda" else tuple(gpu_nodes())
+    masked = (*PTY_NODES, *(() if device == "cuda" else gpu_nodes()))
     if os.geteuid() != 0:
         return Plan("userns", tmp_kept=under_tmp, readable=tuple(needed), masked=masked)
     return Plan("root", hidden_homes(needed), under_tmp, tuple(needed), masked)
+
+
+# The pseudo-terminal multiplexers: every pty opened is the host's (kernel.pty.max counts them
+# all, a new devpts instance's too), and a run could hold them all. /dev/null stands in.
+PTY_NODES = ("/dev/ptmx", "/dev/pts/ptmx")
 
 
 def gpu_nodes() -> list[str]:
@@ -136,25 +141,30 @@ def _mount_private_filesystem(plan: Plan) -> None:
     covered place (a checkout or venv under /tmp, pyenv under /root) is bound back in."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     linux.make_read_only("/")
-    _cover("/tmp", plan.tmp_kept, f"size={TMP_MB}m,nr_inodes=16384,mode=1777")
+    _cover("/tmp", plan.tmp_kept, f"size={TMP_MB}m,nr_inodes=16384,mode=1777", linux.MS_NOEXEC)
     for covered, kept in plan.hide:
         _cover(covered, kept, "mode=0755")
         linux.make_read_only(covered)
     if os.path.isdir("/dev/shm"):
-        _cover("/dev/shm", (), f"size={SHM_MB}m,mode=1777")
+        _cover("/dev/shm", (), f"size={SHM_MB}m,mode=1777", linux.MS_NOEXEC)
     for node in plan.masked:
+        if not os.path.exists(node):
+            continue
         if os.path.isdir(node):  # /dev/nvidia-caps
             _cover(node, (), "mode=0755")
         else:
             linux.mount("/dev/null", node, None, linux.MS_BIND)
 
 
-def _cover(directory: str, kept: tuple[str, ...], options: str) -> None:
-    """A fresh tmpfs over ``directory``, with the ``kept`` paths beneath it bound back in,
-    read-only. They are held open first: once covered, their names lead nowhere."""
+def _cover(directory: str, kept: tuple[str, ...], options: str, flags: int = 0) -> None:
+    """A fresh tmpfs over ``directory`` (``flags`` added to nosuid and nodev: a run's /tmp is
+    noexec, so nothing it writes runs), with the ``kept`` paths beneath it bound back in,
+    read-only; a bind keeps its own flags, so a venv under /tmp still loads. They are held open
+    first: once covered, their names lead nowhere."""
     handles = [os.open(path, os.O_PATH) for path in kept]
     try:
-        linux.mount("tmpfs", directory, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
+        linux.mount("tmpfs", directory, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | flags,
+                    options)
         for path, handle in zip(kept, handles, strict=True):
             os.makedirs(path, 0o755, exist_ok=True)
             linux.mount(f"/proc/self/fd/{handle}", path, None, linux.MS_BIND | linux.MS_REC)
@@ -208,5 +218,7 @@ def _become_nobody(plan: Plan, run_uid: int) -> None:
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     linux.restrict_files({**{path: "read" for path in plan.readable}, **SYSTEM_FILES})
+    if seccomp.available():  # where it is missing, isolation.detect says so (/healthz)
+        seccomp.install()
     os.environ["HOME"] = "/tmp"
     os.environ["USER"] = os.environ["LOGNAME"] = "nobody"

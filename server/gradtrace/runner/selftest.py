@@ -4,8 +4,9 @@ A sandbox that cannot read the interpreter's files fails in odd places (`No modu
 'cProfile'` from torch.optim) while everything else looks fine. So at start-up the server runs one
 real snippet through the real path, as a user would: an optimizer step, an import of every
 standard-library module that the server's own user can import, and checks from the inside that
-the run is not root, cannot read /etc/shadow, has no network and, under bubblewrap, sees no
-device but the harmless ones (and on CUDA, the NVIDIA ones). One runs for each device, on that
+the run is not root, cannot read /etc/shadow, has no network, cannot make kernel keys (the
+syscall filter) and, under bubblewrap, sees no device but the harmless ones (and on CUDA, the
+NVIDIA ones). One runs for each device, on that
 device's own path (the zygote; the CUDA pool). /healthz reports the outcomes.
 """
 
@@ -71,6 +72,13 @@ for name in EXPECTED:
         problems.append(f"import {name}: {type(exc).__name__}: {exc}")
 if os.getuid() == 0:
     problems.append("the run is root")
+from gradtrace.runner import seccomp
+if seccomp.available():  # a key in the session keyring: what outlived runs, between users
+    import ctypes, errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    made = libc.syscall(seccomp.number("add_key"), b"user", b"probe", b"x", 1, -3)
+    if made != -1 or ctypes.get_errno() != errno.EPERM:
+        problems.append("the run can make kernel keys: the syscall filter is not in place")
 if os.path.exists("/etc/shadow"):
     try:
         open("/etc/shadow").close()
