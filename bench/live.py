@@ -98,7 +98,8 @@ class Timed:
     def __init__(self, url: str, token: str):
         self.sio = socketio.Client()
         self.sio.on("trace", self._on_trace)
-        self.sio.connect(url, transports=["websocket"], auth={"token": token})
+        self.sio.connect(f"{url}?token={token}", transports=["websocket"],  # (SocketGate)
+                         auth={"token": token})
 
     def _on_trace(self, batch):
         now = time.monotonic()

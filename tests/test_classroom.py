@@ -17,11 +17,11 @@ import websocket
 
 from gradtrace.classroom import sync_problem
 from gradtrace.jsonio import SocketIOJson
-from gradtrace.live import RunLimiter
+from gradtrace.live import WELCOMES_PER_MINUTE, RateLimiter
 from gradtrace.protocol import rebuild
 from gradtrace.roomstore import LocalRoom
 from test_guard import ENDLESS, in_process_server, never_reading_client
-from test_live import drain, free_port, page_like_client, stop, wait_until_up
+from test_live import drain, free_port, handshake_url, page_like_client, stop, wait_until_up
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
 STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
@@ -105,7 +105,8 @@ class Member:
         if presenter or token:
             auth["token"] = token or room["token"]
         try:
-            self.sio.connect(room["base"], transports=["websocket"], auth=auth)
+            self.sio.connect(handshake_url(room["base"], auth), transports=["websocket"],
+                             auth=auth)
             self.wait(lambda m: m.of("welcomed"))  # the room as it was has come
         except BaseException:
             self.close()
@@ -386,11 +387,13 @@ def test_without_the_room_or_the_token_there_is_no_connection(room):
     for auth in ({"room": room["room"][:-1]}, {}):
         client = socketio.Client()
         with pytest.raises(socketio.exceptions.ConnectionError):
-            client.connect(room["base"], transports=["websocket"], auth=auth)
+            client.connect(handshake_url(room["base"], auth), transports=["websocket"],
+                           auth=auth)
     # nor from another site's page that knows the viewer link (its script would be a viewer)
     client = socketio.Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
-        client.connect(room["base"], transports=["websocket"], auth={"room": room["room"]},
+        auth = {"room": room["room"]}
+        client.connect(handshake_url(room["base"], auth), transports=["websocket"], auth=auth,
                        headers={"Origin": "http://evil.example"})
 
 
@@ -453,7 +456,7 @@ def test_sync_messages_are_checked_field_by_field():
 
 
 def test_runs_are_limited_per_connection():
-    limiter = RunLimiter(3)
+    limiter = RateLimiter(3, "runs")
     assert [limiter.refusal("a", now=t) for t in (0, 1, 2)] == [None] * 3
     assert "at most 3 a minute" in limiter.refusal("a", now=3)
     assert limiter.refusal("b", now=3) is None  # another connection has its own
@@ -565,3 +568,46 @@ def test_a_viewer_page_follows_the_presenter_within_200_ms_and_can_leave_and_com
         watch.screenshot(path="artifacts/classroom-viewer.png")
         assert not errors, errors
         browser.close()
+
+
+FLOODED = ("import torch\nx = torch.ones(8, requires_grad=True)\n"
+           "for _ in range(1500):\n    x = x * 1.0001\nx.sum().backward()\n")  # a long replay
+
+
+def test_a_welcome_flood_from_viewers_leaves_the_room_and_the_server_responsive():
+    # sixteen viewers, who need only the room's link, asked `welcome` again and again: each
+    # replayed the room's whole run, /healthz and new connections timed out at 10 s, and the
+    # presenter's sync took over 10 s
+    with classroom_server() as (base, lines):
+        room = {"base": base, "room": re.search(r"\?room=([\w-]+)", lines[1])[1],
+                "token": re.search(r"&token=(\S+)", lines[0])[1]}
+        presenter = Member(room, presenter=True)
+        flooders: list[Member] = []
+        try:
+            presenter.run(FLOODED)
+            presenter.wait(done, timeout=60)
+            flooders = [Member(room) for _ in range(16)]
+            for m in flooders:
+                m.wait(lambda m: m.of("welcomed"))
+            for _ in range(40):
+                for m in flooders:
+                    m.sio.emit("welcome")
+            latencies = []
+            for _ in range(5):
+                started = time.monotonic()
+                urllib.request.urlopen(base + "/healthz", timeout=10).read()
+                latencies.append(time.monotonic() - started)
+            assert max(latencies) < 1.0, latencies
+            late = Member(room)  # a new student still gets in, the run and the presenter's view
+            try:
+                late.wait(lambda m: m.of("welcomed") and done(m), timeout=10)
+                presenter.sio.emit("sync", STATE)
+                late.wait(lambda m: STATE in m.of("sync"), timeout=5)
+            finally:
+                late.close()
+            refused = [msg for m in flooders for msg in rejected(m)]
+            assert refused and all("welcome" in msg for msg in refused), refused[:3]
+            assert all(len(m.of("welcomed")) <= 1 + WELCOMES_PER_MINUTE for m in flooders)
+        finally:
+            for m in [presenter, *flooders]:
+                m.close()

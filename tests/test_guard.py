@@ -12,6 +12,7 @@ import statistics
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -20,7 +21,7 @@ import socketio
 from gradtrace.app import create_app
 from gradtrace.serving import BoundedServer, ConnectionCaps
 from gradtrace.sessions import Run, RunQueue
-from test_live import Client, ServerURL, serve
+from test_live import Client, ServerURL, handshake_url, serve
 
 ATTACKER = "127.0.0.2"  # loopback too: a second address for the attacker, on this machine
 
@@ -63,7 +64,8 @@ def get(url: str, **headers) -> tuple[int, str]:
 def test_a_foreign_host_is_refused_everywhere(server, path):
     status, body = get(server + path, Host="attacker.example:5601")
     assert status == 403 and "DNS rebinding" in body
-    assert get(server + path, Host="localhost")[0] == 200
+    # (by its own name, the socket answers too: that polling is not served, WebSocket only)
+    assert get(server + path, Host="localhost")[0] == (400 if "socket.io" in path else 200)
 
 
 def headers_of(url: str) -> dict:
@@ -92,15 +94,17 @@ def test_a_foreign_origin_is_refused(server):
     status, body = get(server + "/", Origin="http://attacker.example")
     assert status == 403 and "attacker.example" in body
     with pytest.raises(socketio.exceptions.ConnectionError):
-        socketio.Client().connect(server, transports=["websocket"], auth={"token": server.token},
-                                  headers={"Origin": "http://attacker.example"})
+        auth = {"token": server.token}
+        socketio.Client().connect(handshake_url(server, auth), transports=["websocket"],
+                                  auth=auth, headers={"Origin": "http://attacker.example"})
 
 
 def test_loopback_needs_the_token_and_a_refused_client_holds_no_connection():
     with in_process_server() as (url, app):
         for auth in (None, {"token": "wrong"}, {"token": ["t"]}):
             with pytest.raises(socketio.exceptions.ConnectionError):
-                socketio.Client().connect(url, transports=["websocket"], auth=auth)
+                socketio.Client().connect(handshake_url(url, auth), transports=["websocket"],
+                                          auth=auth)
         eio = app.extensions["socketio"].server.eio
         deadline = time.monotonic() + 5
         while eio.sockets:
@@ -109,6 +113,78 @@ def test_loopback_needs_the_token_and_a_refused_client_holds_no_connection():
         client = Client(url)
         assert client.run("print(1)\n")[-1]["status"] == "ok"
         client.close()
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_handshakes_without_the_token_make_no_session_and_no_thread():
+    # each polling handshake used to leave an Engine.IO session and a thread asleep for 25 s:
+    # 106 a second made 2,682 threads, and at the process limit every new client failed
+    with in_process_server() as (url, app):
+        eio = app.extensions["socketio"].server.eio
+        before = threads_of(os.getpid())
+        codes = []
+        for k in range(300):
+            transport = "polling" if k % 2 else "websocket"
+            codes.append(get(f"{url}/socket.io/?EIO=4&transport={transport}")[0])
+        assert set(codes) <= {400, 401}, set(codes)
+        assert not eio.sockets and threads_of(os.getpid()) <= before + 4
+        status, body = get(f"{url}/socket.io/?EIO=4&transport=polling&token=t")
+        assert status == 400 and "WebSocket only" in body  # the token is not enough for polling
+        client = Client(url)  # the page's way: WebSocket, the token in the handshake
+        assert client.run("print(1)\n")[-1]["status"] == "ok"
+        client.close()
+
+
+def test_half_sent_requests_from_many_addresses_do_not_lock_others_out(server):
+    # slowloris: 16 loopback addresses, each holding 32 requests whose headers never end, used
+    # to fill the 512-connection cap; everyone else got 503 for as long as they were held
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+    port = int(server.rsplit(":", 1)[1])
+    held = []
+    try:
+        for k in range(16):
+            for _ in range(32):
+                s = socket.socket()
+                s.bind((f"127.0.0.{10 + k}", 0))
+                s.settimeout(5)
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # never ended
+                held.append(s)
+        for s in held[::64]:  # and they trickle a byte now and then
+            s.sendall(b"a")
+        latencies = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert get(server + "/healthz")[0] == 200
+            latencies.append(time.monotonic() - started)
+        assert max(latencies) < 1.0, latencies
+        client = Client(server)
+        assert client.run("print('served')\n", timeout=30)[-1]["status"] == "ok"
+        client.close()
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_a_request_whose_headers_never_end_is_closed():
+    with in_process_server() as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        started = time.monotonic()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            while time.monotonic() - started < 25:
+                s.sendall(b"X-Trickle: 1\r\n")  # a header line a second, forever
+                time.sleep(1)
+            closed = False
+        except OSError:
+            closed = True
+        s.close()
+        assert closed and time.monotonic() - started < 15
 
 
 def test_a_thousand_idle_connections_leave_the_server_responsive(server):
@@ -157,7 +233,8 @@ def never_reading_client(port: int, auth: dict, *events: list) -> socket.socket:
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    slow.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+    query = urllib.parse.urlsplit(handshake_url("", auth)).query
+    slow.sendall((f"GET /socket.io/?EIO=4&transport=websocket&{query} HTTP/1.1\r\n"
                   f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     assert b" 101 " in slow.recv(100)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -93,6 +94,13 @@ def drain(proc: subprocess.Popen) -> threading.Thread:
     return reader
 
 
+def handshake_url(url: str, auth: dict | None) -> str:
+    """``url`` with the token or room id of ``auth`` in its query, as the page sends them: the
+    server checks them in the handshake, before any session is made (guard.SocketGate)."""
+    given = {k: v for k, v in (auth or {}).items() if k in ("token", "room") and type(v) is str}
+    return f"{url}?{urllib.parse.urlencode(given)}" if given else url
+
+
 def page_like_client() -> socketio.Client:
     """A python-socketio client that reads as a browser does.
 
@@ -117,7 +125,7 @@ class Client:
         self.done = threading.Event()
         self.sio.on("trace", self._on_trace)
         kwargs.setdefault("auth", {"token": getattr(url, "token", None)})
-        self.sio.connect(url, transports=["websocket"], **kwargs)
+        self.sio.connect(handshake_url(url, kwargs["auth"]), transports=["websocket"], **kwargs)
 
     def _on_trace(self, batch):
         self.events.extend(batch)
@@ -422,7 +430,8 @@ def test_each_client_is_told_the_devices_and_cuda_runs_only_where_it_is(server):
     sio = page_like_client()
     sio.on("capabilities", heard.append)
     sio.on("trace", lambda batch: refused.extend(e for e in batch if e["type"] == "rejected"))
-    sio.connect(server, auth={"token": server.token}, transports=["websocket"])
+    auth = {"token": server.token}
+    sio.connect(handshake_url(server, auth), auth=auth, transports=["websocket"])
     try:
         deadline = time.monotonic() + 5
         while not heard and time.monotonic() < deadline:
@@ -490,7 +499,8 @@ def test_load_thirty_clients_two_runs_each_lose_nothing(server):
 def test_cross_origin_sockets_are_refused(server):
     sio = socketio.Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
-        sio.connect(server, transports=["websocket"], headers={"Origin": "http://evil.example"})
+        sio.connect(handshake_url(server, {"token": server.token}), transports=["websocket"],
+                    auth={"token": server.token}, headers={"Origin": "http://evil.example"})
 
 
 def test_non_loopback_host_prints_a_token_and_requires_it():

@@ -15,7 +15,7 @@ from flask_socketio import SocketIO
 from gradtrace import live
 from gradtrace.classroom import Classroom
 from gradtrace.devices import Devices, cuda_absent_reason
-from gradtrace.guard import HostGuard, allowed_hosts
+from gradtrace.guard import HostGuard, SocketGate, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
 from gradtrace.roomstore import LocalRoom, RedisRoom
@@ -114,6 +114,8 @@ def create_app(config: dict | None = None) -> Flask:
     self_tests["cpu"] = SelfTest(sessions.zygote.spawn, limits, "cpu", isolation)
     app.extensions["self_test"] = self_tests["cpu"]
     live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)
+    app.wsgi_app = SocketGate(app.wsgi_app, app.config["TOKEN"],
+                              classroom.id if classroom is not None else None)
     app.wsgi_app = HostGuard(app.wsgi_app, allowed_hosts(app.config["HOST"],
                                                          tuple(app.config["ALLOWED_HOSTS"])))
 

@@ -1,5 +1,6 @@
 """Who may talk to the server at all: a Host allowlist and an Origin check, in front of every
-route and the Socket.IO endpoint, so that no web page can drive a gradtrace it found on a port.
+route and the Socket.IO endpoint, so that no web page can drive a gradtrace it found on a port;
+and, at the Socket.IO endpoint, the token before any session is made.
 
 DNS rebinding points a name the attacker owns at 127.0.0.1: the browser then sends the attacker's
 page to our port with the attacker's name in Host. Only names this server was started for are
@@ -8,8 +9,9 @@ let in; any other Host, or a cross-site Origin, gets 403 and a sentence that say
 
 from __future__ import annotations
 
+import hmac
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
@@ -49,10 +51,7 @@ class HostGuard:
         problem = self.problem(environ.get("HTTP_HOST", ""), environ.get("HTTP_ORIGIN"))
         if problem is None:
             return self.app(environ, start_response)
-        body = f"gradtrace refused this request: {problem}\n".encode()
-        start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
-                                         ("Content-Length", str(len(body)))])
-        return [body]
+        return _refuse(start_response, "403 Forbidden", problem)
 
     def problem(self, host: str, origin: str | None) -> str | None:
         if host_name(host) not in self.hosts:
@@ -65,3 +64,36 @@ class HostGuard:
         elif origin == "null":
             return "requests from an opaque origin (a sandboxed frame or a file) are not allowed"
         return None
+
+
+class SocketGate:
+    """WSGI middleware in front of the Socket.IO endpoint: WebSocket only, and the token (or, in
+    a classroom, the room's id) in the handshake's query, checked before Engine.IO sees the
+    request. Engine.IO makes a session for every handshake it answers, and for a polling one a
+    thread that waits 25 s for the next request: strangers with no token made thousands. Here a
+    stranger costs one short request. The Socket.IO connect handler checks the same again."""
+
+    def __init__(self, app, token: str, room: str | None = None, path: str = "/socket.io/"):
+        self.app = app
+        self.secrets = [token.encode(), *([room.encode()] if room else [])]
+        self.path = path
+
+    def __call__(self, environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith(self.path):
+            return self.app(environ, start_response)
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if query.get("transport") != ["websocket"]:
+            return _refuse(start_response, "400 Bad Request", "gradtrace's socket is WebSocket "
+                           "only: connect with transports: ['websocket']")
+        given = [v.encode() for key in ("token", "room") for v in query.get(key, [])[:1]]
+        if not any(hmac.compare_digest(g, s) for g in given for s in self.secrets):
+            return _refuse(start_response, "401 Unauthorized", "a valid token is required: open "
+                           "the URL that gradtrace printed, with its ?token=")
+        return self.app(environ, start_response)
+
+
+def _refuse(start_response, status: str, reason: str) -> list[bytes]:
+    body = f"gradtrace refused this request: {reason}\n".encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), ("Connection", "close")])
+    return [body]

@@ -14,6 +14,7 @@ it) until the member runs code of its own.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import threading
 import time
@@ -26,13 +27,32 @@ from gradtrace.protocol import rejected_event
 
 MAX_CODE_BYTES = 64 * 1024
 RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can
+# A welcome replays the room's whole run to its member: the page asks once a connection.
+WELCOMES_PER_MINUTE = 6
+# Every message of a connection (a presenter's sync follows the player at most 10 a second)
+MESSAGES_PER_MINUTE = 1200
 ROOM_LAYOUT_WAIT = 10.0  # seconds a viewer's layout of the room's run may wait for its turn
 
 
 def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) -> None:
     """``devices``: devices.Devices, what runs may use here (told to each client as it
     connects, as `capabilities`, and again whenever it changes)."""
-    limiter = RunLimiter(RUNS_PER_MINUTE)
+    limiter = RateLimiter(RUNS_PER_MINUTE, "runs")
+    welcomes = RateLimiter(WELCOMES_PER_MINUTE, "welcomes")
+    messages = RateLimiter(MESSAGES_PER_MINUTE, "messages")
+    welcoming: set[str] = set()  # members being welcomed: one at a time each
+    welcoming_lock = threading.Lock()
+
+    def limited(handler):
+        """A handler that refuses a connection's messages past MESSAGES_PER_MINUTE."""
+        @functools.wraps(handler)
+        def checked(*args):
+            refusal = messages.refusal(request.sid)
+            if refusal is None:
+                return handler(*args)
+            reject(refusal)
+            return {"error": refusal}  # what a question (inspect, layout) is answered
+        return checked
 
     asking: set[str] = set()  # viewers with a question about the room's run in flight
     asking_lock = threading.Lock()
@@ -89,11 +109,13 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
         # a disconnect kills the run and drops what was kept, unless the room shows that run
         shown = classroom is not None and classroom.shows_run_of(request.sid)
         sessions.forget(request.sid, keep_values=shown)
-        limiter.forget(request.sid)
+        for rate in (limiter, welcomes, messages):
+            rate.forget(request.sid)
         if classroom is not None:
             classroom.leave(request.sid)
 
     @socketio.on("run")
+    @limited
     def run(payload=None):
         if watching() and not classroom.allow_runs:
             return reject("you are watching the presenter's room: a viewer cannot run code "
@@ -113,25 +135,41 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
                 classroom.relay(request.sid, [rejected_event(problem)], 0)
 
     @socketio.on("inspect")
+    @limited
     def inspect(payload=None):
         if reads_room_run():
             return ask_room("inspect", payload)
         return sessions.kept.answer(request.sid, payload)
 
     @socketio.on("layout")
+    @limited
     def view(payload=None):
         if reads_room_run():
             return ask_room("layout", payload)
         return sessions.kept.view(request.sid, payload)
 
     @socketio.on("welcome")
+    @limited
     def welcome(*args):
-        """A classroom member is ready: the room as it is now (a late joiner's whole run)."""
+        """A classroom member is ready: the room as it is now (a late joiner's whole run). It
+        costs the room's whole run again: one at a time, WELCOMES_PER_MINUTE a connection."""
         if classroom is None or not (watching() or classroom.is_presenter(request.sid)):
             return reject("this server has no room for this connection")
-        classroom.welcome(request.sid)
+        refusal = welcomes.refusal(request.sid)
+        if refusal:
+            return reject(refusal)
+        with welcoming_lock:
+            if request.sid in welcoming:
+                return reject("busy: your last welcome is still being sent")
+            welcoming.add(request.sid)
+        try:
+            classroom.welcome(request.sid)
+        finally:
+            with welcoming_lock:
+                welcoming.discard(request.sid)
 
     @socketio.on("sync")
+    @limited
     def sync(payload=None):
         problem = ("this server has no classroom" if classroom is None
                    else classroom.sync(request.sid, payload))
@@ -139,6 +177,7 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
             reject(problem)
 
     @socketio.on("allow_runs")
+    @limited
     def allow_runs(payload=None):
         allow = payload.get("allow") if isinstance(payload, dict) else None
         problem = ("this server has no classroom" if classroom is None
@@ -147,6 +186,7 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
             reject(problem)
 
     @socketio.on("stop")
+    @limited
     def stop(*args):
         if not sessions.stop(request.sid):
             reject("nothing is running")
@@ -156,11 +196,13 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
         reject(f"the server could not handle that event: {type(exc).__name__}")
 
 
-class RunLimiter:
-    """At most ``per_minute`` runs a connection in any minute."""
+class RateLimiter:
+    """At most ``per_minute`` of ``what`` (runs, welcomes, messages) a connection in any
+    minute."""
 
-    def __init__(self, per_minute: int):
+    def __init__(self, per_minute: int, what: str):
         self.per_minute = per_minute
+        self.what = what
         self._starts: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -170,7 +212,7 @@ class RunLimiter:
             recent = [t for t in self._starts.get(client, ()) if now - t < 60]
             if len(recent) >= self.per_minute:
                 self._starts[client] = recent
-                return (f"too many runs: at most {self.per_minute} a minute; wait "
+                return (f"too many {self.what}: at most {self.per_minute} a minute; wait "
                         f"{60 - (now - recent[0]):.0f} s")
             self._starts[client] = [*recent, now]
         return None

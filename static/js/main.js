@@ -142,9 +142,13 @@ const offlineSocket = {
   on() {},
   emit(name, payload, reply) { if (typeof reply === "function") { reply({ error: "offline" }); } },
 };
-// Without a token the server would refuse us, so do not knock: say where the token is.
+// Without a token the server would refuse us, so do not knock: say where the token is. The
+// token (or the room's id) goes in the handshake's query too: the server checks it there, before
+// it makes any session for us (guard.SocketGate).
+const credentials = Object.fromEntries(Object.entries({ token, room: state.room.id })
+  .filter(([, value]) => typeof value === "string" && value));
 const socket = offline ? offlineSocket
-  : io({ transports: ["websocket"], auth: { token, room: state.room.id },
+  : io({ transports: ["websocket"], auth: credentials, query: credentials,
          autoConnect: Boolean(token || state.room.id) });
 // A batch of events is applied at once, at a cost in proportion to the batch; what the page
 // shows of them (refresh: the timeline, the panels, the picture) follows at most every
@@ -168,11 +172,25 @@ socket.on("trace", (batch) => {
   if (refused) { setStatus(refused.message, true); } // whatever the run shows, say why
   if (refused && blamesPasses(refused.message)) { keepPassesField.flag(true); }
 });
+// A WebSocket handshake the server refused tells the script nothing. The same request as a
+// plain GET gets the server's reason (guard.SocketGate): a token that is not valid, say.
+async function whyRefused(err) {
+  try {
+    const query = new URLSearchParams({ EIO: "4", transport: "websocket", ...credentials });
+    const answer = await fetch(`/socket.io/?${query}`);
+    if (answer.status === 401) {
+      return (await answer.text()).replace("gradtrace refused this request: ", "").trim();
+    }
+  } catch { /* the server is not there: what the socket said is all there is */ }
+  return err.message;
+}
+
 // The run's first graph, and its first pass, are shown as soon as they come.
 const firstPicture = (event) => (event.type === "graph" || event.type === "backward")
   && !(state.doc && state.doc.passes.length && state.doc.graph.nodes.length);
 socket.on("capabilities", (report) => showDevices(ui.device, report));
-socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`, true));
+socket.on("connect_error", async (err) => setStatus(`cannot connect: ${await whyRefused(err)}`,
+                                                    true));
 socket.on("disconnect", () => { // no reply will come to what was asked
   window.gradtrace.layouts -= state.asking.busy ? 1 : 0;
   Object.assign(state.asking, { busy: false, next: null });
