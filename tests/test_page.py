@@ -1,10 +1,12 @@
 """The page in a real browser (Debian's chromium via Playwright) against a real server."""
 
+import base64
 import json
 import os
 import re
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -698,3 +700,22 @@ def test_the_page_works_under_its_own_content_security_policy(browser, server, t
     assert page.evaluate("window.cspViolations") == [] and not errors, errors
     assert page.inner_text("[data-testid=inspector]").strip()  # the node clicked, inspected
     page.close()
+
+
+def test_a_share_link_that_would_inflate_to_a_gigabyte_is_refused_holding_little(page):
+    # 1.4 MB of link, 1 GiB of code: Chromium inflated all of it before the 1 MiB limit
+    # could apply, when it was handed the deflated bytes at once
+    deflate = zlib.compressobj(9)
+    bomb = deflate.compress(b"a" * 2**30) + deflate.flush()
+    link = "#z=" + base64.urlsafe_b64encode(bomb).decode().rstrip("=")
+    cdp = page.context.new_cdp_session(page)
+    page.evaluate("""link => { window.shared = "pending";
+        import("/static/js/address.js").then((m) => m.codeFromSharedHash(link))
+          .then((code) => { window.shared = code; }); }""", link)
+    held, started = 0, time.monotonic()
+    while page.evaluate("window.shared") == "pending":
+        assert time.monotonic() - started < 30
+        usage = cdp.send("Runtime.getHeapUsage")
+        held = max(held, usage["usedSize"] + usage.get("backingStorageSize", 0))
+    assert page.evaluate("window.shared") is None
+    assert held < 64 * 2**20, f"{held / 2**20:.0f} MiB held while refusing it"

@@ -47,22 +47,35 @@ export async function sharedHash(code) {
 
 // The code of a share link's fragment; null when it is not one, or cannot be read (cut short,
 // edited by hand, or not deflate at all). At most `limit` characters are inflated, so a small
-// link cannot unpack into a huge page.
+// link cannot unpack into a huge page. The deflated bytes go in PIECE at a time, each read out
+// before the next goes in: given them all at once, Chromium inflated a 1.4 MB link to a
+// gigabyte before the first output could be counted (deflate expands a byte at most ~1,032
+// times, so a piece is at most ~1 MB out).
+const PIECE = 1024;
 export async function codeFromSharedHash(hash, limit = 1 << 20) {
   if (!hash.startsWith(SHARED)) { return null; }
-  try {
+  const inflate = new DecompressionStream("deflate");
+  const writer = inflate.writable.getWriter();
+  const reader = inflate.readable.pipeThrough(new TextDecoderStream()).getReader();
+  const feeding = (async () => {
     const binary = atob(hash.slice(SHARED.length).replaceAll("-", "+").replaceAll("_", "/"));
     const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-    const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"))
-      .pipeThrough(new TextDecoderStream()).getReader();
+    for (let at = 0; at < bytes.length; at += PIECE) {
+      await writer.write(bytes.subarray(at, at + PIECE)); // waits while the output is unread
+    }
+    await writer.close();
+  })();
+  feeding.catch(() => {}); // (a bad link fails the reads below too)
+  try {
     let code = "";
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) { return code; }
+      if (done) { await feeding; return code; }
       code += value;
       if (code.length > limit) { await reader.cancel(); return null; }
     }
   } catch {
+    writer.abort().catch(() => {});
     return null;
   }
 }

@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { codeFromHash, sessionToken, withoutToken } from "../../static/js/address.js";
+import { deflateSync } from "node:zlib";
+import {
+  codeFromHash, codeFromSharedHash, sessionToken, SHARED, sharedHash, withoutToken,
+} from "../../static/js/address.js";
 
 const memory = () => {
   const items = new Map();
@@ -29,4 +32,28 @@ test("the fragment's code, and null when it is not valid percent-encoding", () =
   assert.equal(codeFromHash(""), "");
   assert.equal(codeFromHash("#print(1)%"), null);
   assert.equal(codeFromHash("#%E0%A4%A"), null);
+});
+
+test("a share link round-trips its code, and a damaged one reads as none", async () => {
+  const code = "import torch\nx = torch.ones(3, requires_grad=True)\n# é ✓\n";
+  assert.equal(await codeFromSharedHash(await sharedHash(code)), code);
+  assert.equal(await codeFromSharedHash("#z=not-deflate"), null);
+});
+
+test("a small link that would inflate to a huge page is refused without inflating it", async () => {
+  // 256 MiB of one character, deflated to about 250 KiB: the old reader got it in 64 MiB
+  // chunks (one per input chunk) before it could count, a gigabyte from a 1.36 MB link
+  const bomb = deflateSync(Buffer.alloc(256 * 2 ** 20, 0x61), { level: 9 });
+  const hash = SHARED + bomb.toString("base64url");
+  global.gc?.();
+  const before = process.memoryUsage();
+  let peak = 0;
+  const watch = setInterval(() => {
+    const now = process.memoryUsage();
+    peak = Math.max(peak, now.heapUsed + now.arrayBuffers - before.heapUsed - before.arrayBuffers);
+  }, 1);
+  const code = await codeFromSharedHash(hash);
+  clearInterval(watch);
+  assert.equal(code, null);
+  assert.ok(peak < 48 * 2 ** 20, `held ${(peak / 2 ** 20).toFixed(0)} MiB while refusing it`);
 });
