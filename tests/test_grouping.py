@@ -2,11 +2,15 @@
 a chain-building loop folds, identical blocks are found, and a graph opens with at most about
 40 boxes. Real traces, laid out as the server does for the page."""
 
+import time
+
+import pytest
 from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RESNET, RNN, TRANSFORMER
 
 from conftest import trace_doc
+from gradtrace import jsonio
 from gradtrace.grouping import OPENING_BOXES
-from gradtrace.protocol import Node
+from gradtrace.protocol import Edge, Node
 from gradtrace.views import request_problem, view_layout
 from gradtrace.wire import graph_wire
 
@@ -329,3 +333,28 @@ def test_an_identical_mark_counts_only_siblings():
     assert same["model.transformer.ln_f"] == 0
     assert same["model.transformer.h.0"] == same["model.transformer.h.1"] == 2
     assert same["model.transformer.h.0.ln_1"] == same["model.transformer.h.0.ln_2"] == 2
+
+
+def forged_chain(count: int, module) -> dict:
+    """The wire of a chain of ``count`` nodes, node i in module ``module(i)``: what a hostile
+    worker could send (the server lays out whatever graph a run sent)."""
+    nodes = [Node(i, "op", "MulBackward0", "mul", 1, "", module(i)) for i in range(count)]
+    edges = [Edge(i + 1, i, 0, 0) for i in range(count - 1)]
+    return jsonio.loads(jsonio.dumps(graph_wire(nodes, edges)))
+
+
+@pytest.mark.parametrize("module", [
+    lambda i: ".".join(["m"] * (i % 500 + 1)),  # nested 500 deep, and back out again
+    lambda i: f"g{i % 97}." + ".".join(["m"] * (i % 40)),  # 97 modules called in turn, deep
+], ids=["nested 500 deep", "interleaved"])
+def test_a_forged_graph_is_laid_out_in_time_linear_in_its_size(module):
+    # a forged 40k-node graph cost 26 s of server CPU a layout request: each group that had to
+    # be split started the layout again, and each start walked every group's ancestors
+    small, big = forged_chain(1000, module), forged_chain(4000, module)
+    times = []
+    for wire in (small, big):
+        started = time.perf_counter()
+        reply = view_layout(wire, [])
+        times.append(time.perf_counter() - started)
+        assert len(reply["ids"]) == len(wire["nodes"]["id"])
+    assert times[1] < 2.0 and times[1] < 8 * times[0] + 0.2, times  # 4x the nodes

@@ -27,6 +27,7 @@ FOLD_MIN = 3  # iterations a loop needs before it folds
 MAX_PERIOD = 256  # ops in one iteration, at most, for a loop to fold
 WINDOW = 10  # iterations in one window of a fold
 OPENING_BOXES = 40  # boxes a graph opens with, at most (where its top level allows)
+MAX_DEPTH = 32  # levels of modules shown; a node nested deeper is drawn in its ancestor there
 OPENING_MIN = 3  # ... and at least, where it has that many inside
 
 ROOT = ""
@@ -243,14 +244,17 @@ class Groups:
 
 
 def _module_chains(nodes: list) -> list[list[str]]:
-    """Each node's module paths from the outermost in: ``net.0`` gives ``["net", "net.0"]``."""
+    """Each node's module paths from the outermost in: ``net.0`` gives ``["net", "net.0"]``. A
+    node nested deeper than MAX_DEPTH is drawn in its ancestor at that depth: real models nest a
+    handful of levels, and every level costs each node's share of the layout (a forged graph
+    nested 500 deep took minutes)."""
     chains: dict = {None: [], "": []}  # path -> its chain: most nodes share a few paths
     out = []
     for n in nodes:
         path = getattr(n, "module", None)
         chain = chains.get(path)
         if chain is None:
-            parts = path.split(".")
+            parts = path.split(".")[:MAX_DEPTH]
             chain = chains[path] = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
         out.append(chain)
     return out

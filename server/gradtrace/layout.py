@@ -29,6 +29,10 @@ LAYER_GAP = 160.0  # x distance between layers
 ROW_GAP = 70.0  # y distance between rows
 MARGIN_ROWS = 1  # free rows above and below a module's block, where its box and name go
 BOX_ROWS = 2  # rows a collapsed group's box takes: its name, class, shapes and gradient
+# Passes that may each find groups to split; past them, a group split also dissolves the groups
+# inside it, so the layout ends in a few passes more. Real models need one or two (a ModuleDict
+# called piecemeal); a forged graph nested 32 deep needed 32, each over the whole graph.
+SPLIT_PASSES = 4
 
 
 def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
@@ -49,11 +53,17 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
             inputs[dst].append(src)
     tree = groups or Groups(ordered, inputs, modules)
     asked = collapsed(tree) if callable(collapsed) else set(collapsed or ())
+    passes = 0
     while True:  # again when a group turns out to cut across the data flow
         collapsed = tree.boxes(asked)
+        before = set(tree.split)
         try:
             placed, sizes = _lay_out_groups(tree, inputs, collapsed)
         except _Split:
+            passes += 1
+            if passes >= SPLIT_PASSES:  # splits nested this deep: dissolve what is inside too
+                for group in tree.split - before:
+                    tree.split.update(_inside(tree, group))
             continue
         break
     layer, row = [0] * count, [0] * count
@@ -83,7 +93,9 @@ class _Split(Exception):
 
 
 def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
-    """Each group's block that shows, innermost first: (its items and their places, sizes)."""
+    """Each group's block that shows, innermost first: (its items and their places, sizes).
+    Every group that must be split is found in one pass (``_Split`` at its end), not one a pass:
+    a forged graph with a split at every level started the layout again hundreds of times."""
     items_of, preds_of = _items_and_edges(tree, inputs)
     placed = {}  # group -> (its items, their (layer, row)) in its own frame
     sizes = {}  # group -> (layers, rows, (entry row, exit row)) of its block
@@ -91,19 +103,50 @@ def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
     # feed which) -> where they went and the block's size: groups alike inside (a model's
     # identical blocks, a loop's windows) are laid out once.
     shapes: dict = {}
+    hidden = _inside_collapsed(tree, collapsed)
+    split_found = False
     for group in tree.inside_out():
         if group in collapsed:
             sizes[group] = (1, BOX_ROWS, (0, 0))
-        elif group not in tree.split and not any(g in collapsed for g in _around(tree, group)):
+        elif group not in tree.split and group not in hidden:
             items, preds = items_of[group], preds_of[group]
+            if any(type(it) is str and it not in sizes for it in items):
+                continue  # a group inside it is split: laid out in the next pass
             index = {it: k for k, it in enumerate(items)}
             shape = (tuple(sizes[it] if type(it) is str else None for it in items),
                      tuple((index[p], k) for k, it in enumerate(items) for p in preds[it]))
             if shape not in shapes:
-                shapes[shape] = _lay_out_group(tree, items, preds, sizes)
+                try:
+                    shapes[shape] = _lay_out_group(tree, items, preds, sizes)
+                except _Split:
+                    split_found = True
+                    continue
             spots, size = shapes[shape]
             placed[group], sizes[group] = (items, spots), size
+    if split_found:
+        raise _Split
     return placed, sizes
+
+
+def _inside(tree: Groups, group: str) -> list[str]:
+    """Every group inside ``group``."""
+    found, stack = [], list(tree.children.get(group, ()))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(tree.children.get(child, ()))
+    return found
+
+
+def _inside_collapsed(tree: Groups, collapsed: set[str]) -> set[str]:
+    """The groups inside a collapsed one (not laid out: they do not show), found from the
+    outside in, one step a group."""
+    hidden: set[str] = set()
+    for group in reversed(tree.inside_out()):
+        parent = tree.parent.get(group)
+        if parent in collapsed or parent in hidden:
+            hidden.add(group)
+    return hidden
 
 
 def _items_and_edges(tree: Groups, inputs: list[list[int]]):
@@ -145,13 +188,6 @@ def _items_and_edges(tree: Groups, inputs: list[list[int]]):
             if a != b:
                 preds_of[at[d - 1] if d else ROOT][b][a] = None
     return items_of, preds_of
-
-
-def _around(tree: Groups, group: str):
-    """The groups around ``group``, innermost first."""
-    while group != ROOT:
-        group = tree.parent[group]
-        yield group
 
 
 def _lay_out_group(tree: Groups, items: list, preds: dict, sizes: dict):
