@@ -119,3 +119,30 @@ def test_without_bubblewrap_a_root_server_gives_each_run_a_uid_of_its_own():
         assert uids[0] != uids[1]
     finally:
         app.extensions["gradtrace"].close()
+
+
+CHAIN = ("import torch\nx = torch.ones(1, requires_grad=True)\n"
+         "for _ in range(3000):\n    x = x * 1.0001\nx.backward()\n")  # 3,000 nodes kept
+
+
+def test_what_the_server_keeps_for_other_runs_is_bounded_and_counts_graphs():
+    # a run's graph, kept so the page can ask for layouts, was not counted: one tab took the
+    # server from 184 MB to 1,049 MB, and 32 would have needed about 20 GB
+    app = create_app({"TOKEN": "s3cret", "MAX_RUNS": 2, "TIMEOUT": 20, "KEPT_BUDGET_MB": 8})
+    try:
+        holder, other = connect(app), connect(app)
+        holder.emit("run", {"code": CHAIN})
+        wait_for(holder, done)
+        kept = app.extensions["gradtrace"].kept
+        assert kept.total_bytes() > 8 * 2**20  # its graph: about 4 KB a node, held
+        other.emit("run", {"code": "x = 1\n"})
+        refused = wait_for(other, lambda ev: any(e["type"] == "rejected" for e in ev))
+        message = next(e["message"] for e in refused if e["type"] == "rejected")
+        assert "8 MiB" in message and "try again" in message, message
+        holder.emit("run", {"code": "x = 2\n"})  # its own last run does not count against it
+        assert wait_for(holder, done)[-1]["status"] == "ok"
+        other.get_received()
+        other.emit("run", {"code": "x = 1\n"})  # the big graph went with the holder's next run
+        assert wait_for(other, done)[-1]["status"] == "ok"
+    finally:
+        app.extensions["gradtrace"].close()

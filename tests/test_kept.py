@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradtrace.kept import LISTED_LIMIT, KeptRun
+from gradtrace.kept import KEPT_NODE_BYTES, LISTED_LIMIT, MAX_VIEW_NODES, KeptRun
 from gradtrace.wire import GRAPH_STRINGS, WireError, graph_merged, summary_from_wire
 
 
@@ -96,3 +96,14 @@ def test_a_run_over_the_cap_keeps_nothing_and_says_so():
     run.strip([event])  # and keeps nothing after, though the stream still goes without them
     assert "values" not in event["variables"][0]["value"]
     assert "over 16 MiB" in run.answer({"summary": 1})["error"]
+
+
+def test_a_kept_graph_counts_and_one_too_big_to_lay_out_again_is_not_kept():
+    run = KeptRun()
+    run.strip([graph_event([[]] * 1000, [])])
+    assert run.holds == 1000 * KEPT_NODE_BYTES
+    huge = graph_event([[]] * (MAX_VIEW_NODES + 1), [])
+    run.strip([huge])
+    assert run.holds == 0 and "base" not in huge["graph"]  # sent whole, and not kept
+    reply = run.view({"collapsed": None})
+    assert "too big to lay out again" in reply["error"] and "100,001" in reply["error"]

@@ -51,6 +51,10 @@ DEFAULTS = {
     "MAX_CONNECTIONS": 512,
     "MAX_CONNECTIONS_PER_ADDRESS": 32,
     "MAX_PENDING_BYTES": 32 * 1024 * 1024,  # queued for one browser before it loses its run
+    # what every client's last run may keep on the server together (values for `inspect`, graphs
+    # for `layout`): new runs are refused past it, before the server's memory runs short
+    "KEPT_BUDGET_MB": min(4096, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                          // 2**20 // 4),
     "USE_BWRAP": True,
     "EXAMPLES_DIR": str(ROOT / "examples"),
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
@@ -107,7 +111,8 @@ def create_app(config: dict | None = None) -> Flask:
     self_tests = {}
     cuda = _cuda(app.config, isolation, limits, devices, self_tests)
     sessions = Sessions(send, limits, int(app.config["MAX_RUNS"]), isolation, outbox.hang_up,
-                        {"cuda": cuda} if cuda else None)
+                        {"cuda": cuda} if cuda else None,
+                        kept_budget=int(app.config["KEPT_BUDGET_MB"]) * 2**20)
     app.extensions["gradtrace"] = sessions
     if classroom is not None:
         socketio.start_background_task(classroom.keep_up, sessions.kept.forget)
@@ -146,6 +151,8 @@ def create_app(config: dict | None = None) -> Flask:
                        zygote=zygote, self_test=tests["cpu"], self_tests=tests,
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
                        kept_runs=len(sessions.kept),
+                       kept_mb=sessions.kept.total_bytes() // 2**20,
+                       kept_budget_mb=sessions.kept_budget // 2**20,
                        isolation=isolation.describe(), sandbox=isolation.sandbox,
                        bubblewrap=bool(isolation.prefix), isolation_problems=isolation.problems,
                        device_isolation=device_isolation(isolation, devices),

@@ -30,6 +30,11 @@ MAX_NAME = 1000  # characters in an inspect request's variable name
 # What one run may keep, in bytes of JSON (estimated): a classroom's hundreds of clients must not
 # hold hundreds of big models in the server's memory.
 MAX_KEPT_BYTES = 16 * 2**20
+# A graph kept for `layout`, and what views.py builds from it, take about this much a node
+# (measured with tracemalloc: 2.1-2.6 KB parsed, 1 KB of layout state). A graph of more nodes
+# than MAX_VIEW_NODES is not kept: the page draws it whole.
+KEPT_NODE_BYTES = 4096
+MAX_VIEW_NODES = 100_000
 _ENTRY_BYTES = 120  # a summary's or saved entry's fields besides its lists of numbers
 _NUMBER_BYTES = 12
 _LISTED = len(SUMMARY_FIELDS) + 1  # a wire summary list that ends with its values
@@ -48,6 +53,8 @@ class KeptRun:
         self._next_id = 1  # ids start at 1: a kept id is never falsy
         self._node_values: dict[int, tuple[list, list]] = {}  # node id -> (as sent, as relayed)
         self._graph: dict | None = None  # the last graph relayed, whole
+        self.graph_bytes = 0  # what keeping it costs (KEPT_NODE_BYTES a node)
+        self.too_big = 0  # the nodes of a graph too big to keep, if one came
         self._lock = threading.Lock()  # the run's thread writes, Socket.IO handlers read
         self._laying_out = threading.Lock()  # one `layout` at a time per client
         self._last_view: tuple = (None, None, None)  # (graph, collapsed, reply)
@@ -71,11 +78,21 @@ class KeptRun:
                 graph.pop("base", None)  # a difference is the server's to make, not a worker's
                 self._strip_node_values(graph["nodes"])
                 self._strip_saved(graph["nodes"])
-                event["graph"], self._graph = graph_delta(self._graph, graph), graph
+                nodes = len(graph["nodes"]["id"])
+                if nodes > MAX_VIEW_NODES:  # sent whole, and not kept
+                    self._graph, self.graph_bytes, self.too_big = None, 0, nodes
+                else:
+                    event["graph"], self._graph = graph_delta(self._graph, graph), graph
+                    self.graph_bytes = nodes * KEPT_NODE_BYTES
             elif kind == "cut":
                 event["step"]["values"] = [keep(s) for s in event["step"]["values"]]
             elif kind == "variables":
                 self._strip_variables(event["variables"])
+
+    @property
+    def holds(self) -> int:
+        """Bytes this run keeps: its values (none once it overflowed) and its graph."""
+        return (0 if self.overflowed else self.held_bytes) + self.graph_bytes
 
     def _keep(self, summary):
         """``summary`` as the stream carries it: whole when it is small, else without its numbers,
@@ -188,7 +205,9 @@ class KeptRun:
         with self._lock:
             graph = self._graph
         if graph is None:
-            return {"error": "no graph yet in this run"}
+            return {"error": f"this graph of {self.too_big:,} nodes is too big to lay out again "
+                             f"on the server (at most {MAX_VIEW_NODES:,}): it is drawn whole"
+                    if self.too_big else "no graph yet in this run"}
         turn = (self._laying_out.acquire(timeout=wait) if wait > 0
                 else self._laying_out.acquire(blocking=False))
         if not turn:
@@ -282,6 +301,12 @@ class KeptRuns:
     def forget(self, client: str) -> None:
         with self._lock:
             self._runs.pop(client, None)
+
+    def total_bytes(self, besides: str | None = None) -> int:
+        """What every client's run keeps (values and graphs), but ``besides``'s."""
+        with self._lock:
+            runs = [run for client, run in self._runs.items() if client != besides]
+        return sum(run.holds for run in runs)
 
     def __len__(self) -> int:
         with self._lock:

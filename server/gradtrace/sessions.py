@@ -124,8 +124,10 @@ class Sessions:
 
     def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation,
                  hang_up: Callable[[str], None] = lambda client: None,
-                 pooled: dict[str, PooledDevice] | None = None):
+                 pooled: dict[str, PooledDevice] | None = None,
+                 kept_budget: int = 4 * 2**30):
         self.send = send
+        self.kept_budget = kept_budget  # bytes all clients' kept runs may hold together
         self.hang_up = hang_up  # drops a client that does not read what it is sent
         self.limits = limits
         self.isolation = isolation
@@ -141,6 +143,11 @@ class Sessions:
     def start(self, client: str, code: str, device: str, owner: str = "",
               passes: str | None = None) -> str | None:
         """Start a run; a reason it cannot start instead, when it cannot."""
+        held = self.kept.total_bytes(besides=client)  # (its own last run goes when this starts)
+        if held > self.kept_budget:
+            return (f"the server is holding {held // 2**20} MiB for other people's runs, over "
+                    f"its {self.kept_budget // 2**20} MiB: try again when some have finished "
+                    "with theirs")
         with self._lock:
             if client in self._runs:
                 return "a run is already going: stop it first"
