@@ -381,3 +381,101 @@ def test_nothing_written_to_tmp_or_shm_can_be_executed(app):
 def test_torch_still_runs_an_example_under_the_filter(app):
     doc = run(app, (EXAMPLES / "basics/wx_plus_b_loss.py").read_text())
     assert doc["status"] == "ok" and doc["error"] is None
+
+
+# -- a run is bounded as a whole: its cgroup (issue 27) ---------------------------------------
+
+CGROUP_LIMITS = """import json
+found = {}
+with open("/proc/self/cgroup") as f:
+    lines = f.read().splitlines()
+for line in lines:
+    _, names, path = line.split(":", 2)
+    for name in names.split(","):
+        file = {"memory": "memory.limit_in_bytes", "pids": "pids.max",
+                "cpu": "cpu.cfs_quota_us"}.get(name)
+        if file:
+            with open(f"/sys/fs/cgroup/{name}{path}/{file}") as f:
+                found[name] = [path.rsplit("/", 1)[-1], f.read().strip()]
+print(json.dumps(found))
+"""
+
+
+def test_a_run_has_a_cgroup_of_its_own_with_its_limits(app):
+    assert app.extensions["gradtrace"].cgroups.parents, app.extensions["gradtrace"].cgroups
+    first = json.loads(run(app, CGROUP_LIMITS)["stdout"])
+    second = json.loads(run(app, CGROUP_LIMITS)["stdout"])
+    assert {k: v[1] for k, v in first.items()} == {
+        "memory": str(6144 * 2**20), "pids": "64", "cpu": "100000"}  # one core's quota
+    assert all(v[0].startswith("run-") for v in first.values())
+    assert first["memory"][0] != second["memory"][0]  # each run its own
+
+
+HOG = """import os, time
+size = 600 * 2**20
+kids = []
+for _ in range(2):  # two children, each holding 600 MiB in a memfd: no address space, no rss
+    pid = os.fork()
+    if pid == 0:
+        chunk = b"x" * 2**25
+        held = [os.memfd_create("hog") for _ in range(size // len(chunk))]
+        for fd in held:  # one 32 MiB chunk each: under the 64 MiB a file may take
+            os.write(fd, chunk)
+        time.sleep(3)
+        os._exit(0)
+    kids.append(pid)
+statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in kids]
+print("held", sum(600 for s in statuses if s == 0), statuses)
+"""
+
+
+@pytest.mark.parametrize("bwrap", [True, False], ids=["bubblewrap", "fallback"])
+def test_memory_is_bounded_for_the_whole_run_memfd_included(bwrap):
+    # one process held 7 GiB in memfds under a 6 GiB address-space limit; two children held
+    # 8 GiB between them: rlimits bound each process, not the run
+    if bwrap and not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed")
+    app = create_app({"USE_BWRAP": bwrap, "TOKEN": "t", "TIMEOUT": 30, "RUN_MEMORY_MB": 768})
+    try:
+        doc = run(app, HOG, timeout=60)
+        assert "held 1200" not in doc["stdout"], doc["stdout"]
+        killed = doc["error"] and "signal 9" in doc["error"]["message"]
+        assert killed or "-9" in doc["stdout"], (doc["stdout"], doc["error"])
+        assert run(app, "print('next run fine')\n")["stdout"] == "next run fine\n"
+    finally:
+        app.extensions["gradtrace"].close()
+
+
+SPINNERS = """import os, time
+for _ in range(60):  # each in a session of its own: each its own scheduler autogroup
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            pass
+time.sleep(60)
+"""
+
+
+def test_sixty_busy_children_in_sessions_of_their_own_leave_the_server_responsive(app):
+    # they pushed /healthz to 8-9 s and a benign run to 6.3 s; the run's cgroup has one core
+    client = app.extensions["socketio"].test_client(app, auth={"token": "t"})
+    client.emit("run", {"code": SPINNERS})
+    time.sleep(3)  # spinning by now
+    try:
+        cpu = Path(app.extensions["gradtrace"].cgroups.parents["cpu"])
+        throttled = [int(line.split()[1]) for stat in cpu.glob("run-*/cpu.stat")
+                     for line in stat.read_text().splitlines() if line.startswith("nr_throttled")]
+        assert max(throttled) > 0, throttled  # held to its quota, however many sessions
+        http = app.test_client()
+        latencies = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert http.get("/healthz").status_code == 200
+            latencies.append(time.monotonic() - started)
+        assert max(latencies) < 1.0, latencies
+        started = time.monotonic()
+        assert run(app, "print('benign')\n")["stdout"] == "benign\n"
+        assert time.monotonic() - started < 5.0
+    finally:
+        client.emit("stop")
+        client.disconnect()

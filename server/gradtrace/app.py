@@ -56,6 +56,7 @@ DEFAULTS = {
     "KEPT_BUDGET_MB": min(4096, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
                           // 2**20 // 4),
     "USE_BWRAP": True,
+    "RUN_MEMORY_MB": RunLimits.run_memory_mb,  # all of a run's processes together (its cgroup)
     "EXAMPLES_DIR": str(ROOT / "examples"),
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
     "VIEWER_URL": None,  # the classroom's viewer link, for the presenter's QR code
@@ -107,7 +108,8 @@ def create_app(config: dict | None = None) -> Flask:
         if classroom is not None:  # the presenter's run goes to the room too
             classroom.relay(client, batch, size)
 
-    limits = RunLimits(timeout=float(app.config["TIMEOUT"]))
+    limits = RunLimits(timeout=float(app.config["TIMEOUT"]),
+                       run_memory_mb=int(app.config["RUN_MEMORY_MB"]))
     self_tests = {}
     cuda = _cuda(app.config, isolation, limits, devices, self_tests)
     sessions = Sessions(send, limits, int(app.config["MAX_RUNS"]), isolation, outbox.hang_up,
@@ -116,7 +118,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["gradtrace"] = sessions
     if classroom is not None:
         socketio.start_background_task(classroom.keep_up, sessions.kept.forget)
-    self_tests["cpu"] = SelfTest(sessions.zygote.spawn, limits, "cpu", isolation)
+    self_tests["cpu"] = SelfTest(sessions.zygote.spawn, limits, "cpu", isolation,
+                                 cgroups=bool(sessions.cgroups.parents))
     app.extensions["self_test"] = self_tests["cpu"]
     live.register(socketio, sessions, devices, app.config["TOKEN"], classroom)
     app.wsgi_app = SocketGate(app.wsgi_app, app.config["TOKEN"],
@@ -150,7 +153,7 @@ def create_app(config: dict | None = None) -> Flask:
         return jsonify(ok=zygote and all(t["status"] != "failed" for t in tests.values()),
                        zygote=zygote, self_test=tests["cpu"], self_tests=tests,
                        zygote_restarts=sessions.zygote.restarts, running=sessions.running(),
-                       kept_runs=len(sessions.kept),
+                       kept_runs=len(sessions.kept), cgroups=sessions.cgroups.describe(),
                        kept_mb=sessions.kept.total_bytes() // 2**20,
                        kept_budget_mb=sessions.kept_budget // 2**20,
                        isolation=isolation.describe(), sandbox=isolation.sandbox,

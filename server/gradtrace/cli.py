@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import signal
 import socket
 import sys
 
@@ -140,6 +141,9 @@ def serve_command(args) -> int:
         print(f"gradtrace is running at {base}?token={app.config['TOKEN']}", flush=True)
     per_address = args.max_per_address or app.config["MAX_CONNECTIONS_PER_ADDRESS"]
     caps = ConnectionCaps(app.config["MAX_CONNECTIONS"], per_address)
+    # SIGTERM ends the server as Ctrl-C does, through the `finally`: its runs and their cgroups
+    # are cleared away, not left behind
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         serve(app, args.host, args.port, caps)
     finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from gradtrace.kept import KeptRuns
 from gradtrace.outbox import ClientTooSlow
 from gradtrace.protocol import done_event, error_event, queued_event
+from gradtrace.runner import cgroups
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
@@ -30,6 +31,9 @@ def notify(send: Send, client: str, batch: list[dict]) -> None:
         send(client, batch)
     except ClientTooSlow:
         pass
+
+
+RUN_CPUS = 1.0  # cores a run may use at most (its cgroup's CPU quota): the server keeps the rest
 
 
 @dataclass
@@ -135,7 +139,14 @@ class Sessions:
         self.queue = RunQueue(slots, send)
         self.device_queues = {device: RunQueue(pooled.slots, send)
                               for device, pooled in self.pooled.items()}
-        self.zygote = ZygoteClient(isolation)
+        # a cgroup per run where the server may make them (root): its whole memory, processes
+        # and CPU bounded, not each process's alone
+        self.cgroups = cgroups.delegate() if isolation.sandbox == "root" else cgroups.Delegation(
+            problem="runs are bounded per process only: cgroups need a root server")
+        self.zygote = ZygoteClient(isolation, run_cgroups=self.cgroups.parents and {
+            "version": self.cgroups.version, "parents": self.cgroups.parents,
+            "directories": self.cgroups.directories(), "memory_mb": limits.run_memory_mb,
+            "processes": limits.processes, "cpus": RUN_CPUS})
         self.kept = KeptRuns()  # each client's latest run's large values, for `inspect`
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
@@ -143,6 +154,7 @@ class Sessions:
     def start(self, client: str, code: str, device: str, owner: str = "",
               passes: str | None = None) -> str | None:
         """Start a run; a reason it cannot start instead, when it cannot."""
+        cgroups.sweep(self.cgroups)  # the cgroups of runs that have ended
         held = self.kept.total_bytes(besides=client)  # (its own last run goes when this starts)
         if held > self.kept_budget:
             return (f"the server is holding {held // 2**20} MiB for other people's runs, over "
@@ -175,6 +187,7 @@ class Sessions:
         for pooled in self.pooled.values():
             pooled.pool.close()
         self.zygote.close()
+        cgroups.release(self.cgroups)
 
     def _execute(self, run: Run) -> None:
         status = "stopped"

@@ -40,8 +40,11 @@ class ZygoteWorker:
 
 
 class ZygoteClient:
-    def __init__(self, isolation: Isolation, ready_timeout: float = 120.0):
+    def __init__(self, isolation: Isolation, ready_timeout: float = 120.0,
+                 run_cgroups: dict | None = None):
         self.isolation = isolation
+        # cgroups.Delegation and limits, for each spare to make its run's cgroup (zygote.py)
+        self.run_cgroups = run_cgroups
         self.ready_timeout = ready_timeout
         self._lock = threading.Lock()  # one request/reply at a time on the control socket
         self._exits: dict[tuple[int, int], int] = {}
@@ -75,8 +78,11 @@ class ZygoteClient:
         control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         notify, notify_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = (control_child.fileno(), notify_child.fileno())
-        command = [*self.isolation.prefix, sys.executable, "-m", "gradtrace.runner.zygote",
-                   *map(str, fds), self.isolation.sandbox]
+        binds = [arg for directory in (self.run_cgroups or {}).get("directories", ())
+                 for arg in ("--bind", directory, directory)] if self.isolation.prefix else []
+        command = [*self.isolation.prefix, *binds, sys.executable, "-m",
+                   "gradtrace.runner.zygote", *map(str, fds), self.isolation.sandbox,
+                   json.dumps(self.run_cgroups or {})]
         self._proc = subprocess.Popen(command, pass_fds=fds, env=worker_env(),
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         control_child.close()

@@ -12,6 +12,7 @@ MiB = 1024 * 1024
 class RunLimits:
     timeout: float = 30.0  # wall-clock seconds, enforced by the parent
     memory_mb: int = 6144  # address space of the worker, torch included
+    run_memory_mb: int = 6144  # memory of all the run's processes, memfd included (its cgroup)
     output_chars: int = 1_000_000  # what the snippet may print
     file_mb: int = 64  # largest file the snippet may write
     open_files: int = 256

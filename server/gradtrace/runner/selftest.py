@@ -5,9 +5,9 @@ A sandbox that cannot read the interpreter's files fails in odd places (`No modu
 real snippet through the real path, as a user would: an optimizer step, an import of every
 standard-library module that the server's own user can import, and checks from the inside that
 the run is not root, cannot read /etc/shadow, has no network, cannot make kernel keys (the
-syscall filter) and, under bubblewrap, sees no device but the harmless ones (and on CUDA, the
-NVIDIA ones). One runs for each device, on that
-device's own path (the zygote; the CUDA pool). /healthz reports the outcomes.
+syscall filter), is in a cgroup of its own where the server made them and, under bubblewrap,
+sees no device but the harmless ones (and on CUDA, the NVIDIA ones). One runs for each device,
+on that device's own path (the zygote; the CUDA pool). /healthz reports the outcomes.
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ for name in EXPECTED:
         problems.append(f"import {name}: {type(exc).__name__}: {exc}")
 if os.getuid() == 0:
     problems.append("the run is root")
+if CGROUPS:
+    with open("/proc/self/cgroup") as f:
+        if "/run-" not in f.read():
+            problems.append("the run is not in a cgroup of its own: its memory, processes and "
+                            "CPU are bounded per process only")
 from gradtrace.runner import seccomp
 if seccomp.available():  # a key in the session keyring: what outlived runs, between users
     import ctypes, errno
@@ -105,8 +110,10 @@ class SelfTest:
     """Runs once, in the background, through ``spawn`` (request -> worker) on ``device``;
     ``status`` is "running", "ok" or "failed"."""
 
-    def __init__(self, spawn, limits: RunLimits, device: str, isolation: Isolation):
+    def __init__(self, spawn, limits: RunLimits, device: str, isolation: Isolation,
+                 cgroups: bool = False):
         self.spawn = spawn
+        self.cgroups = cgroups  # whether its run should be in a cgroup of its own
         self.limits = limits
         self.device = device
         self.nodes = HARMLESS_NODES if isolation.prefix else None  # without bubblewrap: the
@@ -129,7 +136,7 @@ class SelfTest:
         expected = importable_here()
         torch_device = "cuda:0" if self.device == "cuda" else self.device
         code = (f"EXPECTED = {expected!r}\nNODES = {self.nodes!r}\n"
-                f"DEVICE = {torch_device!r}\n{_CHECKS}")
+                f"DEVICE = {torch_device!r}\nCGROUPS = {self.cgroups!r}\n{_CHECKS}")
         events: list[dict] = []
         ending = follow(self.spawn(request(code, self.device, self.limits)), self.limits,
                         lambda batch, size: events.extend(batch))

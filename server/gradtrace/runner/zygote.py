@@ -11,7 +11,8 @@ earlier user's code in the zygote's memory, and none can read that memory anyway
 not dumpable and runs as another user.
 
 Talks to its client (client.py) over two SOCK_SEQPACKET sockets given as argv[1] and argv[2],
-with the sandbox mode (sandbox.py, or "none") as argv[3]:
+with the sandbox mode (sandbox.py, or "none") as argv[3] and, as argv[4], where each run's cgroup
+goes and its limits (cgroups.py; ``{}``: none; the server removes them when they are empty):
 - control: requests in, one reply each. ``{"run": true}`` with two descriptors attached
   (SCM_RIGHTS), the write end of the run's event pipe and the read end of its request pipe, is
   answered ``{"pid": pid}``. ``{"signal": pid, "sig": n}`` signals that worker's process group
@@ -21,11 +22,14 @@ with the sandbox mode (sandbox.py, or "none") as argv[3]:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
+
+from gradtrace.runner import cgroups
 
 MAX_MESSAGE = 1 << 20
 
@@ -37,6 +41,7 @@ def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[1]))
     notify = socket.socket(fileno=int(argv[2]))
     plan = None if argv[3] == "none" else sandbox.plan_for_here()
+    bounds = json.loads(argv[4]) if len(argv) > 4 else {}
     _warm_up()
     uids: dict[int, int] = {}  # live workers' pids -> their run uids
 
@@ -59,7 +64,7 @@ def main(argv: list[str]) -> int:
         uid = sandbox.random_run_uid()
         while uid in taken:
             uid = sandbox.random_run_uid()
-        spare = Spare(plan, uid, (control, notify))
+        spare = Spare(plan, uid, (control, notify), bounds)
         uids[spare.pid] = uid
         return spare
 
@@ -101,9 +106,10 @@ def _warm_up() -> None:
 class Spare:
     """A worker forked and sandboxed ahead of time, waiting for a run: its two pipes arrive over
     a socket of its own. Forking a process that holds torch costs milliseconds each time, and a
-    sandbox takes three forks; made ahead, they cost a run nothing."""
+    sandbox takes three forks; made ahead, they cost a run nothing. Where the server gave cgroups
+    (``bounds``), it first moves into its run's own, with the run's limits."""
 
-    def __init__(self, plan, run_uid: int, zygote_sockets):
+    def __init__(self, plan, run_uid: int, zygote_sockets, bounds: dict):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid:
@@ -120,6 +126,11 @@ class Spare:
             sandbox.close_all_but((theirs.fileno(),))  # the zygote's sockets included
             for sock in (mine, *zygote_sockets):
                 sock.detach()  # closed already: forget them without closing a reused number
+            if bounds:  # (should it fail, the run has its rlimits; the self-test says so)
+                with contextlib.suppress(OSError):
+                    cgroups.join(cgroups.Delegation(bounds["version"], bounds["parents"]),
+                                 f"run-{run_uid}", bounds["memory_mb"], bounds["processes"],
+                                 bounds["cpus"])
             if plan is not None:
                 sandbox.enter(plan, run_uid)
             _, fds, _, _ = socket.recv_fds(theirs, 16, 2)
