@@ -27,8 +27,9 @@ from gradtrace.protocol import rejected_event
 
 MAX_CODE_BYTES = 64 * 1024
 RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can
-# A welcome replays the room's whole run to its member: the page asks once a connection.
-WELCOMES_PER_MINUTE = 6
+# A welcome replays the room's whole run to its member: the page asks once a connection (a
+# reconnection is a new one).
+WELCOMES_PER_MINUTE = 2
 # Every message of a connection: a presenter's sync follows the player at most every 40 ms
 # (sync.js), 1,500 a minute, with inspect and layout besides
 MESSAGES_PER_MINUTE = 3000
