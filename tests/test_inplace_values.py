@@ -110,7 +110,9 @@ def test_every_step_of_a_chain_of_changes_keeps_its_own_value(chain):
 
 # -- training loops ----------------------------------------------------------------------------
 
-MANUAL_SGD = """import torch
+# A linear fit by hand: its forward and backward, and where the oracle notes what it saw. Each
+# loop below adds its own update of w.
+LINEAR_FIT = """import torch
 _seen = []
 torch.manual_seed(0)
 x = torch.randn(4, 3)
@@ -122,7 +124,8 @@ for i in range({iterations}):
     loss = ((pred - target) ** 2).mean()
     loss.backward()
     {record}
-    w.grad.clamp_(-0.5, 0.5)
+"""
+MANUAL_SGD = LINEAR_FIT + """    w.grad.clamp_(-0.5, 0.5)
     with torch.no_grad():
         w -= lr * w.grad
     w.grad.zero_()
@@ -233,19 +236,7 @@ def test_a_long_loops_kept_passes_hold_the_values_of_their_own_iterations(templa
 
 # The pre-0.4 idiom: updates through `.data`, an alias under another id. Its first in-place op
 # comes after the alias is made, and a lean pass finds what to copy by identity.
-DATA_SGD = """import torch
-_seen = []
-torch.manual_seed(0)
-x = torch.randn(4, 3)
-target = torch.randn(4)
-w = torch.randn(3, requires_grad=True)
-lr = 0.1
-for i in range({iterations}):
-    pred = x @ w
-    loss = ((pred - target) ** 2).mean()
-    loss.backward()
-    {record}
-    step = lr * w.grad
+DATA_SGD = LINEAR_FIT + """    step = lr * w.grad
     step.data.clamp_(-0.01, 0.01)
     w.data -= step.data
     w.grad.data.zero_()
