@@ -103,12 +103,10 @@ def view_times(reps: int) -> tuple[int, float, float]:
     return medians[0][0], medians[0][1] * 1e3, medians[1][1] * 1e3
 
 
-def networkx_costs(reps: int) -> str:
-    import networkx as nx
-
-    from gradtrace.grouping import Groups
-
-    setup, body = transformer(250)
+def captured(workload) -> tuple:
+    """A workload's capture: (the trace, its nodes in id order, its edges as (source, consumer)
+    positions in that order, each node's inputs), as the layout sees the graph."""
+    setup, body = workload
     namespace: dict = {}
     exec(setup, namespace)
     trace = capture(body, preset=namespace)
@@ -119,6 +117,15 @@ def networkx_costs(reps: int) -> str:
     inputs: list[list[int]] = [[] for _ in nodes]
     for a, b in edges:
         inputs[b].append(a)
+    return trace, nodes, edges, inputs
+
+
+def networkx_costs(reps: int) -> str:
+    import networkx as nx
+
+    from gradtrace.grouping import Groups
+
+    trace, nodes, edges, inputs = captured(transformer(250))
     groups = Groups(nodes, inputs, trace.modules)
 
     def timed(work, times: int = reps) -> float:
@@ -157,19 +164,10 @@ def loop_pieces_costs(reps: int, timed) -> str:
 
     from gradtrace.grouping import _connected
 
-    setup, body = rnn(8000)
-    namespace: dict = {}
-    exec(setup, namespace)
-    trace = capture(body, preset=namespace)
-    nodes = sorted(trace.nodes, key=lambda n: n.id)
-    index = {n.id: i for i, n in enumerate(nodes)}
-    inputs: list[list[int]] = [[] for _ in nodes]
+    _, nodes, edges, inputs = captured(rnn(8000))
     graph = nx.DiGraph()
     graph.add_nodes_from(range(len(nodes)))
-    for e in trace.edges:
-        if e.src in index and e.dst in index:
-            inputs[index[e.dst]].append(index[e.src])
-            graph.add_edge(index[e.src], index[e.dst])
+    graph.add_edges_from(edges)
     ends = sorted(n.step for n in nodes if n.name == "TanhBackward0")  # an iteration's last
     by_iteration: dict = {}
     for i, n in enumerate(nodes):
