@@ -63,3 +63,22 @@ def saved_values(doc: dict, node: dict) -> dict:
         value = steps[ref["step"]]["values"][ref["output"]] if ref else entry["value"]
         out[entry["name"]] = value["values"] if isinstance(value, dict) else value
     return out
+
+
+def forging(line: str, times: int = 1) -> str:
+    """A snippet that writes ``line`` (Python that makes the bytes of one batch, newline ended)
+    ``times`` over into its run's event pipe, as a hostile snippet would: found among its
+    descriptors, each write whole (the worker's own timed writes wait meanwhile)."""
+    return f"""import json, os, signal, stat
+line = {line}
+signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGALRM}})
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            for _ in range({times}):
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+    except OSError:
+        pass
+"""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, forging
 
 
 def gradtrace(*args, stdin=None, timeout=120):
@@ -174,18 +174,10 @@ def test_the_event_cap_counts_forged_empty_events_too():
     from gradtrace.runner.limits import RunLimits
     from gradtrace.runner.process import run_snippet
 
-    code = """import json, os, stat
-columns = dict.fromkeys(["kind", "op", "span", "grad_mode", "module", "index", "line", "inputs",
-                         "outputs", "nodes", "values", "detail"], [])
-empty = {"type": "forward", "steps": {"strings": [], "columns": columns}}
-line = (json.dumps([empty] * 1500) + "\\n").encode()
-for fd in range(3, 64):
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, line)
-    except OSError:
-        pass
-"""
+    columns = dict.fromkeys(["kind", "op", "span", "grad_mode", "module", "index", "line",
+                             "inputs", "outputs", "nodes", "values", "detail"], [])
+    empty = {"type": "forward", "steps": {"strings": [], "columns": columns}}
+    code = forging(f"(json.dumps([{empty!r}] * 1500) + '\\n').encode()")
     doc = run_snippet(code, limits=RunLimits(max_events=1000))
     assert doc["error"]["code"] == "output_limit" and "1000 events" in doc["error"]["message"]
 
@@ -195,19 +187,8 @@ def test_the_events_a_run_sends_are_bounded_in_bytes_too():
     from gradtrace.runner.limits import RunLimits
     from gradtrace.runner.process import run_snippet
 
-    code = """import json, os, signal, stat
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the worker's own writes wait
-line = (json.dumps([{"type": "stdout", "text": "x" * 1_000_000}] * 8) + "\\n").encode()
-for fd in range(3, 64):
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            for _ in range(5):
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
-    except OSError:
-        pass
-"""
+    code = forging("""(json.dumps([{"type": "stdout", "text": "x" * 1_000_000}] * 8)
+        + "\\n").encode()""", times=5)
     doc = run_snippet(code, limits=RunLimits(max_event_mb=32))
     assert doc["error"]["code"] == "output_limit" and "32 MiB" in doc["error"]["message"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, forging
 from gradtrace.app import create_app
 from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import detect
@@ -259,19 +259,10 @@ except OSError as exc:
 
 
 def test_a_forged_event_is_refused(app):
-    code = """import os, stat
-forged = (b'[{"type": "variables", "variables": [{"name": "x", "shape": [], "dtype": "float32", '
-          b'"device": "cpu", "requires_grad": false, "is_leaf": true, "value": null, '
-          b'"grad": null, "node": null, "retains_grad": false, '
-          b'"line": "<img src=x onerror=alert(1)>"}]}]\\n')
-for fd in range(3, 64):
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, forged)
-    except OSError:
-        pass
-print("sent")
-"""
+    code = forging("""(b'[{"type": "variables", "variables": [{"name": "x", "shape": [], '
+        b'"dtype": "float32", "device": "cpu", "requires_grad": false, "is_leaf": true, '
+        b'"value": null, "grad": null, "node": null, "retains_grad": false, '
+        b'"line": "<img src=x onerror=alert(1)>"}]}]\\n')""") + 'print("sent")\n'
     doc = run(app, code)
     assert doc["status"] == "error" and doc["error"]["type"] == "ProtocolViolation"
     assert "line" in doc["error"]["message"]
