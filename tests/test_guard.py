@@ -184,7 +184,7 @@ def test_a_request_whose_headers_never_end_is_closed():
         except OSError:
             closed = True
         s.close()
-        assert closed and time.monotonic() - started < 15
+        assert closed and time.monotonic() - started < 20  # HEADERS_WITHIN is 10 s
 
 
 def test_a_thousand_idle_connections_leave_the_server_responsive(server):
