@@ -15,13 +15,13 @@ import pytest
 import socketio
 import websocket
 
-from gradtrace.classroom import sync_problem
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.live import WELCOMES_PER_MINUTE, RateLimiter
 from gradtrace.protocol import rebuild
+from gradtrace.roommessages import sync_problem
 from gradtrace.roomstore import LocalRoom
 from test_guard import ENDLESS, in_process_server, never_reading_client
-from test_live import drain, free_port, handshake_url, page_like_client, stop, wait_until_up
+from test_live import free_port, handshake_url, page_like_client, stop, wait_until_up
 
 CODE = "import torch\nx = torch.tensor(2.0, requires_grad=True)\ny = x * x\ny.backward()\n"
 STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapsed": None,
@@ -31,6 +31,8 @@ STATE = {"code": CODE, "step": 3, "selected": 1, "selected_name": "x", "collapse
 
 @contextlib.contextmanager
 def classroom_server(*extra: str):
+    """A `serve --classroom` of its own: its base URL, and its output's lines as they come (the
+    first two: the presenter's link and the viewers')."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "serve", "--classroom", "--host",
                              "127.0.0.1", "--port", str(port), "--timeout", "10",
@@ -41,12 +43,20 @@ def classroom_server(*extra: str):
         lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
         qr = proc.stdout.readline()
         assert "█" in qr, qr  # then the viewer link as a QR code, in the terminal
-        drained = drain(proc)
+        drained = threading.Thread(target=_keep_reading, args=(proc, lines), daemon=True)
+        drained.start()
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, time.monotonic())
         yield base, lines
     finally:
         stop(proc, drained)
+
+
+def _keep_reading(proc: subprocess.Popen, lines: list[str]) -> None:
+    """The rest of the server's output as it comes, kept (a full pipe would block the server
+    at its next log line)."""
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +67,7 @@ def room():
         viewer = re.fullmatch(r"viewer: (http://127\.0\.0\.1:\d+/)\?room=([\w-]+)", lines[1])
         assert presenter and viewer, lines  # the two lines are a contract
         assert presenter[2] == viewer[2]
-        yield {"base": base, "room": presenter[2], "token": presenter[3], "lines": lines}
+        yield {"base": base, "room": presenter[2], "token": presenter[3], "lines": lines[:2]}
 
 
 class FastPacket(socketio.packet.Packet):
@@ -262,8 +272,7 @@ def test_viewers_who_join_while_the_room_s_run_streams_get_it_whole_and_in_order
 
         def stream():
             for text in texts:
-                classroom.relay("the presenter's connection", [{"type": "stdout", "text": text}],
-                                30)
+                classroom.relay("the presenter's connection", [{"type": "stdout", "text": text}])
                 time.sleep(0.001)
 
         streaming = threading.Thread(target=stream, daemon=True)
@@ -289,13 +298,13 @@ def test_the_store_numbers_its_runs_so_a_replay_knows_when_another_began():
     store = LocalRoom()
     assert store.batches_since(None, 0) == (0, [])
     store.start_run("a")
-    store.add_batch([{"n": 0}], 10)
-    store.add_batch([{"n": 1}], 10)
-    assert store.batches_since(None, 0) == (1, [[{"n": 0}], [{"n": 1}]])
-    assert store.batches_since(1, 1) == (1, [[{"n": 1}]])  # the rest of the same run
+    store.add_batch([{"n": 0}])
+    store.add_batch([{"n": 1}])
+    assert store.batches_since(None, 0) == (1, [b'[{"n":0}]', b'[{"n":1}]'])  # as sent
+    assert store.batches_since(1, 1) == (1, [b'[{"n":1}]'])  # the rest of the same run
     store.start_run("a")  # the same connection runs again
-    store.add_batch([{"n": 2}], 10)
-    assert store.batches_since(1, 1) == (2, [[{"n": 2}]])  # another run: all of it
+    store.add_batch([{"n": 2}])
+    assert store.batches_since(1, 1) == (2, [b'[{"n":2}]'])  # another run: all of it
 
 
 def outputs(member: Member) -> list[str]:

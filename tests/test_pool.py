@@ -129,7 +129,7 @@ def test_sessions_take_pooled_devices_from_their_pool_under_their_own_limits(iso
     got: dict[str, list] = {}
     lock = threading.Lock()
 
-    def send(client, batch, size=0):
+    def send(client, batch):
         with lock:
             got.setdefault(client, []).extend(batch)
 

@@ -13,14 +13,25 @@ from conftest import example_id, example_paths
 from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import EVENT_TYPES, end_event, rebuild
+from gradtrace.kept import KeptRun
+from gradtrace.protocol import (
+    EVENT_TYPES,
+    done_event,
+    end_event,
+    queued_event,
+    rebuild,
+    rejected_event,
+)
 from gradtrace.untrusted import (
     MAX_DEPTH,
     MAX_INT,
     MAX_LINE_BYTES,
     MAX_STRING_CHARS,
+    SERVER_EVENT_TYPES,
     WORKER_EVENT_TYPES,
+    check_answer,
     check_batch,
+    check_relayed,
 )
 
 
@@ -337,3 +348,83 @@ def test_cost_is_linear_in_the_number_of_events():
     for last in ({"type": "stdout", "text": "x"}, {"type": "done"}):
         small, large = seconds(10_000, last), seconds(100_000, last)
         assert large < 40 * max(small, 1e-4), (last, small, large)  # 10 times the events
+
+
+# -- as the server relays them (read back from Redis) ---------------------------------------------
+
+
+def relayed_batches(lines: list[str]) -> tuple[KeptRun, list[list[dict]]]:
+    """A run's batches as its page gets them: kept.py takes the large values out, in order."""
+    kept, batches = KeptRun(), [[queued_event(1)]]
+    for line in lines:
+        batch = json.loads(line)
+        kept.strip(batch)
+        batches.append(batch)
+    return kept, [*batches, [rejected_event("busy"), done_event("ok", 12)]]
+
+
+def test_every_relayed_batch_of_every_example_passes_as_relayed(example_lines):
+    seen, deltas, kept_ids = set(), 0, 0
+    for name, lines in example_lines.items():
+        for batch in relayed_batches(lines)[1]:
+            assert check_relayed(batch) is None, name
+            seen.update(e["type"] for e in batch)
+            deltas += sum("base" in e["graph"] for e in batch if e["type"] == "graph")
+            kept_ids += jsonio.dumps(batch).count(b'"kept":') + sum(
+                len(s) == 12 for e in batch if e["type"] == "forward"
+                for values in e["steps"]["columns"]["values"] for s in values)
+    assert seen == WORKER_EVENT_TYPES | SERVER_EVENT_TYPES
+    assert deltas >= 40 and kept_ids >= 40  # the examples' final graphs, and their large values
+
+
+def test_a_relayed_batch_is_not_what_a_worker_may_send(example_lines):
+    batches = relayed_batches(example_lines["training/sgd_step_linear.py"])[1]
+    assert check_batch(batches[0]) == \
+        'event 0: type "queued" is sent by the server, never by a worker'
+    graph = next(e for b in batches for e in b if e["type"] == "graph" and "base" in e["graph"])
+    assert check_relayed([graph]) is None
+    assert "graph has a column" in check_batch([graph])  # a worker's graph is whole
+
+
+def test_forged_relayed_events_are_refused(example_lines):
+    batches = relayed_batches(example_lines["training/sgd_step_linear.py"])[1]
+    graph = next(e for b in batches for e in b if e["type"] == "graph" and "base" in e["graph"])
+    forged = copy.deepcopy(graph)
+    forged["graph"]["base"]["nodes"] += 10 ** 6
+    assert "past its" in check_relayed([forged])
+    forged = copy.deepcopy(graph)
+    forged["graph"]["base"]["tails"] = ["kind"]  # a string column is never a tail
+    assert "tails are not among" in check_relayed([forged])
+    forged = copy.deepcopy(graph)
+    forged["graph"]["base"]["tails"].remove("row")  # row is cut short, yet said whole
+    assert "graph has a" in check_relayed([forged])
+    listed = [[2], "float32", "cpu", 2, 0.0, 1.0, 0.5, 1.0, 0, 0]
+    forward = {"type": "forward", "steps": {"strings": ["x"], "columns": {
+        "index": [0], "line": [1], "kind": [0], "op": [0], "span": [0], "grad_mode": [0],
+        "module": [None], "inputs": [[]], "outputs": [[0]], "nodes": [[]],
+        "values": [[[*listed, "0f", 3]]], "detail": [None]}}}
+    assert check_relayed([forward]) is None and check_batch([forward]) is not None
+    for preview, kept_id, problem in [("0f", -1, "kept id"), ("0f", True, "kept id"),
+                                      (7, 3, "preview"), ("0f", float("nan"), "kept id")]:
+        forward["steps"]["columns"]["values"] = [[[*listed, preview, kept_id]]]
+        assert problem in check_relayed([forward])
+    assert "duration_ms" in check_relayed([{"type": "done", "status": "ok", "duration_ms": "1"}])
+    assert "unknown type" in check_relayed([{"type": "welcome"}])
+
+
+def test_real_answers_pass_and_forged_ones_are_refused(example_lines):
+    kept, _ = relayed_batches(example_lines["training/sgd_step_linear.py"])
+    layout = kept.view({"collapsed": None})
+    assert "error" not in layout and check_answer("layout", layout) is None
+    variable = kept.answer({"variable": "x"})
+    assert "error" not in variable and check_answer("inspect", variable) is None
+    node = next(n for n in kept.saved)
+    assert check_answer("inspect", kept.answer({"node": node})) is None
+    assert check_answer("inspect", {"error": "no run"}) is None
+    assert check_answer("layout", {**layout, "ids": layout["ids"][1:]}) == \
+        "an answer to layout has columns of different lengths"
+    assert "groups[0]" in check_answer("layout", {**layout, "groups": [["a", -1, "module"]]})
+    assert "finite" in check_answer("inspect", {**variable, "grad": {"min": float("inf")}})
+    assert "first" in check_answer("inspect", {"done": True})
+    assert "not list" in check_answer("inspect", [])
+    assert "no question" in check_answer("run", {})

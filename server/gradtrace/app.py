@@ -18,6 +18,7 @@ from gradtrace.devices import Devices, cuda_absent_reason
 from gradtrace.guard import HostGuard, SocketGate, allowed_hosts
 from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
+from gradtrace.roomqueue import CheckedRedisManager
 from gradtrace.roomstore import LocalRoom, RedisRoom
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
@@ -88,9 +89,11 @@ def create_app(config: dict | None = None) -> Flask:
              "ping_timeout": app.config["PING_TIMEOUT"]}
     # A message larger than this closes the connection with no word said, so it sits well above
     # live.MAX_CODE_BYTES: a too-long snippet is answered with the limit instead.
+    # A room served by several processes: its events go to every one through Redis, checked
+    queue = ({"client_manager": CheckedRedisManager(redis, "gradtrace", app.config["ROOM"])}
+             if redis else {})
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=16 * 1024 * 1024,
-                        json=SocketIOJson, message_queue=redis,
-                        channel="gradtrace", **pings)  # its events, to every process of a room
+                        json=SocketIOJson, **queue, **pings)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
     isolation = detect(app.config["USE_BWRAP"])
     devices = Devices(lambda report: socketio.emit("capabilities", report, ignore_queue=True))
@@ -103,10 +106,10 @@ def create_app(config: dict | None = None) -> Flask:
                               store)
     app.extensions["classroom"] = classroom
 
-    def send(client: str, batch: list[dict], size: int = 0) -> None:
+    def send(client: str, batch: list[dict]) -> None:
         outbox.send(client, batch)
         if classroom is not None:  # the presenter's run goes to the room too
-            classroom.relay(client, batch, size)
+            classroom.relay(client, batch)
 
     limits = RunLimits(timeout=float(app.config["TIMEOUT"]),
                        run_memory_mb=int(app.config["RUN_MEMORY_MB"]))

@@ -29,24 +29,21 @@ presenter allowed private runs (each viewer's own, under the same limits and que
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 
 import segno
 
+from gradtrace.roommessages import SYNC_FIELDS, sync_problem
 from gradtrace.roomstore import LocalRoom
 
 logger = logging.getLogger(__name__)
 
-MAX_CODE_CHARS = 64 * 1024
-MAX_GROUPS = 10_000
-MAX_NAME_CHARS = 300
-MAX_STEP = 10_000_000
 LOOK_EVERY = 0.25  # seconds between looks at what waits for each viewer
 RENEW_EVERY = 40  # looks: the room's part in the store is renewed every 10 s
 CATCH_UP_WAIT = 60.0  # seconds a late joiner may take to read half the cap, before it is dropped
 CATCH_UP_LOCKED = 64  # batches at most that a catch-up sends while relaying waits for it
+TRACE_PACKET = '2["trace",%s]'  # a Socket.IO event packet (2) on the default namespace
 
 
 class Classroom:
@@ -107,8 +104,8 @@ class Classroom:
             with self._relaying:
                 now, fresh = self.store.batches_since(run, sent)
                 if now == run and len(fresh) <= CATCH_UP_LOCKED:  # the last of the replay
-                    for batch in fresh:
-                        self._emit("trace", batch, to=client)
+                    for text in fresh:
+                        self._replay(client, text)
                     if not presenter and not self._follow(client):
                         return  # it left meanwhile
                     state = self.store.state()
@@ -119,13 +116,24 @@ class Classroom:
                 run, sent = now, 0
                 if now or fresh:  # (a room kept by an older server has batches, no number)
                     self._emit("room_run", {}, to=client)
-            for batch in fresh:  # relaying goes on meanwhile, kept for the next look
+            for text in fresh:  # relaying goes on meanwhile, kept for the next look
                 if not self._read_enough(client):
                     return
-                self._emit("trace", batch, to=client)
+                self._replay(client, text)
                 sent += 1
         self._emit("welcomed", {}, to=client)  # the room as it was: a presenter leads from here
         self.tell_members()
+
+    def _replay(self, client: str, text: bytes) -> None:
+        """A batch of the room's run, as the JSON text the store keeps, to one member: sent as
+        it is, a Socket.IO `trace` event, not decoded and encoded again. (Empty: the store
+        refused it.)"""
+        if not text or self.socketio is None:
+            return
+        server = self.socketio.server
+        connection = server.manager.eio_sid_from_sid(client, "/")
+        if connection is not None:
+            server.eio.send(connection, TRACE_PACKET % text.decode())
 
     def _follow(self, client: str) -> bool:
         """A caught-up viewer joins the room's channel, unless it has left (under ``_lock``, as
@@ -212,12 +220,12 @@ class Classroom:
             self.store.start_run(client)
             self._emit("room_run", {}, to=self.channel)
 
-    def relay(self, client: str, batch: list[dict], size: int) -> None:
+    def relay(self, client: str, batch: list[dict]) -> None:
         """A batch of a run, as sent to its client: the room's run goes to the viewers too."""
         with self._relaying:
             if not self.shows_run_of(client):
                 return
-            self.store.add_batch(batch, size)
+            self.store.add_batch(batch)
             self._emit("trace", batch, to=self.channel)
 
     def sync(self, client: str, payload) -> str | None:
@@ -270,55 +278,3 @@ class Classroom:
         if self.socketio is not None:
             self.socketio.emit(event, data, to=to,
                                ignore_queue=to not in (self.channel, self.presenters_channel))
-
-
-# The view state a presenter sends, and what each field may be.
-SYNC_FIELDS = ("code", "step", "selected", "selected_name", "collapsed", "view", "internals")
-
-
-def sync_problem(payload) -> str | None:
-    """Why a `sync` message is malformed, or None. Every field is checked before any is kept."""
-    if not isinstance(payload, dict):
-        return "sync expects an object"
-    unknown = set(payload) - set(SYNC_FIELDS)
-    if unknown:
-        return f"sync has unknown fields: {sorted(unknown)[:5]}"
-    code = payload.get("code")
-    if not isinstance(code, str) or len(code) > MAX_CODE_CHARS:
-        return f"sync.code must be a string of at most {MAX_CODE_CHARS} characters"
-    step = payload.get("step")
-    if type(step) is not int or not 0 <= step <= MAX_STEP:
-        return "sync.step must be a whole number of frames"
-    selected = payload.get("selected")
-    if selected is not None and (type(selected) is not int or not 0 <= selected <= 2**31):
-        return "sync.selected must be a node id or null"
-    name = payload.get("selected_name")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
-        return "sync.selected_name must be a short string or null"
-    collapsed = payload.get("collapsed")
-    if collapsed is not None and (
-            not isinstance(collapsed, list) or len(collapsed) > MAX_GROUPS
-            or any(not isinstance(p, str) or len(p) > MAX_NAME_CHARS for p in collapsed)):
-        return "sync.collapsed must be a list of group paths or null"
-    view = payload.get("view")
-    if view is not None and not _is_view(view):
-        return ("sync.view must be {cx, cy, scale, w, h, down}: finite numbers, a positive "
-                "scale, a canvas size and whether the graph is drawn top to bottom")
-    if type(payload.get("internals")) is not bool:
-        return "sync.internals must be true or false"
-    return None
-
-
-def _is_view(view) -> bool:
-    """{cx, cy, scale, w, h, down}: the world point at the centre of the presenter's canvas, its
-    scale, the canvas's size in CSS pixels (a viewer fits the same region to its own canvas), and
-    whether the graph is drawn top to bottom (the viewer draws it so too, or the point is
-    elsewhere). ``down`` may be left out: across."""
-    if not isinstance(view, dict) or not {"cx", "cy", "scale", "w", "h"} <= set(view) <= {
-            "cx", "cy", "scale", "w", "h", "down"}:
-        return False
-    if type(view.get("down", False)) is not bool:
-        return False
-    numbers = [v for k, v in view.items() if k != "down"]
-    return (all(type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e9 for v in numbers)
-            and view["scale"] > 0 and 0 < view["w"] < 1e5 and 0 < view["h"] < 1e5)

@@ -134,7 +134,7 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
         if problem:
             reject(problem)
             if leading:
-                classroom.relay(request.sid, [rejected_event(problem)], 0)
+                classroom.relay(request.sid, [rejected_event(problem)])
 
     @socketio.on("inspect")
     @limited

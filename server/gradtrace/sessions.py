@@ -22,7 +22,7 @@ from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import PoolUnavailable, WarmPool
 from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
 
-Send = Callable[..., None]  # (client id, batch of events, its size in bytes if known)
+Send = Callable[[str, list[dict]], None]  # (client id, batch of events)
 
 
 def notify(send: Send, client: str, batch: list[dict]) -> None:
@@ -221,9 +221,9 @@ class Sessions:
     def _run(self, run: Run) -> str:
         kept = self.kept.start(run.client)
 
-        def relay(batch: list[dict], size: int) -> None:
+        def relay(batch: list[dict], _size: int) -> None:
             kept.strip(batch)  # the page asks for the large values when it shows them
-            self.send(run.client, batch, size)  # size: as the worker sent it, an upper bound
+            self.send(run.client, batch)
 
         pooled = self.pooled.get(run.device)
         limits = pooled.limits if pooled else self.limits

@@ -39,6 +39,7 @@ from gradtrace.protocol import EVENT_TYPES
 from gradtrace.wire import (
     BACKWARD_OWN_KEYS,
     GRAPH_STRINGS,
+    GRAPH_TAILS,
     STEP_OWN_KEYS,
     STEP_STRINGS,
     SUMMARY_FIELDS,
@@ -47,7 +48,7 @@ from gradtrace.wire import (
 )
 
 __all__ = ["MAX_DEPTH", "MAX_INT", "MAX_KEY_CHARS", "MAX_LINE_BYTES", "MAX_STRING_CHARS",
-           "SERVER_EVENT_TYPES", "WORKER_EVENT_TYPES", "check_batch"]
+           "SERVER_EVENT_TYPES", "WORKER_EVENT_TYPES", "check_batch", "check_relayed"]
 
 # The largest batch line the server reads. Measured: the largest line of a 50,000-node chain of
 # 3-element tensors is 27 MB (its graph event). With 64-element tensors, whose values are listed
@@ -82,14 +83,25 @@ class _Refused(Exception):
 def check_batch(batch) -> str | None:
     """None when ``batch`` (one line of the event pipe, as json.loads gave it) is a list of events
     that a worker may send; else a short sentence naming the first problem and where it is."""
+    return _check(batch, _EVENTS)
+
+
+def check_relayed(batch) -> str | None:
+    """As check_batch, for a batch as the server relays it to a page (read back from Redis, where
+    another of the room's processes put it): kept.py's form of the worker's events, and the
+    server's own."""
+    return _check(batch, _RELAYED_EVENTS)
+
+
+def _check(batch, events: dict[str, Check]) -> str | None:
     if type(batch) is not list:
         return f"a batch must be a list of events, not {_kind(batch)}"
     for index, event in enumerate(batch):
         try:
-            _check_event(event)
+            _check_event(event, events)
         except _Refused as refused:
             kind = event.get("type") if type(event) is dict else None
-            kind = f" ({kind})" if type(kind) is str and kind in _EVENTS else ""
+            kind = f" ({kind})" if type(kind) is str and kind in events else ""
             where = refused.where()
             return f"event {index}{kind}: {where + ' ' if where else ''}{refused.problem}"
         except Exception as exc:  # a bug here must refuse the batch, never crash the relay
@@ -97,14 +109,14 @@ def check_batch(batch) -> str | None:
     return None
 
 
-def _check_event(event) -> None:
+def _check_event(event, events: dict[str, Check]) -> None:
     if type(event) is not dict:
         raise _Refused(f"must be an object, not {_kind(event)}")
     kind = event.get("type")
     if type(kind) is not str:
         raise _Refused("has no type" if kind is None else
                        f"type must be a string, not {_kind(kind)}")
-    check = _EVENTS.get(kind)
+    check = events.get(kind)
     if check is None:
         if kind in SERVER_EVENT_TYPES:
             raise _Refused(f'type "{kind}" is sent by the server, never by a worker')
@@ -447,19 +459,25 @@ def _listed_summary_test() -> str:
 _TEST_NAMES["_listed_summary_fine"] = _compile(_listed_summary_test())
 WIRE_SUMMARY = _Field(_wire_summary, "x is None or type(x) is dict and _summary_fine(x) or "
                                      "type(x) is list and _listed_summary_fine(x)")
-WIRE_SUMMARIES = _list_of(WIRE_SUMMARY)
 
 
-def _node_value(value, depth: int) -> None:
-    """A node's value: a summary, or [step, output], the summary of that step's output."""
-    if type(value) is list and len(value) == 2:
-        NATS.check(value, depth)
-    else:
+def _kept_summary(value, depth: int) -> None:
+    """A summary as the server relays it (kept.py): as wire.py sends it, or a list of 12 items
+    whose numbers the server kept, the last two a preview (a string or null) and the kept id."""
+    if type(value) is not list or len(value) != 12:
         _wire_summary(value, depth)
+        return
+    _wire_summary(value[:10], depth)
+    if not (value[10] is None or type(value[10]) is str and len(value[10]) <= MAX_STRING_CHARS):
+        raise _Refused("must have a preview (a string) or null as its 11th item")
+    if not (type(value[11]) is int and 0 <= value[11] <= MAX_INT):
+        raise _Refused("must have a kept id (a non-negative integer) as its 12th item")
 
 
-NODE_VALUE = _Field(_node_value, f"type(x) is list and len(x) == 2 and ({NATS.test}) or "
-                                 f"({WIRE_SUMMARY.test})")
+KEPT_SUMMARY = _Field(_kept_summary, f"{WIRE_SUMMARY.test} or type(x) is list and len(x) == 12 "
+                                     "and _listed_summary_fine(x[:10]) and (x[10] is None or "
+                                     "type(x[10]) is str and len(x[10]) <= MAX_STRING_CHARS) "
+                                     "and type(x[11]) is int and 0 <= x[11] <= MAX_INT")
 
 
 def _or_null(field: _Field) -> _Field:
@@ -486,47 +504,42 @@ SAVED = _record(
                                   f"type(x) is dict and _summary_fine(x) or {READING.test}")},
     {"same_as": _record({"step": NAT, "output": NAT}), "freed": BOOL, "error": STR},
 )
+# A saved entry as the server relays it: its name, or whole when its value is a plain number
+SAVED_NAME = _Field(lambda value, depth: (STR if type(value) is str else SAVED).check(value,
+                                                                                       depth),
+                    f"{STR.test} or {SAVED.test}")
 NATS_OR_NULLS = _list_of(NAT_OR_NULL, "a list of non-negative integers or nulls")
 STRINGS = _list_of(STR, "a list of strings")
-_GRAPH_COLUMNS = {
-    "id": NATS, "line": NATS_OR_NULLS, "step": NATS_OR_NULLS, "pass": NATS_OR_NULLS,
-    "layer": NATS, "row": NATS, "kind": NATS, "name": NATS, "op": NATS, "span": NATS,
-    "module": NATS_OR_NULLS, "label": NATS, "values": _list_of(_list_of(NODE_VALUE)),
-    "saved": _list_of(_or_null(_list_of(SAVED))),
-}
-_STEP_COLUMNS = {
-    "index": NATS, "line": NATS_OR_NULLS, "kind": NATS, "op": NATS, "span": NATS,
-    "grad_mode": NATS, "module": NATS_OR_NULLS, "inputs": _list_of(NATS),
-    "outputs": _list_of(NATS), "nodes": _list_of(NATS), "values": _list_of(WIRE_SUMMARIES),
-    "detail": _list_of(_or_null(_record({}, {**_STEP_DETAIL, "module": STR}))),
-}
-_BACKWARD_COLUMNS = {
-    # indices into the pass's `summaries`, or null
-    "order": NATS, "kind": NATS, "node": NATS_OR_NULLS, "grad_in": _list_of(NATS_OR_NULLS),
-    "grad_out": _list_of(NATS_OR_NULLS),
-    # a leaf's gradient before and after, or a hook's fields
-    "detail": _list_of(_or_null(_record({}, {
-        "grad_before": WIRE_SUMMARY, "grad_after": WIRE_SUMMARY, "hook": STR, "tensor": NAT,
-        "target": STR_OR_NULL, "module": STR, "registered_line": NAT_OR_NULL, "name": STR}))),
-}
+GRAPH_BASE = _record({"nodes": NAT, "edges": NAT, "tails": STRINGS})
 
 
 def _columnar(key: str, columns: dict[str, _Field], string_columns: tuple, unit: str,
               extra: dict[str, _Field] | None = None,
-              decodes: Callable | None = None) -> _Field:
+              decodes: Callable | None = None, delta: bool = False) -> _Field:
     """wire.py's columnar shape, and what its decoder relies on: columns of one length and
     string indices that exist; and, given ``decodes``, whatever else the decoder needs (it
-    raises _Refused). Cheaper than decoding, which the reader does once, later."""
-    shape = _record({"strings": STRINGS, key: _record(columns), **(extra or {})})
+    raises _Refused). Cheaper than decoding, which the reader does once, later. ``delta``: the
+    value may be a difference from the one before (wire.graph_delta), whose ``base`` names the
+    columns that are only the tails of theirs, after its first ``base.nodes`` entries."""
+    shape = _record({"strings": STRINGS, key: _record(columns), **(extra or {})},
+                    {"base": GRAPH_BASE} if delta else None)
 
     def check(value, depth: int) -> None:
         shape.check(value, depth)
         cols = value[key]
-        count = len(cols[next(iter(columns))])
+        base = value.get("base") if delta else None
+        tails, before = (base["tails"], base["nodes"]) if base else ((), 0)
+        if any(name not in GRAPH_TAILS for name in tails):
+            raise _Refused(f"has a base whose tails are not among {GRAPH_TAILS}")
+        whole = [name for name in columns if name not in tails]
+        count = len(cols[whole[0]]) if whole else before + len(cols[next(iter(columns))])
+        if before > count:
+            raise _Refused(f"has a base of {before} {unit} past its {count}")
         for name in columns:
-            if len(cols[name]) != count:
+            expected = count - before if name in tails else count
+            if len(cols[name]) != expected:
                 raise _Refused(f"has a column {name!r} of {len(cols[name])} items for "
-                               f"{count} {unit}")
+                               f"{expected} {unit}")
         strings = len(value["strings"])
         for name in string_columns:
             if any(i is not None and i >= strings for i in cols[name]):
@@ -560,22 +573,6 @@ def _backward_decodes(value) -> None:
                     raise _Refused(f"has a summary index {i} that names none of its {count}")
 
 
-_GRAPH_WIRE = _columnar("nodes", _GRAPH_COLUMNS, GRAPH_STRINGS, "nodes",
-                        {"edges": NATS, "modules": NATS})
-_STEPS_WIRE = _columnar("columns", _STEP_COLUMNS, STEP_STRINGS, "steps",
-                        decodes=_details_stay_in_place(STEP_OWN_KEYS))
-_BACKWARD_WIRE = _columnar("columns", _BACKWARD_COLUMNS, ("kind",), "steps",
-                           {"summaries": WIRE_SUMMARIES}, decodes=_backward_decodes)
-
-
-def _graph_wire(value, depth: int) -> None:
-    _GRAPH_WIRE.check(value, depth)
-    if len(value["edges"]) % 4:
-        raise _Refused("has edges that are not groups of 4 numbers")
-    if len(value["modules"]) % 2 or any(i >= len(value["strings"]) for i in value["modules"]):
-        raise _Refused("has modules that are not pairs of string indices")
-
-
 VARIABLE = _record(
     {"name": STR, "line": NAT_OR_NULL, "shape": NATS, "dtype": STR, "device": STR,
      "requires_grad": BOOL, "is_leaf": BOOL, "value": SUMMARY, "grad": SUMMARY,
@@ -599,20 +596,131 @@ def _event(**fields: _Field) -> Check:
     return _record({"type": STR, **fields}).check
 
 
-_EVENTS: dict[str, Check] = {
-    "start": _event(schema=STR, device=STR),
-    "forward": _event(steps=_STEPS_WIRE),
-    "cut": _event(step=STEP),
-    "pass": _event(**{"pass": PASS}),
-    "backward": _event(index=NAT, result=_record(
-        {"steps": _BACKWARD_WIRE, "created_nodes": NATS, "error": STR_OR_NULL})),
-    "progress": _event(losses=_list_of(_list_of(READING, length=2))),
-    "graph": _event(graph=_Field(_graph_wire)),
-    "stdout": _record({"type": STR, "text": STR}, {"step": NAT, "passes": NAT}).check,
-    "variables": _event(variables=_list_of(VARIABLE)),
-    "diagnostics": _event(diagnostics=_list_of(DIAGNOSTIC)),
-    "pass_log": _event(pass_log=PASS_LOG, skipped_steps=NAT),
-    "error": _event(error=ERROR),
-    "end": _event(),
-}
+def _event_checks(relayed: bool) -> dict[str, Check]:
+    """Each event type's check: as a worker writes it, or (``relayed``) as the server relays it
+    to a page, where kept.py has taken the large values out (summaries of 12 items, saved
+    entries by name), a graph may be a difference from the one before, and the server's own
+    events come too."""
+    summary = KEPT_SUMMARY if relayed else WIRE_SUMMARY
+    summaries = _list_of(summary)
+
+    def node_value(value, depth: int) -> None:
+        """A node's value: a summary, or [step, output], the summary of that step's output."""
+        if type(value) is list and len(value) == 2:
+            NATS.check(value, depth)
+        else:
+            summary.check(value, depth)
+
+    graph_columns = {
+        "id": NATS, "line": NATS_OR_NULLS, "step": NATS_OR_NULLS, "pass": NATS_OR_NULLS,
+        "layer": NATS, "row": NATS, "kind": NATS, "name": NATS, "op": NATS, "span": NATS,
+        "module": NATS_OR_NULLS, "label": NATS,
+        "values": _list_of(_list_of(_Field(node_value, f"type(x) is list and len(x) == 2 and "
+                                                       f"({NATS.test}) or ({summary.test})"))),
+        "saved": _list_of(_or_null(_list_of(SAVED_NAME if relayed else SAVED))),
+    }
+    step_columns = {
+        "index": NATS, "line": NATS_OR_NULLS, "kind": NATS, "op": NATS, "span": NATS,
+        "grad_mode": NATS, "module": NATS_OR_NULLS, "inputs": _list_of(NATS),
+        "outputs": _list_of(NATS), "nodes": _list_of(NATS), "values": _list_of(summaries),
+        "detail": _list_of(_or_null(_record({}, {**_STEP_DETAIL, "module": STR}))),
+    }
+    backward_columns = {
+        # indices into the pass's `summaries`, or null
+        "order": NATS, "kind": NATS, "node": NATS_OR_NULLS, "grad_in": _list_of(NATS_OR_NULLS),
+        "grad_out": _list_of(NATS_OR_NULLS),
+        # a leaf's gradient before and after, or a hook's fields
+        "detail": _list_of(_or_null(_record({}, {
+            "grad_before": summary, "grad_after": summary, "hook": STR, "tensor": NAT,
+            "target": STR_OR_NULL, "module": STR, "registered_line": NAT_OR_NULL,
+            "name": STR}))),
+    }
+    graph_shape = _columnar("nodes", graph_columns, GRAPH_STRINGS, "nodes",
+                            {"edges": NATS, "modules": NATS}, delta=relayed)
+    steps_wire = _columnar("columns", step_columns, STEP_STRINGS, "steps",
+                           decodes=_details_stay_in_place(STEP_OWN_KEYS))
+    backward_wire = _columnar("columns", backward_columns, ("kind",), "steps",
+                              {"summaries": summaries}, decodes=_backward_decodes)
+
+    def graph_wire(value, depth: int) -> None:
+        graph_shape.check(value, depth)
+        if len(value["edges"]) % 4:
+            raise _Refused("has edges that are not groups of 4 numbers")
+        if (len(value["modules"]) % 2
+                or any(i >= len(value["strings"]) for i in value["modules"])):
+            raise _Refused("has modules that are not pairs of string indices")
+
+    events = {
+        "start": _event(schema=STR, device=STR),
+        "forward": _event(steps=steps_wire),
+        "cut": _event(step=STEP),
+        "pass": _event(**{"pass": PASS}),
+        "backward": _event(index=NAT, result=_record(
+            {"steps": backward_wire, "created_nodes": NATS, "error": STR_OR_NULL})),
+        "progress": _event(losses=_list_of(_list_of(READING, length=2))),
+        "graph": _event(graph=_Field(graph_wire)),
+        "stdout": _record({"type": STR, "text": STR}, {"step": NAT, "passes": NAT}).check,
+        "variables": _event(variables=_list_of(VARIABLE)),
+        "diagnostics": _event(diagnostics=_list_of(DIAGNOSTIC)),
+        "pass_log": _event(pass_log=PASS_LOG, skipped_steps=NAT),
+        "error": _event(error=ERROR),
+        "end": _event(),
+    }
+    if relayed:
+        events.update({"done": _event(status=STR, duration_ms=NAT),
+                       "queued": _event(position=NAT), "rejected": _event(message=STR)})
+    return events
+
+
+_EVENTS = _event_checks(relayed=False)
+_RELAYED_EVENTS = _event_checks(relayed=True)
 assert set(_EVENTS) == WORKER_EVENT_TYPES, "every event a worker may send has a check"
+assert set(_RELAYED_EVENTS) == WORKER_EVENT_TYPES | SERVER_EVENT_TYPES
+
+
+# -- answers to a viewer's questions, read back from Redis ----------------------------------------
+
+
+def _group(value, depth: int) -> None:
+    """A laid-out group: [path, parent index, kind, label, collapsed, identical] (views.py)."""
+    if type(value) is not list or len(value) != 6:
+        raise _Refused("must be a group: [path, parent, kind, label, collapsed, identical]")
+    for i, field in enumerate((STR, INT, STR, STR, BOOL, NAT)):
+        try:
+            field.check(value[i], depth + 1)
+        except _Refused as refused:
+            refused.path.append(i)
+            raise
+
+
+_ANSWERS = {  # each kind's answers, told apart by their first key (kept.py, views.py)
+    "layout": {"nodes": _record({"nodes": NAT, "ids": NATS, "layer": NATS, "row": NATS,
+                                 "group": _list_of(INT), "groups": _list_of(_Field(_group))})},
+    "inspect": {"summary": _record({"summary": NAT, "value": SUMMARY}),
+                "variable": _record({"variable": STR, "value": SUMMARY, "grad": SUMMARY}),
+                "node": _record({"node": NAT, "saved": _list_of(SAVED)})},
+}
+_ERROR_ANSWER = _record({"error": STR})
+
+
+def check_answer(kind: str, answer) -> str | None:
+    """None when ``answer`` is what the server answers a viewer's ``kind`` (`inspect` or
+    `layout`) of a run: as check_batch, for an answer another process put in Redis."""
+    shapes = _ANSWERS.get(kind)
+    if shapes is None:
+        return f"no question is asked of another process as {kind!r}"
+    if type(answer) is not dict or not answer:
+        return f"an answer must be an object, not {_kind(answer)}"
+    shape = _ERROR_ANSWER if "error" in answer else shapes.get(next(iter(answer)))
+    if shape is None:
+        return f"an answer to {kind} has no field this server answers first"
+    try:
+        shape.check(answer, 1)
+    except _Refused as refused:
+        where = refused.where()
+        return f"an answer to {kind}: {where + ' ' if where else ''}{refused.problem}"
+    if shape is _ANSWERS["layout"]["nodes"] and not (
+            len(answer["ids"]) == len(answer["layer"]) == len(answer["row"])
+            == len(answer["group"])):
+        return "an answer to layout has columns of different lengths"
+    return None
