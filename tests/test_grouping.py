@@ -10,7 +10,7 @@ from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RESNET, RNN, TRANS
 
 from conftest import trace_doc
 from gradtrace import jsonio
-from gradtrace.grouping import OPENING_BOXES
+from gradtrace.grouping import OPENING_BOXES, LayoutStopped
 from gradtrace.protocol import Edge, Node
 from gradtrace.views import request_problem, view_layout
 from gradtrace.wire import graph_wire
@@ -363,3 +363,16 @@ def test_a_forged_graph_is_laid_out_in_time_linear_in_its_size(module):
     finally:
         gc.enable()
     assert times[1] < 4.0 and times[1] < 8 * times[0] + 0.5, times  # 4x the nodes (0.4 s here)
+
+
+def test_a_layout_stops_at_the_next_group_once_nobody_waits_for_it():
+    wire = forged_chain(40_000, lambda i: ".".join(["m"] * (i % 500 + 1)))  # 6 s of work here
+    asked = []
+
+    def stop() -> bool:  # the client leaves by the 50th group
+        asked.append(time.perf_counter())
+        return len(asked) == 50
+
+    with pytest.raises(LayoutStopped):
+        view_layout(wire, [], stop=stop)
+    assert len(asked) == 50  # asked at each group, and stopped at once

@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 import socketio
 
+from conftest import forging
 from gradtrace.app import create_app
 from gradtrace.serving import BoundedServer, ConnectionCaps
 from gradtrace.sessions import Run, RunQueue
@@ -300,3 +301,41 @@ def test_the_queue_serves_addresses_in_turn():
     for t in threads:
         t.join(5)
     assert admitted[:3] == ["greedy-0", "greedy-1", "student"]
+
+
+# A hostile run's graph: 40,000 nodes nested 500 deep, seconds of layout (test_grouping.py); the
+# run then waits, so that its graph stays the one laid out
+FORGED_GRAPH = """from gradtrace import jsonio
+from gradtrace.protocol import Edge, Node
+from gradtrace.wire import graph_wire
+nodes = [Node(i, "op", "MulBackward0", "mul", 1, "", ".".join(["m"] * (i % 500 + 1)))
+         for i in range(40_000)]
+graph = graph_wire(nodes, [Edge(i + 1, i, 0, 0) for i in range(39_999)])
+forged = jsonio.dumps([{"type": "graph", "graph": graph}]) + b"\\n"
+""" + forging("forged") + "import time\ntime.sleep(60)\n"
+
+
+def test_a_layout_stops_when_its_client_leaves():
+    with in_process_server(TIMEOUT=60) as (url, app):
+        kept = app.extensions["gradtrace"].kept
+        client = Client(url)
+        client.sio.emit("run", {"code": FORGED_GRAPH})
+        deadline = time.monotonic() + 60
+        while not any(e["type"] == "graph" for e in client.events):
+            assert time.monotonic() < deadline, client.events[-3:]
+            time.sleep(0.05)
+        run = kept._run_of(client.sio.get_sid())
+        asked = threading.Event()
+        client.sio.emit("layout", {"collapsed": []}, callback=lambda reply: asked.set())
+        time.sleep(1.0)  # seconds of work under way
+        assert not asked.is_set()
+        left = time.monotonic()
+        client.close()
+        assert run._laying_out.acquire(timeout=10), "the layout never ended"
+        stopped = time.monotonic() - left
+        assert stopped < 2.0, f"the layout went on {stopped:.1f} s after its client left"
+        started = time.monotonic()
+        assert get(f"{url}/healthz")[0] == 200 and time.monotonic() - started < 1
+        other = Client(url)
+        assert other.run("print('fine')\n")[-1]["status"] == "ok"
+        other.close()

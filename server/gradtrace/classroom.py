@@ -147,7 +147,10 @@ class Classroom:
 
     def _read_enough(self, client: str) -> bool:
         """Wait until what waits for ``client`` is under half the cap; False, and the client
-        hung up, if it does not read that much in CATCH_UP_WAIT."""
+        hung up, if it does not read that much in CATCH_UP_WAIT. False too once it has left:
+        its replay stops."""
+        if client not in self.viewers and client not in self.presenters:
+            return False
         if self.outbox is None:
             return True
         deadline = time.monotonic() + CATCH_UP_WAIT

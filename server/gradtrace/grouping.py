@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 FOLD_MIN = 3  # iterations a loop needs before it folds
 MAX_PERIOD = 256  # ops in one iteration, at most, for a loop to fold
@@ -33,6 +34,14 @@ OPENING_MIN = 3  # ... and at least, where it has that many inside
 ROOT = ""
 _CALL = re.compile(r"#\d+")
 _BASE = re.compile(r"#\d+|\[[^\]]*\]")  # a call's number, an item's index or key
+
+
+class LayoutStopped(Exception):
+    """A layout's work was stopped part way: nobody waits for it any more (its client left)."""
+
+
+def never() -> bool:
+    return False
 
 
 def module_of_call(path: str) -> str:
@@ -207,12 +216,15 @@ class Groups:
         self.labels[window] = text.format(first + base, min(first + WINDOW, count) - 1 + base)
         return [fold, window]
 
-    def identical(self) -> dict[str, int]:
+    def identical(self, stop: Callable[[], bool] = never) -> dict[str, int]:
         """Group -> how many groups beside it (with its parent) have its class and its inside,
         where that is more than one. Only siblings count: a model's final LayerNorm, alike
-        inside to each block's, marked "×5" where it stands alone, would read as five of it."""
+        inside to each block's, marked "×5" where it stands alone, would read as five of it.
+        Raises LayoutStopped, at the next group, once ``stop()`` is true."""
         signature: dict[str, str] = {}
         for group in self.inside_out():
+            if stop():
+                raise LayoutStopped
             if group == ROOT:
                 continue
             depth = self.depth(group)

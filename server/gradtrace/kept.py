@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
+from gradtrace.grouping import LayoutStopped, never
 from gradtrace.protocol import PREVIEW_LIMIT
 from gradtrace.views import request_problem, view_layout
 from gradtrace.wire import SUMMARY_FIELDS, graph_delta, summary_from_wire
@@ -193,12 +195,13 @@ class KeptRun:
         return {"error": "inspect needs `summary` (an id), `variable` (a name) or `node` (an id)"}
 
 
-    def view(self, request, wait: float = 0) -> dict:
+    def view(self, request, wait: float = 0, stop: Callable[[], bool] = never) -> dict:
         """A `layout` request's reply (views.py): the last graph relayed, laid out with the
         groups it names collapsed. One at a time: a client that asks again before its last
         reply is told so, rather than queueing work on the server. A classroom's viewers share
         the room's run, so each waits its turn (``wait`` seconds at most; it has one request
-        in flight at a time, live.py), and most find the presenter's layout already made."""
+        in flight at a time, live.py), and most find the presenter's layout already made.
+        The work stops, at the next group, once ``stop()`` is true: nobody waits for it."""
         problem = request_problem(request)
         if problem:
             return {"error": problem}
@@ -218,9 +221,11 @@ class KeptRun:
             key = (None if wanted is None else sorted(set(wanted)), only, opened, layers)
             last_graph, last_key, reply = self._last_view
             if last_graph is not graph or last_key != key:
-                reply = view_layout(graph, wanted, only, opened, self._view_memo, layers)
+                reply = view_layout(graph, wanted, only, opened, self._view_memo, layers, stop)
                 self._last_view = (graph, key, reply)
             return reply
+        except LayoutStopped:
+            return {"error": "stopped: nobody waits for this layout any more"}
         finally:
             self._laying_out.release()
 
@@ -285,11 +290,12 @@ class KeptRuns:
             return {"error": "nothing to inspect: no run on this connection"}
         return run.answer(request)
 
-    def view(self, client: str, request, wait: float = 0) -> dict:
+    def view(self, client: str, request, wait: float = 0,
+             stop: Callable[[], bool] = never) -> dict:
         run = self._run_of(client)
         if run is None:
             return {"error": "nothing to lay out: no run on this connection"}
-        return run.view(request, wait)
+        return run.view(request, wait, stop)
 
     def has(self, client: str) -> bool:
         return self._run_of(client) is not None

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Callable
 
-from gradtrace.grouping import ROOT, Groups
+from gradtrace.grouping import ROOT, Groups, LayoutStopped, never
 
 LAYER_GAP = 160.0  # x distance between layers
 ROW_GAP = 70.0  # y distance between rows
@@ -36,13 +37,14 @@ SPLIT_PASSES = 4
 
 
 def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
-           groups: Groups | None = None) -> tuple[Groups, dict[str, tuple[int, int]]]:
+           groups: Groups | None = None,
+           stop: Callable[[], bool] = never) -> tuple[Groups, dict[str, tuple[int, int]]]:
     """Set ``layer``, ``row``, ``x`` and ``y`` on each node (objects with ``id``, ``module``,
     ``kind``, ``name`` and ``line``) in place. Each group in ``collapsed`` (grouping.py; a set
     of paths, or a function of the Groups that gives one) is one box, a layer wide and
     ``BOX_ROWS`` tall, and its nodes take the place of its top cell. Returns the groups, and
     where each collapsed group that shows (no collapsed group around it) went: path -> (layer,
-    row)."""
+    row). Raises LayoutStopped, at the next group, once ``stop()`` is true."""
     ordered = sorted(nodes, key=lambda n: n.id)
     index = {n.id: i for i, n in enumerate(ordered)}
     count = len(ordered)
@@ -58,7 +60,7 @@ def layout(nodes, edges, modules: dict[str, str] | None = None, collapsed=None,
         collapsed = tree.boxes(asked)
         before = set(tree.split)
         try:
-            placed, sizes = _lay_out_groups(tree, inputs, collapsed)
+            placed, sizes = _lay_out_groups(tree, inputs, collapsed, stop)
         except _Split:
             passes += 1
             if passes >= SPLIT_PASSES:  # splits nested this deep: dissolve what is inside too
@@ -92,7 +94,8 @@ class _Split(Exception):
     """A group cuts across the data flow: the layout starts again with it split."""
 
 
-def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
+def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str],
+                    stop: Callable[[], bool]):
     """Each group's block that shows, innermost first: (its items and their places, sizes).
     Every group that must be split is found in one pass (``_Split`` at its end), not one a pass:
     a forged graph with a split at every level started the layout again hundreds of times."""
@@ -106,6 +109,8 @@ def _lay_out_groups(tree: Groups, inputs: list[list[int]], collapsed: set[str]):
     hidden = _inside_collapsed(tree, collapsed)
     split_found = False
     for group in tree.inside_out():
+        if stop():
+            raise LayoutStopped
         if group in collapsed:
             sizes[group] = (1, BOX_ROWS, (0, 0))
         elif group not in tree.split and group not in hidden:

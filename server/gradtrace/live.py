@@ -24,6 +24,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 
 from gradtrace.passplan import PassSpecError, parse_passes
 from gradtrace.protocol import rejected_event
+from gradtrace.roomstore import ASK_TIMEOUT
 
 MAX_CODE_BYTES = 64 * 1024
 RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can
@@ -65,11 +66,18 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
     def watching() -> bool:
         return classroom is not None and classroom.is_viewer(request.sid)
 
-    def answer(kind: str, client: str, payload) -> dict:
-        """A question about a run of this process (a viewer's, about the room's run)."""
+    def left(sid: str):
+        """Whether the connection ``sid`` has gone: then a layout for it stops (kept.py)."""
+        return lambda: not socketio.server.manager.is_connected(sid, "/")
+
+    def answer(kind: str, client: str, payload, stop=None) -> dict:
+        """A question about a run of this process (a viewer's, about the room's run). Asked by
+        another process, its layout stops when that process has stopped waiting."""
         if kind == "inspect":
             return sessions.kept.answer(client, payload)
-        return sessions.kept.view(client, payload, wait=ROOM_LAYOUT_WAIT)
+        deadline = time.monotonic() + ASK_TIMEOUT
+        return sessions.kept.view(client, payload, wait=ROOM_LAYOUT_WAIT,
+                                  stop=stop or (lambda: time.monotonic() > deadline))
 
     def ask_room(kind: str, payload) -> dict:
         """A viewer's question about the room's run, wherever it ran: one at a time each."""
@@ -78,7 +86,8 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
                 return {"error": "busy: your last question is still being answered"}
             asking.add(request.sid)
         try:
-            return classroom.ask(kind, payload, answer)
+            return classroom.ask(kind, payload,
+                                 functools.partial(answer, stop=left(request.sid)))
         finally:
             with asking_lock:
                 asking.discard(request.sid)
@@ -148,7 +157,7 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
     def view(payload=None):
         if reads_room_run():
             return ask_room("layout", payload)
-        return sessions.kept.view(request.sid, payload)
+        return sessions.kept.view(request.sid, payload, stop=left(request.sid))
 
     @socketio.on("welcome")
     @limited

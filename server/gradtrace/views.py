@@ -27,9 +27,10 @@ class and inside (0 when it is alone).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
-from gradtrace.grouping import ROOT, first_readable, opening, opening_levels
+from gradtrace.grouping import ROOT, first_readable, never, opening, opening_levels
 from gradtrace.layout import layout
 from gradtrace.wire import EDGE_FIELDS, modules_from_wire
 
@@ -61,12 +62,13 @@ def request_problem(request) -> str | None:
 
 def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None = None,
                 opened: str | None = None, memo: dict | None = None,
-                layers: int | None = None) -> dict:
+                layers: int | None = None, stop: Callable[[], bool] = never) -> dict:
     """The reply to a `layout` request, for the graph ``wire`` (whole, already checked); with
     ``only``, for the part of it those nodes make (a loop's iteration). ``memo``: a dict the
     caller keeps with the graph, where what does not depend on ``collapsed`` is kept. ``layers``:
     for the opening view, how many layers the page can show legibly side by side; the view opens
-    at the deepest level that fits (or the top one)."""
+    at the deepest level that fits (or the top one). Raises grouping.LayoutStopped once
+    ``stop()`` is true (checked at every group)."""
     memo = {} if memo is None else memo
     if memo.get("wire") is not wire or memo.get("only") != only:  # another graph or part
         nodes, edges = _parts(wire, only)
@@ -81,14 +83,14 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
         return set(collapsed) | (set(tree.children.get(opened, ())) if opened else set())
 
     modules = modules_from_wire(wire)
-    tree, cells = layout(nodes, edges, modules, shut, memo["tree"])
+    tree, cells = layout(nodes, edges, modules, shut, memo["tree"], stop)
     memo["tree"] = tree
     if collapsed is None and layers:
         levels = opening_levels(tree)
         for level, _ in reversed(levels[first_readable(levels):-1]):  # shallower, while too
             if max((n.layer for n in nodes), default=0) < layers:  # wide (the page pans)
                 break
-            tree, cells = layout(nodes, edges, modules, level, tree)
+            tree, cells = layout(nodes, edges, modules, level, tree, stop)
     # A split group (layout.py: it cuts across the data flow) is no frame: its children are
     # the parent's.
     paths = [g for g in _outside_in(tree) if g != ROOT and g not in tree.split]
@@ -98,7 +100,7 @@ def view_layout(wire: dict, collapsed: list[str] | None, only: list[int] | None 
         if _shown_parent(tree, g) in closed:
             closed.add(g)
     if memo["identical"] is None:
-        memo["identical"] = tree.identical()
+        memo["identical"] = tree.identical(stop)
     identical = memo["identical"]
     groups = [[g, index.get(_shown_parent(tree, g), -1), "fold" if tree.is_fold(g) else "module",
                tree.classes.get(g) or tree.labels.get(g, ""), g in closed, identical.get(g, 0)]
