@@ -82,3 +82,22 @@ for fd in range(3, 64):
     except OSError:
         pass
 """
+
+
+# A snippet that prints its run's cgroup in each v1 controller, and the limit there: {controller:
+# [cgroup name, limit]}. A run's own (cgroups.py) has RUN_CGROUP_LIMITS, the default RunLimits'.
+CGROUP_LIMITS = """import json
+found = {}
+with open("/proc/self/cgroup") as f:
+    lines = f.read().splitlines()
+for line in lines:
+    _, names, path = line.split(":", 2)
+    for name in names.split(","):
+        file = {"memory": "memory.limit_in_bytes", "pids": "pids.max",
+                "cpu": "cpu.cfs_quota_us"}.get(name)
+        if file:
+            with open(f"/sys/fs/cgroup/{name}{path}/{file}") as f:
+                found[name] = [path.rsplit("/", 1)[-1], f.read().strip()]
+print(json.dumps(found))
+"""
+RUN_CGROUP_LIMITS = {"memory": str(6144 * 2**20), "pids": "64", "cpu": "100000"}  # one core

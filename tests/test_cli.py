@@ -1,13 +1,14 @@
 """`gradtrace trace` end to end: a real child process per run, real exit codes, real timeouts."""
 
 import json
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import EXAMPLES, forging
+from conftest import CGROUP_LIMITS, EXAMPLES, RUN_CGROUP_LIMITS, forging
 
 
 def gradtrace(*args, stdin=None, timeout=120):
@@ -238,3 +239,14 @@ def test_the_report_escapes_control_characters_from_the_run(tmp_path):
     assert "boom\\r\\x1b[2Kerror: none" in out  # shown, escaped, on the real error line
     assert [line for line in out.splitlines() if line.startswith("error:")][0].endswith(
         "RuntimeError [user_exception]: boom\\r\\x1b[2Kerror: none")
+
+
+def test_a_root_cli_run_has_a_cgroup_of_its_own_and_leaves_none_behind():
+    if os.geteuid() != 0:
+        pytest.skip("cgroups need root")
+    before = set(os.listdir("/sys/fs/cgroup/memory"))
+    result = gradtrace("trace", "-", "--json", stdin=CGROUP_LIMITS)
+    found = json.loads(json.loads(result.stdout)["stdout"])
+    assert {k: v[1] for k, v in found.items()} == RUN_CGROUP_LIMITS
+    assert found["memory"][0].startswith("run-")
+    assert set(os.listdir("/sys/fs/cgroup/memory")) == before  # removed at the end

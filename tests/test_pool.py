@@ -11,7 +11,9 @@ import time
 
 import pytest
 
+from conftest import CGROUP_LIMITS, RUN_CGROUP_LIMITS
 from gradtrace.protocol import rebuild
+from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import detect, gpu_binds
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import PoolUnavailable, WarmPool, discard
@@ -187,3 +189,24 @@ def test_a_warm_workers_limits_count_from_where_it_stands():
     cpu, headroom = int(out[0]), int(out[1])
     assert cpu >= 3  # the time already spent, plus the run's own second, plus the margin
     assert 60 * 2**20 < headroom <= 64 * 2**20
+
+
+def test_a_warm_worker_is_born_in_the_cgroup_of_the_run_it_will_serve(isolation):
+    run_cgroups = cgroups.for_runs(isolation.sandbox)
+    if not run_cgroups.parents:
+        pytest.skip(run_cgroups.problem)
+    limits = RunLimits()
+    pool = WarmPool("cpu", 1, isolation,
+                    cgroup_for=lambda uid: cgroups.for_spawned_run(run_cgroups, uid, limits))
+    try:
+        worker = pool.take()
+        worker.give(request(CGROUP_LIMITS, "cpu", limits))
+        events = []
+        follow(worker, limits, lambda batch, size: events.extend(batch))
+        found = json.loads(rebuild(events)["stdout"])
+        assert {k: v[1] for k, v in found.items()} == RUN_CGROUP_LIMITS
+        assert len({v[0] for v in found.values()}) == 1 and found["pids"][0].startswith("run-")
+    finally:
+        pool.close()
+        cgroups.release(run_cgroups)
+        assert not any(os.path.exists(d) for d in run_cgroups.directories())

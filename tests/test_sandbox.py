@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, forging
+from conftest import CGROUP_LIMITS, EXAMPLES, ROOT, RUN_CGROUP_LIMITS, forging
 from gradtrace.app import create_app
 from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import detect
@@ -376,28 +376,11 @@ def test_torch_still_runs_an_example_under_the_filter(app):
 
 # -- a run is bounded as a whole: its cgroup (issue 27) ---------------------------------------
 
-CGROUP_LIMITS = """import json
-found = {}
-with open("/proc/self/cgroup") as f:
-    lines = f.read().splitlines()
-for line in lines:
-    _, names, path = line.split(":", 2)
-    for name in names.split(","):
-        file = {"memory": "memory.limit_in_bytes", "pids": "pids.max",
-                "cpu": "cpu.cfs_quota_us"}.get(name)
-        if file:
-            with open(f"/sys/fs/cgroup/{name}{path}/{file}") as f:
-                found[name] = [path.rsplit("/", 1)[-1], f.read().strip()]
-print(json.dumps(found))
-"""
-
-
 def test_a_run_has_a_cgroup_of_its_own_with_its_limits(app):
     assert app.extensions["gradtrace"].cgroups.parents, app.extensions["gradtrace"].cgroups
     first = json.loads(run(app, CGROUP_LIMITS)["stdout"])
     second = json.loads(run(app, CGROUP_LIMITS)["stdout"])
-    assert {k: v[1] for k, v in first.items()} == {
-        "memory": str(6144 * 2**20), "pids": "64", "cpu": "100000"}  # one core's quota
+    assert {k: v[1] for k, v in first.items()} == RUN_CGROUP_LIMITS
     assert all(v[0].startswith("run-") for v in first.values())
     assert first["memory"][0] != second["memory"][0]  # each run its own
 

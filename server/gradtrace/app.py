@@ -20,6 +20,7 @@ from gradtrace.jsonio import SocketIOJson
 from gradtrace.outbox import Outbox
 from gradtrace.roomqueue import CheckedRedisManager
 from gradtrace.roomstore import LocalRoom, RedisRoom
+from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import WarmPool
@@ -114,10 +115,12 @@ def create_app(config: dict | None = None) -> Flask:
     limits = RunLimits(timeout=float(app.config["TIMEOUT"]),
                        run_memory_mb=int(app.config["RUN_MEMORY_MB"]))
     self_tests = {}
-    cuda = _cuda(app.config, isolation, limits, devices, self_tests)
+    run_cgroups = cgroups.for_runs(isolation.sandbox)  # every run's, zygote's or pool's
+    cuda = _cuda(app.config, isolation, limits, devices, self_tests, run_cgroups)
     sessions = Sessions(send, limits, int(app.config["MAX_RUNS"]), isolation, outbox.hang_up,
                         {"cuda": cuda} if cuda else None,
-                        kept_budget=int(app.config["KEPT_BUDGET_MB"]) * 2**20)
+                        kept_budget=int(app.config["KEPT_BUDGET_MB"]) * 2**20,
+                        run_cgroups=run_cgroups)
     app.extensions["gradtrace"] = sessions
     if classroom is not None:
         socketio.start_background_task(classroom.keep_up, sessions.kept.forget)
@@ -186,8 +189,8 @@ def list_examples(folder: Path) -> list[dict]:
     return found
 
 
-def _cuda(config, isolation, limits: RunLimits, devices: Devices,
-          self_tests: dict) -> PooledDevice | None:
+def _cuda(config, isolation, limits: RunLimits, devices: Devices, self_tests: dict,
+          run_cgroups: cgroups.Delegation) -> PooledDevice | None:
     """CUDA's warm pool, when this host may have a GPU. Its first worker tells ``devices`` what
     it found; once it found a GPU, the CUDA self-test runs through the pool."""
     reason = cuda_absent_reason(int(config["CUDA_POOL"]) > 0)
@@ -204,8 +207,9 @@ def _cuda(config, isolation, limits: RunLimits, devices: Devices,
             self_tests["cuda"] = SelfTest(cuda.start, cuda_limits, "cuda", isolation)
 
     devices.cuda_starting()
-    cuda = PooledDevice(WarmPool("cuda", int(config["CUDA_POOL"]), isolation, found), runs,
-                        cuda_limits)
+    pool = WarmPool("cuda", int(config["CUDA_POOL"]), isolation, found,
+                    lambda uid: cgroups.for_spawned_run(run_cgroups, uid, cuda_limits))
+    cuda = PooledDevice(pool, runs, cuda_limits)
     return cuda
 
 

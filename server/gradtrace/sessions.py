@@ -33,9 +33,6 @@ def notify(send: Send, client: str, batch: list[dict]) -> None:
         pass
 
 
-RUN_CPUS = 1.0  # cores a run may use at most (its cgroup's CPU quota): the server keeps the rest
-
-
 @dataclass
 class Run:
     client: str
@@ -129,7 +126,7 @@ class Sessions:
     def __init__(self, send: Send, limits: RunLimits, slots: int, isolation: Isolation,
                  hang_up: Callable[[str], None] = lambda client: None,
                  pooled: dict[str, PooledDevice] | None = None,
-                 kept_budget: int = 4 * 2**30):
+                 kept_budget: int = 4 * 2**30, run_cgroups: cgroups.Delegation | None = None):
         self.send = send
         self.kept_budget = kept_budget  # bytes all clients' kept runs may hold together
         self.hang_up = hang_up  # drops a client that does not read what it is sent
@@ -140,13 +137,12 @@ class Sessions:
         self.device_queues = {device: RunQueue(pooled.slots, send)
                               for device, pooled in self.pooled.items()}
         # a cgroup per run where the server may make them (root): its whole memory, processes
-        # and CPU bounded, not each process's alone
-        self.cgroups = cgroups.delegate() if isolation.sandbox == "root" else cgroups.Delegation(
-            problem="runs are bounded per process only: cgroups need a root server")
+        # and CPU bounded, not each process's alone (given: the pools' workers have them too)
+        self.cgroups = run_cgroups or cgroups.for_runs(isolation.sandbox)
         self.zygote = ZygoteClient(isolation, run_cgroups=self.cgroups.parents and {
             "version": self.cgroups.version, "parents": self.cgroups.parents,
             "directories": self.cgroups.directories(), "memory_mb": limits.run_memory_mb,
-            "processes": limits.processes, "cpus": RUN_CPUS})
+            "processes": limits.processes, "cpus": cgroups.RUN_CPUS})
         self.kept = KeptRuns()  # each client's latest run's large values, for `inspect`
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()

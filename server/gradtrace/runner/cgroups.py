@@ -9,9 +9,10 @@ At start-up a root server makes a directory of its own (``gradtrace-PID-RANDOM``
 cgroup in each controller it can write, and hands them to the zygote (bound in, writable, when it
 lives in bubblewrap). Each spare worker, forked and still root, makes ``run-UID`` beside the
 others, sets its limits, and moves itself in before it enters its sandbox; every process of its
-run is born in it. The run's uid cannot write cgroup files, and its sandbox mounts them
-read-only. The server removes the directories of ended runs as new ones start (``sweep``), and
-all of them at its end.
+run is born in it. A spawned worker (the CUDA pool's, `gradtrace trace`'s) is born in its run's
+cgroup too (process.ENTER_CGROUP). The run's uid cannot write cgroup files, and its sandbox
+mounts them read-only. The server removes the directories of ended runs as new ones start
+(``sweep``), and all of them at its end.
 
 Machines mount the cgroup v1 controllers beside an empty unified tree, or cgroup v2 alone: this
 reads /proc/self/cgroup and the mounts rather than assume. Where no controller can be written
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 CONTROLLERS = ("memory", "pids", "cpu")
+RUN_CPUS = 1.0  # cores a run may use at most (its CPU quota): the server keeps the rest
 CPU_PERIOD_US = 100_000
 SETTLED = 5.0  # seconds after which an empty run cgroup is one whose run ended
 
@@ -48,6 +50,22 @@ class Delegation:
 
     def directories(self) -> list[str]:
         return sorted(set(self.parents.values()))
+
+
+def for_runs(sandbox: str) -> Delegation:
+    """The directories for the cgroups of runs sandboxed as ``sandbox``: a run's first process
+    joins its cgroup while it is still root, so only a root server has them."""
+    if sandbox != "root":
+        return Delegation(problem="runs are bounded per process only: cgroups need a root server")
+    return delegate()
+
+
+def for_spawned_run(delegation: Delegation, run_uid: int, limits) -> list[str] | None:
+    """A spawned worker's run cgroup (process.SpawnedWorker's ``cgroup``), with the run's
+    ``limits`` (RunLimits); None where there are none."""
+    if not delegation.parents:
+        return None
+    return make(delegation, f"run-{run_uid}", limits.run_memory_mb, limits.processes, RUN_CPUS)
 
 
 def delegate() -> Delegation:
@@ -90,10 +108,10 @@ def delegate() -> Delegation:
     return Delegation(version, parents)
 
 
-def join(delegation: Delegation, name: str, memory_mb: int, processes: int,
+def make(delegation: Delegation, name: str, memory_mb: int, processes: int,
          cpus: float) -> list[str]:
-    """Make the run's cgroup ``name`` in each controller, with its limits, and move the calling
-    process into it. Returns the directories made (for ``remove``)."""
+    """Make the run's cgroup ``name`` in each controller, with its limits. Returns the
+    directories made: a process joins the run by writing its pid to each one's cgroup.procs."""
     made = []
     for directory in delegation.directories():
         path = os.path.join(directory, name)
@@ -103,8 +121,14 @@ def join(delegation: Delegation, name: str, memory_mb: int, processes: int,
         for file, value in _limits(delegation.version, controllers, memory_mb, processes, cpus):
             with contextlib.suppress(FileNotFoundError):  # (swap accounting may be off)
                 _write(os.path.join(path, file), value)
-        _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
     return made
+
+
+def join(delegation: Delegation, name: str, memory_mb: int, processes: int,
+         cpus: float) -> None:
+    """Make the run's cgroup ``name`` and move the calling process into it."""
+    for path in make(delegation, name, memory_mb, processes, cpus):
+        _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
 
 
 def sweep(delegation: Delegation, older_than: float = SETTLED) -> int:

@@ -34,14 +34,18 @@ class PoolUnavailable(Exception):
 
 class WarmPool:
     """``size`` warm workers for ``device``. ``on_found(found)`` hears what the first worker found
-    (``{"devices": [...]}``) or why none could start (``{"problem": ...}``)."""
+    (``{"devices": [...]}``) or why none could start (``{"problem": ...}``). ``cgroup_for(uid)``
+    makes the cgroup of the run a worker with that uid will serve (cgroups.for_spawned_run):
+    it is born in it, and waits there for its run."""
 
     def __init__(self, device: str, size: int, isolation: Isolation,
-                 on_found: Callable[[dict], None] = lambda found: None):
+                 on_found: Callable[[dict], None] = lambda found: None,
+                 cgroup_for: Callable[[int], list[str] | None] = lambda uid: None):
         self.device = device
         self.size = size
         self.isolation = isolation
         self.on_found = on_found
+        self.cgroup_for = cgroup_for
         self.found: dict | None = None  # what the first worker found, once one got ready
         self.problem: str | None = None  # why the last start failed, until one succeeds
         self.started = 0  # workers started, ever
@@ -119,7 +123,9 @@ class WarmPool:
     def _start_one(self) -> tuple[SpawnedWorker | None, dict]:
         """A worker started and ready, with what it found; or None and the problem."""
         self.started += 1
-        worker = SpawnedWorker(self.device, self.isolation, random_run_uid(), warm=True)
+        run_uid = random_run_uid()
+        worker = SpawnedWorker(self.device, self.isolation, run_uid, warm=True,
+                               cgroup=self.cgroup_for(run_uid))
         line = _read_line(worker.events_fd, READY_WAIT)
         found = _ready_report(line)
         if "problem" in found:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from gradtrace import jsonio
 from gradtrace.protocol import ErrorInfo, rebuild
+from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import random_run_uid
@@ -33,18 +34,28 @@ STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the s
 LAST_CALL = 0.9  # seconds a timed-out worker gets to conclude and send what it recorded
 REQUEST_PIPE_BYTES = 1 << 20
 EXIT_GRACE = 5.0  # seconds a worker that finished its stream gets to exit by itself
+# A spawned worker joins its run's cgroup (cgroups.py) before it is anything else: a shell writes
+# its own pid into each of the run's cgroup.procs, then becomes bubblewrap or the worker, so every
+# process of the run is born inside. (Should a write fail, the run has its rlimits alone, as a
+# zygote's spare has; the self-test says so.)
+ENTER_CGROUP = ('for d; do [ "$d" = -- ] && break; echo $$ 2>/dev/null >"$d/cgroup.procs"; '
+                'shift; done; shift; exec "$@"')
 
 
 class SpawnedWorker:
     """A worker in a fresh interpreter: slow to start, but it shares nothing with us. It runs
-    what it is ``give``n; a ``warm`` one first says it is ready (pool.py)."""
+    what it is ``give``n; a ``warm`` one first says it is ready (pool.py). ``cgroup``: the
+    directories of its run's cgroup (cgroups.make), which it is born in."""
 
-    def __init__(self, device: str, isolation: Isolation, run_uid: int, warm: bool = False):
+    def __init__(self, device: str, isolation: Isolation, run_uid: int, warm: bool = False,
+                 cgroup: list[str] | None = None):
         read_fd, write_fd = os.pipe()
         self.bwrapped = bool(isolation.prefix)
+        entering = ["/bin/sh", "-c", ENTER_CGROUP, "gradtrace-run", *cgroup, "--"] if cgroup else []
         self.proc = subprocess.Popen(
-            [*isolation.prefix_for(device), sys.executable, "-m", "gradtrace.runner.worker",
-             str(write_fd), isolation.sandbox, str(run_uid), device, *(["warm"] if warm else [])],
+            [*entering, *isolation.prefix_for(device), sys.executable, "-m",
+             "gradtrace.runner.worker", str(write_fd), isolation.sandbox, str(run_uid), device,
+             *(["warm"] if warm else [])],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(write_fd,), start_new_session=True, env=worker_env(device),
         )
@@ -290,12 +301,20 @@ def request(code: str, device: str, limits: RunLimits, watched: bool = True,
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
                 isolation: Isolation | None = None, passes: str | None = None) -> dict:
-    """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document."""
+    """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document. Run as
+    root, the run has a cgroup of its own, as the server's runs have."""
     limits = limits or RunLimits()
+    isolation = isolation or detect()
     events: list[dict] = []
-    worker = SpawnedWorker(device, isolation or detect(), random_run_uid())
-    worker.give(request(code, device, limits, watched=False, passes=passes))
-    ending = follow(worker, limits, lambda batch, size: events.extend(batch))
+    run_cgroups = cgroups.for_runs(isolation.sandbox)
+    try:
+        run_uid = random_run_uid()
+        worker = SpawnedWorker(device, isolation, run_uid,
+                               cgroup=cgroups.for_spawned_run(run_cgroups, run_uid, limits))
+        worker.give(request(code, device, limits, watched=False, passes=passes))
+        ending = follow(worker, limits, lambda batch, size: events.extend(batch))
+    finally:
+        cgroups.release(run_cgroups)
     with collector_paused():
         doc = rebuild(events)
     doc["device"] = device
