@@ -619,8 +619,10 @@ def test_a_welcome_flood_from_viewers_leaves_the_room_and_the_server_responsive(
             for _ in range(40):
                 for m in flooders:
                     m.sio.emit("welcome")
-            latencies = healthz_latencies(base)  # 14 s before; 0.2-1.3 s here, with the 16
-            assert max(latencies) < 2.0, latencies  # clients on the same 2 cores: 2x margin
+            # 14 s before the limits; 0.2-1.3 s with them while each welcome encoded the run
+            # again; 15-120 ms since a welcome sends the text the room kept (with CI running)
+            latencies = healthz_latencies(base)
+            assert max(latencies) < 1.0, latencies
             late = Member(room)  # a new student still gets in, the run and the presenter's view
             try:
                 late.wait(lambda m: m.of("welcomed") and done(m), timeout=10)
