@@ -149,7 +149,7 @@ def create_app(config: dict | None = None) -> Flask:
     def standalone():
         """The page as one file, for the page's "Standalone HTML" export to fill with a run."""
         if not bundled:
-            bundled.append(standalone_page(Path(app.static_folder)))
+            bundled.append(standalone_page(Path(app.static_folder), Path(app.template_folder)))
         return bundled[0], {"Content-Type": "text/html; charset=utf-8"}
 
     @app.get("/healthz")

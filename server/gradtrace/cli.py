@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="run a snippet and report its autograd trace")
     trace.add_argument("file", help="a Python file, or - for standard input")
     trace.add_argument("--json", action="store_true", help="print the trace document as JSON")
+    trace.add_argument("--html", metavar="OUT", default=None,
+                       help="also write the run as one HTML file that replays it in a browser, "
+                            "with no server")
     trace.add_argument("--timeout", type=float, default=30.0, help="seconds the snippet may take")
     trace.add_argument("--device", choices=DEVICES, default="cpu")
     trace.add_argument("--passes", default=None, metavar="SPEC",
@@ -80,8 +83,18 @@ def trace_command(args, parser) -> int:
     from gradtrace.runner import RunLimits, run_snippet
     from gradtrace.runner.process import collector_paused
 
+    events: list[dict] = []
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout),
-                      passes=args.passes)
+                      passes=args.passes, events=events)
+    if args.html:
+        from gradtrace.standalone import saved_run
+
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(saved_run(doc, events, code))
+        except OSError as exc:
+            print(f"gradtrace: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.json:  # encoded whole, written once: json.dump makes a write per token
         with collector_paused():
             sys.stdout.flush()

@@ -7,7 +7,10 @@ destructuring of the module it names. The page's own sources keep to the forms t
 (``import { a, b as c } from "./x.js"``, ``import * as x from "./x.js"``, ``export function``,
 ``export const``); anything else is refused, so the bundle never silently breaks. The socket
 client is left out: main.js replays the trace in the file when there is no server to talk to.
-The trace goes in a JSON block (``"__GRADTRACE_TRACE__"``), which the page fills when it exports.
+The trace goes in a JSON block (``"__GRADTRACE_TRACE__"``), which the page fills when it exports,
+or standalone_file fills here (the in-process API, `gradtrace trace --html`).
+
+The template is rendered with Jinja alone, not Flask: a file is made with no server too.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import render_template
+import jinja2
 
+from gradtrace import jsonio
 from gradtrace.devices import Devices
 
 ENTRY = "main.js"
 SOCKET_CLIENT = "../vendor/socket.io-client/socket.io.esm.min.js"
 TRACE_PLACEHOLDER = '"__GRADTRACE_TRACE__"'
+ASSETS = Path(__file__).resolve().parent.parent.parent  # the checkout: static/, templates/
 
 _IMPORT = re.compile(r'^import\s+(?:\{([^}]*)\}|\*\s+as\s+(\w+))\s+from\s+"([^"]+)";\s*$',
                      re.MULTILINE)
@@ -95,17 +100,30 @@ def _inline(text: str) -> str:
     return re.sub(r"</(script|style)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
-def standalone_page(static_dir: Path) -> str:
+def standalone_page(static_dir: Path, template_dir: Path) -> str:
     """The page as one file, with an empty trace block for the page to fill. It runs nothing:
     its device menu is the cpu's alone."""
     read = lambda path: _inline((static_dir / path).read_text(encoding="utf-8"))  # noqa: E731
     devices = Devices()
     devices.cuda_absent("a saved page shows its run and runs nothing")
-    return render_template(
-        "index.html", capabilities=devices.report(), standalone={
+    templates = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir),
+                                   autoescape=True)
+    return templates.get_template("index.html").render(
+        capabilities=devices.report(), standalone={
             "styles": [read("vendor/codemirror/codemirror.css"), read("css/app.css")],
             "scripts": [read("vendor/codemirror/codemirror.js"),
                         read("vendor/codemirror/mode/python/python.js")],
             "bundle": _inline(bundle(static_dir / "js")),
             "trace": TRACE_PLACEHOLDER,
         })
+
+
+def saved_run(document: dict, events: list[dict], code: str) -> str:
+    """The standalone page holding a run, as the page's export fills it: its trace document, what
+    it printed (from its ``events``, each piece with the steps and passes begun before it) and
+    its code. ``<`` is written as \\u003c, so no text in it can end the block."""
+    prints = [{"text": e["text"], "step": e.get("step"), "passes": e.get("passes")}
+              for e in events if e["type"] == "stdout"]
+    data = jsonio.dumps({"document": document, "prints": prints, "code": code}).decode()
+    page = standalone_page(ASSETS / "static", ASSETS / "templates")
+    return page.replace(TRACE_PLACEHOLDER, data.replace("<", "\\u003c"), 1)

@@ -56,11 +56,13 @@ _OWN_FILES = str(Path(__file__).resolve().parent.parent)  # gradtrace's own sour
 
 class CappedOutput(io.TextIOBase):
     """stdout/stderr for the snippet: keeps what was printed, up to a limit, then stops the run.
-    Each piece is sent with how far the run had got (steps and passes begun)."""
+    Each piece is sent with how far the run had got (steps and passes begun). ``through``: a
+    stream it is written on to as well (the user's own, in their own process)."""
 
-    def __init__(self, limit: int, session: Session):
+    def __init__(self, limit: int, session: Session, through=None):
         self.limit = limit
         self.session = session
+        self.through = through
         self.parts: list[str] = []
         self.size = 0
 
@@ -72,6 +74,8 @@ class CappedOutput(io.TextIOBase):
         if self.size > self.limit:
             raise OutputLimitExceeded(f"the snippet printed more than {self.limit} characters")
         self.parts.append(text)
+        if self.through is not None:
+            self.through.write(text)
         session = self.session
         session.emit(stdout_event(text, session.step_count, session.pass_count))
         return len(text)
@@ -153,26 +157,40 @@ def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream
     if on_start:
         on_start(session)
     _seed(seed, trace.device)
-    gc.freeze()  # records and summaries are many small objects: keep the collector out of it
-    gc.disable()
-    try:
+    with collector_frozen():
         trace.error = _execute(compiled, session, output, trace.device)
-        _finish(trace, session, names.binding_lines(tree))
-        trace.stdout = output.getvalue()
-        _conclude(trace, stream)  # before freeing: a timed-out run has a second to send it
+        conclude(trace, session, names.binding_lines(tree), output.getvalue())
         if free_graph:
             namespace.clear()  # the user's tensors go first, while the graph is still held ...
             session.graph.release()  # ... then the graph, in an order that cannot recurse
+
+
+@contextlib.contextmanager
+def collector_frozen():
+    """Records and summaries are many small objects: keep the garbage collector out of them."""
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def conclude(trace: Trace, session: Session, lines: dict[str, list[int]], stdout: str) -> None:
+    """What is known once the code has run (``lines``: where each name was bound), into
+    ``trace`` and out on the session's stream: before anything is freed, since a timed-out run
+    has a second to send it."""
+    _finish(trace, session, lines)
+    trace.stdout = stdout
+    _conclude(trace, session.stream)
 
 
 def _execute(compiled, session: Session, output: CappedOutput, device: str) -> ErrorInfo | None:
     """Run the snippet under every recorder. Its own failure is part of the trace, not ours."""
     try:
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
-                warnings.catch_warnings(), _recording(session, device):
+                warnings.catch_warnings(), _settings_restored(), recording(session, device):
             warnings.simplefilter("default")  # warnings print, as in a plain script ...
             warnings.showwarning = output.show_warning  # ... into the snippet's own output
             session.recording = True
@@ -207,14 +225,21 @@ def _stopped(session: Session, line: int | None) -> ErrorInfo:
 
 
 @contextlib.contextmanager
-def _recording(session: Session, device: str):
-    """Install every recorder; one ExitStack undoes all of them, whatever the snippet did."""
+def _settings_restored():
+    """Process-wide settings a snippet may change without restoring them: a worker's next run
+    starts from its own."""
     with contextlib.ExitStack() as undo:
-        # Process-wide settings a snippet may change without restoring them.
         undo.callback(torch.set_anomaly_enabled, torch.is_anomaly_enabled(),
                       torch.is_anomaly_check_nan_enabled())
         undo.callback(torch.set_default_dtype, torch.get_default_dtype())
         undo.callback(torch.set_grad_enabled, torch.is_grad_enabled())
+        yield
+
+
+@contextlib.contextmanager
+def recording(session: Session, device: str):
+    """Install every recorder; one ExitStack undoes all of them, whatever the code did."""
+    with contextlib.ExitStack() as undo:
         undo.callback(session.leave_all_modules)
         undo.enter_context(PassRecorder(session).installed())
         undo.enter_context(HookTap(session).installed())

@@ -300,12 +300,14 @@ def request(code: str, device: str, limits: RunLimits, watched: bool = True,
 
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
-                isolation: Isolation | None = None, passes: str | None = None) -> dict:
-    """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document. Run as
-    root, the run has a cgroup of its own, as the server's runs have."""
+                isolation: Isolation | None = None, passes: str | None = None,
+                events: list[dict] | None = None) -> dict:
+    """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document (and
+    its events, into ``events`` when given). Run as root, the run has a cgroup of its own, as the
+    server's runs have."""
     limits = limits or RunLimits()
     isolation = isolation or detect()
-    events: list[dict] = []
+    events = [] if events is None else events
     run_cgroups = cgroups.for_runs(isolation.sandbox)
     try:
         run_uid = random_run_uid()

@@ -1,0 +1,223 @@
+"""gradtrace in the user's own process: what a block of code, or one call, did in autograd,
+recorded with no server and no sandbox (it is the user's own code, on their own machine and GPU).
+
+    with gradtrace.record() as run:
+        loss = model(x).pow(2).mean()
+        loss.backward()
+    run.save("step.html")  # the page, replaying the run, in one file that needs no server
+
+    run = gradtrace.record(step, model, x)  # one call: step(model, x)
+
+``run.document`` is the trace document, the schema of `gradtrace trace --json`. Ops are placed
+on the lines of the file the recorded code is in (the block's, or the function's); calls into
+other files count as that line's. The recorders are undone however the block exits, and an
+exception in it goes on up after it is recorded: ``run`` explains it. Settings the code itself
+changes (the default dtype, grad mode) stay changed, as they would without gradtrace.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import linecache
+import sys
+import webbrowser
+from pathlib import Path
+
+import torch
+
+from gradtrace import jsonio
+from gradtrace.capture import doctor
+from gradtrace.capture.names import binding_lines
+from gradtrace.capture.run import CappedOutput, collector_frozen, conclude, recording
+from gradtrace.capture.session import CaptureConfig, Session
+from gradtrace.capture.source import SourceMap
+from gradtrace.capture.stream import EventStream
+from gradtrace.protocol import Trace, rebuild, start_event
+
+UNLIMITED_OUTPUT = sys.maxsize
+
+
+class Run:
+    """A recorded run: ``document`` (the trace document), ``result`` (what a recorded call
+    returned) and what it printed."""
+
+    def __init__(self, code: str):
+        self.code = code  # the source of the file it was recorded in
+        self.events: list[dict] = []
+        self.document: dict | None = None  # once the block has ended
+        self.result = None
+        self.exception: Exception | None = None
+
+    def html(self) -> str:
+        """The standalone page replaying this run (the page's "Standalone HTML" export)."""
+        from gradtrace.standalone import saved_run
+
+        return saved_run(self.document, self.events, self.code)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the run: ``.html``, the standalone page; ``.json``, the trace document."""
+        path = Path(path)
+        if path.suffix == ".html":
+            path.write_text(self.html(), encoding="utf-8")
+        elif path.suffix == ".json":
+            path.write_bytes(jsonio.dumps(self.document))
+        else:
+            raise ValueError(f"save writes .html (the page) or .json (the document), not "
+                             f"{path.suffix or 'a file with no suffix'}")
+        return path
+
+    def show(self) -> None:
+        """Open the standalone page in the browser."""
+        with contextlib.suppress(OSError):
+            path = Path(self._temporary_html())
+            webbrowser.open(path.as_uri())
+
+    def _temporary_html(self) -> str:
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="gradtrace-", delete=False,
+                                         encoding="utf-8") as f:
+            f.write(self.html())
+            return f.name
+
+
+class Recording:
+    """``with record() as run:``: records the block (see the module's docstring)."""
+
+    def __init__(self, device: str | None = None, passes: int | None = None, code=None):
+        self.device = device
+        self.config = CaptureConfig(head_passes=passes, tail_passes=0, sample_passes=False) \
+            if passes else CaptureConfig()
+        self.code = code  # the recorded function's code object, for record(fn, ...)
+        self.run: Run | None = None
+
+    def __enter__(self) -> Run:
+        frame = sys._getframe(1)  # the user's code, entering the block (or record's own)
+        code = self.code or frame.f_code
+        filename = code.co_filename
+        source = "".join(linecache.getlines(filename))  # a notebook's cells are there too
+        self.run = run = Run(source)
+        self.lines = _binding_lines(source, None if code.co_name == "<module>"
+                                    else code.co_firstlineno)
+        self.session = session = Session(SourceMap(source, filename), self.config)
+        session.namespace = _Locals(frame if self.code is None else None)
+        session.stream = EventStream(lambda batch: run.events.extend(jsonio.loads(
+            jsonio.dumps(batch))))
+        session.stream.complete_events = session.flush
+        self.trace = Trace(device=self.device or "cpu")
+        session.stream.push(start_event(self.trace.device), urgent=True)
+        self.output = CappedOutput(UNLIMITED_OUTPUT, session, through=sys.stdout)
+        self.undo = contextlib.ExitStack()
+        self.undo.enter_context(collector_frozen())
+        self.undo.enter_context(contextlib.redirect_stdout(self.output))
+        self.undo.enter_context(recording(session, self.device or "cpu"))
+        session.recording = True
+        return run
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        session = self.session
+        session.recording = False
+        try:
+            self.undo.close()
+            if exc is not None:
+                self.trace.error = doctor.error_info(exc, session.source.filename)
+            session.namespace = session.namespace.snapshot()
+            conclude(self.trace, session, self.lines, self.output.getvalue())
+            self.run.document = rebuild(self.run.events)
+            self.run.document["device"] = _device_of(self.run.document, self.trace.device)
+        finally:
+            session.graph.release()
+        return False  # the exception goes on: the run has recorded it
+
+
+def record(fn=None, /, *args, device: str | None = None, passes: int | None = None,
+           **kwargs):
+    """``with record() as run:`` records the block; ``record(fn, *args, **kwargs)`` records the
+    call ``fn(*args, **kwargs)`` and returns its run (``run.result``: what it returned; its
+    variables are the function's). A call that raises still returns its run, which explains
+    the error; ``run.exception`` is the exception. ``device``: where the tensors it makes land
+    by default (its own code decides otherwise). ``passes``: a loop's first passes kept in full
+    (default: gradtrace's choice, the first, a sample and the last)."""
+    if fn is None:
+        return Recording(device, passes)
+    code = _code_of(fn)
+    recorder = Recording(device, passes, code=code)
+    try:
+        with recorder as run, _frame_of(code, recorder.session.namespace):
+            run.result = fn(*args, **kwargs)
+    except Exception as exc:  # recorded: the run says what went wrong, and where
+        run.exception = exc
+    return run
+
+
+class _Locals:
+    """The recorded code's variables as they are now (a function's locals are copied each time
+    they are read), for naming tensors while it runs; its module, for a module's forward."""
+
+    def __init__(self, frame):
+        self.frame = frame
+
+    def items(self):
+        if self.frame is None:
+            return ()
+        return [("model" if name == "self" and isinstance(value, torch.nn.Module) else name,
+                 value) for name, value in self.frame.f_locals.items()]
+
+    def snapshot(self) -> dict:
+        names = dict(self.items())
+        self.frame = None  # the run keeps no frame alive
+        return names
+
+
+@contextlib.contextmanager
+def _frame_of(code, names: _Locals):
+    """While the call runs: its frame, found as it starts (a profile function that removes
+    itself), for ``names`` to read its locals. A frame keeps them after it returns."""
+    def catch(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            names.frame = frame
+            sys.setprofile(None)
+
+    sys.setprofile(catch)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+
+
+def _code_of(fn):
+    """The code object of what ``fn`` runs: a function, a method, or a module's forward."""
+    target = fn.forward if isinstance(fn, torch.nn.Module) else fn
+    target = inspect.unwrap(target)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
+        target = type(target).__call__  # an object called as a function
+    code = getattr(target, "__code__", None)
+    if code is None:
+        raise TypeError(f"record needs a Python function or module to record, not "
+                        f"{type(fn).__name__}")
+    return code
+
+
+def _binding_lines(source: str, first_line: int | None) -> dict[str, list[int]]:
+    """Where each name is bound: in the function that starts at ``first_line``, or at the top
+    level of the file."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    if first_line is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                    node.lineno == first_line or any(d.lineno == first_line
+                                                     for d in node.decorator_list)):
+                return binding_lines(ast.Module(body=node.body, type_ignores=[]))
+    return binding_lines(tree)
+
+
+def _device_of(document: dict, asked: str) -> str:
+    """The device the run's tensors were on: the one asked for, or the variables' own."""
+    devices = {v.get("device", "cpu").split(":")[0] for v in document["variables"]}
+    return asked if asked != "cpu" or devices <= {"cpu"} else sorted(devices - {"cpu"})[0]
+
