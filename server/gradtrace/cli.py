@@ -87,11 +87,11 @@ def trace_command(args, parser) -> int:
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout),
                       passes=args.passes, events=events)
     if args.html:
-        from gradtrace.standalone import saved_run
+        from gradtrace.standalone import prints_of, saved_run
 
         try:
             with open(args.html, "w", encoding="utf-8") as f:
-                f.write(saved_run(doc, events, code))
+                f.write(saved_run(doc, prints_of(events), code))
         except OSError as exc:
             print(f"gradtrace: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
             return 2

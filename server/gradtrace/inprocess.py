@@ -33,8 +33,7 @@ from gradtrace.capture.names import binding_lines
 from gradtrace.capture.run import CappedOutput, collector_frozen, conclude, recording
 from gradtrace.capture.session import CaptureConfig, Session
 from gradtrace.capture.source import SourceMap
-from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import Trace, rebuild, start_event
+from gradtrace.protocol import Trace, document
 
 UNLIMITED_OUTPUT = sys.maxsize
 
@@ -45,16 +44,35 @@ class Run:
 
     def __init__(self, code: str):
         self.code = code  # the source of the file it was recorded in
-        self.events: list[dict] = []
-        self.document: dict | None = None  # once the block has ended
+        self.prints: list[dict] = []  # what it printed, each piece with the steps and passes
+        self.trace: Trace | None = None  # once the block has ended
         self.result = None
         self.exception: Exception | None = None
+        self._document: dict | None = None
+
+    @property
+    def document(self) -> dict:
+        """The trace document, as `gradtrace trace --json` gives it. Made when first asked for:
+        recording costs no more than a worker's capture (bench/inprocess.py)."""
+        if self._document is None:
+            with collector_frozen():
+                self._document = jsonio.loads(jsonio.dumps(self._document_as_made()))
+        return self._document
+
+    def _document_as_made(self) -> dict:
+        """The document with a summary's values still numpy arrays (JSON writes them)."""
+        if self.trace is None:
+            raise RuntimeError("the run is still being recorded")
+        made = document(self.trace)
+        made["device"] = _device_of(made, self.trace.device)
+        return made
 
     def html(self) -> str:
         """The standalone page replaying this run (the page's "Standalone HTML" export)."""
         from gradtrace.standalone import saved_run
 
-        return saved_run(self.document, self.events, self.code)
+        with collector_frozen():
+            return saved_run(self._document_as_made(), self.prints, self.code)
 
     def save(self, path: str | Path) -> Path:
         """Write the run: ``.html``, the standalone page; ``.json``, the trace document."""
@@ -62,7 +80,8 @@ class Run:
         if path.suffix == ".html":
             path.write_text(self.html(), encoding="utf-8")
         elif path.suffix == ".json":
-            path.write_bytes(jsonio.dumps(self.document))
+            with collector_frozen():
+                path.write_bytes(jsonio.dumps(self._document_as_made()))
         else:
             raise ValueError(f"save writes .html (the page) or .json (the document), not "
                              f"{path.suffix or 'a file with no suffix'}")
@@ -102,15 +121,12 @@ class Recording:
         self.lines = _binding_lines(source, None if code.co_name == "<module>"
                                     else code.co_firstlineno)
         self.session = session = Session(SourceMap(source, filename), self.config)
-        session.namespace = _Locals(frame if self.code is None else None)
-        session.stream = EventStream(lambda batch: run.events.extend(jsonio.loads(
-            jsonio.dumps(batch))))
-        session.stream.complete_events = session.flush
+        session.namespace = _Locals(frame) if self.code is None else _Locals(None, self.code)
         self.trace = Trace(device=self.device or "cpu")
-        session.stream.push(start_event(self.trace.device), urgent=True)
-        self.output = CappedOutput(UNLIMITED_OUTPUT, session, through=sys.stdout)
+        self.output = _Printed(run.prints, session, through=sys.stdout)
+        self.frozen = collector_frozen()  # until the document is made, as in a worker
+        self.frozen.__enter__()
         self.undo = contextlib.ExitStack()
-        self.undo.enter_context(collector_frozen())
         self.undo.enter_context(contextlib.redirect_stdout(self.output))
         self.undo.enter_context(recording(session, self.device or "cpu"))
         session.recording = True
@@ -125,10 +141,10 @@ class Recording:
                 self.trace.error = doctor.error_info(exc, session.source.filename)
             session.namespace = session.namespace.snapshot()
             conclude(self.trace, session, self.lines, self.output.getvalue())
-            self.run.document = rebuild(self.run.events)
-            self.run.document["device"] = _device_of(self.run.document, self.trace.device)
+            self.run.trace = self.trace
         finally:
             session.graph.release()
+            self.frozen.__exit__(None, None, None)
         return False  # the exception goes on: the run has recorded it
 
 
@@ -154,12 +170,20 @@ def record(fn=None, /, *args, device: str | None = None, passes: int | None = No
 
 class _Locals:
     """The recorded code's variables as they are now (a function's locals are copied each time
-    they are read), for naming tensors while it runs; its module, for a module's forward."""
+    they are read), for naming tensors while it runs; its module, for a module's forward.
+    ``code``: the recorded function's, whose frame is found on the stack when it is first read
+    (when _frame_of did not catch it starting)."""
 
-    def __init__(self, frame):
+    def __init__(self, frame, code=None):
         self.frame = frame
+        self.code = code
 
     def items(self):
+        if self.frame is None and self.code is not None:
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code is not self.code:
+                frame = frame.f_back
+            self.frame = frame
         if self.frame is None:
             return ()
         return [("model" if name == "self" and isinstance(value, torch.nn.Module) else name,
@@ -167,14 +191,19 @@ class _Locals:
 
     def snapshot(self) -> dict:
         names = dict(self.items())
-        self.frame = None  # the run keeps no frame alive
+        self.frame = self.code = None  # the run keeps no frame alive
         return names
 
 
 @contextlib.contextmanager
 def _frame_of(code, names: _Locals):
-    """While the call runs: its frame, found as it starts (a profile function that removes
-    itself), for ``names`` to read its locals. A frame keeps them after it returns."""
+    """While the call runs: its frame, caught as it starts by a profile function that removes
+    itself (a frame keeps its locals after it returns). Not under a profiler of the user's own,
+    which this would replace: then names finds the frame on the stack, if it is read in time."""
+    if sys.getprofile() is not None:
+        yield
+        return
+
     def catch(frame, event, arg):
         if event == "call" and frame.f_code is code:
             names.frame = frame
@@ -184,7 +213,21 @@ def _frame_of(code, names: _Locals):
     try:
         yield
     finally:
-        sys.setprofile(None)
+        if sys.getprofile() is catch:
+            sys.setprofile(None)
+
+
+class _Printed(CappedOutput):
+    """The user's stdout, written through, and each piece kept with how far the run had got."""
+
+    def __init__(self, prints: list[dict], session: Session, through):
+        super().__init__(UNLIMITED_OUTPUT, session, through)
+        self.prints = prints
+
+    def write(self, text: str) -> int:
+        self.prints.append({"text": text, "step": self.session.step_count,
+                            "passes": self.session.pass_count})
+        return super().write(text)
 
 
 def _code_of(fn):
@@ -216,8 +259,8 @@ def _binding_lines(source: str, first_line: int | None) -> dict[str, list[int]]:
     return binding_lines(tree)
 
 
-def _device_of(document: dict, asked: str) -> str:
+def _device_of(made: dict, asked: str) -> str:
     """The device the run's tensors were on: the one asked for, or the variables' own."""
-    devices = {v.get("device", "cpu").split(":")[0] for v in document["variables"]}
+    devices = {v.get("device", "cpu").split(":")[0] for v in made["variables"]}
     return asked if asked != "cpu" or devices <= {"cpu"} else sorted(devices - {"cpu"})[0]
 

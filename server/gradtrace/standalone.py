@@ -118,12 +118,16 @@ def standalone_page(static_dir: Path, template_dir: Path) -> str:
         })
 
 
-def saved_run(document: dict, events: list[dict], code: str) -> str:
+def prints_of(events: list[dict]) -> list[dict]:
+    """What a run printed, from its events: each piece with the steps and passes begun before."""
+    return [{"text": e["text"], "step": e.get("step"), "passes": e.get("passes")}
+            for e in events if e["type"] == "stdout"]
+
+
+def saved_run(document: dict, prints: list[dict], code: str) -> str:
     """The standalone page holding a run, as the page's export fills it: its trace document, what
-    it printed (from its ``events``, each piece with the steps and passes begun before it) and
-    its code. ``<`` is written as \\u003c, so no text in it can end the block."""
-    prints = [{"text": e["text"], "step": e.get("step"), "passes": e.get("passes")}
-              for e in events if e["type"] == "stdout"]
+    it printed (prints_of) and its code. ``<`` is written as \\u003c, so no text in it can end
+    the block."""
     data = jsonio.dumps({"document": document, "prints": prints, "code": code}).decode()
     page = standalone_page(ASSETS / "static", ASSETS / "templates")
     return page.replace(TRACE_PLACEHOLDER, data.replace("<", "\\u003c"), 1)
