@@ -7,16 +7,17 @@ import json
 import random
 import re
 import sys
+import types
 import warnings
 
 import numpy
 import pytest
 import torch
-from test_page import ARTIFACTS, browser  # noqa: F401  (fixture)
 
 import gradtrace
 from conftest import example_id, example_paths, trace_doc
 from gradtrace.inprocess import Recording
+from test_page import ARTIFACTS, browser  # noqa: F401  (fixture)
 
 
 def as_function(code: str, path) -> object:
@@ -194,3 +195,13 @@ def test_a_saved_page_replays_the_run_in_a_browser_with_no_network(browser, tmp_
     finally:
         page.close()
     assert not asked and not errors, (asked, errors)
+
+
+def test_code_whose_source_cannot_be_read_is_recorded_by_line_alone():
+    # python -c, standard input, a REPL: the file's text is nowhere to be read
+    code = compile("w = torch.ones(2, requires_grad=True)\n(w * 2).sum().backward()\n",
+                   "<stdin>", "exec")
+    run = gradtrace.record(types.FunctionType(code, {"torch": torch}))
+    assert run.exception is None, run.exception
+    assert [(s["op"], s["line"], s["span"]) for s in run.document["steps"]] == [
+        ("ones", 1, ""), ("mul", 2, ""), ("sum", 2, "")]

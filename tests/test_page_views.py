@@ -5,6 +5,7 @@ what hides its hit, and a loop's pass control, chart and player agree."""
 # ruff: noqa: F811 (the fixtures test_page.py defines are imported, then asked for by name)
 import pytest
 from models import ALL, GPT, REAL, RNN, TRAINING_LOOP, TRANSFORMER
+
 from test_page import ARTIFACTS, boxes_overlap, browser, page, server, set_code  # noqa: F401
 
 SHOWN = ("node", "group", "fold")

@@ -1,11 +1,12 @@
 """gradtrace: an interactive autograd visualiser for PyTorch.
 
-``gradtrace.record`` records code in your own process (inprocess.py). It is imported when first
-used: the server imports this package and must not import torch.
+``gradtrace.record`` records code in your own process (inprocess.py), and ``%load_ext gradtrace``
+gives a notebook the ``%%gradtrace`` cell magic (notebook.py). Both are imported when first used:
+the server imports this package and must not import torch.
 """
 
 __version__ = "0.1.0"
-__all__ = ["record"]
+__all__ = ["load_ipython_extension", "record"]
 
 
 def __getattr__(name: str):
@@ -14,3 +15,10 @@ def __getattr__(name: str):
 
         return record
     raise AttributeError(f"module 'gradtrace' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext gradtrace``: the ``%%gradtrace`` cell magic."""
+    from gradtrace.notebook import load_ipython_extension
+
+    load_ipython_extension(ipython)

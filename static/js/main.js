@@ -27,15 +27,15 @@ import * as player from "./player.js";
 import { createProgress, noteEvent, progressText } from "./progress.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { sceneAt } from "./scene.js";
+import { localStore, replaceAddress, sessionStore } from "./storage.js";
 import { afterRender, leaveSync, wireClassroom } from "./sync.js";
 import { buildTimeline, livePosition, passOfFrame, printedBy } from "./timeline.js";
 import { centreOn, fitView } from "./view.js";
 
 // The token leaves the address bar at once (it would be shared with a copied link or kept in
 // history); the tab keeps it for reloads. Other parameters and the fragment (the code) stay.
-const token = sessionToken(location.search, sessionStorage);
-history.replaceState(null, "",
-                     `${location.pathname}${withoutToken(location.search)}${location.hash}`);
+const token = sessionToken(location.search, sessionStore);
+replaceAddress(`${location.pathname}${withoutToken(location.search)}${location.hash}`);
 const NO_TOKEN = "no token: open the URL that gradtrace printed, with its ?token=";
 const UNREADABLE_CODE = "the code in the address could not be read and was ignored";
 
@@ -86,7 +86,7 @@ const sharedLink = location.hash.startsWith(SHARED);
 const codeInAddress = sharedLink ? "" : codeFromHash(location.hash);
 editor.setValue(codeInAddress || "");
 editor.on("change", () => {
-  history.replaceState(null, "", `#${encodeURIComponent(editor.getValue())}`);
+  replaceAddress(`#${encodeURIComponent(editor.getValue())}`);
   if (state.room.role === "presenter") { afterRender(app); } // the class sees the code typed
 });
 
@@ -199,7 +199,7 @@ wireConnection(app, socket);
 
 wireChoices(app, offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json()));
 // Which passes of a loop to keep in full, kept for the tab; sent only when not the default.
-const keepPassesField = wirePasses(ui["keep-passes"], sessionStorage);
+const keepPassesField = wirePasses(ui["keep-passes"], sessionStore);
 const runRequest = () => runPayload(editor.getValue(), ui.device.value, ui["keep-passes"].value);
 
 function run() {
@@ -254,10 +254,10 @@ ui.internals.addEventListener("click", () => {
 // The theme: the one last chosen here, else the system's preference.
 const setTheme = (theme) => {
   window.document.documentElement.dataset.theme = theme;
-  localStorage.setItem("gradtrace-theme", theme);
+  localStore.setItem("gradtrace-theme", theme);
   state.dirty = true; // the canvas reads its colours from the theme
 };
-setTheme(localStorage.getItem("gradtrace-theme")
+setTheme(localStore.getItem("gradtrace-theme")
          || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 ui.theme.addEventListener("click", () => {
   setTheme(window.document.documentElement.dataset.theme === "dark" ? "light" : "dark");

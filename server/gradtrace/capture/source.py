@@ -56,7 +56,8 @@ class SourceMap:
         index = lasti // 2
         if 0 <= index < len(positions):
             line, end_line, col, end_col = positions[index]
-            if line is not None and line == end_line and col is not None and end_col is not None:
+            if (line is not None and line == end_line and col is not None
+                    and end_col is not None and 1 <= line <= len(self.lines)):
                 return line, self.lines[line - 1][col:end_col]
             if line is not None:
                 return line, self.text(line)
