@@ -200,3 +200,20 @@ def _read(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError:
         return b""
+
+
+def test_record_in_process_on_the_gpu_matches_plain_torch():
+    import gradtrace
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 1)).cuda()
+    x = torch.randn(5, 4, device="cuda")
+    with gradtrace.record() as run:
+        loss = model(x).pow(2).mean()
+        loss.backward()
+    recorded = {v["name"]: v["grad"]["values"] for v in run.document["variables"] if v["grad"]}
+    assert run.document["device"] == "cuda"
+    for name, p in model.named_parameters():
+        assert recorded[f"model.{name}"] == pytest.approx(p.grad.flatten().tolist(),
+                                                           **SAME_DEVICE)

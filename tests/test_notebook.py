@@ -117,3 +117,24 @@ def test_an_isolated_cell_runs_apart_from_the_notebook():
     assert "NameError" in str(raised.value)  # the worker sees none of the notebook's names
     data = shown(notebook.cells[1])
     assert "NameError" in data["text/plain"]
+
+
+def test_a_run_over_the_limit_is_shown_compact_and_past_that_as_a_picture(monkeypatch):
+    import torch
+
+    import gradtrace
+    from gradtrace import notebook as magic
+
+    w = torch.randn(32, 32, requires_grad=True)
+    with gradtrace.record() as run:
+        (w * w).sum().backward()
+    doc, whole = run.document, magic.output(run.document, run.prints, "code")
+    others = sum(len(whole[k].encode()) for k in ("image/svg+xml", "text/plain"))
+    compacted = magic._frame(magic.compact(doc), run.prints, "code")
+    assert len(compacted) < len(whole["text/html"])
+    assert not any("values" in v["value"] for v in magic.compact(doc)["variables"])
+    monkeypatch.setattr(magic, "MAX_OUTPUT_BYTES", others + len(compacted) + 10)
+    assert magic.output(doc, run.prints, "code")["text/html"] == compacted
+    monkeypatch.setattr(magic, "MAX_OUTPUT_BYTES", others + 100)
+    shown = magic.output(doc, run.prints, "code")
+    assert "text/html" not in shown and "run.save('run.html')" in shown["text/plain"]

@@ -109,13 +109,40 @@ def _isolated(cell: str, args) -> tuple[dict, list[dict]]:
 
 
 def output(document: dict, prints: list[dict], code: str) -> dict:
-    """The MIME bundle that shows a run (see the module's docstring)."""
+    """The MIME bundle that shows a run (see the module's docstring). Past MAX_OUTPUT_BYTES the
+    page holds a compact run: its summaries without their listed values; past it still, only
+    the picture and the text are shown, and they say so."""
     from gradtrace.picture import svg
 
+    bundle = {"image/svg+xml": svg(document), "text/plain": render(document, "this cell")}
+    room = MAX_OUTPUT_BYTES - sum(len(part.encode()) for part in bundle.values())
+    for shown in (document, compact(document)):
+        frame = _frame(shown, prints, code)
+        if len(frame) <= room:
+            return {"text/html": frame, **bundle}
+    bundle["text/plain"] += ("\n(the interactive view of this run is over "
+                             f"{MAX_OUTPUT_BYTES // 1_000_000} MB: save it with gradtrace.record "
+                             "and run.save('run.html'))")
+    return bundle
+
+
+def _frame(document: dict, prints: list[dict], code: str) -> str:
     packed = base64.b64encode(gzip.compress(saved_run(document, prints, code).encode(),
                                             mtime=0)).decode()
-    frame = (f'<iframe sandbox="allow-scripts" srcdoc="{html.escape(_LOADER % packed)}" '
-             f'style="width: 100%; height: {FRAME_HEIGHT}px; border: 1px solid #ccc" '
-             f'title="gradtrace"></iframe>')
-    return {"text/html": frame, "image/svg+xml": svg(document),
-            "text/plain": render(document, "this cell")}
+    return (f'<iframe sandbox="allow-scripts" srcdoc="{html.escape(_LOADER % packed)}" '
+            f'style="width: 100%; height: {FRAME_HEIGHT}px; border: 1px solid #ccc" '
+            f'title="gradtrace"></iframe>')
+
+
+def compact(document: dict) -> dict:
+    """``document`` with no summary's listed values (nor histogram): its shape and statistics
+    stay, and the graph, steps and passes whole."""
+    def without_values(value):
+        if isinstance(value, dict):
+            return {k: without_values(v) for k, v in value.items()
+                    if not (k in ("values", "hist") and "shape" in value)}
+        if isinstance(value, list):
+            return [without_values(v) for v in value]
+        return value
+
+    return without_values(document)
