@@ -571,8 +571,8 @@ def test_without_a_valid_token_the_page_says_to_open_the_printed_url(browser, se
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server + "/")
     assert status(page) == "no token: open the URL that gradtrace printed, with its ?token="
-    page.click("[data-testid=run]")
-    assert "open the URL that gradtrace printed" in status(page)
+    assert page.is_disabled("[data-testid=run]")  # no button that could only be refused
+    assert "will not run code for it" in page.inner_text("[data-testid=token-needed]")
     page.goto(server + "/?token=stale")  # a token from an earlier server: the server refuses
     page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
                            ".startsWith('cannot connect: a valid token is required')")

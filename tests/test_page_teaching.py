@@ -199,6 +199,17 @@ def test_a_share_link_carries_the_code_and_waits_for_its_click(browser, page, se
         "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
     assert not opened.is_visible("[data-testid=run-shared]")
     opened.close()
+    stranger = browser.new_context(bypass_csp=True).new_page()  # no token, no session
+    stranger.goto(f"{server}/#{parts.fragment}")
+    stranger.wait_for_function("document.querySelector('.CodeMirror').CodeMirror.getValue() "
+                               "!== ''")
+    assert stranger.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()") \
+        == code  # the code, to read
+    assert stranger.is_visible("[data-testid=token-needed]")  # what it needs to run it
+    assert not stranger.is_visible("[data-testid=run-shared]")
+    assert stranger.is_disabled("[data-testid=run]")
+    stranger.screenshot(path=str(ARTIFACTS / "share_link_without_token.png"))
+    stranger.context.close()
 
 
 def test_a_phone_reaches_run_the_canvas_and_problems(browser, server):

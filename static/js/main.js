@@ -37,6 +37,8 @@ import { centreOn, fitView } from "./view.js";
 const token = sessionToken(location.search, sessionStore);
 replaceAddress(`${location.pathname}${withoutToken(location.search)}${location.hash}`);
 const NO_TOKEN = "no token: open the URL that gradtrace printed, with its ?token=";
+// A saved run runs nothing; a page with no token, unless it is a classroom's, is refused
+const mayRun = () => !offline && Boolean(token || state.room.id);
 const UNREADABLE_CODE = "the code in the address could not be read and was ignored";
 
 const $ = (id) => window.document.querySelector(`[data-testid="${id}"]`);
@@ -291,7 +293,7 @@ function refresh() {
     state.player = player.seek(state.player, state.frames.length - 1); // Home or Play replays it
   } // (a run cut short keeps its first picture: its later iterations' nodes never came)
   state.busy = busy;
-  ui.run.disabled = busy;
+  ui.run.disabled = busy || !mayRun();
   ui.stop.disabled = !busy;
   showStatus(run, busy);
   showProgress();
@@ -426,6 +428,11 @@ const bootNotices = offline ? [] // a saved run: nothing to connect to
   : [codeInAddress === null && UNREADABLE_CODE, !token && !state.room.id && NO_TOKEN]
     .filter(Boolean);
 if (offline) { replaySaved(offline); }
+if (!offline && !mayRun()) { // nothing here may run: say so, and offer no Run that cannot
+  ui.empty.classList.add("no-token");
+  ui.run.disabled = true;
+  ui.run.title = NO_TOKEN;
+}
 if (sharedLink) { // the code, and a button: a link never runs code by itself
   codeFromSharedHash(location.hash).then((code) => {
     if (code === null) { setStatus(UNREADABLE_CODE, true); return; }
