@@ -719,3 +719,48 @@ def test_a_share_link_that_would_inflate_to_a_gigabyte_is_refused_holding_little
         held = max(held, usage["usedSize"] + usage.get("backingStorageSize", 0))
     assert page.evaluate("window.shared") is None
     assert held < 64 * 2**20, f"{held / 2**20:.0f} MiB held while refusing it"
+
+
+def drop_file(page, name: str, text: str) -> None:
+    """Drop a file on the page, as a user drags one from their desktop."""
+    page.evaluate("""([name, text]) => {
+        const data = new DataTransfer();
+        data.items.add(new File([text], name, { type: "application/json" }));
+        window.dispatchEvent(new DragEvent("drop", { dataTransfer: data, cancelable: true }));
+    }""", [name, text])
+
+
+def test_a_saved_trace_opens_from_the_file_picker_or_dropped_on_the_page(page, tmp_path):
+    import subprocess
+    import sys
+
+    example = ROOT / "examples/training/sgd_step_linear.py"
+    traced = subprocess.run([sys.executable, "-m", "gradtrace", "trace", str(example), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    saved = tmp_path / "step.json"
+    saved.write_text(traced.stdout)
+    page.set_input_files("[data-testid=open-trace-file]", str(saved))
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           " === 'opened step.json'")
+    page.wait_for_function("window.gradtrace.drawn.length >= 6")
+    drawn = " ".join(t["full"] for box in page.evaluate("window.gradtrace.drawn")
+                     for t in box["texts"])
+    assert "model.weight" in drawn and "AddmmBackward0" in drawn
+    assert not page.is_disabled("[data-testid=run]")  # the page's own controls stay
+    page.screenshot(path=str(ARTIFACTS / "page-opened-trace.png"))
+    drop_file(page, "notes.json", '{"nodes": []}')
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           ".startsWith('notes.json: not a gradtrace trace')")
+    drop_file(page, "bad.json", "{")
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           " === 'bad.json is not JSON'")
+    doc = json.loads(traced.stdout)
+    doc["variables"] = [v for v in doc["variables"] if v["name"] != "x"]
+    drop_file(page, "dropped.json", json.dumps(doc))
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           " === 'opened dropped.json'")
+    assert "x" not in page.inner_text("[data-testid=inspector]").split()
+    set_code(page, "import torch\nx = torch.tensor(2.0, requires_grad=True)\n(x * x).backward()\n")
+    page.click("[data-testid=run]")  # and Run starts afresh, on the server
+    page.wait_for_function("document.querySelector('[data-testid=status]').textContent"
+                           ".startsWith('done')")

@@ -26,6 +26,7 @@ import {
 import * as player from "./player.js";
 import { createProgress, noteEvent, progressText } from "./progress.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
+import { wireOpenTrace } from "./opentrace.js";
 import { sceneAt } from "./scene.js";
 import { localStore, replaceAddress, sessionStore } from "./storage.js";
 import { afterRender, leaveSync, wireClassroom } from "./sync.js";
@@ -51,7 +52,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "caption", "pause-each", "share", "share-link", "run-shared", "export",
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
                   "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
-                  "keep-passes"]) {
+                  "keep-passes", "open-trace", "open-trace-file"]) {
   ui[id] = $(id);
 }
 
@@ -108,9 +109,11 @@ ui.present.addEventListener("click",
 // and the host's few verbs. They share nothing else.
 const app = {
   state, ui, editor,
-  // (an absent reply is left out, not sent as null: a handler takes only what is sent)
-  request: (name, payload, reply) => (reply ? socket.emit(name, payload, reply)
-    : socket.emit(name, payload)),
+  // (an absent reply is left out, not sent as null: a handler takes only what is sent). The
+  // server knows nothing of a saved run opened here: its questions are answered "offline", as
+  // a standalone file's are, and its graph drawn whole.
+  request: (name, payload, reply) => (state.run.saved && reply ? reply({ error: "offline" })
+    : reply ? socket.emit(name, payload, reply) : socket.emit(name, payload)),
   render: () => render(),
   // a change of the player by the user, then the frame drawn
   act: (change) => () => {
@@ -331,19 +334,25 @@ function showProgress() {
 }
 setInterval(() => { if (state.busy) { showProgress(); } }, 250);
 
-// A standalone file's run, as if its events had just arrived; the controls that need a server
-// are off.
-function replaySaved({ document: doc, prints, code }) {
+// A saved run (a standalone file's, or a trace JSON opened), as if its events had just
+// arrived and it had finished.
+function showSaved({ document: doc, prints, code }, status) {
+  startRun();
   editor.setValue(code || "");
   state.run = { ...emptyRun(), doc: { ...doc, passes: [] }, prints: prints || [], status: "ok",
-                passes: new Map(doc.passes.map((p) => [p.index, p])) };
-  for (const id of ["run", "stop", "device", "keep-passes", "examples", "share", "export"]) {
-    ui[id].disabled = true;
-  }
+                passes: new Map(doc.passes.map((p) => [p.index, p])), saved: true };
   state.busy = true; // so that refresh() shows the whole run, as a finished run does
   refresh();
-  ui.run.disabled = true;
-  setStatus("a saved run, replayed with no server");
+  setStatus(status);
+}
+
+// A standalone file's run: the controls that need a server are off.
+function replaySaved(saved) {
+  showSaved(saved, "a saved run, replayed with no server");
+  for (const id of ["run", "stop", "device", "keep-passes", "examples", "share", "export",
+                    "open-trace"]) {
+    ui[id].disabled = true;
+  }
 }
 
 // How far down the canvas its tools (search, zoom, Fit, ...) reach: a fitted view starts below.
@@ -441,5 +450,10 @@ if (sharedLink) { // the code, and a button: a link never runs code by itself
   });
 }
 ui["run-shared"].addEventListener("click", () => run());
+wireOpenTrace(ui["open-trace-file"], ui["open-trace"], (doc, name) => {
+  showSaved({ document: doc, prints: [], code: `# ${name}: a saved trace. Its code is not saved `
+              + "with it: its steps name the lines of the code that made it.\n" },
+            `opened ${name}`);
+}, (problem) => setStatus(problem, true));
 wireExports(app);
 if (bootNotices.length) { setStatus(bootNotices.join("; "), true); }
