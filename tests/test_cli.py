@@ -1,14 +1,21 @@
-"""`gradtrace trace` end to end: a real child process per run, real exit codes, real timeouts."""
+"""`gradtrace trace` end to end: a real child process per run, real exit codes, real timeouts;
+and `gradtrace open` of what it saved."""
+# ruff: noqa: F811 (the page tests' browser fixture is imported, then asked for by name)
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
 from conftest import CGROUP_LIMITS, EXAMPLES, RUN_CGROUP_LIMITS, forging
+from test_page import browser  # noqa: F401  (fixture)
 
 
 def gradtrace(*args, stdin=None, timeout=120):
@@ -250,3 +257,51 @@ def test_a_root_cli_run_has_a_cgroup_of_its_own_and_leaves_none_behind():
     assert {k: v[1] for k, v in found.items()} == RUN_CGROUP_LIMITS
     assert found["memory"][0].startswith("run-")
     assert set(os.listdir("/sys/fs/cgroup/memory")) == before  # removed at the end
+
+
+@contextlib.contextmanager
+def opened(path):
+    """`gradtrace open PATH --no-browser`, and the address it prints."""
+    proc = subprocess.Popen([sys.executable, "-m", "gradtrace", "open", str(path), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+/) \(read-only", line)
+        assert found, line
+        yield found[1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("kind", ["json", "html"])
+def test_open_shows_a_saved_run_read_only(browser, tmp_path, kind):
+    saved = tmp_path / f"run.{kind}"
+    args = ["--json"] if kind == "json" else ["--html", str(saved)]
+    result = gradtrace("trace", str(EXAMPLES / "basics/wx_plus_b_loss.py"), *args)
+    assert result.returncode == 0, result.stderr
+    if kind == "json":
+        saved.write_text(result.stdout)
+    with opened(saved) as url:
+        with pytest.raises(urllib.error.HTTPError):  # the one page, and nothing else
+            urllib.request.urlopen(url + "etc/passwd", timeout=5)
+        page = browser.new_page()
+        try:
+            page.goto(url)
+            page.wait_for_function("window.gradtrace && window.gradtrace.drawn.length >= 5")
+            assert page.is_disabled("[data-testid=run]")
+            assert page.inner_text("[data-testid=status]") == "a saved run, replayed with no server"
+        finally:
+            page.close()
+
+
+def test_open_refuses_what_is_not_a_saved_run(tmp_path):
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"nodes": []}')
+    page = tmp_path / "page.html"
+    page.write_text("<html>hello</html>")
+    for path, why in [(notes, "is not a gradtrace/1 trace"), (page, "is not a page gradtrace"),
+                      (tmp_path / "none.json", "cannot read")]:
+        result = gradtrace("open", str(path), "--no-browser", timeout=30)
+        assert result.returncode == 2 and why in result.stderr, result.stderr

@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="which backward passes of a loop to record in full: items such as "
                             "first10, last10, sample (passes 15, 31, 63, ...), every50, 7, "
                             f"100-110 or all, comma-separated (default: {DEFAULT_PASSES})")
+    opened = sub.add_parser("open", help="show a saved run (a trace JSON or a standalone HTML "
+                                         "file) in the browser, read-only")
+    opened.add_argument("file", help="a trace JSON, or a standalone HTML file gradtrace saved")
+    opened.add_argument("--port", type=int, default=0, help="the port (default: any free one)")
+    opened.add_argument("--no-browser", action="store_true",
+                        help="print the address, and open no browser")
     return parser
 
 
@@ -63,7 +69,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "trace":
         return trace_command(args, parser)
+    if args.command == "open":
+        return open_command(args, parser)
     return serve_command(args)
+
+
+def open_command(args, parser) -> int:
+    from pathlib import Path
+
+    from gradtrace.opened import page_for, server
+
+    try:
+        page = page_for(Path(args.file))
+    except OSError as exc:
+        parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        httpd = server(page, args.port)
+    except OSError as exc:
+        parser.error(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
+    url = f"http://127.0.0.1:{httpd.server_port}/"
+    print(f"gradtrace is showing {args.file} at {url} (read-only; Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
 
 
 def trace_command(args, parser) -> int:
