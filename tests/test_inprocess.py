@@ -205,3 +205,89 @@ def test_code_whose_source_cannot_be_read_is_recorded_by_line_alone():
     assert run.exception is None, run.exception
     assert [(s["op"], s["line"], s["span"]) for s in run.document["steps"]] == [
         ("ones", 1, ""), ("mul", 2, ""), ("sum", 2, "")]
+
+
+HELPERS = '''import torch
+
+
+def squared_error(prediction, target):
+    difference = prediction - target
+    return difference.pow(2).mean()
+
+
+class Scale(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.factor = torch.nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x):
+        return x * self.factor
+'''
+MAIN = '''import torch
+
+import gradtrace
+from {helpers} import Scale, squared_error
+
+
+def step():
+    model = Scale()
+    x = torch.tensor([1.0, 2.0])
+    with gradtrace.record() as run:
+        loss = squared_error(model(x), torch.tensor([3.0, 3.0]))
+        loss.backward()
+    return run, model
+'''
+
+
+@pytest.fixture
+def two_files(tmp_path, monkeypatch):
+    """A step in a file of the user's that calls a model and a loss in another of theirs: its
+    run, its model, and the two paths."""
+    helpers = tmp_path / "my_helpers.py"
+    helpers.write_text(HELPERS)
+    main = tmp_path / "my_step.py"
+    main.write_text(MAIN.format(helpers="my_helpers"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = importlib.util.spec_from_file_location("my_step", main)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run, model = module.step()
+    yield run, model, str(main), str(helpers)
+    sys.modules.pop("my_helpers", None)
+
+
+def test_a_run_over_two_files_of_the_user_s_is_placed_in_both(two_files):
+    run, model, main, helpers = two_files
+    doc = run.document
+    placed = [(s["op"], s.get("file"), s["line"], s["span"]) for s in doc["steps"]]
+    assert placed == [("mul", helpers, 15, "x * self.factor"),
+                      ("tensor", None, 11, "torch.tensor([3.0, 3.0])"),
+                      ("sub", helpers, 5, "prediction - target"),
+                      ("pow", helpers, 6, "difference.pow(2)"),
+                      ("mean", helpers, 6, "difference.pow(2).mean()")]
+    nodes = {n["name"]: (n.get("file"), n["line"]) for n in doc["graph"]["nodes"]}
+    assert nodes["MulBackward0"] == (helpers, 15) and nodes["MeanBackward0"] == (helpers, 6)
+    assert nodes["AccumulateGrad"] == (None, 8)  # the parameter was made by Scale() here
+    assert doc["passes"][0]["line"] == 12 and "file" not in doc["passes"][0]
+    assert doc["sources"] == {helpers: HELPERS}
+    assert grads(doc)["model.factor"] == [model.factor.grad.item()]
+
+
+def test_the_saved_page_shows_the_file_each_step_is_in(two_files, browser, tmp_path):
+    run, _, _, helpers = two_files
+    path = run.save(tmp_path / "two_files.html")
+    page = browser.new_page(viewport={"width": 1300, "height": 800})
+    code = "document.querySelector('.CodeMirror').CodeMirror.getValue()"
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_function("window.gradtrace && window.gradtrace.drawn.length > 0")
+        page.click("[data-testid=jump-forward]")  # the first step: x * self.factor, in helpers
+        page.wait_for_function("!document.querySelector('[data-testid=source-file]').hidden")
+        assert page.inner_text("[data-testid=source-file]").startswith(helpers)
+        assert page.evaluate(code) == HELPERS
+        page.screenshot(path=str(ARTIFACTS / "inprocess_two_files.png"))
+        page.click("[data-testid=step-forward]")  # torch.tensor(...), in the recorded file
+        page.wait_for_function("document.querySelector('[data-testid=source-file]').hidden")
+        assert "with gradtrace.record() as run:" in page.evaluate(code)
+    finally:
+        page.close()

@@ -65,6 +65,7 @@ class Run:
             raise RuntimeError("the run is still being recorded")
         made = document(self.trace)
         made["device"] = _device_of(made, self.trace.device)
+        made["sources"] = _sources(made)
         return made
 
     def html(self) -> str:
@@ -120,7 +121,8 @@ class Recording:
         self.run = run = Run(source)
         self.lines = _binding_lines(source, None if code.co_name == "<module>"
                                     else code.co_firstlineno)
-        self.session = session = Session(SourceMap(source, filename), self.config)
+        self.session = session = Session(SourceMap(source, filename, users_files=True),
+                                         self.config)
         session.namespace = _Locals(frame) if self.code is None else _Locals(None, self.code)
         self.trace = Trace(device=self.device or "cpu")
         self.output = _Printed(run.prints, session, through=sys.stdout)
@@ -257,6 +259,14 @@ def _binding_lines(source: str, first_line: int | None) -> dict[str, list[int]]:
                                                      for d in node.decorator_list)):
                 return binding_lines(ast.Module(body=node.body, type_ignores=[]))
     return binding_lines(tree)
+
+
+def _sources(made: dict) -> dict[str, str]:
+    """The text of each of the user's other files the run's steps and nodes name (the viewer
+    shows them)."""
+    files = {item["file"] for key in ("steps", "passes") for item in made[key] if "file" in item}
+    files |= {n["file"] for n in made["graph"]["nodes"] if "file" in n}
+    return {file: "".join(linecache.getlines(file)) for file in sorted(files)}
 
 
 def _device_of(made: dict, asked: str) -> str:

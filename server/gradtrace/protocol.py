@@ -41,6 +41,16 @@ DIAGNOSIS_CODES = (
 Summary = dict  # a tensor summary from capture/values.py
 
 
+def _with_file(out: dict, line) -> dict:
+    """``out`` with ``file`` beside its line when that line is in another of the user's files
+    than the recorded one (capture/source.py's FileLine; only code recorded in process has
+    them)."""
+    file = getattr(line, "file", None)
+    if file is not None:
+        out["file"] = file
+    return out
+
+
 @dataclass(slots=True)
 class Node:
     """One autograd node. ``step`` is the forward step that created it; ``pass_`` the backward pass
@@ -73,6 +83,7 @@ class Node:
         }
         if self.saved is not None:
             out["saved"] = self.saved
+        _with_file(out, self.line)
         return out
 
 
@@ -118,6 +129,7 @@ class Step:
         }
         if self.detail is not None:
             out.update(self.detail)
+        _with_file(out, self.line)
         return out
 
 
@@ -159,11 +171,11 @@ class Pass:
 
     def header_json(self) -> dict:
         """What is known when the pass starts (the `pass` event)."""
-        return {
+        return _with_file({
             "index": self.index, "kind": self.kind, "line": self.line, "span": self.span,
             "after_step": self.after_step, "roots": self.roots, "loss": self.loss,
             "retain_graph": self.retain_graph, "create_graph": self.create_graph,
-        }
+        }, self.line)
 
     def result_json(self) -> dict:
         """What the engine did (the `backward` event)."""

@@ -6,6 +6,7 @@
 import { sharedHash, withoutToken } from "./address.js";
 import { draw, FAR } from "./canvas.js";
 import { cutBoxes } from "./cuts.js";
+import { recordedCode } from "./panels.js";
 import { SvgContext } from "./svg.js";
 import { boundsOf } from "./view.js";
 
@@ -75,7 +76,7 @@ function download(name, blob) {
 
 // The Export menu and the Share button. `app`: {state, ui, editor, setStatus(text, isError)}.
 export function wireExports(app) {
-  const { state, ui, editor } = app;
+  const { state, ui } = app;
   ui.export.addEventListener("click", () => ui["export-menu"].classList.toggle("hidden"));
   // What an export pictures: the graph and frame on screen, as drawn.
   const picture = () => ({ graph: state.graph, scene: state.scene, selected: state.selected,
@@ -103,12 +104,12 @@ export function wireExports(app) {
                                               { type: "application/json" }));
   }));
   ui["export-html"].addEventListener("click", exported(async () => {
-    const page = await standaloneHtml(state.doc, state.run.prints, editor.getValue());
+    const page = await standaloneHtml(state.doc, state.run.prints, recordedCode(app));
     download("gradtrace-run.html", new Blob([page], { type: "text/html" }));
   }));
   ui.share.addEventListener("click", async () => { // the link, shown and copied; no token in it
     const link = `${location.origin}${location.pathname}${withoutToken(location.search)}`
-      + await sharedHash(editor.getValue());
+      + await sharedHash(recordedCode(app));
     ui["share-link"].value = link;
     ui["share-link"].classList.remove("hidden");
     ui["share-link"].select();

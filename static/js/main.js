@@ -21,7 +21,8 @@ import { codeSizeProblem } from "./limits.js";
 import { createPacer } from "./pacer.js";
 import { blamesPasses, passesProblem, runPayload, wirePasses } from "./passes.js";
 import {
-  renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass, wirePanels,
+  renderFrame, renderInspector, renderMinimap, renderPasses, renderProblems, showPass,
+  showRecordedCode, wirePanels,
 } from "./panels.js";
 import * as player from "./player.js";
 import { createProgress, noteEvent, progressText } from "./progress.js";
@@ -52,7 +53,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "caption", "pause-each", "share", "share-link", "run-shared", "export",
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
                   "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
-                  "keep-passes", "open-trace", "open-trace-file"]) {
+                  "keep-passes", "open-trace", "open-trace-file", "source-file"]) {
   ui[id] = $(id);
 }
 
@@ -65,6 +66,7 @@ const state = {
   direction: "auto", // the graph drawn across, down, or by the pane's shape (orient.js)
   presenterView: null, // a classroom presenter's last view (sync.js)
   selected: null, selectedName: null, errorLines: [],
+  shownFile: null, recordedCode: "", // another of the user's files in the editor (panels.js)
   // caches, each with the key it was made for
   graph: null, graphKey: null, scene: null, sceneKey: null, inspected: null,
   details: new Map(), // the run's large values the server sent when asked: key -> reply
@@ -208,6 +210,7 @@ const keepPassesField = wirePasses(ui["keep-passes"], sessionStore);
 const runRequest = () => runPayload(editor.getValue(), ui.device.value, ui["keep-passes"].value);
 
 function run() {
+  showRecordedCode(app); // the code that runs is the recorded code, not a file it called
   const viewer = state.room.role === "viewer";
   const refusal = !token && !viewer ? NO_TOKEN
     : codeSizeProblem(editor.getValue()) || passesProblem(ui["keep-passes"].value);
@@ -226,6 +229,7 @@ function run() {
 
 // A run begins on this page: the last one's view, selection and values go.
 function startRun() {
+  showRecordedCode(app);
   ui.empty.classList.remove("shared");
   performance.clearMarks();
   performance.mark("gradtrace:run"); // bench/page.py measures Run -> first frame with these marks

@@ -157,9 +157,11 @@ export function renderFrame({ state, ui, editor }, frameIndex, scene) {
   const pass = frame && frame.kind !== "forward" ? ` (pass ${frame.pass})` : "";
   ui.frame.textContent = frame ? `${frameIndex + 1}/${state.frames.length} · ${frame.kind}${pass}`
     : "";
+  showSource({ state, ui, editor }, scene.file);
+  const sameFile = scene.callFile === scene.file;
   const lines = {
     running: scene.line ? scene.line - 1 : null,
-    call: scene.callLine && scene.callLine !== scene.line ? scene.callLine - 1 : null,
+    call: scene.callLine && sameFile && scene.callLine !== scene.line ? scene.callLine - 1 : null,
   };
   for (const [kind, style] of [["running", "running-line"], ["call", "call-line"]]) {
     const had = marked[kind]; // the line handle marked, which follows its line as code is edited
@@ -168,6 +170,31 @@ export function renderFrame({ state, ui, editor }, frameIndex, scene) {
     marked[kind] = lines[kind] === null ? null
       : editor.addLineClass(lines[kind], "background", style);
   }
+}
+
+// The editor shows the file the frame's line is in: the recorded code, or another of the user's
+// files it called (a run recorded in process brings their text, `sources`), read-only, named
+// above it. The recorded code comes back before anything else uses the editor (main.js).
+function showSource({ state, ui, editor }, file) {
+  const sources = state.doc?.sources ?? {};
+  const shown = file !== null && Object.hasOwn(sources, file) ? file : null;
+  if (shown === state.shownFile) { return; }
+  if (state.shownFile === null) { state.recordedCode = editor.getValue(); }
+  editor.setValue(shown === null ? state.recordedCode : sources[shown]);
+  editor.setOption("readOnly", shown !== null);
+  state.shownFile = shown;
+  ui["source-file"].textContent = shown === null ? "" : `${shown} (called from the recorded code)`;
+  ui["source-file"].hidden = shown === null;
+  marked.running = marked.call = null; // the text was replaced, and its marks with it
+}
+
+export function showRecordedCode(app) {
+  showSource(app, null);
+}
+
+// The recorded code, whichever file the editor shows.
+export function recordedCode({ state, editor }) {
+  return state.shownFile === null ? editor.getValue() : state.recordedCode;
 }
 
 // The minimap shows while some of the graph is out of view.

@@ -31,7 +31,8 @@ function leavesMadeBy(doc) {
 
 export function sceneAt(doc, frames, frameIndex) {
   const scene = { visible: new Set(), active: new Set(), edgeGrads: new Map(),
-                  leafGrads: new Map(), line: null, callLine: null, phase: "forward",
+                  leafGrads: new Map(), line: null, callLine: null, file: null, callFile: null,
+                  phase: "forward",
                   pass: null, leafBefore: new Map(), step: -1, seed: null };
   const byStep = new Map(doc.steps.map((s) => [s.index, s]));
   const leaves = leavesMadeBy(doc);
@@ -75,7 +76,10 @@ export function sceneAt(doc, frames, frameIndex) {
         }
       }
     }
-    if (current) { scene.line = frame.line; scene.callLine = frame.callLine ?? null; }
+    if (current) {
+      Object.assign(scene, { line: frame.line, callLine: frame.callLine ?? null,
+                             file: frame.file ?? null, callFile: frame.callFile ?? null });
+    }
   }
   scene.atEnd = frameIndex >= frames.length - 1;
   return scene;

@@ -4,25 +4,32 @@
 
 // One frame per thing that happens: {kind: "forward" | "pass" | "backward", ...}.
 // A backward frame's `line` is the line that made the node running (so the editor follows the
-// engine through the code); `callLine` is the backward call's.
+// engine through the code); `callLine` is the backward call's. `file` (and `callFile`): the
+// user's other file the line is in, for a run recorded in process; null for the recorded file.
 export function buildTimeline(doc) {
   const frames = [];
   const lines = new Map((doc.graph?.nodes ?? []).map((n) => [n.id, n.line]));
+  const files = new Map((doc.graph?.nodes ?? []).map((n) => [n.id, n.file ?? null]));
   const passes = [...doc.passes].sort((a, b) => a.after_step - b.after_step || a.index - b.index);
   let next = 0;
   const addPassesUpTo = (stepIndex) => {
     while (next < passes.length && passes[next].after_step <= stepIndex) {
       const pass = passes[next++];
-      frames.push({ kind: "pass", pass: pass.index, line: pass.line });
+      const callFile = pass.file ?? null;
+      frames.push({ kind: "pass", pass: pass.index, line: pass.line, file: callFile });
       for (const step of pass.steps) {
+        const known = lines.has(step.node);
         frames.push({ kind: "backward", pass: pass.index, order: step.order, node: step.node,
-                      line: lines.get(step.node) ?? pass.line, callLine: pass.line });
+                      line: known ? lines.get(step.node) : pass.line,
+                      file: known ? files.get(step.node) : callFile,
+                      callLine: pass.line, callFile });
       }
     }
   };
   for (const step of doc.steps) {
     addPassesUpTo(step.index - 1);
-    frames.push({ kind: "forward", step: step.index, line: step.line, nodes: step.nodes });
+    frames.push({ kind: "forward", step: step.index, line: step.line, file: step.file ?? null,
+                  nodes: step.nodes });
   }
   addPassesUpTo(Infinity);
   return frames;

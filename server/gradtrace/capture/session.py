@@ -409,7 +409,7 @@ class Session:
         cls = type(module)
         self.module_classes[path] = cls.__name__
         code = getattr(cls.forward, "__code__", None)
-        if code is None or code.co_filename != self.source.filename:
+        if code is None or not self.source.owns(code.co_filename):
             self.library_modules[path] = cls.__name__
         return path
 
