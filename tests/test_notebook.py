@@ -138,3 +138,17 @@ def test_a_run_over_the_limit_is_shown_compact_and_past_that_as_a_picture(monkey
     monkeypatch.setattr(magic, "MAX_OUTPUT_BYTES", others + 100)
     shown = magic.output(doc, run.prints, "code")
     assert "text/html" not in shown and "run.save('run.html')" in shown["text/plain"]
+
+
+def test_a_run_recorded_with_the_api_shows_inline(browser, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import torch, gradtrace\nw = torch.ones(3, requires_grad=True)\n"
+        "with gradtrace.record() as run:\n    (w * 2).sum().backward()\nrun.show()")]
+    nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3").execute()
+    data = shown(notebook.cells[0])
+    assert set(data) == {"text/html", "image/svg+xml", "text/plain"}
+    host = tmp_path / "shown.html"
+    host.write_text(f"<!doctype html><meta charset='utf-8'><body>{data['text/html']}</body>")
+    drawn, asked, errors = frame_drawn(browser, host, "notebook_run_show.png")
+    assert drawn >= 3 and not asked and not errors, (drawn, asked, errors)

@@ -4,6 +4,7 @@ following the player, the projector, exports, the share link and a phone's width
 
 import json
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from test_page import (  # noqa: F401  (fixtures, and the server test_live starts)
@@ -184,6 +185,7 @@ def test_a_share_link_carries_the_code_and_waits_for_its_click(browser, page, se
     page.click("[data-testid=share]")
     page.wait_for_function("document.querySelector('[data-testid=share-link]').value !== ''")
     link = page.input_value("[data-testid=share-link]")
+    assert not page.is_visible("[data-testid=share-run]")  # no run yet: the code alone
     parts = urlsplit(link)
     assert parts.fragment.startswith("z=") and "token" not in link
     assert len(link) < len(code)  # deflated
@@ -198,6 +200,11 @@ def test_a_share_link_carries_the_code_and_waits_for_its_click(browser, page, se
     opened.wait_for_function(
         "document.querySelector('[data-testid=status]').textContent.startsWith('done')")
     assert not opened.is_visible("[data-testid=run-shared]")
+    opened.click("[data-testid=share]")  # with a run: the run itself too, as one file
+    with opened.expect_download() as download:
+        opened.click("[data-testid=share-run]")
+    assert download.value.suggested_filename == "gradtrace-run.html"
+    assert '"__GRADTRACE_TRACE__"' not in Path(download.value.path()).read_text()
     opened.close()
     stranger = browser.new_context(bypass_csp=True).new_page()  # no token, no session
     stranger.goto(f"{server}/#{parts.fragment}")

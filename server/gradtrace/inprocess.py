@@ -89,7 +89,16 @@ class Run:
         return path
 
     def show(self) -> None:
-        """Open the standalone page in the browser."""
+        """Show the run: inline in a notebook (as a ``%%gradtrace`` cell does), else the
+        standalone page in the browser."""
+        shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            from gradtrace.notebook import output
+
+            display(output(self.document, self.prints, self.code), raw=True)
+            return
         with contextlib.suppress(OSError):
             path = Path(self._temporary_html())
             webbrowser.open(path.as_uri())

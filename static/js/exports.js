@@ -103,15 +103,20 @@ export function wireExports(app) {
     download("gradtrace-trace.json", new Blob([JSON.stringify(state.doc, null, 1)],
                                               { type: "application/json" }));
   }));
-  ui["export-html"].addEventListener("click", exported(async () => {
+  const runAsFile = exported(async () => {
     const page = await standaloneHtml(state.doc, state.run.prints, recordedCode(app));
     download("gradtrace-run.html", new Blob([page], { type: "text/html" }));
-  }));
+  });
+  ui["export-html"].addEventListener("click", runAsFile);
+  ui["share-run"].addEventListener("click", runAsFile);
+  // Share offers two things: the code, as a link (its reader runs it, with a token of theirs),
+  // and, once there is a run, the run itself, as one file that needs no server
   ui.share.addEventListener("click", async () => { // the link, shown and copied; no token in it
     const link = `${location.origin}${location.pathname}${withoutToken(location.search)}`
       + await sharedHash(recordedCode(app));
     ui["share-link"].value = link;
     ui["share-link"].classList.remove("hidden");
+    ui["share-run"].classList.toggle("hidden", !state.doc || !state.graph);
     ui["share-link"].select();
     navigator.clipboard?.writeText(link).catch(() => {}); // refused over plain http: it shows
   });

@@ -53,7 +53,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "caption", "pause-each", "share", "share-link", "run-shared", "export",
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
                   "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
-                  "keep-passes", "open-trace", "open-trace-file", "source-file"]) {
+                  "keep-passes", "open-trace", "open-trace-file", "source-file", "share-run"]) {
   ui[id] = $(id);
 }
 
