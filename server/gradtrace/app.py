@@ -143,14 +143,12 @@ def create_app(config: dict | None = None) -> Flask:
     def index():
         return render_template("index.html", capabilities=devices.report())
 
-    bundled: list[str] = []  # made at the first request, once: a classroom asks many times
-
     @app.get("/standalone")
     def standalone():
-        """The page as one file, for the page's "Standalone HTML" export to fill with a run."""
-        if not bundled:
-            bundled.append(standalone_page(Path(app.static_folder), Path(app.template_folder)))
-        return bundled[0], {"Content-Type": "text/html; charset=utf-8"}
+        """The page as one file, for the page's "Standalone HTML" export to fill with a run
+        (made at the first request, once: a classroom asks many times)."""
+        page = standalone_page(Path(app.static_folder), Path(app.template_folder))
+        return page, {"Content-Type": "text/html; charset=utf-8"}
 
     @app.get("/healthz")
     def healthz():

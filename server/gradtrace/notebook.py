@@ -116,8 +116,8 @@ def output(document: dict, prints: list[dict], code: str) -> dict:
 
     bundle = {"image/svg+xml": svg(document), "text/plain": render(document, "this cell")}
     room = MAX_OUTPUT_BYTES - sum(len(part.encode()) for part in bundle.values())
-    for shown in (document, compact(document)):
-        frame = _frame(shown, prints, code)
+    for shown in (lambda: document, lambda: compact(document)):  # compact only when needed
+        frame = _frame(shown(), prints, code)
         if len(frame) <= room:
             return {"text/html": frame, **bundle}
     bundle["text/plain"] += ("\n(the interactive view of this run is over "
@@ -128,7 +128,7 @@ def output(document: dict, prints: list[dict], code: str) -> dict:
 
 def _frame(document: dict, prints: list[dict], code: str) -> str:
     packed = base64.b64encode(gzip.compress(saved_run(document, prints, code).encode(),
-                                            mtime=0)).decode()
+                                            compresslevel=6, mtime=0)).decode()
     return (f'<iframe sandbox="allow-scripts" srcdoc="{html.escape(_LOADER % packed)}" '
             f'style="width: 100%; height: {FRAME_HEIGHT}px; border: 1px solid #ccc" '
             f'title="gradtrace"></iframe>')

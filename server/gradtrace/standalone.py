@@ -15,6 +15,7 @@ The template is rendered with Jinja alone, not Flask: a file is made with no ser
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -100,9 +101,11 @@ def _inline(text: str) -> str:
     return re.sub(r"</(script|style)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4)
 def standalone_page(static_dir: Path, template_dir: Path) -> str:
     """The page as one file, with an empty trace block for the page to fill. It runs nothing:
-    its device menu is the cpu's alone."""
+    its device menu is the cpu's alone. Made once a process: the page's files do not change
+    under it."""
     read = lambda path: _inline((static_dir / path).read_text(encoding="utf-8"))  # noqa: E731
     devices = Devices()
     devices.cuda_absent("a saved page shows its run and runs nothing")
