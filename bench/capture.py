@@ -53,13 +53,13 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
-from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
 from gradtrace.capture.values import summarize
-from gradtrace.kept import KeptRun
-from gradtrace.layout import layout
-from gradtrace.protocol import document
+from gradtrace.drawing.layout import layout
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import document
+from gradtrace.web.kept import KeptRun
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture import workloads  # noqa: E402
 
 import gradtrace  # noqa: E402
-from gradtrace import jsonio  # noqa: E402
 from gradtrace.capture import capture  # noqa: E402
 from gradtrace.capture.stream import EventStream  # noqa: E402
+from gradtrace.trace import jsonio  # noqa: E402
 
 
 def measure(setup: str, body: str, reps: int, folder: Path) -> dict:

@@ -35,14 +35,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture import mlp, rnn, torchviz_time, transformer  # noqa: E402  (the same workloads)
 
-from gradtrace import jsonio  # noqa: E402
 from gradtrace.capture import capture  # noqa: E402
 from gradtrace.capture.batch import SummaryBatch  # noqa: E402
 from gradtrace.capture.graph import Graph  # noqa: E402
 from gradtrace.capture.session import TensorTable  # noqa: E402
-from gradtrace.layout import layout  # noqa: E402
-from gradtrace.views import view_layout  # noqa: E402
-from gradtrace.wire import graph_wire  # noqa: E402
+from gradtrace.drawing.layout import layout  # noqa: E402
+from gradtrace.drawing.views import view_layout  # noqa: E402
+from gradtrace.trace import jsonio  # noqa: E402
+from gradtrace.trace.wire import graph_wire  # noqa: E402
 
 
 def workloads():
@@ -123,7 +123,7 @@ def captured(workload) -> tuple:
 def networkx_costs(reps: int) -> str:
     import networkx as nx
 
-    from gradtrace.grouping import Groups
+    from gradtrace.drawing.grouping import Groups
 
     trace, nodes, edges, inputs = captured(transformer(250))
     groups = Groups(nodes, inputs, trace.modules)
@@ -162,7 +162,7 @@ def loop_pieces_costs(reps: int, timed) -> str:
     networkx's weakly connected check on each iteration's subgraph against grouping's own."""
     import networkx as nx
 
-    from gradtrace.grouping import _connected
+    from gradtrace.drawing.grouping import _connected
 
     _, nodes, edges, inputs = captured(rnn(8000))
     graph = nx.DiGraph()

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 import gradtrace
-from gradtrace.notebook import output
+from gradtrace.api.notebook import output
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from gradtrace import jsonio
 from gradtrace.capture import capture
-from gradtrace.protocol import document
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import document
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

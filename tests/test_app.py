@@ -5,8 +5,8 @@ import time
 import pytest
 
 from conftest import EXAMPLES
-from gradtrace.app import create_app
-from gradtrace.protocol import rebuild
+from gradtrace.trace.protocol import rebuild
+from gradtrace.web.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from conftest import ROOT, run_plain, trace_doc
-from gradtrace import jsonio
-from gradtrace.kept import KeptRun
-from gradtrace.protocol import rebuild
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import rebuild
+from gradtrace.web.kept import KeptRun
 
 A = "a = torch.tensor([0.5, 2.0], requires_grad=True)\n"
 B = "b = torch.tensor([1.5, -3.0], requires_grad=True)\n"

@@ -15,11 +15,11 @@ import pytest
 import socketio
 import websocket
 
-from gradtrace.jsonio import SocketIOJson
-from gradtrace.live import WELCOMES_PER_MINUTE, RateLimiter
-from gradtrace.protocol import rebuild
-from gradtrace.roommessages import sync_problem
-from gradtrace.roomstore import LocalRoom
+from gradtrace.trace.jsonio import SocketIOJson
+from gradtrace.trace.protocol import rebuild
+from gradtrace.web.live import WELCOMES_PER_MINUTE, RateLimiter
+from gradtrace.web.roommessages import sync_problem
+from gradtrace.web.roomstore import LocalRoom
 from test_guard import ENDLESS, in_process_server, never_reading_client
 from test_live import free_port, handshake_url, page_like_client, stop, wait_until_up
 

@@ -9,7 +9,7 @@ import statistics
 import threading
 import time
 
-from gradtrace.jsonio import dumps
+from gradtrace.trace.jsonio import dumps
 from test_classroom import Member, classroom_server
 
 # About 3,000 autograd nodes: a chain of 1,500 multiply-adds.

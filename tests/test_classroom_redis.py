@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from gradtrace import jsonio
+from gradtrace.trace import jsonio
 from test_classroom import BIG, CODE, STATE, Member, classroom_server, done, rejected
 from test_classroom_load import room_of
 from test_live import free_port

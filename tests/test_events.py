@@ -4,11 +4,11 @@
 import pytest
 
 from conftest import EXAMPLES, example_id, example_paths
-from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.protocol import EVENT_TYPES, document, rebuild
-from gradtrace.wire import graph_from_wire
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import EVENT_TYPES, document, rebuild
+from gradtrace.trace.wire import graph_from_wire
 
 
 def captured_with_events(code: str):

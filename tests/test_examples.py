@@ -13,7 +13,7 @@ from conftest import (
     variable,
 )
 from gradtrace.capture.names import named_tensors
-from gradtrace.protocol import DIAGNOSIS_CODES
+from gradtrace.trace.protocol import DIAGNOSIS_CODES
 from seed_expectations import SEEDS
 
 PATHS = example_paths()

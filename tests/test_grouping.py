@@ -9,11 +9,11 @@ import pytest
 from models import CNN, GAN, GPT, LSTM_CELL, MLP, PLAIN_LIST, RESNET, RNN, TRANSFORMER
 
 from conftest import trace_doc
-from gradtrace import jsonio
-from gradtrace.grouping import OPENING_BOXES, LayoutStopped
-from gradtrace.protocol import Edge, Node
-from gradtrace.views import request_problem, view_layout
-from gradtrace.wire import graph_wire
+from gradtrace.drawing.grouping import OPENING_BOXES, LayoutStopped
+from gradtrace.drawing.views import request_problem, view_layout
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import Edge, Node
+from gradtrace.trace.wire import graph_wire
 
 
 def wire_of(doc: dict) -> dict:
@@ -148,7 +148,7 @@ def test_generated_graphs_with_groups_collapsed_lay_out_forward_apart_and_the_sa
     graph lays out the same way whatever order its nodes come in."""
     import random
 
-    from gradtrace.layout import BOX_ROWS, layout
+    from gradtrace.drawing.layout import BOX_ROWS, layout
 
     rng = random.Random(7)
     paths = ["a", "a.x", "a.y", "a.y.z", "b", "b.x", None]
@@ -193,7 +193,7 @@ def test_a_long_run_of_repeats_that_is_no_chain_is_passed_over_quickly():
     import time
     from types import SimpleNamespace
 
-    from gradtrace.grouping import Groups
+    from gradtrace.drawing.grouping import Groups
 
     count = 20_000
     nodes = [SimpleNamespace(id=i, module=None, kind="op", name=f"Op{i % 200}", line=3)

@@ -19,9 +19,9 @@ import pytest
 import socketio
 
 from conftest import forging
-from gradtrace.app import create_app
-from gradtrace.serving import BoundedServer, ConnectionCaps
-from gradtrace.sessions import Run, RunQueue
+from gradtrace.web.app import create_app
+from gradtrace.web.serving import BoundedServer, ConnectionCaps
+from gradtrace.web.sessions import Run, RunQueue
 from test_live import Client, ServerURL, handshake_url, serve
 
 ATTACKER = "127.0.0.2"  # loopback too: a second address for the attacker, on this machine
@@ -305,9 +305,9 @@ def test_the_queue_serves_addresses_in_turn():
 
 # A hostile run's graph: 40,000 nodes nested 500 deep, seconds of layout (test_grouping.py); the
 # run then waits, so that its graph stays the one laid out
-FORGED_GRAPH = """from gradtrace import jsonio
-from gradtrace.protocol import Edge, Node
-from gradtrace.wire import graph_wire
+FORGED_GRAPH = """from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import Edge, Node
+from gradtrace.trace.wire import graph_wire
 nodes = [Node(i, "op", "MulBackward0", "mul", 1, "", ".".join(["m"] * (i % 500 + 1)))
          for i in range(40_000)]
 graph = graph_wire(nodes, [Edge(i + 1, i, 0, 0) for i in range(39_999)])

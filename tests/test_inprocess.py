@@ -6,9 +6,11 @@ import importlib.util
 import json
 import random
 import re
+import subprocess
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import numpy
 import pytest
@@ -16,7 +18,7 @@ import torch
 
 import gradtrace
 from conftest import example_id, example_paths, trace_doc
-from gradtrace.inprocess import Recording
+from gradtrace.api.recording import Recording
 from test_page import ARTIFACTS, browser  # noqa: F401  (fixture)
 
 
@@ -291,3 +293,35 @@ def test_the_saved_page_shows_the_file_each_step_is_in(two_files, browser, tmp_p
         assert "with gradtrace.record() as run:" in page.evaluate(code)
     finally:
         page.close()
+
+
+DEEP = """import sys
+sys.path.insert(0, {server!r})
+import torch
+import gradtrace
+
+W, U = torch.randn(4, 4, requires_grad=True), torch.randn(4, 4, requires_grad=True)
+b = torch.zeros(4, requires_grad=True)
+xs = torch.randn(8000, 4)
+for _ in range(3):  # each run's graph, 40,000 nodes deep, is freed as the next one is made
+    with gradtrace.record() as run:
+        h = torch.zeros(4)
+        for t in range(8000):
+            h = torch.tanh(xs[t] @ W + h @ U + b)
+        loss = h.sum()
+        loss.backward()
+del run, loss, h
+print("survived")
+"""
+
+
+def test_a_deep_graph_recorded_in_process_is_freed_without_a_crash(tmp_path):
+    # walking a graph leaves a wrapper on each node, and plain torch, freeing a 40,000-node chain
+    # of them from its root, overflows the C stack (a segmentation fault): the recording's
+    # references are dropped only once the user's tensors are gone, node by node
+    script = tmp_path / "deep.py"
+    script.write_text(DEEP.format(server=str(Path(gradtrace.__file__).parent.parent)))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout == "survived\n", (result.returncode,
+                                                                     result.stderr[-2000:])

@@ -114,7 +114,7 @@ def test_no_backward_diagnosis():
 
 def test_graph_size_cap_stops_the_run_with_memory_limit():
     from gradtrace.capture import CaptureConfig, capture
-    from gradtrace.protocol import document
+    from gradtrace.trace.protocol import document
 
     code = "import torch\nx = torch.ones(1, requires_grad=True)\nfor _ in range(100):\n" \
            "    x = x * 2\n"

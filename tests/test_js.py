@@ -8,11 +8,11 @@ import subprocess
 import pytest
 
 from conftest import ROOT, example_paths
-from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.kept import KeptRun
-from gradtrace.protocol import DIAGNOSIS_CODES, EVENT_TYPES, SCHEMA, document, rebuild
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import DIAGNOSIS_CODES, EVENT_TYPES, SCHEMA, document, rebuild
+from gradtrace.web.kept import KeptRun
 
 
 def test_node_tests(tmp_path):

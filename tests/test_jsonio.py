@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gradtrace import jsonio
+from gradtrace.trace import jsonio
 
 
 def test_what_it_writes_reads_back_as_the_standard_librarys_json():

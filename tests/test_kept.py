@@ -2,8 +2,8 @@
 
 import pytest
 
-from gradtrace.kept import KEPT_NODE_BYTES, LISTED_LIMIT, MAX_VIEW_NODES, KeptRun
-from gradtrace.wire import GRAPH_STRINGS, WireError, graph_merged, summary_from_wire
+from gradtrace.trace.wire import GRAPH_STRINGS, WireError, graph_merged, summary_from_wire
+from gradtrace.web.kept import KEPT_NODE_BYTES, LISTED_LIMIT, MAX_VIEW_NODES, KeptRun
 
 
 def variables_event(values: list) -> dict:

@@ -2,8 +2,8 @@
 deterministic."""
 
 from conftest import EXAMPLES, example_paths, trace_doc
-from gradtrace.layout import layout
-from gradtrace.protocol import Edge, Node
+from gradtrace.drawing.layout import layout
+from gradtrace.trace.protocol import Edge, Node
 
 
 def _check(doc):

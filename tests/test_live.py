@@ -15,7 +15,7 @@ import socketio
 from models import RNN
 
 from conftest import EXAMPLES
-from gradtrace.protocol import rebuild
+from gradtrace.trace.protocol import rebuild
 
 WXB = (EXAMPLES / "basics/wx_plus_b_loss.py").read_text()
 

@@ -123,7 +123,7 @@ def test_a_run_over_the_limit_is_shown_compact_and_past_that_as_a_picture(monkey
     import torch
 
     import gradtrace
-    from gradtrace import notebook as magic
+    from gradtrace.api import notebook as magic
 
     w = torch.randn(32, 32, requires_grad=True)
     with gradtrace.record() as run:

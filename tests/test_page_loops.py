@@ -8,7 +8,7 @@ import json
 import time
 import urllib.request
 
-from gradtrace.passplan import DEFAULT, parse_passes
+from gradtrace.trace.passplan import DEFAULT, parse_passes
 from test_page import ARTIFACTS, browser, page, server, set_code  # noqa: F401  (fixtures)
 
 # PyTorch's "Learning PyTorch with Examples": the polynomial fit, 2,000 iterations.

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import EXAMPLES, run_plain, trace_doc
 from gradtrace.capture import CaptureConfig
-from gradtrace.passplan import PassSpecError, keep_reason, parse_passes
+from gradtrace.trace.passplan import PassSpecError, keep_reason, parse_passes
 
 LOOP = """
 import torch

@@ -12,13 +12,13 @@ import time
 import pytest
 
 from conftest import CGROUP_LIMITS, RUN_CGROUP_LIMITS
-from gradtrace.protocol import rebuild
 from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import detect, gpu_binds
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import PoolUnavailable, WarmPool, discard
 from gradtrace.runner.process import follow, request
-from gradtrace.sessions import PooledDevice, Sessions
+from gradtrace.trace.protocol import rebuild
+from gradtrace.web.sessions import PooledDevice, Sessions
 
 WXB = ("import torch\nw = torch.tensor(3.0, requires_grad=True)\nx = torch.tensor(2.0)\n"
        "loss = (w * x + 1) ** 2\nloss.backward()\n")

@@ -55,7 +55,7 @@ def test_many_steps_between_flushes_keep_their_own_values():
 
 def test_an_endless_loop_stops_at_the_graph_size_cap_with_its_graph():
     from gradtrace.capture import capture
-    from gradtrace.protocol import document
+    from gradtrace.trace.protocol import document
 
     code = "import torch\nx = torch.ones(1, requires_grad=True)\nwhile True:\n    x = x * 2\n"
     doc = document(capture(code, config=CaptureConfig(max_nodes=5000)))

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import CGROUP_LIMITS, EXAMPLES, ROOT, RUN_CGROUP_LIMITS, forging
-from gradtrace.app import create_app
-from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import RUN_UID_BASE
+from gradtrace.trace.protocol import rebuild
+from gradtrace.web.app import create_app
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/self/ns/pid").exists(),
                                 reason="these attacks are run against a root server on Linux")

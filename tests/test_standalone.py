@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from gradtrace.standalone import BundleError, bundle
+from gradtrace.web.standalone import BundleError, bundle
 
 
 def test_the_pages_modules_bundle_into_one_script_that_parses(tmp_path):

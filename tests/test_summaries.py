@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from conftest import example_id, example_paths, run_plain, trace_doc
-from gradtrace import jsonio
 from gradtrace.capture.batch import BATCH_LIMIT, SummaryBatch
 from gradtrace.capture.names import named_tensors
 from gradtrace.capture.values import FULL_VALUES_LIMIT, HIST_BINS, summarize
-from gradtrace.protocol import PREVIEW_LIMIT
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import PREVIEW_LIMIT
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 INT_RANGES = {torch.int8: (-128, 128), torch.uint8: (0, 256), torch.int16: (-2**15, 2**15),

@@ -10,11 +10,10 @@ import time
 import pytest
 
 from conftest import example_id, example_paths
-from gradtrace import jsonio
 from gradtrace.capture import capture
 from gradtrace.capture.stream import EventStream
-from gradtrace.kept import KeptRun
-from gradtrace.protocol import (
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import (
     EVENT_TYPES,
     done_event,
     end_event,
@@ -22,7 +21,7 @@ from gradtrace.protocol import (
     rebuild,
     rejected_event,
 )
-from gradtrace.untrusted import (
+from gradtrace.trace.untrusted import (
     MAX_DEPTH,
     MAX_INT,
     MAX_LINE_BYTES,
@@ -33,6 +32,7 @@ from gradtrace.untrusted import (
     check_batch,
     check_relayed,
 )
+from gradtrace.web.kept import KeptRun
 
 
 def captured_lines(code: str) -> list[str]:

@@ -1,8 +1,8 @@
 """gradtrace: an interactive autograd visualiser for PyTorch.
 
-``gradtrace.record`` records code in your own process (inprocess.py), and ``%load_ext gradtrace``
-gives a notebook the ``%%gradtrace`` cell magic (notebook.py). Both are imported when first used:
-the server imports this package and must not import torch.
+``gradtrace.record`` records code in your own process (api/recording.py), and ``%load_ext
+gradtrace`` gives a notebook the ``%%gradtrace`` cell magic (api/notebook.py). Both are imported
+when first used: the server imports this package and must not import torch.
 """
 
 __version__ = "0.1.0"
@@ -11,7 +11,7 @@ __all__ = ["load_ipython_extension", "record"]
 
 def __getattr__(name: str):
     if name == "record":
-        from gradtrace.inprocess import record
+        from gradtrace.api.recording import record
 
         return record
     raise AttributeError(f"module 'gradtrace' has no attribute {name!r}")
@@ -19,6 +19,6 @@ def __getattr__(name: str):
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext gradtrace``: the ``%%gradtrace`` cell magic."""
-    from gradtrace.notebook import load_ipython_extension
+    from gradtrace.api.notebook import load_ipython_extension
 
     load_ipython_extension(ipython)

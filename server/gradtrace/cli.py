@@ -12,8 +12,8 @@ import signal
 import socket
 import sys
 
-from gradtrace.passplan import DEFAULT as DEFAULT_PASSES
-from gradtrace.passplan import PassSpecError, parse_passes
+from gradtrace.trace.passplan import DEFAULT as DEFAULT_PASSES
+from gradtrace.trace.passplan import PassSpecError, parse_passes
 
 DEVICES = ("cpu", "cuda")
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 def open_command(args, parser) -> int:
     from pathlib import Path
 
-    from gradtrace.opened import page_for, server
+    from gradtrace.web.opened import page_for, server
 
     try:
         page = page_for(Path(args.file))
@@ -116,16 +116,16 @@ def trace_command(args, parser) -> int:
         code = sys.stdin.read() if args.file == "-" else _read(args.file)
     except OSError as exc:
         parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
-    from gradtrace import jsonio
-    from gradtrace.report import render
     from gradtrace.runner import RunLimits, run_snippet
     from gradtrace.runner.process import collector_paused
+    from gradtrace.trace import jsonio
+    from gradtrace.trace.report import render
 
     events: list[dict] = []
     doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout),
                       passes=args.passes, events=events)
     if args.html:
-        from gradtrace.standalone import prints_of, saved_run
+        from gradtrace.web.standalone import prints_of, saved_run
 
         try:
             with open(args.html, "w", encoding="utf-8") as f:
@@ -152,8 +152,8 @@ def serve_command(args) -> int:
 
     import segno
 
-    from gradtrace.app import create_app
-    from gradtrace.serving import ConnectionCaps, serve
+    from gradtrace.web.app import create_app
+    from gradtrace.web.serving import ConnectionCaps, serve
 
     if args.timeout <= 0:
         print("gradtrace: --timeout must be a positive number of seconds", file=sys.stderr)
@@ -211,7 +211,7 @@ def _shared_room(args) -> tuple[str, str]:
         import redis
     except ImportError:
         raise RuntimeError("--redis needs the redis package: pip install redis") from None
-    from gradtrace.roomstore import claim_room
+    from gradtrace.web.roomstore import claim_room
 
     try:
         return claim_room(args.redis)

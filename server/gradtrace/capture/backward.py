@@ -24,7 +24,7 @@ import torch
 from gradtrace.capture.batch import BATCH_LIMIT
 from gradtrace.capture.doctor import short_message
 from gradtrace.capture.values import fmt, summarize
-from gradtrace.protocol import PREVIEW_LIMIT, BackwardStep, Pass, backward_event, pass_event
+from gradtrace.trace.protocol import PREVIEW_LIMIT, BackwardStep, Pass, backward_event, pass_event
 
 _BACKWARD_SIG = inspect.signature(torch.autograd.backward)
 _GRAD_SIG = inspect.signature(torch.autograd.grad)

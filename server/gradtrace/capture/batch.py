@@ -20,7 +20,7 @@ import torch
 from torch._utils import _flatten_dense_tensors  # one C++ call for a whole group
 
 from gradtrace.capture.values import HIST_BINS, _round_sig, dtype_name, fmt, summarize
-from gradtrace.protocol import PREVIEW_LIMIT
+from gradtrace.trace.protocol import PREVIEW_LIMIT
 
 BATCH_LIMIT = 4096  # larger tensors are summarised at once with torch reductions
 _FLUSH_AT = 4_000_000  # pending elements that trigger a flush, to bound what is held

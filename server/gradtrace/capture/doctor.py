@@ -13,7 +13,7 @@ import torch
 
 from gradtrace.capture.cuts import COPYING, Cause, Cuts
 from gradtrace.capture.names import named_tensors
-from gradtrace.protocol import Diagnostic, ErrorInfo
+from gradtrace.trace.protocol import Diagnostic, ErrorInfo
 
 # (substring of the message, code), checked in order.
 _ERROR_PATTERNS = (

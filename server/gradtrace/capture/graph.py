@@ -16,7 +16,7 @@ from torch.autograd.function import BackwardCFunction
 
 from gradtrace.capture.batch import BATCH_LIMIT
 from gradtrace.capture.values import describe, fmt
-from gradtrace.protocol import Edge, Node
+from gradtrace.trace.protocol import Edge, Node
 
 SAVED_PREFIX = "_saved_"
 _MAX_SAVED_REPR = 80

@@ -8,8 +8,8 @@ import ast
 import torch
 
 from gradtrace.capture.values import FULL_VALUES_LIMIT, dtype_name
-from gradtrace.grouping import module_of_call
-from gradtrace.protocol import Variable
+from gradtrace.drawing.grouping import module_of_call
+from gradtrace.trace.protocol import Variable
 
 
 def binding_lines(tree: ast.Module) -> dict[str, list[int]]:

@@ -36,8 +36,8 @@ from gradtrace.capture.hooks import HookTap
 from gradtrace.capture.session import CaptureConfig, RunStopped, Session
 from gradtrace.capture.source import SNIPPET_FILENAME, SourceMap
 from gradtrace.capture.stream import EventStream
-from gradtrace.layout import layout
-from gradtrace.protocol import (
+from gradtrace.drawing.layout import layout
+from gradtrace.trace.protocol import (
     ErrorInfo,
     PassLog,
     Trace,

@@ -17,9 +17,9 @@ from gradtrace.capture.graph import Graph, GraphTooLarge
 from gradtrace.capture.passes import LEAN_ELEMENTS, LeanPass, Ring
 from gradtrace.capture.source import SourceMap
 from gradtrace.capture.values import describe
-from gradtrace.layout import layout
-from gradtrace.passplan import keep_reason
-from gradtrace.protocol import Pass, Step, graph_event, pass_event, progress_event, step_event
+from gradtrace.drawing.layout import layout
+from gradtrace.trace.passplan import keep_reason
+from gradtrace.trace.protocol import Pass, Step, graph_event, pass_event, progress_event, step_event
 
 # Ops whose outputs hold whatever was in memory: summaries of them would be noise, and not
 # repeatable.

@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradtrace import jsonio
-from gradtrace.protocol import ErrorInfo, rebuild
 from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import Isolation, detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.sandbox import random_run_uid
-from gradtrace.untrusted import MAX_LINE_BYTES, check_batch
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import ErrorInfo, rebuild
+from gradtrace.trace.untrusted import MAX_LINE_BYTES, check_batch
 
 STARTUP_ALLOWANCE = 60.0  # seconds for a cold worker to import torch; not the snippet's time
 LAST_CALL = 0.9  # seconds a timed-out worker gets to conclude and send what it recorded

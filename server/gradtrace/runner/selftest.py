@@ -18,10 +18,10 @@ import subprocess
 import sys
 import threading
 
-from gradtrace.protocol import rebuild
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.process import ending_error, follow, request
+from gradtrace.trace.protocol import rebuild
 
 # Modules with side effects on import (a web browser, printed text), or that are not libraries.
 SKIP = {"antigravity", "this", "idlelib", "turtledemo", "__main__", "__phello__"}

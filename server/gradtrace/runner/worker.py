@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from gradtrace import jsonio
+from gradtrace.trace import jsonio
 
 
 def main(argv: list[str]) -> None:
@@ -73,10 +73,10 @@ def run(request: dict, events) -> None:
 
     from gradtrace.capture import CaptureConfig, capture
     from gradtrace.capture.stream import EventStream
-    from gradtrace.passplan import DEFAULT as DEFAULT_PASSES
-    from gradtrace.passplan import parse_passes
-    from gradtrace.protocol import end_event, stdout_event
     from gradtrace.runner.limits import RunLimits
+    from gradtrace.trace.passplan import DEFAULT as DEFAULT_PASSES
+    from gradtrace.trace.passplan import parse_passes
+    from gradtrace.trace.protocol import end_event, stdout_event
 
     limits = RunLimits(**request.get("limits", {}))
     device = request.get("device", "cpu")

@@ -22,9 +22,9 @@ import time
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from gradtrace.passplan import PassSpecError, parse_passes
-from gradtrace.protocol import rejected_event
-from gradtrace.roomstore import ASK_TIMEOUT
+from gradtrace.trace.passplan import PassSpecError, parse_passes
+from gradtrace.trace.protocol import rejected_event
+from gradtrace.web.roomstore import ASK_TIMEOUT
 
 MAX_CODE_BYTES = 64 * 1024
 RUNS_PER_MINUTE = 120  # per connection: a script cannot flood the queue, a quick teacher can

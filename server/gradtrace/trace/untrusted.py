@@ -35,8 +35,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from gradtrace.protocol import EVENT_TYPES
-from gradtrace.wire import (
+from gradtrace.trace.protocol import EVENT_TYPES
+from gradtrace.trace.wire import (
     BACKWARD_OWN_KEYS,
     GRAPH_STRINGS,
     GRAPH_TAILS,

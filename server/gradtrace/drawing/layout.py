@@ -24,7 +24,7 @@ import bisect
 import heapq
 from collections.abc import Callable
 
-from gradtrace.grouping import ROOT, Groups, LayoutStopped, never
+from gradtrace.drawing.grouping import ROOT, Groups, LayoutStopped, never
 
 LAYER_GAP = 160.0  # x distance between layers
 ROW_GAP = 70.0  # y distance between rows

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradtrace.grouping import module_of_call
-from gradtrace.wire import (
+from gradtrace.drawing.grouping import module_of_call
+from gradtrace.trace.wire import (
     backward_steps_from_wire,
     backward_steps_wire,
     graph_from_wire,

@@ -27,9 +27,9 @@ import threading
 import time
 import uuid
 
-from gradtrace import jsonio
-from gradtrace.roommessages import sync_problem
-from gradtrace.untrusted import check_answer, check_relayed
+from gradtrace.trace import jsonio
+from gradtrace.trace.untrusted import check_answer, check_relayed
+from gradtrace.web.roommessages import sync_problem
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import math
 import threading
 from collections.abc import Callable
 
-from gradtrace.grouping import LayoutStopped, never
-from gradtrace.protocol import PREVIEW_LIMIT
-from gradtrace.views import request_problem, view_layout
-from gradtrace.wire import SUMMARY_FIELDS, graph_delta, summary_from_wire
+from gradtrace.drawing.grouping import LayoutStopped, never
+from gradtrace.drawing.views import request_problem, view_layout
+from gradtrace.trace.protocol import PREVIEW_LIMIT
+from gradtrace.trace.wire import SUMMARY_FIELDS, graph_delta, summary_from_wire
 
 LISTED_LIMIT = 4  # values a summary still lists in the stream: as many as the canvas writes out
 MAX_NAME = 1000  # characters in an inspect request's variable name

@@ -22,18 +22,20 @@ import contextlib
 import inspect
 import linecache
 import sys
+import threading
+import weakref
 import webbrowser
 from pathlib import Path
 
 import torch
 
-from gradtrace import jsonio
 from gradtrace.capture import doctor
 from gradtrace.capture.names import binding_lines
 from gradtrace.capture.run import CappedOutput, collector_frozen, conclude, recording
 from gradtrace.capture.session import CaptureConfig, Session
 from gradtrace.capture.source import SourceMap
-from gradtrace.protocol import Trace, document
+from gradtrace.trace import jsonio
+from gradtrace.trace.protocol import Trace, document
 
 UNLIMITED_OUTPUT = sys.maxsize
 
@@ -70,7 +72,7 @@ class Run:
 
     def html(self) -> str:
         """The standalone page replaying this run (the page's "Standalone HTML" export)."""
-        from gradtrace.standalone import saved_run
+        from gradtrace.web.standalone import saved_run
 
         with collector_frozen():
             return saved_run(self._document_as_made(), self.prints, self.code)
@@ -95,7 +97,7 @@ class Run:
         if shell is not None and getattr(shell, "kernel", None) is not None:
             from IPython.display import display
 
-            from gradtrace.notebook import output
+            from gradtrace.api.notebook import output
 
             display(output(self.document, self.prints, self.code), raw=True)
             return
@@ -154,7 +156,7 @@ class Recording:
             conclude(self.trace, session, self.lines, self.output.getvalue())
             self.run.trace = self.trace
         finally:
-            session.graph.release()
+            _release_when_unheld(session)
             self.frozen.__exit__(None, None, None)
         return False  # the exception goes on: the run has recorded it
 
@@ -226,6 +228,34 @@ def _frame_of(code, names: _Locals):
     finally:
         if sys.getprofile() is catch:
             sys.setprofile(None)
+
+
+def _release_when_unheld(session: Session) -> None:
+    """Drop the recording's references to the autograd graph, once nothing of the user's holds
+    the graph any more.
+
+    # NOTE [a recorded graph outlives its recording]
+    Walking a graph gives each node a Python wrapper, which the node keeps. Freed from its root
+    later, a deep chain of such nodes is freed recursively through them: the 40,000 nodes of
+    an 8,000-step RNN overflow the C stack. Plain torch crashes so too, after a walk over
+    ``grad_fn.next_functions`` (torchviz's). A worker frees its graph in an order that cannot
+    recurse (graph.release) once the snippet's variables are gone. In the user's process the
+    variables stay, so the references stay too, until the last tensor of the recording still
+    alive at its end is freed: then, a moment later, each node dies alone."""
+    holders = [t for t in session.tensors.alive().values() if t.grad_fn is not None]
+    graph = session.graph
+    if not holders:
+        graph.release()
+        return
+    left = [len(holders)]
+
+    def freed() -> None:
+        left[0] -= 1
+        if left[0] == 0:  # (the last tensor is still being freed: release after it)
+            threading.Timer(0.0, graph.release).start()
+
+    for t in holders:
+        weakref.finalize(t, freed).atexit = False
 
 
 class _Printed(CappedOutput):

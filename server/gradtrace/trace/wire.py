@@ -9,7 +9,7 @@ read and raise WireError, since the server reads them from an untrusted worker.
 
 from __future__ import annotations
 
-from gradtrace.layout import LAYER_GAP, ROW_GAP
+from gradtrace.drawing.layout import LAYER_GAP, ROW_GAP
 
 # A summary with exactly these fields (and optionally `values`) is sent as a list in this order,
 # `values` last; any other summary (an error, a histogram, a sparse layout) stays an object. The

@@ -10,7 +10,7 @@ import http.server
 import json
 from pathlib import Path
 
-from gradtrace.standalone import TRACE_PLACEHOLDER, saved_run
+from gradtrace.web.standalone import TRACE_PLACEHOLDER, saved_run
 
 MAX_FILE_BYTES = 512 * 2**20
 

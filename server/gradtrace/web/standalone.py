@@ -21,13 +21,13 @@ from pathlib import Path
 
 import jinja2
 
-from gradtrace import jsonio
-from gradtrace.devices import Devices
+from gradtrace.trace import jsonio
+from gradtrace.web.devices import Devices
 
 ENTRY = "main.js"
 SOCKET_CLIENT = "../vendor/socket.io-client/socket.io.esm.min.js"
 TRACE_PLACEHOLDER = '"__GRADTRACE_TRACE__"'
-ASSETS = Path(__file__).resolve().parent.parent.parent  # the checkout: static/, templates/
+ASSETS = Path(__file__).resolve().parents[3]  # the checkout: static/, templates/
 
 _IMPORT = re.compile(r'^import\s+(?:\{([^}]*)\}|\*\s+as\s+(\w+))\s+from\s+"([^"]+)";\s*$',
                      re.MULTILINE)

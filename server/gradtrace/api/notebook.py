@@ -26,8 +26,8 @@ import html
 import shlex
 import types
 
-from gradtrace.report import render
-from gradtrace.standalone import prints_of, saved_run
+from gradtrace.trace.report import render
+from gradtrace.web.standalone import prints_of, saved_run
 
 MAX_OUTPUT_BYTES = 1_000_000  # Jupyter's default iopub_data_rate_limit, a second's worth
 FRAME_HEIGHT = 720  # px: the page's editor, graph and panels, legible side by side
@@ -90,7 +90,7 @@ def _options() -> argparse.ArgumentParser:
 def _in_process(ipython, cell: str, args):
     """The cell recorded in the notebook's namespace, compiled as IPython compiles a cell (its
     source in linecache under the cell's own file name, so steps name its lines)."""
-    from gradtrace.inprocess import record
+    from gradtrace.api.recording import record
 
     source = ipython.transform_cell(cell)
     filename = ipython.compile.cache(source)
@@ -112,7 +112,7 @@ def output(document: dict, prints: list[dict], code: str) -> dict:
     """The MIME bundle that shows a run (see the module's docstring). Past MAX_OUTPUT_BYTES the
     page holds a compact run: its summaries without their listed values; past it still, only
     the picture and the text are shown, and they say so."""
-    from gradtrace.picture import svg
+    from gradtrace.drawing.picture import svg
 
     bundle = {"image/svg+xml": svg(document), "text/plain": render(document, "this cell")}
     room = MAX_OUTPUT_BYTES - sum(len(part.encode()) for part in bundle.values())

@@ -12,24 +12,24 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template, request
 from flask_socketio import SocketIO
 
-from gradtrace import live
-from gradtrace.classroom import Classroom
-from gradtrace.devices import Devices, cuda_absent_reason
-from gradtrace.guard import HostGuard, SocketGate, allowed_hosts
-from gradtrace.jsonio import SocketIOJson
-from gradtrace.outbox import Outbox
-from gradtrace.roomqueue import CheckedRedisManager
-from gradtrace.roomstore import LocalRoom, RedisRoom
 from gradtrace.runner import cgroups
 from gradtrace.runner.isolation import detect
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import WarmPool
 from gradtrace.runner.sandbox import gpu_nodes
 from gradtrace.runner.selftest import SelfTest
-from gradtrace.sessions import PooledDevice, Sessions
-from gradtrace.standalone import standalone_page
+from gradtrace.trace.jsonio import SocketIOJson
+from gradtrace.web import live
+from gradtrace.web.classroom import Classroom
+from gradtrace.web.devices import Devices, cuda_absent_reason
+from gradtrace.web.guard import HostGuard, SocketGate, allowed_hosts
+from gradtrace.web.outbox import Outbox
+from gradtrace.web.roomqueue import CheckedRedisManager
+from gradtrace.web.roomstore import LocalRoom, RedisRoom
+from gradtrace.web.sessions import PooledDevice, Sessions
+from gradtrace.web.standalone import standalone_page
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]  # the checkout: static/, templates/, examples/
 
 # Every response but the standalone template's: only this server's own scripts, styles and
 # sockets (so markup that slipped into the page could run nothing), the classroom's QR code as a

@@ -34,8 +34,8 @@ import time
 
 import segno
 
-from gradtrace.roommessages import SYNC_FIELDS, sync_problem
-from gradtrace.roomstore import LocalRoom
+from gradtrace.web.roommessages import SYNC_FIELDS, sync_problem
+from gradtrace.web.roomstore import LocalRoom
 
 logger = logging.getLogger(__name__)
 

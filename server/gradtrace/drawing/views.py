@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from gradtrace.grouping import ROOT, first_readable, never, opening, opening_levels
-from gradtrace.layout import layout
-from gradtrace.wire import EDGE_FIELDS, modules_from_wire
+from gradtrace.drawing.grouping import ROOT, first_readable, never, opening, opening_levels
+from gradtrace.drawing.layout import layout
+from gradtrace.trace.wire import EDGE_FIELDS, modules_from_wire
 
 MAX_COLLAPSED = 100_000  # paths in one request
 MAX_PATH = 1000  # characters in one path

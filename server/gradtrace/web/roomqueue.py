@@ -14,8 +14,8 @@ import logging
 
 import socketio
 
-from gradtrace.roommessages import room_info_problem, sync_problem
-from gradtrace.untrusted import check_relayed
+from gradtrace.trace.untrusted import check_relayed
+from gradtrace.web.roommessages import room_info_problem, sync_problem
 
 logger = logging.getLogger(__name__)
 

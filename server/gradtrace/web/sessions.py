@@ -12,15 +12,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradtrace.kept import KeptRuns
-from gradtrace.outbox import ClientTooSlow
-from gradtrace.protocol import done_event, error_event, queued_event
 from gradtrace.runner import cgroups
 from gradtrace.runner.client import ZygoteClient, ZygoteDied
 from gradtrace.runner.isolation import Isolation
 from gradtrace.runner.limits import RunLimits
 from gradtrace.runner.pool import PoolUnavailable, WarmPool
 from gradtrace.runner.process import SpawnedWorker, ending_error, error, follow, request
+from gradtrace.trace.protocol import done_event, error_event, queued_event
+from gradtrace.web.kept import KeptRuns
+from gradtrace.web.outbox import ClientTooSlow
 
 Send = Callable[[str, list[dict]], None]  # (client id, batch of events)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from gradtrace.layout import LAYER_GAP, ROW_GAP
+from gradtrace.drawing.layout import LAYER_GAP, ROW_GAP
 
 BOX_W, BOX_H = 140, 44
 MARGIN = 20

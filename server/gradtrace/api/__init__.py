@@ -1,0 +1,2 @@
+"""gradtrace in the user's own process: gradtrace.record (recording) and the %%gradtrace
+notebook magic (notebook)."""
