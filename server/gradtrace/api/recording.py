@@ -9,8 +9,10 @@ recorded with no server and no sandbox (it is the user's own code, on their own 
     run = gradtrace.record(step, model, x)  # one call: step(model, x)
 
 ``run.document`` is the trace document, the schema of `gradtrace trace --json`. Ops are placed
-on the lines of the file the recorded code is in (the block's, or the function's); calls into
-other files count as that line's. The recorders are undone however the block exits, and an
+on the lines of the file the recorded code is in (the block's, or the function's), and a call
+into another file of the user's own on that file's line (capture/source.py: the document names
+the file, and holds its text); code of Python's, torch's or a package's counts as the line that
+called it. The recorders are undone however the block exits, and an
 exception in it goes on up after it is recorded: ``run`` explains it. Settings the code itself
 changes (the default dtype, grad mode) stay changed, as they would without gradtrace.
 """
