@@ -85,7 +85,7 @@ function forwardCaption(ctx, step) {
   const named = (step.outputs || []).map((t) => ctx.names.get(t)).find(Boolean);
   const value = step.values && step.values.length ? shortValue(step.values[0], SMALL)
     : typeof step.python_value === "number" ? num(step.python_value) : null;
-  const where = `line ${step.line}${step.module ? `, inside ${groupTitle(step.module)}` : ""}`;
+  const where = `${lineOf(step)}${step.module ? `, inside ${groupTitle(step.module)}` : ""}`;
   const made = `${named && named !== step.span ? `${named} = ` : ""}${step.span}`;
   const result = value === null ? "" : ` → ${value}`;
   if (step.cut === "tensor") {
@@ -115,7 +115,7 @@ function seedCaption(ctx, pass) {
   const seed = first && first.grad_in ? first.grad_in[0] : null;
   const called = /^(.+?)\.backward\(/.exec(pass.span || ""); // `z.backward()`: z
   const name = root ? paren(root.label) : called ? paren(called[1]) : "the output";
-  const call = `${pass.span} (line ${pass.line})`;
+  const call = `${pass.span} (${lineOf(pass)})`;
   if (rootId === undefined) { // a leaf: the engine fills its .grad, and no node runs
     return `${call} starts with ∂${name}/∂${name} = 1; ${name} has no graph behind it, so no `
       + "node runs and only its own .grad is set";
@@ -162,8 +162,15 @@ function backwardCaption(ctx, pass, step) {
 
 // Where a node came from: its source and line, or, for one autograd made itself (gradcheck's
 // UndefinedGradBackward), no line at all.
-const place = (node) => [node.span, node.line ? `line ${node.line}` : null].filter(Boolean)
+const place = (node) => [node.span, node.line ? lineOf(node) : null].filter(Boolean)
   .join(", ") || "made inside autograd";
+
+// "line 9", or "line 6 of helpers.py" for a line in another of the user's files (a run
+// recorded in process: protocol.md).
+export function lineOf(item) {
+  const file = item.file ? ` of ${item.file.split(/[\\/]/).pop()}` : "";
+  return `line ${item.line}${file}`;
+}
 
 // A user's hook fired: which one, on what, and what it did to the gradient.
 function hookCaption(step) {

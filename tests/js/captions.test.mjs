@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { captionAt } from "../../static/js/captions.js";
+import { captionAt, lineOf } from "../../static/js/captions.js";
 import { buildTimeline } from "../../static/js/timeline.js";
 
 const fixture = JSON.parse(readFileSync(process.env.GRADTRACE_EVENTS_FIXTURE, "utf8"));
@@ -15,4 +15,10 @@ test("every frame of every example has a caption, in words, as the page gets the
       assert.doesNotMatch(text, /undefined|NaN|\[object|null/, `${name} frame ${i}: ${text}`);
     });
   }
+});
+
+test("a line in another of the user's files is named with its file", () => {
+  assert.equal(lineOf({ line: 9 }), "line 9");
+  assert.equal(lineOf({ line: 6, file: "/home/me/project/helpers.py" }), "line 6 of helpers.py");
+  assert.equal(lineOf({ line: 2, file: "C:\\work\\loss.py" }), "line 2 of loss.py");
 });
