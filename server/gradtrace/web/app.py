@@ -27,9 +27,9 @@ from gradtrace.web.outbox import Outbox
 from gradtrace.web.roomqueue import CheckedRedisManager
 from gradtrace.web.roomstore import LocalRoom, RedisRoom
 from gradtrace.web.sessions import PooledDevice, Sessions
-from gradtrace.web.standalone import standalone_page
+from gradtrace.web.standalone import ASSETS, standalone_page
 
-ROOT = Path(__file__).resolve().parents[3]  # the checkout: static/, templates/, examples/
+ROOT = ASSETS  # static/, templates/ and examples/
 
 # Every response but the standalone template's: only this server's own scripts, styles and
 # sockets (so markup that slipped into the page could run nothing), the classroom's QR code as a

@@ -27,7 +27,9 @@ from gradtrace.web.devices import Devices
 ENTRY = "main.js"
 SOCKET_CLIENT = "../vendor/socket.io-client/socket.io.esm.min.js"
 TRACE_PLACEHOLDER = '"__GRADTRACE_TRACE__"'
-ASSETS = Path(__file__).resolve().parents[3]  # the checkout: static/, templates/
+# The page's files: links to the checkout's static/, templates/ and examples/, which a wheel
+# carries here (pyproject's package-data)
+ASSETS = Path(__file__).resolve().parent
 
 _IMPORT = re.compile(r'^import\s+(?:\{([^}]*)\}|\*\s+as\s+(\w+))\s+from\s+"([^"]+)";\s*$',
                      re.MULTILINE)
