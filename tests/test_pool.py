@@ -208,5 +208,5 @@ def test_a_warm_worker_is_born_in_the_cgroup_of_the_run_it_will_serve(isolation)
         assert len({v[0] for v in found.values()}) == 1 and found["pids"][0].startswith("run-")
     finally:
         pool.close()
-        cgroups.release(run_cgroups)
+        cgroups.release(run_cgroups, wait=30)  # the refilled worker, killed, must exit first
         assert not any(os.path.exists(d) for d in run_cgroups.directories())
