@@ -152,3 +152,17 @@ def test_a_run_recorded_with_the_api_shows_inline(browser, tmp_path):
     host.write_text(f"<!doctype html><meta charset='utf-8'><body>{data['text/html']}</body>")
     drawn, asked, errors = frame_drawn(browser, host, "notebook_run_show.png")
     assert drawn >= 3 and not asked and not errors, (drawn, asked, errors)
+
+
+def test_a_bad_option_is_a_one_line_usage_error():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("%load_ext gradtrace"),
+                      nbformat.v4.new_code_cell("%%gradtrace --device tpu\nx = 1"),
+                      nbformat.v4.new_code_cell("%%gradtrace --passes 0\nx = 1")]
+    nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3",
+                            allow_errors=True).execute()
+    for cell, said in [(notebook.cells[1], "invalid choice: 'tpu'"),
+                       (notebook.cells[2], "a whole number from 1, not '0'")]:
+        (shown,) = cell.outputs  # IPython shows a UsageError as its one line, no traceback
+        assert shown["name"] == "stderr" and shown["text"].startswith(
+            "UsageError: %%gradtrace: ") and said in shown["text"], shown

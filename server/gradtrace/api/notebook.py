@@ -77,10 +77,26 @@ def _cell_magic(ipython):
     return gradtrace
 
 
+class _Options(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A bad option is the cell's usage error, said in one line (IPython's UsageError), not
+        argparse's exit."""
+        from IPython.core.error import UsageError
+
+        raise UsageError(f"%%gradtrace: {message} (options: --device cpu|cuda, --passes N, "
+                         "--isolated)")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--passes takes a whole number from 1, not {text!r}")
+    return int(text)
+
+
 def _options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(prog="%%gradtrace", add_help=False)
+    options = _Options(prog="%%gradtrace", add_help=False)
     options.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    options.add_argument("--passes", type=int, default=None,
+    options.add_argument("--passes", type=_count, default=None,
                          help="a loop's first passes to keep in full")
     options.add_argument("--isolated", action="store_true",
                          help="run the cell in the sandboxed worker, apart from this notebook")
