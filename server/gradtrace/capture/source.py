@@ -32,11 +32,6 @@ class FileLine(int):
         return made
 
 
-def file_of(line) -> str | None:
-    """The file a line is in, when it is not the recorded file."""
-    return getattr(line, "file", None)
-
-
 class SourceMap:
     """Maps the caller's position in the snippet to ``(line, span)``."""
 

@@ -34,7 +34,7 @@ import time
 
 import segno
 
-from gradtrace.web.roommessages import SYNC_FIELDS, sync_problem
+from gradtrace.web.roommessages import SYNC_FIELDS, room_channels, sync_problem
 from gradtrace.web.roomstore import LocalRoom
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,11 @@ class Classroom:
 
     @property
     def channel(self) -> str:
-        return f"room:{self.id}"
+        return room_channels(self.id)[0]
 
     @property
     def presenters_channel(self) -> str:
-        return f"room:{self.id}:presenters"
+        return room_channels(self.id)[1]
 
     # -- members ---------------------------------------------------------------------------------
 

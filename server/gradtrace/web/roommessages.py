@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import math
 
+
+def room_channels(room: str) -> tuple[str, str]:
+    """The Socket.IO rooms a classroom sends to: every member's, and its presenters'."""
+    return f"room:{room}", f"room:{room}:presenters"
+
+
 MAX_CODE_CHARS = 64 * 1024
 MAX_GROUPS = 10_000
 MAX_NAME_CHARS = 300

@@ -15,7 +15,7 @@ import logging
 import socketio
 
 from gradtrace.trace.untrusted import check_relayed
-from gradtrace.web.roommessages import room_info_problem, sync_problem
+from gradtrace.web.roommessages import room_channels, room_info_problem, sync_problem
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class CheckedRedisManager(socketio.RedisManager):
     def __init__(self, url: str, channel: str, room: str):
         super().__init__(url, channel=channel)
         self.room = room
-        self.channels = (f"room:{room}", f"room:{room}:presenters")  # Classroom's channels
+        self.channels = room_channels(room)
 
     def _handle_emit(self, message):
         if message.get("host_id") != self.host_id:  # not this process's own emit
