@@ -113,8 +113,10 @@ const app = {
   state, ui, editor,
   // (an absent reply is left out, not sent as null: a handler takes only what is sent). The
   // server knows nothing of a saved run opened here: its questions are answered "offline", as
-  // a standalone file's are, and its graph drawn whole.
-  request: (name, payload, reply) => (state.run.saved && reply ? reply({ error: "offline" })
+  // a standalone file's are, and its graph drawn whole. Answered after the render that asked,
+  // as a server's answers are: a big graph is then laid out and drawn once, not thrice.
+  request: (name, payload, reply) => (state.run.saved && reply
+    ? queueMicrotask(() => reply({ error: "offline" }))
     : reply ? socket.emit(name, payload, reply) : socket.emit(name, payload)),
   render: () => render(),
   // a change of the player by the user, then the frame drawn

@@ -133,6 +133,6 @@ def saved_run(document: dict, prints: list[dict], code: str) -> str:
     """The standalone page holding a run, as the page's export fills it: its trace document, what
     it printed (prints_of) and its code. ``<`` is written as \\u003c, so no text in it can end
     the block."""
-    data = jsonio.dumps({"document": document, "prints": prints, "code": code}).decode()
+    data = jsonio.dumps({"document": document, "prints": prints, "code": code})
     page = standalone_page(ASSETS / "static", ASSETS / "templates")
-    return page.replace(TRACE_PLACEHOLDER, data.replace("<", "\\u003c"), 1)
+    return page.replace(TRACE_PLACEHOLDER, data.replace(b"<", b"\\u003c").decode(), 1)
