@@ -88,6 +88,10 @@ function forwardCaption(ctx, step) {
   const where = `${lineOf(step)}${step.module ? `, inside ${groupTitle(step.module)}` : ""}`;
   const made = `${named && named !== step.span ? `${named} = ` : ""}${step.span}`;
   const result = value === null ? "" : ` → ${value}`;
+  if (step.cut === "tensor" && (step.inputs || []).length) { // torch.tensor([a, b]) of a graph's
+    return `${made}${result} (${where}): a copy of the values, with no history: the gradient `
+      + "stops here (✂ tensor; torch.stack keeps it)";
+  }
   if (step.cut === "tensor") {
     const variable = ctx.doc.variables.find((v) => v.name === named);
     return `${made}${result} (${where}): ${variable && variable.requires_grad

@@ -22,7 +22,8 @@ export function cutMarks(doc, byId) {
   const marks = [];
   const seen = new Set();
   for (const step of doc.steps) {
-    if (!step.cut || step.cut === "tensor") { continue; }
+    // (a new tensor is no cut, unless it copied tensors in a graph: torch.tensor([a, b]))
+    if (!step.cut || (step.cut === "tensor" && !(step.inputs || []).length)) { continue; }
     const variable = step.cut_node === undefined ? leafOf(step, leaves) : null;
     const drawn = variable && byId.has(variable.node) ? variable.node : null;
     const node = step.cut_node ?? drawn;

@@ -22,7 +22,7 @@ export function renderProblems(app) {
   ui.problems.replaceChildren();
   for (const [line, where, cls] of state.errorLines) { editor.removeLineClass(line, where, cls); }
   state.errorLines = [];
-  const { error, warnings, notes } = problemItems(state.doc);
+  const { error, warnings, notes, expected } = problemItems(state.doc);
   const mark = (line, where, cls) => {
     state.errorLines.push([editor.addLineClass(line - 1, where, cls), where, cls]);
   };
@@ -50,18 +50,22 @@ export function renderProblems(app) {
     ui.problems.append(entry(item, "warning"));
     if (item.line) { mark(item.line, "wrap", "diagnosis-line"); } // in the margin
   }
-  if (notes.length) { // notes stay folded, and leave the editor alone
+  const folded = (items, title, testid) => { // folded away, and leave the editor alone
+    if (!items.length) { return; }
     const li = window.document.createElement("li");
     const details = window.document.createElement("details");
     const summary = window.document.createElement("summary");
-    summary.textContent = `${notes.length} note${notes.length === 1 ? "" : "s"}`;
+    summary.textContent = title;
     const list = window.document.createElement("ul");
-    list.append(...notes.map((item) => entry(item, "")));
+    list.append(...items.map((item) => entry(item, "")));
     details.append(summary, list);
     li.className = "notes";
+    li.dataset.testid = testid;
     li.append(details);
     ui.problems.append(li);
-  }
+  };
+  folded(notes, `${notes.length} note${notes.length === 1 ? "" : "s"}`, "notes");
+  folded(expected, "expected: nothing to fix", "expected");
 }
 
 // A problem clicked: its cause's line in the editor, its variable in the inspector, and on the

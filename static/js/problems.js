@@ -1,6 +1,8 @@
 // What the Problems panel lists: the error, with the line of its cause; the warnings (a .grad
-// that was read as None, or a parameter an optimizer holds that got none), each with its fix;
-// and the rest as notes, folded away under "N notes". Pure, for `node --test`.
+// that was read as None, or a leaf the error's cause cut off), each with its fix; the rest as
+// notes, folded away under "N notes"; and what the code meant (inputs that need no gradient,
+// intermediates, zero_grad's clearing), one line a kind, folded under "expected". Pure, for
+// `node --test`.
 
 // {error, warnings, notes}: items of {line, causeLine, text, fix, node, variable}, where `line`
 // is the line to mark, `variable` the variable's name and `node` its graph node (null when it
@@ -14,12 +16,41 @@ export function problemItems(doc) {
   } : null;
   const warnings = [];
   const notes = [];
-  for (const d of doc.diagnostics) {
+  for (const d of doc.diagnostics.filter((x) => !x.expected)) {
     const variable = doc.variables.find((v) => v.name === d.variable);
     const item = { line: d.line, causeLine: d.line, text: `${d.variable}: [${d.code}] ${d.message}`,
                    fix: d.fix || "", node: variable ? variable.node : null,
                    variable: d.variable };
     (d.severity === "warning" || d.severity === "error" ? warnings : notes).push(item);
   }
-  return { error, warnings, notes };
+  return { error, warnings, notes, expected: expectedGroups(doc.diagnostics) };
+}
+
+// What each code of an expected state says, once for all the variables that share it (the CLI's
+// report.py says the same).
+const EXPECTED = {
+  requires_grad_false: "need no gradient: inputs, targets and constants",
+  non_leaf: "intermediates: autograd fills .grad only for leaves (retain_grad() keeps theirs)",
+  grad_cleared: "cleared by zero_grad, as a training step does",
+};
+const STOPPED = "as the run left them: it stopped before its end";
+
+// One item for each kind of expected state: {line, causeLine, text, fix: "", node: null,
+// variable}, `variable` and `line` the first's.
+export function expectedGroups(diagnostics) {
+  const byCode = new Map();
+  for (const d of diagnostics.filter((x) => x.expected)) {
+    if (!byCode.has(d.code)) { byCode.set(d.code, []); }
+    byCode.get(d.code).push(d);
+  }
+  return [...byCode].map(([code, group]) => {
+    const lines = new Set(group.map((d) => d.line));
+    const oneLine = lines.size === 1 && !lines.has(null);
+    const names = group.map((d) => (oneLine || d.line === null ? d.variable
+      : `${d.variable} (line ${d.line})`)).join(", ");
+    return { line: oneLine ? group[0].line : null, causeLine: oneLine ? group[0].line : null,
+             text: `${names}${oneLine ? ` (line ${group[0].line})` : ""}: `
+               + (EXPECTED[code] || STOPPED), fix: "", node: null,
+             variable: group[0].variable };
+  });
 }

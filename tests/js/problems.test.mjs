@@ -27,3 +27,24 @@ test("an error whose cause is its own line says nothing more", () => {
   const { error } = problemItems({ ...doc, error: { ...doc.error, cause_line: 5 }, diagnostics: [] });
   assert.equal(error.text, "RuntimeError [graph_freed]: Trying to backward twice");
 });
+
+test("expected states are told once a kind, apart from the notes, with their lines", () => {
+  const cleared = (name) => ({ variable: name, code: "grad_cleared", line: 9, severity: "info",
+                               message: "zero_grad cleared it", fix: "read first", expected: true });
+  const { warnings, notes, expected } = problemItems({
+    error: null, variables: [],
+    diagnostics: [cleared("net.0.weight"), cleared("net.0.bias"),
+                  { variable: "x", code: "requires_grad_false", line: 2, severity: "info",
+                    message: "", fix: "", expected: true },
+                  { variable: "y", code: "requires_grad_false", line: 3, severity: "info",
+                    message: "", fix: "", expected: true },
+                  { variable: "pred", code: "non_differentiable", line: 5, severity: "info",
+                    message: "made through argmax", fix: "use values" }],
+  });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(notes.map((n) => n.variable), ["pred"]);
+  assert.deepEqual(expected.map((e) => [e.text, e.line]), [
+    ["net.0.weight, net.0.bias (line 9): cleared by zero_grad, as a training step does", 9],
+    ["x (line 2), y (line 3): need no gradient: inputs, targets and constants", null],
+  ]);
+});

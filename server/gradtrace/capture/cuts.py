@@ -3,9 +3,10 @@
 The forward recorder keeps every step's input and output tensors (by id) and the grad mode it
 ran in. So the cause of a missing gradient is read from the recording, never from the source:
 - a tensor that does not require grad was made, through its producers, from a cut: a
-  `.detach()`, `.data` or `torch.tensor(t)` copy (code ``detached``), a number that left
-  through `.item()` and came back as a new tensor (``left_graph``), or an op run under
-  `torch.no_grad()` (``no_grad``);
+  `.detach()`, `.data`, `torch.tensor(t)` or `torch.tensor([a, b])` copy (code ``detached``),
+  a number that left through `.item()` and came back as a new tensor (``left_graph``), an op
+  run under `torch.no_grad()` (``no_grad``), or an op with no gradient: argmax, a comparison,
+  an integer cast (``non_differentiable``, recorded as a step whose cut is its own op);
 - a leaf that requires grad and that no backward pass reached was taken out of the graph by its
   consumers in the same ways.
 """
@@ -22,11 +23,12 @@ _MAX_WALK = 10_000  # steps looked at for one tensor: a long loop's chain ends t
 
 
 class Cause(NamedTuple):
-    code: str  # detached, left_graph or no_grad
+    code: str  # detached, left_graph, no_grad or non_differentiable
     line: int | None  # where the graph was cut
-    op: str  # the cutting op: detach, data, item, ..., or the op run under no_grad
+    op: str  # the cutting op: detach, data, item, ..., argmax, or the op run under no_grad
     op_line: int | None = None  # no_grad: the op's own line, when ``line`` is its block's
     block: str = "torch.no_grad()"  # no_grad: what turned gradients off
+    listed: bool = False  # detached by torch.tensor([a, b]): copies of tensors in a list
 
 
 class Cuts:
@@ -135,6 +137,8 @@ class Cuts:
             detail = step.detail or {}
             if detail.get("cut") in DETACHING:
                 return Cause("detached", step.line, detail["cut"])
+            if detail.get("cut") == "tensor" and step.inputs:  # torch.tensor([a, b])
+                return Cause("detached", step.line, step.op, listed=True)
             if leaving and detail.get("cut") != "tensor":
                 return Cause("left_graph", step.line, detail.get("cut") or step.op)
             origin = detail.get("from_cut")
@@ -146,6 +150,8 @@ class Cuts:
         if step.kind == "op" and step.op in COPYING and step.inputs:  # torch.tensor(t)
             return Cause("detached", step.line, step.op)
         block = (step.detail or {}).get("cut")
+        if step.kind == "op" and block == step.op:  # argmax, a comparison, an integer cast
+            return Cause("non_differentiable", step.line, step.op)
         if block in ("no_grad", "inference_mode"):  # at the with line of the snippet's block
             return Cause("no_grad", step.detail["cut_line"], step.op, step.line, f"torch.{block}()")
         if step.grad_mode != "grad" and step.inputs and any(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections import deque
 
 import torch
 
@@ -129,8 +130,7 @@ def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] 
             error.message += f" ({found.variable}.grad is None: {found.message})"
         return
     if error.code == "graph_freed":
-        earlier = [p for p in session.passes if p.error is None and not p.retain_graph]
-        error.cause_line = earlier[-1].line if earlier else None
+        _trace_freed(error, session)
     elif error.code == "inplace_modified":
         cuts = Cuts(session)
         error.cause_line = cuts.clobbered(_saved_by(error.message), session.graph)
@@ -142,6 +142,56 @@ def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] 
         else:
             cause = cuts.made_from_cut(root)
             error.cause_line = cause.line if cause is not None else cuts.made_at(root, origin=True)
+            if cause is not None:
+                error.message += f" (what backward was called on was {_cut_said(cause)})"
+
+
+def _cut_said(cause: Cause) -> str:
+    """How a cut made a tensor with no graph, said after "was"."""
+    where = f"line {cause.line}" if cause.line else "an earlier line"
+    if cause.code == "non_differentiable":
+        return f"made through {cause.op} on {where}, which has no gradient"
+    if cause.code == "detached":
+        return f"cut from the graph by {_cutter(cause)} on {where}"
+    if cause.code == "left_graph":
+        return f"rebuilt from numbers that left the graph through .{cause.op}() on {where}"
+    return f"made by the {cause.op} on {_no_grad_places(cause)[0]}, with gradients off"
+
+
+def _trace_freed(error: ErrorInfo, session) -> None:
+    """A backward went through a graph an earlier one freed. The cause is that backward's line;
+    but in a loop that is the error's own line, and what matters is the tensor that carries the
+    graph from pass to pass: the node nearest the loss that the earlier pass already ran."""
+    done = [p for p in session.passes if p.error is None and not p.retain_graph]
+    failed = next((p for p in reversed(session.passes) if p.error is not None), None)
+    if not done:
+        return
+    error.cause_line = done[-1].line
+    if failed is None or failed.line != done[-1].line:
+        return  # two backward calls on two lines: retain_graph on the first is the fix
+    ran = {s.node for p in done for s in p.steps if s.kind == "node"}
+    producers: dict[int, list[int]] = {}
+    for edge in session.graph.edges:
+        producers.setdefault(edge.dst, []).append(edge.src)
+    nodes = {rec.node.id: rec.node for rec in session.graph.records}
+    queue, seen = deque(failed.roots), set(failed.roots)
+    while queue:
+        node = nodes.get(queue.popleft())
+        if node is None:
+            continue
+        if node.id in ran and node.kind != "leaf" and node.line is not None:
+            before = node.step is not None and node.step < done[0].after_step
+            error.cause_line = node.line
+            error.message += (
+                f" (in the loop, each backward on line {failed.line} goes through the graph of "
+                f"line {node.line}, made {'once, before the loop' if before else 'earlier'}; "
+                "the first backward freed it. Make that tensor inside the loop, or .detach() it "
+                "if no gradient should flow back through it)")
+            return
+        for src in producers.get(node.id, ()):
+            if src not in seen:
+                seen.add(src)
+                queue.append(src)
 
 
 def _saved_by(message: str) -> str | None:
@@ -151,25 +201,55 @@ def _saved_by(message: str) -> str | None:
     return found.group(1) if found else None
 
 
-def diagnose(variables, session) -> list[Diagnostic]:
-    """One Diagnostic for every variable whose .grad is None at the end of the run."""
+def diagnose(variables, session, error: ErrorInfo | None = None) -> list[Diagnostic]:
+    """One Diagnostic for every variable whose .grad is None at the end of the run; and the
+    cause of ``error`` traced (trace_error), so that the two agree."""
     missing = [var for var in variables if var.grad is None]
-    if not missing:
-        return []
-    tensors = {name: t for name, t, _ in named_tensors(session.namespace)}
-    cuts = Cuts(session)
-    found = []
-    for var in missing:
-        t = tensors.get(var.name)
-        d = _diagnose_one(var, session, t, cuts)
-        read_at = session.none_grad_read_at(t) if t is not None else False
-        # A warning only where it matters: the snippet (or an optimizer holding the tensor)
-        # read .grad and got None. Every other None gradient is a note.
-        d.severity = "warning" if read_at is not False else "info"
-        if read_at is not False:
-            d.message += f" Its .grad was read as None{f' on line {read_at}' if read_at else ''}."
-        found.append(d)
+    tensors = {name: t for name, t, _ in named_tensors(session.namespace)} if missing else {}
+    if error is not None and error.code in STOPPED:
+        found = [_stopped_early(var, error) for var in missing]
+        trace_error(error, session, found)
+        return found
+    cuts = Cuts(session) if missing else None
+    found = [_diagnose_one(var, session, tensors.get(var.name), cuts) for var in missing]
+    trace_error(error, session, found)
+    for var, d in zip(missing, found, strict=True):
+        _weigh(d, var, session, tensors.get(var.name), error)
     return found
+
+
+_FLOATING = re.compile(r"(float|complex|bfloat)")
+
+# Errors that end a run before its end: what the variables hold then is not what the code meant
+STOPPED = frozenset({"timeout", "memory_limit", "output_limit"})
+
+# Codes of a leaf that requires grad and that no backward pass reached, by a cut on a line
+_CUT_OFF = frozenset({"detached", "left_graph", "no_grad", "non_differentiable", "not_connected"})
+
+
+def _weigh(d: Diagnostic, var, session, tensor, error: ErrorInfo | None) -> None:
+    """Severity. A warning is a likely bug: the snippet (or an optimizer holding the tensor) read
+    the .grad and got None, or the run raised for the cut that cost this leaf its gradient.
+    Everything else is information; what _diagnose_one found expected stays so unless read."""
+    read_at = session.none_grad_read_at(tensor) if tensor is not None else False
+    if read_at is not False:
+        d.severity, d.expected = "warning", False
+        d.message += f" Its .grad was read as None{f' on line {read_at}' if read_at else ''}."
+        return
+    raised_for = (error is not None and error.cause_line is not None and var.is_leaf
+                  and var.requires_grad and d.code in _CUT_OFF and d.line == error.cause_line)
+    d.severity = "warning" if raised_for else "info"
+
+
+def _stopped_early(var, error: ErrorInfo) -> Diagnostic:
+    """A run that stopped before its end (timed out, or past a limit): a None gradient then
+    says nothing about the code, so none is diagnosed."""
+    where = f" on line {error.line}" if error.line else ""
+    return Diagnostic(var.name, error.code, error.line, "info",
+                      f"The run stopped{where} before its end ({error.type}), so {var.name}.grad "
+                      "is as the run left it there, and why it is None is not told.",
+                      "Make the run shorter (fewer iterations or smaller tensors) to see it "
+                      "through to the end.", expected=True)
 
 
 def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
@@ -180,18 +260,25 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
             return _made_from_cut(name, cause)
         off = cuts.last_set(tensor, ("requires_grad_", "requires_grad")) if tensor is not None \
             else None
-        if off is not None:
+        if off is not None and (off.detail or {}).get("required_grad", True):  # it changed
             return Diagnostic(name, "requires_grad_disabled", off.line, "info",
                               f"{name} stopped requiring grad on line {off.line}, so autograd no "
                               "longer tracks it.",
                               f"Remove the change on line {off.line}, or call "
                               f"{name}.requires_grad_() again before using it, if you want its "
                               "gradient.")
+        if not _FLOATING.match(var.dtype):
+            return Diagnostic(name, "requires_grad_false", var.line, "info",
+                              f"{name} is {var.dtype}: only floating point and complex tensors "
+                              "can require grad, so it has no gradient.",
+                              "It needs none if it holds indices, labels or counts. To train it, "
+                              "make it floating point (dtype=torch.float32, requires_grad=True).",
+                              expected=True)
         return Diagnostic(name, "requires_grad_false", var.line, "info",
                           f"{name} does not require grad, so autograd never computes a gradient "
                           "for it.",
                           f"Create it with requires_grad=True, or call {name}.requires_grad_() "
-                          "before using it, if you want its gradient.")
+                          "before using it, if you want its gradient.", expected=True)
     if not var.is_leaf:
         moved = cuts.moved_leaf(tensor) if tensor is not None else None
         if moved is not None:  # randn(3, requires_grad=True).to(float64): the leaf stays behind
@@ -205,7 +292,8 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
                               f"{name} = ....{moved.op}(...).requires_grad_().")
         return Diagnostic(name, "non_leaf", var.line, "info",
                           f"{name} is not a leaf: autograd only fills .grad of leaf tensors.",
-                          f"Call {name}.retain_grad() before backward to keep its gradient.")
+                          f"Call {name}.retain_grad() before backward to keep its gradient.",
+                          expected=True)
     if session.pass_count == 0:
         return Diagnostic(name, "no_backward", var.line, "warning",
                           f"{name} requires grad, but no backward pass ran.",
@@ -225,6 +313,12 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
     if var.node is not None and var.node in session.executed_nodes:
         cleared = cuts.last_set(tensor, ("grad",)) if tensor is not None else None
         line = cleared.line if cleared is not None else var.line
+        if cleared is not None and "zero_grad" in (cleared.span or ""):  # a training step's end
+            return Diagnostic(name, "grad_cleared", line, "info",
+                              f"zero_grad on line {line} cleared {name}.grad (set_to_none=True, "
+                              "its default), as a training step does.",
+                              "Read the gradients before zero_grad, or call "
+                              "zero_grad(set_to_none=False) to keep them as zeros.", expected=True)
         where = f" on line {line}" if cleared is not None else " afterwards"
         return Diagnostic(name, "grad_cleared", line, "warning",
                           f"A backward pass reached {name}, but its .grad was set to None{where}.",
@@ -290,7 +384,45 @@ def _cutter(cause: Cause) -> str:
 
 def _clone(cause: Cause) -> str:
     """For a torch.tensor() copy, the call that copies and keeps the history."""
+    if cause.listed:
+        return (" (to make one tensor of several and keep their gradients, use torch.stack or "
+                "torch.cat instead of torch.tensor)")
     return " (to copy and keep the gradient, use .clone())" if cause.op in COPYING else ""
+
+
+_INDICES = frozenset({"argmax", "argmin", "argsort", "sort", "topk", "max", "min", "kthvalue",
+                      "mode", "median", "nanmedian", "nonzero", "argwhere", "where",
+                      "searchsorted", "bucketize", "unique", "unique_consecutive", "multinomial"})
+_COMPARISONS = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "greater", "less", "equal",
+                          "greater_equal", "less_equal", "not_equal", "isnan", "isinf",
+                          "isfinite", "isclose", "logical_and", "logical_or", "logical_not",
+                          "logical_xor", "and", "or", "xor", "invert", "signbit", "isin"})
+_CASTS = frozenset({"long", "int", "short", "char", "byte", "bool", "to", "type", "int_repr"})
+
+
+def _no_gradient(op: str) -> tuple[str, str]:
+    """Why ``op``'s result has no gradient, and what to use instead."""
+    if op in _INDICES:
+        return ("its result is an index, and an index has no gradient",
+                "compute the loss from values, not indices: for a classifier, "
+                "F.cross_entropy on the logits; to pick entries, index or gather with the "
+                "indices, and the picked values keep their gradient")
+    if op in _COMPARISONS:
+        return ("its result is true or false, which has no gradient",
+                "use the comparison only as a mask (torch.where(mask, a, b), or a * mask), or "
+                "a smooth stand-in such as torch.sigmoid((a - b) / 0.1)")
+    if op in _CASTS:
+        return ("its result is an integer or bool tensor, and only floating point tensors "
+                "carry gradients",
+                "keep the tensor floating point: drop the cast, or cast only what is read "
+                "after the loss is computed")
+    return (f"{op} gives a result that autograd cannot differentiate",
+            f"compute the loss through a differentiable op instead of {op}")
+
+
+def _no_gradient_fix(cause: Cause, where: str) -> str:
+    return f"On {where}, {_no_gradient(cause.op)[1]}."
+
 
 
 def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
@@ -310,6 +442,13 @@ def _made_from_cut(name: str, cause: Cause) -> Diagnostic:
             f"through .{cause.op}() on {where}, and a new tensor has no history.",
             f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
             "torch.stack them, so that autograd can follow.")
+    if cause.code == "non_differentiable":
+        why, _ = _no_gradient(cause.op)
+        return Diagnostic(
+            name, cause.code, cause.line, "info",
+            f"{name} has no gradient: it was made through {cause.op} on {where}, which has "
+            f"none ({why}).",
+            _no_gradient_fix(cause, where))
     op_where, block = _no_grad_places(cause)
     return Diagnostic(
         name, "no_grad", cause.line, "info",
@@ -345,6 +484,13 @@ def _cut_off(name: str, cause: Cause) -> Diagnostic:
             f"{where}, and what came back is a new tensor with no history.",
             f"Keep the values as tensors instead of .{cause.op}() on {where}: index, slice or "
             "torch.stack them.")
+    if cause.code == "non_differentiable":
+        why, _ = _no_gradient(cause.op)
+        return Diagnostic(
+            name, cause.code, cause.line, "warning",
+            f"No backward pass reached {name}: its path to the loss goes through {cause.op} on "
+            f"{where}, which has no gradient ({why}), so autograd stops there.",
+            _no_gradient_fix(cause, where))
     op_where, block = _no_grad_places(cause)
     return Diagnostic(
         name, cause.code, cause.line, "warning",

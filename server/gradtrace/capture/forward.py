@@ -141,17 +141,20 @@ class ForwardRecorder(TorchFunctionMode):
                 session.read_none_grad(args[0])
             return result
         line, span = session.source.locate(1)
+        switch = None  # requires_grad_(...) or .requires_grad = ...: whether it did before
+        if name in _GRAD_SWITCHES and args and isinstance(args[0], _TENSOR):
+            switch = {"required_grad": args[0].requires_grad}
         result = func(*args, **kwargs)
         if category == "op":
             outputs = tensors_in(result)
             if result is None and args and (name.endswith("_") or name == "setitem"):
                 outputs = tensors_in(args[:1])  # in-place ops that return None (__setitem__)
             if outputs:
-                session.record("op", name, line, span, tensors_in(args), outputs)
+                session.record("op", name, line, span, tensors_in(args), outputs, detail=switch)
         elif category == "cut":
             self._record_cut(name, args, result, line, span)
         elif category == "set":
-            session.record("set", name, line, span, tensors_in(args[:1]), [])
+            session.record("set", name, line, span, tensors_in(args[:1]), [], detail=switch)
         elif args and isinstance(args[0], torch.Tensor):  # torch.tensor(t): a copy of a tensor
             session.record("op", name, line, span, tensors_in(args[:1]), tensors_in(result))
         else:
@@ -174,13 +177,16 @@ class ForwardRecorder(TorchFunctionMode):
         origin = self.session.cut_origin(args[0] if args else None)
         if origin is not None:
             detail["from_cut"] = origin  # data that left the graph earlier re-enters it here
-        self.session.record("cut", name, line, span, [], tensors_in(result), detail=detail)
+        # torch.tensor([a, b]) of tensors in a graph: copies of their values, with no history
+        copied = [t for t in tensors_in(args[:1]) if t.requires_grad or t.grad_fn is not None]
+        self.session.record("cut", name, line, span, copied, tensors_in(result), detail=detail)
 
 
 # Besides in-place ops (`add_`): calls that change what a tensor holds (`t.data = ...`,
 # `t[0] = ...`) or share its memory with numpy or DLPack.
 _WRITES = frozenset({"data.__set__", "setitem"}) | _ALIASING
 _NO_KWARGS: dict = {}
+_GRAD_SWITCHES = frozenset({"requires_grad_", "requires_grad"})
 
 
 def _written_by(args, kwargs) -> list:

@@ -323,8 +323,7 @@ def _finish(trace: Trace, session: Session, lines: dict[str, list[int]]) -> None
                                               session.summaries, session.library_modules,
                                               session.made_on, session.tensors.find)
     session.summaries.flush()
-    trace.diagnostics = doctor.diagnose(trace.variables, session)
-    doctor.trace_error(trace.error, session, trace.diagnostics)
+    trace.diagnostics = doctor.diagnose(trace.variables, session, trace.error)
     trace.steps = session.steps
     trace.skipped_steps = session.ring.dropped_steps
     trace.passes = session.passes

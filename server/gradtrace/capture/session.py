@@ -13,6 +13,7 @@ import torch
 
 from gradtrace.capture import names
 from gradtrace.capture.batch import SummaryBatch
+from gradtrace.capture.cuts import COPYING
 from gradtrace.capture.graph import Graph, GraphTooLarge
 from gradtrace.capture.passes import LEAN_ELEMENTS, LeanPass, Ring
 from gradtrace.capture.source import SourceMap
@@ -278,6 +279,10 @@ class Session:
         else:
             values = [self.summaries.of(written.get(i, t), hold=True)
                       for i, t in enumerate(outputs)]
+        if (detail is None and kind == "op" and grad_mode == "grad" and op not in COPYING
+                and not op.endswith(_SHAPED_LIKE) and not op.startswith(_SHAPED_NEW)
+                and _gives_no_gradient(inputs, outputs, grad_fns)):
+            detail = {"cut": op}  # argmax, a comparison, an integer cast: the path ends here
         if detail is not None and "cut" in detail and inputs:
             cut = next((t for t in inputs if t.requires_grad), inputs[0])
             source = self.graph.get(cut.grad_fn) if cut.grad_fn is not None else None
@@ -492,6 +497,18 @@ class Session:
 def _layout_key(nodes: list, edges: list) -> tuple:
     """What a layout depends on beyond the node and edge sets: the modules nodes belong to."""
     return len(nodes), len(edges), hash(tuple(n.module for n in nodes))
+
+
+def _gives_no_gradient(inputs, outputs, grad_fns) -> bool:
+    """Whether an op run with gradients on made an output with no gradient path to an input
+    that requires one: its result is an index, a comparison, an integer, or new (zeros_like)."""
+    return any(fn is None and not t.requires_grad for t, fn in zip(outputs, grad_fns)) and any(
+        t.requires_grad for t in inputs)
+
+
+# Ops that take only an input's shape, dtype or device, not its values: nothing left the graph
+_SHAPED_LIKE = ("_like",)
+_SHAPED_NEW = ("new_",)
 
 
 def _no_grad_cut(grad_mode: str, line: int, inputs, outputs) -> dict | None:

@@ -218,10 +218,14 @@ class Diagnostic:
     severity: str  # "error", "warning" or "info"
     message: str
     fix: str
+    # a state the code meant, told once for all who share it: an input or target that needs no
+    # gradient, an intermediate, a gradient zero_grad cleared, a run stopped before its end
+    expected: bool = False
 
     def to_json(self) -> dict:
         return {"variable": self.variable, "code": self.code, "line": self.line,
-                "severity": self.severity, "message": self.message, "fix": self.fix}
+                "severity": self.severity, "message": self.message, "fix": self.fix,
+                "expected": self.expected}
 
 
 @dataclass(slots=True)

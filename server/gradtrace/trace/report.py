@@ -1,6 +1,6 @@
-"""The readable report of `gradtrace trace FILE`: graph summary (each pass, and the error of one
-that raised), every gradient, every diagnosis grouped by severity (warnings, then notes), and the
-error with the line of its cause."""
+"""The readable report of `gradtrace trace FILE`: the error first, with the line of its cause;
+the graph summary (each pass, and the error of one that raised), every gradient, and every
+diagnosis: warnings, then notes, then the expected states, one line a kind."""
 
 from __future__ import annotations
 
@@ -42,6 +42,12 @@ def _plural(n: int, noun: str) -> str:
 
 def render(doc: dict, filename: str) -> str:
     lines = [f"gradtrace: {filename} ({doc.get('device', 'cpu')})"]
+    error = doc.get("error")
+    if error:  # first: a run that raised, or stopped early, says so before anything else
+        where = f"line {error['line']}" if error.get("line") else "no line"
+        lines.append(f"error: {where}  {error['type']} [{error['code']}]: {error['message']}")
+        if error.get("cause_line") and error["cause_line"] != error.get("line"):
+            lines.append(f"      cause: line {error['cause_line']}")
     graph, passes, log = doc["graph"], doc["passes"], doc["pass_log"]
     lines.append(f"graph: {len(graph['nodes'])} nodes, {len(graph['edges'])} edges, "
                  f"{len(doc['steps'])} forward steps, {_plural(log['total'], 'backward pass')}")
@@ -67,23 +73,49 @@ def render(doc: dict, filename: str) -> str:
     for v in doc["variables"]:
         lines.append(f"  {v['name']:<{width}}  line {v['line']}  {v['dtype']}{_shape(v['shape'])}"
                      f"  value {short(v['value'])}  grad {short(v['grad'])}")
+    told = [d for d in doc["diagnostics"] if not d.get("expected")]
     for severity, title in (("warning", "warnings"), ("info", "notes")):
-        found = [d for d in doc["diagnostics"] if d["severity"] == severity]
+        found = [d for d in told if d["severity"] == severity]
         if found:
             lines.append(f"{title}:")
         for d in found:
             lines.append(f"  line {d['line']}  {d['variable']}: [{d['code']}] {d['message']}")
             lines.append(f"      fix: {d['fix']}")
+    groups = expected_groups(doc["diagnostics"])
+    if groups:
+        lines.append("expected, nothing to fix:")
+        lines.extend(f"  {text}" for text in groups)
     if doc["stdout"]:
         lines.append("stdout:")
         lines.extend("  " + line for line in doc["stdout"].rstrip("\n").splitlines()[:50])
-    error = doc.get("error")
-    if error:
-        where = f"line {error['line']}" if error.get("line") else "no line"
-        lines.append(f"error: {where}  {error['type']} [{error['code']}]: {error['message']}")
-        if error.get("cause_line") and error["cause_line"] != error.get("line"):
-            lines.append(f"      cause: line {error['cause_line']}")
     return "\n".join(map(_printable, lines)) + "\n"
+
+
+# What each code of an expected state says, once for all the variables that share it (the page's
+# problems.js says the same)
+EXPECTED = {
+    "requires_grad_false": "need no gradient: inputs, targets and constants",
+    "non_leaf": "intermediates: autograd fills .grad only for leaves (retain_grad() keeps theirs)",
+    "grad_cleared": "cleared by zero_grad, as a training step does",
+}
+STOPPED = "as the run left them: it stopped before its end"
+
+
+def expected_groups(diagnostics: list[dict]) -> list[str]:
+    """One line for each kind of expected state: its variables, and what they share."""
+    by_code: dict[str, list[dict]] = {}
+    for d in diagnostics:
+        if d.get("expected"):
+            by_code.setdefault(d["code"], []).append(d)
+    found = []
+    for code, group in by_code.items():
+        lines = {d["line"] for d in group}
+        one_line = len(lines) == 1 and None not in lines
+        names = ", ".join(d["variable"] if one_line or d["line"] is None
+                          else f"{d['variable']} (line {d['line']})" for d in group)
+        where = f" (line {group[0]['line']})" if one_line else ""
+        found.append(f"{names}{where}: {EXPECTED.get(code, STOPPED)}")
+    return found
 
 
 # Characters a terminal acts on: C0 and C1 controls (escape sequences set the window's title,

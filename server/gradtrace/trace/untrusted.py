@@ -488,7 +488,8 @@ def _or_null(field: _Field) -> _Field:
 
 _STEP_DETAIL = {"cut": STR, "python_value": READING, "from_cut": NAT, "cut_node": NAT,
                 "cut_line": NAT, "hook": STR, "registered_line": NAT_OR_NULL,
-                "name": STR}  # a cut's, or a module hook's
+                "name": STR,  # a cut's, or a module hook's
+                "required_grad": BOOL}  # requires_grad_(...): whether it did before
 STEP = _record(
     {"index": NAT, "kind": STR, "op": STR, "line": NAT_OR_NULL, "span": STR,
      "grad_mode": STR, "module": STR_OR_NULL, "inputs": NATS, "outputs": NATS,
@@ -582,6 +583,7 @@ VARIABLE = _record(
 DIAGNOSTIC = _record(
     {"variable": STR, "code": STR, "line": NAT_OR_NULL, "severity": STR, "message": STR,
      "fix": STR},
+    {"expected": BOOL},
 )
 ERROR = _record(
     {"type": STR, "message": STR, "line": NAT_OR_NULL, "code": STR, "cause_line": NAT_OR_NULL},
