@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture import capture
 from gradtrace.trace import jsonio
@@ -28,16 +29,33 @@ def trace_doc(code: str, **kwargs) -> dict:
     return jsonio.loads(jsonio.dumps(document(capture(code, **kwargs))))
 
 
-def run_plain(code: str, seed: int = 0, device: str = "cpu"):
+class NoneGradReads(TorchFunctionMode):
+    """Counts the reads of a ``.grad`` that found None, in plain PyTorch (the oracle of the
+    doctor's warnings: a snippet that read none ran as its author meant)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if result is None and getattr(func, "__name__", "") == "__get__" and getattr(
+                getattr(func, "__self__", None), "__name__", "") == "grad":
+            self.count += 1
+        return result
+
+
+def run_plain(code: str, seed: int = 0, device: str = "cpu", reads: NoneGradReads | None = None):
     """Run ``code`` with plain PyTorch, as the oracle: (namespace, exception or None). On
-    another device, tensors are made there, as gradtrace's runs on that device make them."""
+    another device, tensors are made there, as gradtrace's runs on that device make them.
+    ``reads``, when given, counts the reads of a None ``.grad``."""
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     torch.manual_seed(seed)
     error = None
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-                warnings.catch_warnings(), \
+                warnings.catch_warnings(), reads or contextlib.nullcontext(), \
                 (torch.device(device) if device != "cpu" else contextlib.nullcontext()):
             warnings.simplefilter("ignore")  # the oracle's warnings are not under test
             exec(compile(code, "<snippet>", "exec"), namespace)

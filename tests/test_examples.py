@@ -5,6 +5,7 @@ import torch
 
 from conftest import (
     EXAMPLES,
+    NoneGradReads,
     example_id,
     example_paths,
     run_plain,
@@ -22,7 +23,9 @@ PATHS = example_paths()
 @pytest.fixture(scope="module", params=PATHS, ids=example_id)
 def example(request):
     code = request.param.read_text()
-    return example_id(request.param), trace_doc(code), run_plain(code)
+    reads = NoneGradReads()
+    plain = run_plain(code, reads=reads)
+    return example_id(request.param), trace_doc(code), (*plain, reads.count)
 
 
 def test_every_example_is_in_the_seed_table():
@@ -32,7 +35,7 @@ def test_every_example_is_in_the_seed_table():
 
 
 def test_gradients_equal_plain_pytorch(example):
-    name, doc, (namespace, _) = example
+    name, doc, (namespace, _, _) = example
     oracle = {n: t for n, t, _ in named_tensors(namespace)}
     assert [v["name"] for v in doc["variables"]] == list(oracle)
     for var in doc["variables"]:
@@ -56,7 +59,7 @@ def _assert_summary_matches(summary, tensor, what):
 
 
 def test_errors_match_plain_pytorch_and_the_seed_table(example):
-    name, doc, (_, plain_error) = example
+    name, doc, (_, plain_error, _) = example
     expected = SEEDS[name]["error"]
     if SEEDS[name].get("needs_cuda") and torch.cuda.is_available():
         expected = None  # the error is the absence of CUDA
@@ -227,3 +230,11 @@ def test_saved_tensor_clobbered_in_place_says_so():
     mul = next(n for n in doc["graph"]["nodes"] if n["line"] == 4)
     entry = next(e for e in mul["saved"] if e["name"] == "self")
     assert entry["value"] is None and "modified by an inplace operation" in entry["error"]
+
+
+def test_no_warning_where_plain_torch_ran_as_meant(example):
+    """A warning is a likely bug: where plain torch ran the example to its end and every .grad
+    the code read was filled, the doctor warns of nothing (issue 29's property)."""
+    name, doc, (_, plain_error, none_reads) = example
+    if plain_error is None and none_reads == 0:
+        assert [d for d in doc["diagnostics"] if d["severity"] == "warning"] == [], name

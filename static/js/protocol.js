@@ -18,7 +18,7 @@ export const DIAGNOSIS_CODES = Object.freeze([
   "syntax_error", "user_exception",
   // added by the doctor (docs/protocol.md)
   "requires_grad_disabled", "custom_function_none", "backward_failed", "cuda_unavailable",
-  "gradcheck_precision",
+  "gradcheck_precision", "non_differentiable",
 ]);
 
 // The layout's spacing (layout.py): x and y are not sent, only each node's layer and row.

@@ -112,16 +112,18 @@ def error_info(exc: BaseException, filename: str) -> ErrorInfo:
 
 def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] = ()) -> None:
     """Set ``error.cause_line``: where the cause of the exception is, from the recording.
-    - graph_freed: the earlier backward that freed the graph;
+    - graph_freed: the earlier backward that freed the graph (in a loop, where that is the
+      same line, the line that made the tensor carrying the graph from pass to pass);
     - inplace_modified: the in-place op that changed a tensor a node had saved;
     - no_grad_fn: the cut that left the tensor backward was called on with no graph, or where
       what it was made from began (a tensor created without requires_grad=True);
     - nonscalar_backward: where the tensor backward was called on was made;
-    - a TypeError about None on a line that read a None .grad (``0.1 * w.grad``): the cause of
+    - a TypeError or AttributeError about None on a line that read a None .grad
+      (``0.1 * w.grad``, ``w.grad.data``): the cause of
       that None, from its diagnosis, which the message then tells."""
     if error is None:
         return
-    if error.type == "TypeError" and "NoneType" in error.message:
+    if error.type in ("TypeError", "AttributeError") and "NoneType" in error.message:
         read = {name for name, t, _ in named_tensors(session.namespace)
                 if session.none_grad_read_at(t) == error.line}
         found = next((d for d in diagnostics if d.variable in read), None)
@@ -180,13 +182,17 @@ def _trace_freed(error: ErrorInfo, session) -> None:
         if node is None:
             continue
         if node.id in ran and node.kind != "leaf" and node.line is not None:
-            before = node.step is not None and node.step < done[0].after_step
             error.cause_line = node.line
+            again = any(s.line == node.line and s.index > done[0].after_step
+                        for s in session.steps)
             error.message += (
-                f" (in the loop, each backward on line {failed.line} goes through the graph of "
-                f"line {node.line}, made {'once, before the loop' if before else 'earlier'}; "
-                "the first backward freed it. Make that tensor inside the loop, or .detach() it "
-                "if no gradient should flow back through it)")
+                f" (in the loop, the backward on line {failed.line} goes back through the graph "
+                f"of line {node.line}, which an earlier backward freed: "
+                + ("each iteration there builds on the last one's result. Detach it at the start "
+                   "of each iteration (h = h.detach()), or keep every graph with "
+                   "retain_graph=True if the gradient should flow through them all)" if again
+                   else "it was made once, before the loop. Make that tensor inside the loop, "
+                   "or .detach() it if no gradient should flow back through it)"))
             return
         for src in producers.get(node.id, ()):
             if src not in seen:

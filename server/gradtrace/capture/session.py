@@ -501,8 +501,9 @@ def _layout_key(nodes: list, edges: list) -> tuple:
 
 def _gives_no_gradient(inputs, outputs, grad_fns) -> bool:
     """Whether an op run with gradients on made an output with no gradient path to an input
-    that requires one: its result is an index, a comparison, an integer, or new (zeros_like)."""
-    return any(fn is None and not t.requires_grad for t, fn in zip(outputs, grad_fns)) and any(
+    that requires one: its result is an index, a comparison or an integer."""
+    return any(fn is None and not t.requires_grad
+               for t, fn in zip(outputs, grad_fns, strict=True)) and any(
         t.requires_grad for t in inputs)
 
 

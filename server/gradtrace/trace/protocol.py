@@ -35,7 +35,7 @@ DIAGNOSIS_CODES = (
     "syntax_error", "user_exception",
     # added by the doctor (docs/protocol.md)
     "requires_grad_disabled", "custom_function_none", "backward_failed", "cuda_unavailable",
-    "gradcheck_precision",
+    "gradcheck_precision", "non_differentiable",
 )
 
 Summary = dict  # a tensor summary from capture/values.py
