@@ -126,6 +126,31 @@ def test_error_example_shows_its_line_in_problems(page):
     page.screenshot(path=str(ARTIFACTS / "page-error.png"))
 
 
+def test_problems_lead_with_warnings_and_group_what_is_expected(page):
+    """Issue 29: one argmax cuts a model's four parameters off; their .grad is read as None
+    by the optimizer. One warning names all four; the inputs and the intermediate are one
+    folded line each under "expected"."""
+    run_code(page, "import torch\n"
+             "model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), "
+             "torch.nn.Linear(8, 3))\n"
+             "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+             "x = torch.randn(16, 4)\ntarget = torch.randint(0, 3, (16,))\n"
+             "logits = model(x)\npred = logits.argmax(dim=1)\n"
+             "loss = (pred != target).float().mean()\nloss.requires_grad_()\n"
+             "loss.backward()\nopt.step()\n")
+    items = page.eval_on_selector_all("[data-testid=problems] > li", "els => els.map(e => "
+                                      "[e.className, e.dataset.testid || '', e.innerText])")
+    assert [i[0] for i in items] == ["warning", "notes", "notes"], items
+    assert items[0][2].startswith("line 7: model.0.weight, model.0.bias, model.2.weight, "
+                                  "model.2.bias: [non_differentiable]")
+    assert [i[1] for i in items[1:]] == ["notes", "expected"]
+    page.click("[data-testid=expected] summary")
+    expected = page.inner_text("[data-testid=expected]")
+    assert "x (line 4), target (line 5): need no gradient" in expected
+    assert "logits (line 6): intermediates" in expected
+    page.screenshot(path=str(ARTIFACTS / "page-problems.png"))
+
+
 def test_every_example_runs_on_screen(page):
     names = page.eval_on_selector("[data-testid=examples]",
                                   "s => [...s.options].slice(1).map(o => o.text.split(' ')[0])")

@@ -16,14 +16,30 @@ export function problemItems(doc) {
   } : null;
   const warnings = [];
   const notes = [];
-  for (const d of doc.diagnostics.filter((x) => !x.expected)) {
+  for (const group of sameCause(doc.diagnostics.filter((x) => !x.expected))) {
+    const d = group[0];
     const variable = doc.variables.find((v) => v.name === d.variable);
-    const item = { line: d.line, causeLine: d.line, text: `${d.variable}: [${d.code}] ${d.message}`,
-                   fix: d.fix || "", node: variable ? variable.node : null,
+    const names = group.map((x) => x.variable).join(", ");
+    const told = (text) => (group.length > 1 ? text.split(d.variable).join("each of them") : text);
+    const item = { line: d.line, causeLine: d.line, text: `${names}: [${d.code}] ${told(d.message)}`,
+                   fix: told(d.fix || ""), node: variable ? variable.node : null,
                    variable: d.variable };
     (d.severity === "warning" || d.severity === "error" ? warnings : notes).push(item);
   }
   return { error, warnings, notes, expected: expectedGroups(doc.diagnostics) };
+}
+
+// Diagnoses that say the same of several variables (a model's parameters cut off by one argmax),
+// grouped in order: one item names them all, and tells the first's message and fix.
+function sameCause(diagnostics) {
+  const groups = new Map();
+  for (const d of diagnostics) {
+    const said = (text) => (text || "").split(d.variable).join("\u0000");
+    const key = JSON.stringify([d.severity, d.code, d.line, said(d.message), said(d.fix)]);
+    if (!groups.has(key)) { groups.set(key, []); }
+    groups.get(key).push(d);
+  }
+  return [...groups.values()];
 }
 
 // What each code of an expected state says, once for all the variables that share it (the CLI's
@@ -48,7 +64,7 @@ export function expectedGroups(diagnostics) {
     const oneLine = lines.size === 1 && !lines.has(null);
     const names = group.map((d) => (oneLine || d.line === null ? d.variable
       : `${d.variable} (line ${d.line})`)).join(", ");
-    return { line: oneLine ? group[0].line : null, causeLine: oneLine ? group[0].line : null,
+    return { line: null, causeLine: oneLine ? group[0].line : null, // (the text says the line)
              text: `${names}${oneLine ? ` (line ${group[0].line})` : ""}: `
                + (EXPECTED[code] || STOPPED), fix: "", node: null,
              variable: group[0].variable };

@@ -43,8 +43,20 @@ test("expected states are told once a kind, apart from the notes, with their lin
   });
   assert.deepEqual(warnings, []);
   assert.deepEqual(notes.map((n) => n.variable), ["pred"]);
-  assert.deepEqual(expected.map((e) => [e.text, e.line]), [
+  assert.deepEqual(expected.map((e) => [e.text, e.causeLine]), [
     ["net.0.weight, net.0.bias (line 9): cleared by zero_grad, as a training step does", 9],
     ["x (line 2), y (line 3): need no gradient: inputs, targets and constants", null],
+  ]);
+});
+
+test("diagnoses that say the same of several variables are one item naming them all", () => {
+  const cut = (name) => ({ variable: name, code: "non_differentiable", line: 8,
+                           severity: "warning", message: `No backward pass reached ${name}: argmax`,
+                           fix: "use values" });
+  const { warnings } = problemItems({ error: null, variables: [],
+                                      diagnostics: [cut("m.weight"), cut("m.bias")] });
+  assert.deepEqual(warnings.map((w) => [w.text, w.line, w.variable]), [
+    ["m.weight, m.bias: [non_differentiable] No backward pass reached each of them: argmax", 8,
+     "m.weight"],
   ]);
 });

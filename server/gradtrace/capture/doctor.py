@@ -409,17 +409,16 @@ _CASTS = frozenset({"long", "int", "short", "char", "byte", "bool", "to", "type"
 def _no_gradient(op: str) -> tuple[str, str]:
     """Why ``op``'s result has no gradient, and what to use instead."""
     if op in _INDICES:
-        return ("its result is an index, and an index has no gradient",
-                "compute the loss from values, not indices: for a classifier, "
-                "F.cross_entropy on the logits; to pick entries, index or gather with the "
-                "indices, and the picked values keep their gradient")
+        return ("its result is an index",
+                "compute the loss from values, not indices (a classifier: F.cross_entropy on "
+                "the logits); values picked with the indices, by indexing or gather, keep "
+                "their gradient")
     if op in _COMPARISONS:
-        return ("its result is true or false, which has no gradient",
+        return ("its result is true or false",
                 "use the comparison only as a mask (torch.where(mask, a, b), or a * mask), or "
                 "a smooth stand-in such as torch.sigmoid((a - b) / 0.1)")
     if op in _CASTS:
-        return ("its result is an integer or bool tensor, and only floating point tensors "
-                "carry gradients",
+        return ("its result is integer: only floating point tensors carry gradients",
                 "keep the tensor floating point: drop the cast, or cast only what is read "
                 "after the loss is computed")
     return (f"{op} gives a result that autograd cannot differentiate",
@@ -495,7 +494,7 @@ def _cut_off(name: str, cause: Cause) -> Diagnostic:
         return Diagnostic(
             name, cause.code, cause.line, "warning",
             f"No backward pass reached {name}: its path to the loss goes through {cause.op} on "
-            f"{where}, which has no gradient ({why}), so autograd stops there.",
+            f"{where}, which has no gradient ({why}).",
             _no_gradient_fix(cause, where))
     op_where, block = _no_grad_places(cause)
     return Diagnostic(

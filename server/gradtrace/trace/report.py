@@ -78,9 +78,11 @@ def render(doc: dict, filename: str) -> str:
         found = [d for d in told if d["severity"] == severity]
         if found:
             lines.append(f"{title}:")
-        for d in found:
-            lines.append(f"  line {d['line']}  {d['variable']}: [{d['code']}] {d['message']}")
-            lines.append(f"      fix: {d['fix']}")
+        for group in _same_cause(found):
+            d, names = group[0], ", ".join(d["variable"] for d in group)
+            lines.append(f"  line {d['line']}  {names}: [{d['code']}] "
+                         f"{_told(d['message'], group)}")
+            lines.append(f"      fix: {_told(d['fix'], group)}")
     groups = expected_groups(doc["diagnostics"])
     if groups:
         lines.append("expected, nothing to fix:")
@@ -89,6 +91,22 @@ def render(doc: dict, filename: str) -> str:
         lines.append("stdout:")
         lines.extend("  " + line for line in doc["stdout"].rstrip("\n").splitlines()[:50])
     return "\n".join(map(_printable, lines)) + "\n"
+
+
+def _same_cause(diagnostics: list[dict]) -> list[list[dict]]:
+    """Diagnoses that say the same of several variables (a model's parameters cut off by one
+    argmax), grouped in order: the page's problems.js groups them alike."""
+    groups: dict[tuple, list[dict]] = {}
+    for d in diagnostics:
+        said = (lambda text, name=d["variable"]: (text or "").replace(name, "\0"))  # noqa: E731
+        key = (d["severity"], d["code"], d["line"], said(d["message"]), said(d["fix"]))
+        groups.setdefault(key, []).append(d)
+    return list(groups.values())
+
+
+def _told(text: str, group: list[dict]) -> str:
+    """A group's first message, said of each of them."""
+    return text.replace(group[0]["variable"], "each of them") if len(group) > 1 else text
 
 
 # What each code of an expected state says, once for all the variables that share it (the page's
