@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import CGROUP_LIMITS, EXAMPLES, RUN_CGROUP_LIMITS, forging
+from conftest import CGROUP_LIMITS, EXAMPLES, RUN_CGROUP_LIMITS, forging, run_plain
 from test_page import browser  # noqa: F401  (fixture)
 
 
@@ -257,8 +257,12 @@ def test_a_root_cli_run_has_a_cgroup_of_its_own_and_leaves_none_behind():
     before = set(os.listdir("/sys/fs/cgroup/memory"))
     result = gradtrace("trace", "-", "--json", stdin=CGROUP_LIMITS)
     found = json.loads(json.loads(result.stdout)["stdout"])
-    assert {k: v[1] for k, v in found.items()} == RUN_CGROUP_LIMITS
+    cores = str(os.cpu_count() * 100_000)  # the CLI's run may use the whole machine ...
+    assert {k: v[1] for k, v in found.items()} == {**RUN_CGROUP_LIMITS, "cpu": cores}
     assert found["memory"][0].startswith("run-")
+    result = gradtrace("trace", "-", "--json", "--cpus", "1", stdin=CGROUP_LIMITS)
+    found = json.loads(json.loads(result.stdout)["stdout"])  # ... or as many cores as it is given
+    assert {k: v[1] for k, v in found.items()} == RUN_CGROUP_LIMITS
     assert set(os.listdir("/sys/fs/cgroup/memory")) == before  # removed at the end
 
 
@@ -308,3 +312,35 @@ def test_open_refuses_what_is_not_a_saved_run(tmp_path):
                       (tmp_path / "none.json", "cannot read")]:
         result = gradtrace("open", str(path), "--no-browser", timeout=30)
         assert result.returncode == 2 and why in result.stderr, result.stderr
+
+
+SETUP_PROBE = ("import random\nimport torch\n"
+               "print(torch.get_num_threads(), torch.rand(1).item(), random.random())\n")
+
+
+def test_a_run_is_seeded_with_0_and_says_so_or_left_unseeded_when_asked(tmp_path):
+    """Issue 29: the header says how the run was seeded; --no-seed leaves it to chance, as a
+    plain run is (each run draws anew: a forked worker does not repeat its zygote's state)."""
+    path = tmp_path / "probe.py"
+    path.write_text(SETUP_PROBE)
+    seeded = [json.loads(gradtrace("trace", "--json", str(path)).stdout) for _ in range(2)]
+    assert seeded[0]["stdout"] == seeded[1]["stdout"] and seeded[0]["seed"] == 0
+    namespace, _ = run_plain("import random\nrandom.seed(0)\nimport torch\nx = torch.rand(1)\n"
+                             "y = random.random()\n")
+    assert seeded[0]["stdout"].split()[1:] == [str(namespace["x"].item()), str(namespace["y"])]
+    free = [json.loads(gradtrace("trace", "--json", "--no-seed", str(path)).stdout)
+            for _ in range(2)]
+    assert free[0]["seed"] is None and free[0]["stdout"] != free[1]["stdout"]
+    header = gradtrace("trace", "--no-seed", str(path)).stdout.splitlines()[0]
+    assert header.endswith("(cpu; unseeded; " + (
+        f"{os.cpu_count()} torch threads)" if os.cpu_count() > 1 else "1 torch thread)"))
+
+
+def test_a_run_uses_as_many_torch_threads_as_its_cores(tmp_path):
+    path = tmp_path / "probe.py"
+    path.write_text(SETUP_PROBE)
+    for cpus, threads in (("1", 1), ("2", 2), ("2.5", 2)):
+        doc = json.loads(gradtrace("trace", "--json", "--cpus", cpus, str(path)).stdout)
+        assert doc["threads"] == threads and doc["stdout"].split()[0] == str(threads)
+    result = gradtrace("trace", "--cpus", "0", str(path))
+    assert result.returncode == 2 and "--cpus takes a number of cores from 1" in result.stderr

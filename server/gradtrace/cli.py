@@ -7,6 +7,7 @@ limit (the document is still printed, with ``error`` set); 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import signal
 import socket
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                             "CUDA off)")
     serve.add_argument("--gpu-memory", type=int, default=None, metavar="MiB",
                        help="GPU memory one CUDA run may use (80%% of the GPU)")
+    serve.add_argument("--cpus", type=_cores, default=None, metavar="N",
+                       help="cores one run may use, and the torch threads it runs (1 in a "
+                            "classroom; else half this machine's)")
     serve.add_argument("--max-per-address", type=int, default=None,
                        help="connections one address may hold (32; raise it for a classroom "
                             "behind one NAT address)")
@@ -52,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="which backward passes of a loop to record in full: items such as "
                             "first10, last10, sample (passes 15, 31, 63, ...), every50, 7, "
                             f"100-110 or all, comma-separated (default: {DEFAULT_PASSES})")
+    trace.add_argument("--cpus", type=_cores, default=None, metavar="N",
+                       help="cores the run may use, and the torch threads it runs (default: "
+                            "all of this machine's, as a plain run has)")
+    trace.add_argument("--no-seed", action="store_true",
+                       help="leave torch, random and numpy unseeded (a run is seeded with 0 "
+                            "unless this is given)")
     opened = sub.add_parser("open", help="show a saved run (a trace JSON or a standalone HTML "
                                          "file) in the browser, read-only")
     opened.add_argument("file", help="a trace JSON, or a standalone HTML file gradtrace saved")
@@ -59,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     opened.add_argument("--no-browser", action="store_true",
                         help="print the address, and open no browser")
     return parser
+
+
+def _cores(text: str) -> float:
+    try:
+        cores = float(text)
+    except ValueError:
+        cores = 0
+    if not 1 <= cores <= 256:
+        raise argparse.ArgumentTypeError(f"--cpus takes a number of cores from 1, not {text!r}")
+    return cores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +142,9 @@ def trace_command(args, parser) -> int:
     from gradtrace.trace.report import render
 
     events: list[dict] = []
-    doc = run_snippet(code, device=args.device, limits=RunLimits(timeout=args.timeout),
-                      passes=args.passes, events=events)
+    limits = RunLimits(timeout=args.timeout, cpus=args.cpus or os.cpu_count() or 1)
+    doc = run_snippet(code, device=args.device, limits=limits, passes=args.passes,
+                      events=events, seed=None if args.no_seed else 0)
     if args.html:
         from gradtrace.web.standalone import prints_of, saved_run
 
@@ -172,7 +193,9 @@ def serve_command(args) -> int:
     app = create_app({"TIMEOUT": args.timeout, "HOST": args.host, "ROOM": room,
                       "VIEWER_URL": viewer if room else None, "TOKEN": token,
                       "REDIS": args.redis, "CUDA_POOL": max(args.cuda_workers, 0),
-                      "GPU_MEMORY_MB": args.gpu_memory})
+                      "GPU_MEMORY_MB": args.gpu_memory,
+                      "RUN_CPUS": args.cpus or (1 if room else max((os.cpu_count() or 1) // 2,
+                                                                   1))})
     isolation = app.extensions["gradtrace"].isolation
     if not isolation.sandboxed:
         print("gradtrace: WARNING: runs are NOT sandboxed here: "

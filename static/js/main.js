@@ -25,7 +25,7 @@ import {
   showRecordedCode, wirePanels,
 } from "./panels.js";
 import * as player from "./player.js";
-import { createProgress, noteEvent, progressText } from "./progress.js";
+import { createProgress, noteEvent, progressText, setupText } from "./progress.js";
 import { applyEvent, document as docOf, emptyRun } from "./protocol.js";
 import { wireOpenTrace } from "./opentrace.js";
 import { sceneAt } from "./scene.js";
@@ -53,7 +53,8 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "caption", "pause-each", "share", "share-link", "run-shared", "export",
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
                   "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
-                  "keep-passes", "open-trace", "open-trace-file", "source-file", "share-run"]) {
+                  "keep-passes", "open-trace", "open-trace-file", "source-file", "share-run",
+                  "run-setup"]) {
   ui[id] = $(id);
 }
 
@@ -398,6 +399,8 @@ function render() {
   if (ui.caption.textContent !== caption) { ui.caption.textContent = caption; }
   const printed = printedBy(state.frames, state.run.prints, frameIndex, doc.stdout);
   if (ui.output.textContent !== printed) { ui.output.textContent = printed; }
+  const setup = state.run.status === "idle" ? "" : setupText(doc);
+  if (ui["run-setup"].textContent !== setup) { ui["run-setup"].textContent = setup; }
   const inspected = [doc, frameIndex, state.selected, state.selectedName, state.graph];
   if (!state.inspected || inspected.some((part, i) => part !== state.inspected[i])) {
     state.inspected = inspected; // panning and zooming leave the panel alone

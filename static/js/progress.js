@@ -49,6 +49,16 @@ export function noteEvent(progress, event) {
   }
 }
 
+// How the run was set up, where its numbers may differ from another run of the code: its seed
+// and its torch threads (a sum over more threads adds up in another order). The CLI's report.py
+// says the same.
+export function setupText(doc) {
+  if (doc.seed === undefined) { return ""; } // a trace saved before runs said how
+  const seeded = doc.seed === null ? "unseeded" : `torch, random and numpy seeded with ${doc.seed}`;
+  const threads = doc.threads || 1;
+  return `${seeded}; ${threads} torch thread${threads === 1 ? "" : "s"}`;
+}
+
 // {total, losses} for the loss chart, as a finished run's pass_log gives them.
 export const lossLog = (progress) => ({ total: progress.passes, losses: progress.losses });
 

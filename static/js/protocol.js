@@ -135,7 +135,7 @@ export function graphMerged(previous, wire) {
 
 export function emptyDocument() {
   return {
-    schema: SCHEMA, device: "cpu", variables: [], steps: [],
+    schema: SCHEMA, device: "cpu", seed: 0, threads: 1, variables: [], steps: [],
     graph: { nodes: [], edges: [], modules: {} },
     skipped_steps: 0, passes: [], pass_log: { total: 0, kept: [], skipped: 0, losses: [] },
     diagnostics: [], error: null, stdout: "",
@@ -156,6 +156,7 @@ export function applyEvent(run, event) {
   const doc = run.doc;
   switch (event.type) {
     case "start": doc.device = event.device; run.status = "running"; run.queuePosition = null;
+      doc.seed = event.seed === undefined ? 0 : event.seed; doc.threads = event.threads || 1;
       break;
     case "forward": for (const step of stepsFromWire(event.steps)) { doc.steps.push(step); } break;
     case "cut": doc.steps.push(event.step); break;

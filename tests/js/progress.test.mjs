@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  createProgress, lossLog, lossText, noteEvent, progressText,
+  createProgress, lossLog, lossText, noteEvent, progressText, setupText,
 } from "../../static/js/progress.js";
 
 const pass = (index, loss) => ({ type: "pass", pass: { index, loss } });
@@ -59,4 +59,11 @@ test("losses read at a glance", () => {
   assert.equal(lossText(2.5e-7), "2.500e-7");
   assert.equal(lossText(3e9), "3.000e+9");
   assert.equal(lossText("inf"), "inf");
+});
+
+test("the run's setup says its seed and its torch threads, or nothing for an old trace", () => {
+  assert.equal(setupText({ seed: 0, threads: 1 }),
+               "torch, random and numpy seeded with 0; 1 torch thread");
+  assert.equal(setupText({ seed: null, threads: 4 }), "unseeded; 4 torch threads");
+  assert.equal(setupText({}), "");
 });

@@ -137,7 +137,9 @@ class Recording:
         self.session = session = Session(SourceMap(source, filename, users_files=True),
                                          self.config)
         session.namespace = _Locals(frame) if self.code is None else _Locals(None, self.code)
-        self.trace = Trace(device=self.device or "cpu")
+        # the user's own process: its random state and threads are left as they are
+        self.trace = Trace(device=self.device or "cpu", seed=None,
+                           threads=torch.get_num_threads())
         self.output = _Printed(run.prints, session, through=sys.stdout)
         self.frozen = collector_frozen()  # until the document is made, as in a worker
         self.frozen.__enter__()

@@ -94,20 +94,21 @@ class CappedOutput(io.TextIOBase):
 
 
 def capture(code: str, *, device: str = "cpu", config: CaptureConfig | None = None,
-            output_limit: int = 1_000_000, seed: int = 0, preset: dict | None = None,
+            output_limit: int = 1_000_000, seed: int | None = 0, preset: dict | None = None,
             stream: EventStream | None = None,
             on_start: Callable[[Session], None] | None = None, free_graph: bool = True) -> Trace:
     """Run ``code`` as a script with every torch call, autograd node and backward pass recorded.
 
-    Runs are deterministic: torch, random and numpy are seeded with ``seed`` first. ``preset``
+    Runs are deterministic: torch, random and numpy are seeded with ``seed`` first (None: left
+    as they are, as in a plain run). The run uses torch's threads as set now. ``preset``
     pre-binds top-level names (a model built beforehand, say); it is copied, not changed.
     ``stream`` receives the run as it happens, in batches of events (protocol.EVENT_TYPES)
     that protocol.rebuild() turns back into the document. ``on_start`` is given the Session just
     before the snippet starts (the worker's signal handlers stop it through the session).
     ``free_graph=False`` leaves the autograd graph to a process that exits at once (a worker)."""
+    trace = Trace(device=device, seed=seed, threads=torch.get_num_threads())
     if stream:
-        stream.push(start_event(device), urgent=True)
-    trace = Trace(device=device)
+        stream.push(start_event(device, seed, trace.threads), urgent=True)
     tree, compiled, trace.error = _parse(code, device)
     if compiled is None:
         _conclude(trace, stream)
@@ -156,7 +157,8 @@ def _run(trace, code, tree, compiled, config, output_limit, seed, preset, stream
     output = CappedOutput(output_limit, session)
     if on_start:
         on_start(session)
-    _seed(seed, trace.device)
+    if seed is not None:
+        _seed(seed, trace.device)
     with collector_frozen():
         trace.error = _execute(compiled, session, output, trace.device)
         conclude(trace, session, names.binding_lines(tree), output.getvalue())

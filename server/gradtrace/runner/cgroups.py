@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass, field
 
 CONTROLLERS = ("memory", "pids", "cpu")
-RUN_CPUS = 1.0  # cores a run may use at most (its CPU quota): the server keeps the rest
 CPU_PERIOD_US = 100_000
 SETTLED = 5.0  # seconds after which an empty run cgroup is one whose run ended
 
@@ -65,7 +64,8 @@ def for_spawned_run(delegation: Delegation, run_uid: int, limits) -> list[str] |
     ``limits`` (RunLimits); None where there are none."""
     if not delegation.parents:
         return None
-    return make(delegation, f"run-{run_uid}", limits.run_memory_mb, limits.processes, RUN_CPUS)
+    return make(delegation, f"run-{run_uid}", limits.run_memory_mb, limits.processes,
+                limits.cpus)
 
 
 def delegate() -> Delegation:

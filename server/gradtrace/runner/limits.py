@@ -24,6 +24,13 @@ class RunLimits:
     max_nodes: int = 1_000_000  # autograd nodes one run may record (enforced by the capture)
     gpu_memory_mb: int = 0  # what a CUDA run's tensors may take on the GPU; 0: gpu_share of it
     gpu_share: float = 0.8  # of the GPU's memory, when gpu_memory_mb is not set
+    # cores a run may use (its cgroup's CPU quota, where it has one): torch runs as many threads
+    # as whole cores, so its sums add up as in the user's own run with that many
+    cpus: float = 1.0
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus))
 
     def apply(self, on_top_of_now: bool = False) -> None:
         """Set the rlimits of the calling process. The CPU limit backs up the parent's wall clock:

@@ -290,18 +290,18 @@ def worker_env(device: str = "cpu") -> dict:
 
 
 def request(code: str, device: str, limits: RunLimits, watched: bool = True,
-            passes: str | None = None) -> dict:
+            passes: str | None = None, seed: int | None = 0) -> dict:
     """What a worker is asked to run. ``watched``: a page draws the run as it comes, so the graph
     goes out before the first pass as well as at the end; a document reader (the CLI) needs only
     the final one. ``passes``: which passes of a loop to keep (gradtrace/passplan.py), checked
-    already."""
+    already. ``seed``: what torch, random and numpy are seeded with (None: unseeded)."""
     return {"code": code, "device": device, "limits": dataclasses.asdict(limits),
-            "watched": watched, "passes": passes}
+            "watched": watched, "passes": passes, "seed": seed}
 
 
 def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = None,
                 isolation: Isolation | None = None, passes: str | None = None,
-                events: list[dict] | None = None) -> dict:
+                events: list[dict] | None = None, seed: int | None = 0) -> dict:
     """Run ``code`` in a freshly spawned, sandboxed worker and return its trace document (and
     its events, into ``events`` when given). Run as root, the run has a cgroup of its own, as the
     server's runs have."""
@@ -313,7 +313,7 @@ def run_snippet(code: str, *, device: str = "cpu", limits: RunLimits | None = No
         run_uid = random_run_uid()
         worker = SpawnedWorker(device, isolation, run_uid,
                                cgroup=cgroups.for_spawned_run(run_cgroups, run_uid, limits))
-        worker.give(request(code, device, limits, watched=False, passes=passes))
+        worker.give(request(code, device, limits, watched=False, passes=passes, seed=seed))
         ending = follow(worker, limits, lambda batch, size: events.extend(batch))
     finally:
         cgroups.release(run_cgroups)

@@ -94,7 +94,14 @@ def run(request: dict, events) -> None:
 
     stream = EventStream(write)
     watch = _Watch(stream, limits.timeout)
-    capture(request["code"], device=device,
+    import torch
+
+    torch.set_num_threads(limits.threads)  # as many as the run's cores: sums as the user's add up
+    seed = request.get("seed", 0)
+    if type(seed) is not int:  # unseeded: fresh entropy, not the state a zygote forked with
+        seed = None
+        _seed_from_entropy()
+    capture(request["code"], device=device, seed=seed,
             output_limit=limits.output_chars, stream=stream, on_start=watch.attach,
             config=CaptureConfig(max_nodes=limits.max_nodes,
                                  graph_before_passes=request.get("watched") is not False,
@@ -110,6 +117,18 @@ def run(request: dict, events) -> None:
     stream.drain()
     events.close()
     shutil.rmtree(workdir, ignore_errors=True)  # sandboxed, /tmp goes with the run anyway
+
+
+def _seed_from_entropy() -> None:
+    import random
+
+    import torch
+
+    torch.seed()
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
 
 
 def _cuda_started() -> bool:

@@ -269,6 +269,8 @@ class Trace:
     stdout: str = ""
     skipped_steps: int = 0  # forward steps dropped with the passes a loop skipped
     modules: dict[str, str] = field(default_factory=dict)  # module path -> class name
+    seed: int | None = 0  # what torch, random and numpy were seeded with; None: left unseeded
+    threads: int = 1  # torch's threads: sums over many threads add up in another order
 
 
 def graph_json(nodes: list[Node], edges: list[Edge], modules: dict[str, str]) -> dict:
@@ -300,8 +302,9 @@ EVENT_TYPES = ("start", "forward", "cut", "pass", "backward", "progress", "graph
 # One constructor per event type. A value that is an object with ``to_json`` or a callable is
 # turned into JSON when the event is written (capture/stream.py), not when it is made.
 
-def start_event(device: str) -> dict:
-    return {"type": "start", "schema": SCHEMA, "device": device}
+def start_event(device: str, seed: int | None = 0, threads: int = 1) -> dict:
+    return {"type": "start", "schema": SCHEMA, "device": device, "seed": seed,
+            "threads": threads}
 
 
 class StepBatch(list):
@@ -404,6 +407,7 @@ def rebuild(events) -> dict:
         kind = event["type"]
         if kind == "start":
             doc["device"] = event["device"]
+            doc["seed"], doc["threads"] = event.get("seed"), event.get("threads", 1)
         elif kind == "forward":
             doc["steps"].extend(steps_from_wire(event["steps"]))
         elif kind == "cut":
@@ -433,6 +437,8 @@ def document(trace: Trace) -> dict:
     return {
         "schema": SCHEMA,
         "device": trace.device,
+        "seed": trace.seed,
+        "threads": trace.threads,
         "variables": [v.to_json() for v in trace.variables],
         "graph": graph_json(trace.nodes, trace.edges, trace.modules),
         "steps": [s.to_json() for s in trace.steps],

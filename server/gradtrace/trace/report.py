@@ -41,7 +41,7 @@ def _plural(n: int, noun: str) -> str:
 
 
 def render(doc: dict, filename: str) -> str:
-    lines = [f"gradtrace: {filename} ({doc.get('device', 'cpu')})"]
+    lines = [f"gradtrace: {filename} ({doc.get('device', 'cpu')}; {setup_text(doc)})"]
     error = doc.get("error")
     if error:  # first: a run that raised, or stopped early, says so before anything else
         where = f"line {error['line']}" if error.get("line") else "no line"
@@ -91,6 +91,15 @@ def render(doc: dict, filename: str) -> str:
         lines.append("stdout:")
         lines.extend("  " + line for line in doc["stdout"].rstrip("\n").splitlines()[:50])
     return "\n".join(map(_printable, lines)) + "\n"
+
+
+def setup_text(doc: dict) -> str:
+    """How the run was set up, where its numbers may differ from another run of the code: its
+    seed and its torch threads (a sum over more threads adds up in another order)."""
+    seed = doc.get("seed")
+    seeded = "unseeded" if seed is None else f"torch, random and numpy seeded with {seed}"
+    threads = doc.get("threads", 1)
+    return f"{seeded}; {threads} torch thread{'' if threads == 1 else 's'}"
 
 
 def _same_cause(diagnostics: list[dict]) -> list[list[dict]]:

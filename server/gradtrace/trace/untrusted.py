@@ -653,7 +653,8 @@ def _event_checks(relayed: bool) -> dict[str, Check]:
             raise _Refused("has modules that are not pairs of string indices")
 
     events = {
-        "start": _event(schema=STR, device=STR),
+        "start": _record({"type": STR, "schema": STR, "device": STR},
+                         {"seed": NAT_OR_NULL, "threads": NAT}).check,
         "forward": _event(steps=steps_wire),
         "cut": _event(step=STEP),
         "pass": _event(**{"pass": PASS}),

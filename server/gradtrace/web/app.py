@@ -59,6 +59,7 @@ DEFAULTS = {
                           // 2**20 // 4),
     "USE_BWRAP": True,
     "RUN_MEMORY_MB": RunLimits.run_memory_mb,  # all of a run's processes together (its cgroup)
+    "RUN_CPUS": RunLimits.cpus,  # cores a run may use, and torch threads it runs (serve --cpus)
     "EXAMPLES_DIR": str(ROOT / "examples"),
     "ROOM": None,  # a classroom's room id (serve --classroom): its presenter leads its viewers
     "VIEWER_URL": None,  # the classroom's viewer link, for the presenter's QR code
@@ -113,7 +114,8 @@ def create_app(config: dict | None = None) -> Flask:
             classroom.relay(client, batch)
 
     limits = RunLimits(timeout=float(app.config["TIMEOUT"]),
-                       run_memory_mb=int(app.config["RUN_MEMORY_MB"]))
+                       run_memory_mb=int(app.config["RUN_MEMORY_MB"]),
+                       cpus=float(app.config["RUN_CPUS"]))
     self_tests = {}
     run_cgroups = cgroups.for_runs(isolation.sandbox)  # every run's, zygote's or pool's
     cuda = _cuda(app.config, isolation, limits, devices, self_tests, run_cgroups)

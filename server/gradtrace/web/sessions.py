@@ -142,7 +142,7 @@ class Sessions:
         self.zygote = ZygoteClient(isolation, run_cgroups=self.cgroups.parents and {
             "version": self.cgroups.version, "parents": self.cgroups.parents,
             "directories": self.cgroups.directories(), "memory_mb": limits.run_memory_mb,
-            "processes": limits.processes, "cpus": cgroups.RUN_CPUS})
+            "processes": limits.processes, "cpus": limits.cpus})
         self.kept = KeptRuns()  # each client's latest run's large values, for `inspect`
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
