@@ -202,7 +202,8 @@ def test_run_streams_events_that_rebuild_what_the_cli_prints(client):
     assert types[0] == "start" and types[-1] == "done"
     assert types.index("graph") < types.index("pass") < types.index("backward")
     assert events[-1]["status"] == "ok"
-    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"], input=WXB,
+    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json",
+                          "--cpus", "1"], input=WXB,  # the server's runs have one core
                          capture_output=True, text=True, check=True)
     assert client.filled_in(events) == json.loads(cli.stdout)
     assert elapsed < 2.0  # warm zygote: tens of milliseconds; generous for a shared machine
@@ -236,7 +237,8 @@ def test_large_values_wait_on_the_server_until_the_page_inspects_them(server, cl
     saved = [entry for node in sent["graph"]["nodes"] for entry in node.get("saved") or ()]
     assert saved and all(set(entry) == {"name", "kept"} or type(entry["value"]) in (int, float)
                          for entry in saved)  # a saved number (alpha) travels whole
-    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json"],
+    cli = subprocess.run([sys.executable, "-m", "gradtrace", "trace", "-", "--json",
+                          "--cpus", "1"],  # the server's runs have one core
                          input=BIG_VALUES, capture_output=True, text=True, check=True)
     full = json.loads(cli.stdout)
     weight_full = next(v for v in full["variables"] if v["name"] == "net.weight")

@@ -624,7 +624,7 @@ def test_problems_give_the_fix_mark_the_cause_and_fold_the_notes(page):
     text = warning.inner_text()
     assert text.startswith("line 4: x: [detached]") and "Fix: Use the tensor itself" in text
     notes = page.locator("[data-testid=problems] details")
-    assert notes.locator("summary").inner_text() == "1 note"  # y is not a leaf
+    assert notes.locator("summary").inner_text() == "expected: nothing to fix"  # y: no leaf
     assert not notes.get_attribute("open")
     warning.click()
     assert page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getCursor().line") == 3
