@@ -348,6 +348,7 @@ def test_error_run_sends_error_before_done(client):
     ({"code": "x = 1", "device": ["cuda"]}, "device must be a string"),
     ({"code": "x = 1", "passes": "first10,<b>"}, "cannot read '<b>' in --passes"),
     ({"code": "x = 1", "passes": ["last5"]}, "--passes must be a string"),
+    ({"code": "x = 1", "seeded": "no"}, "seeded must be true or false"),
 ])
 def test_bad_input_is_rejected_with_a_reason(client, payload, reason):
     client.events = []
@@ -357,6 +358,18 @@ def test_bad_input_is_rejected_with_a_reason(client, payload, reason):
         time.sleep(0.01)
     assert client.events[0]["type"] == "rejected" and reason in client.events[0]["message"]
     assert client.run("x = 1\n")[-1]["status"] == "ok"  # and the server carries on
+
+
+def test_a_run_is_seeded_unless_the_page_asks_for_none(client):
+    """Issue 29: a page's runs are seeded with 0 and say so; `seeded: false` leaves each run
+    to chance, though every worker is forked from the same zygote."""
+    probe = "import random\nimport torch\nprint(torch.rand(1).item(), random.random())\n"
+    seeded = [rebuild(client.run(probe)) for _ in range(2)]
+    assert seeded[0]["stdout"] == seeded[1]["stdout"]
+    assert (seeded[0]["seed"], seeded[0]["threads"]) == (0, 1)  # one core a run, by default
+    free = [rebuild(client.run(probe, seeded=False)) for _ in range(2)]
+    assert free[0]["seed"] is None and free[0]["stdout"] != free[1]["stdout"]
+    assert seeded[0]["stdout"] not in (free[0]["stdout"], free[1]["stdout"])
 
 
 def test_one_run_at_a_time_and_stop(client):

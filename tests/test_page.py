@@ -151,6 +151,19 @@ def test_problems_lead_with_warnings_and_group_what_is_expected(page):
     page.screenshot(path=str(ARTIFACTS / "page-problems.png"))
 
 
+def test_a_run_says_how_it_was_seeded_and_can_be_left_to_chance(page):
+    probe = "import torch\nprint(torch.rand(1).item())\n"
+    run_code(page, probe)
+    setup = page.inner_text("[data-testid=run-setup]")
+    assert setup == "torch, random and numpy seeded with 0; 1 torch thread"
+    seeded = page.inner_text("[data-testid=output]")
+    page.uncheck("[data-testid=seeded]")
+    run_code(page, probe)
+    assert page.inner_text("[data-testid=run-setup]") == "unseeded; 1 torch thread"
+    assert page.inner_text("[data-testid=output]") != seeded
+    page.screenshot(path=str(ARTIFACTS / "page-unseeded.png"))
+
+
 def test_every_example_runs_on_screen(page):
     names = page.eval_on_selector("[data-testid=examples]",
                                   "s => [...s.options].slice(1).map(o => o.text.split(' ')[0])")

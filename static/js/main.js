@@ -54,7 +54,7 @@ for (const id of ["editor", "run", "stop", "status", "examples", "device", "play
                   "export-menu", "export-whole", "export-png", "export-svg", "export-json",
                   "export-html", "follow", "room-info", "allow-runs", "room-qr", "progress",
                   "keep-passes", "open-trace", "open-trace-file", "source-file", "share-run",
-                  "run-setup"]) {
+                  "run-setup", "seeded"]) {
   ui[id] = $(id);
 }
 
@@ -210,7 +210,8 @@ wireConnection(app, socket);
 wireChoices(app, offline ? Promise.resolve([]) : fetch("/api/examples").then((r) => r.json()));
 // Which passes of a loop to keep in full, kept for the tab; sent only when not the default.
 const keepPassesField = wirePasses(ui["keep-passes"], sessionStore);
-const runRequest = () => runPayload(editor.getValue(), ui.device.value, ui["keep-passes"].value);
+const runRequest = () => runPayload(editor.getValue(), ui.device.value, ui["keep-passes"].value,
+                                    ui.seeded.checked);
 
 function run() {
   showRecordedCode(app); // the code that runs is the recorded code, not a file it called
@@ -356,8 +357,8 @@ function showSaved({ document: doc, prints, code }, status) {
 // A standalone file's run: the controls that need a server are off.
 function replaySaved(saved) {
   showSaved(saved, "a saved run, replayed with no server");
-  for (const id of ["run", "stop", "device", "keep-passes", "examples", "share", "export",
-                    "open-trace"]) {
+  for (const id of ["run", "stop", "device", "keep-passes", "seeded", "examples", "share",
+                    "export", "open-trace"]) {
     ui[id].disabled = true;
   }
 }

@@ -40,9 +40,10 @@ export function passesToSend(text) {
 }
 
 // A run's payload, with `passes` only when the user chose other passes than the default.
-export function runPayload(code, device, passesText) {
+export function runPayload(code, device, passesText, seeded = true) {
   const passes = passesToSend(passesText);
-  return passes === null ? { code, device } : { code, device, passes };
+  return { code, device, ...(passes === null ? {} : { passes }),
+           ...(seeded ? {} : { seeded: false }) }; // (the server seeds unless told not to)
 }
 
 // The field's text kept by an earlier load of this tab ("" when none).

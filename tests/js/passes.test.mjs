@@ -63,3 +63,10 @@ test("every preset is a spec the page would send as written", () => {
   }
   assert.deepEqual(new Set(PASS_PRESETS.map(([spec]) => spec)).size, PASS_PRESETS.length);
 });
+
+test("a run left unseeded says so; a seeded one sends nothing more", () => {
+  assert.deepEqual(runPayload("x = 1", "cpu", "", false),
+                   { code: "x = 1", device: "cpu", seeded: false });
+  assert.deepEqual(runPayload("x = 1", "cpu", "first2", true),
+                   { code: "x = 1", device: "cpu", passes: "first2" });
+});

@@ -1,8 +1,8 @@
 """Socket.IO handlers: check what arrives, then hand it to Sessions. Kept thin on purpose.
 
-Client to server: `run` {code, device?, passes?}, `stop`, `inspect` {summary}, {variable} or
-{node}, and `layout` {collapsed, nodes?} (each answered in its acknowledgement). Server to
-client: `trace`, a batch (JSON list) of events (docs/protocol.md lists them), and
+Client to server: `run` {code, device?, passes?, seeded?}, `stop`, `inspect` {summary},
+{variable} or {node}, and `layout` {collapsed, nodes?} (each answered in its acknowledgement).
+Server to client: `trace`, a batch (JSON list) of events (docs/protocol.md lists them), and
 `capabilities`, the devices.
 
 In a classroom (classroom.py) a connection names the room: with the token it is the presenter,
@@ -139,7 +139,8 @@ def register(socketio: SocketIO, sessions, devices, token: str, classroom=None) 
         if leading:
             classroom.run_started(request.sid)
         problem = sessions.start(request.sid, payload["code"], device,
-                                 owner=request.remote_addr or "", passes=payload.get("passes"))
+                                 owner=request.remote_addr or "", passes=payload.get("passes"),
+                                 seeded=payload.get("seeded", True))
         if problem:
             reject(problem)
             if leading:
@@ -258,4 +259,6 @@ def _check_run(payload, devices) -> str | None:
             parse_passes(payload["passes"])
         except PassSpecError as exc:
             return str(exc)
+    if not isinstance(payload.get("seeded", True), bool):
+        return "seeded must be true or false"
     return None

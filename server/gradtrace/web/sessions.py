@@ -40,6 +40,7 @@ class Run:
     device: str
     owner: str = ""  # whose turn it uses in the queue: the client's address
     passes: str | None = None  # which passes of a loop to keep (passplan.py), checked
+    seeded: bool = True  # torch, random and numpy seeded with 0 first; else left to chance
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     gone: bool = False  # its client disconnected: nothing of it is kept
@@ -148,7 +149,7 @@ class Sessions:
         self._lock = threading.Lock()
 
     def start(self, client: str, code: str, device: str, owner: str = "",
-              passes: str | None = None) -> str | None:
+              passes: str | None = None, seeded: bool = True) -> str | None:
         """Start a run; a reason it cannot start instead, when it cannot."""
         cgroups.sweep(self.cgroups)  # the cgroups of runs that have ended
         held = self.kept.total_bytes(besides=client)  # (its own last run goes when this starts)
@@ -159,7 +160,7 @@ class Sessions:
         with self._lock:
             if client in self._runs:
                 return "a run is already going: stop it first"
-            run = self._runs[client] = Run(client, code, device, owner, passes)
+            run = self._runs[client] = Run(client, code, device, owner, passes, seeded)
         threading.Thread(target=self._execute, args=(run,), name=f"run-{client}",
                          daemon=True).start()
         return None
@@ -223,7 +224,8 @@ class Sessions:
 
         pooled = self.pooled.get(run.device)
         limits = pooled.limits if pooled else self.limits
-        job = request(run.code, run.device, limits, passes=run.passes)
+        job = request(run.code, run.device, limits, passes=run.passes,
+                      seed=0 if run.seeded else None)
         try:
             try:  # the zygote never starts CUDA: a CUDA run without a pool is refused before
                 worker = (pooled.start(job, run.stop.is_set) if pooled
