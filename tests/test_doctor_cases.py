@@ -267,6 +267,18 @@ def test_zero_grad_at_a_step_s_end_is_said_once_as_information():
         in report and "warnings:" not in report
 
 
+def test_the_report_groups_a_cut_said_of_one_letter_names_as_whole_words():
+    from gradtrace.trace.report import render
+
+    report = render(trace_doc(CASES["torch.tensor of tensors"].code), "t.py")
+    assert "  line 4  a, b: [detached] No backward pass reached each of them: the path " in report
+    assert "use torch.stack or torch.cat" in report  # what it copied is gone: not tried
+    report = render(trace_doc("import torch\na = torch.tensor(2.0, requires_grad=True)\n"
+                              "b = torch.tensor(3.0, requires_grad=True)\nc = a * b\nd = a + b\n"
+                              "v = torch.tensor([c, d])\nv.sum().backward()\n"), "t.py")
+    assert "gradtrace tried it on copies" in report  # torch.stack([c, d]), tried on copies
+
+
 def test_a_requires_grad_false_that_changed_nothing_is_no_cause():
     doc = trace_doc("import torch\nx = torch.randn(3)\nx.requires_grad_(False)\n"
                     "w = torch.randn(3, requires_grad=True)\n(w * x).sum().backward()\n")

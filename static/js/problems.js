@@ -20,7 +20,7 @@ export function problemItems(doc) {
     const d = group[0];
     const variable = doc.variables.find((v) => v.name === d.variable);
     const names = group.map((x) => x.variable).join(", ");
-    const told = (text) => (group.length > 1 ? text.split(d.variable).join("each of them") : text);
+    const told = (text) => (group.length > 1 ? named(text, d.variable, "each of them") : text);
     const item = { line: d.line, causeLine: d.line, text: `${names}: [${d.code}] ${told(d.message)}`,
                    fix: told(d.fix || ""), node: variable ? variable.node : null,
                    variable: d.variable };
@@ -34,12 +34,18 @@ export function problemItems(doc) {
 function sameCause(diagnostics) {
   const groups = new Map();
   for (const d of diagnostics) {
-    const said = (text) => (text || "").split(d.variable).join("\u0000");
+    const said = (text) => named(text, d.variable, "\u0000");
     const key = JSON.stringify([d.severity, d.code, d.line, said(d.message), said(d.fix)]);
     if (!groups.has(key)) { groups.set(key, []); }
     groups.get(key).push(d);
   }
   return [...groups.values()];
+}
+
+// `text` with the variable `name` (a whole name: not the `a` inside `path`) said as `instead`.
+function named(text, name, instead) {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return (text || "").replace(new RegExp(`(?<![\\w.])${escaped}(?!\\w)`, "g"), () => instead);
 }
 
 // What each code of an expected state says, once for all the variables that share it (the CLI's

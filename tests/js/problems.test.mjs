@@ -60,3 +60,15 @@ test("diagnoses that say the same of several variables are one item naming them 
      "m.weight"],
   ]);
 });
+
+test("a one-letter name is grouped and said as a whole word, not as a letter inside others", () => {
+  const cut = (name) => ({ variable: name, code: "detached", line: 6, severity: "warning",
+                           message: `No backward pass reached ${name}: the path is cut`,
+                           fix: `use ${name} itself` });
+  const { warnings } = problemItems({ error: null, variables: [],
+                                      diagnostics: [cut("a"), cut("b")] });
+  assert.deepEqual(warnings.map((w) => [w.text, w.fix]), [
+    ["a, b: [detached] No backward pass reached each of them: the path is cut",
+     "use each of them itself"],
+  ]);
+});

@@ -29,6 +29,7 @@ class Cause(NamedTuple):
     op_line: int | None = None  # no_grad: the op's own line, when ``line`` is its block's
     block: str = "torch.no_grad()"  # no_grad: what turned gradients off
     listed: bool = False  # detached by torch.tensor([a, b]): copies of tensors in a list
+    stacks: bool | None = None  # listed: torch.stack of them, tried, made the same tensor
 
 
 class Cuts:
@@ -138,7 +139,8 @@ class Cuts:
             if detail.get("cut") in DETACHING:
                 return Cause("detached", step.line, detail["cut"])
             if detail.get("cut") == "tensor" and step.inputs:  # torch.tensor([a, b])
-                return Cause("detached", step.line, step.op, listed=True)
+                return Cause("detached", step.line, step.op, listed=True,
+                             stacks=self._stacks(step))
             if leaving and detail.get("cut") != "tensor":
                 return Cause("left_graph", step.line, detail.get("cut") or step.op)
             origin = detail.get("from_cut")
@@ -158,6 +160,21 @@ class Cuts:
                 self._requires_grad(tid) for tid in step.inputs):
             return Cause("no_grad", step.line, step.op)
         return None
+
+    def _stacks(self, step) -> bool | None:
+        """Whether torch.stack of what ``torch.tensor([a, b])`` copied builds a tensor of the
+        same shape that keeps their history: the fix, tried on copies (None: they are gone)."""
+        import torch
+
+        inputs = [self._alive.get(tid) for tid in step.inputs]
+        made = self._alive.get(step.outputs[0]) if step.outputs else None
+        if made is None or any(t is None for t in inputs):
+            return None
+        try:
+            stacked = torch.stack([t.detach().requires_grad_() for t in inputs])
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        return stacked.requires_grad and stacked.shape == made.shape
 
     def _requires_grad(self, tid: int) -> bool:
         t = self._alive.get(tid)

@@ -226,6 +226,19 @@ def diagnose(variables, session, error: ErrorInfo | None = None) -> list[Diagnos
 
 _FLOATING = re.compile(r"(float|complex|bfloat)")
 
+
+def _can_require_grad(tensor, dtype: str) -> bool:
+    """Whether "create it with requires_grad=True" would work: tried on an empty tensor of its
+    dtype and device (torch refuses integer and bool tensors); from the dtype's name when the
+    tensor is gone."""
+    if tensor is None:
+        return bool(_FLOATING.match(dtype))
+    try:
+        torch.empty(0, dtype=tensor.dtype, device=tensor.device).requires_grad_()
+    except RuntimeError:
+        return False
+    return True
+
 # Errors that end a run before its end: what the variables hold then is not what the code meant
 STOPPED = frozenset({"timeout", "memory_limit", "output_limit"})
 
@@ -273,7 +286,7 @@ def _diagnose_one(var, session, tensor, cuts: Cuts) -> Diagnostic:
                               f"Remove the change on line {off.line}, or call "
                               f"{name}.requires_grad_() again before using it, if you want its "
                               "gradient.")
-        if not _FLOATING.match(var.dtype):
+        if not _can_require_grad(tensor, var.dtype):
             return Diagnostic(name, "requires_grad_false", var.line, "info",
                               f"{name} is {var.dtype}: only floating point and complex tensors "
                               "can require grad, so it has no gradient.",
@@ -390,6 +403,9 @@ def _cutter(cause: Cause) -> str:
 
 def _clone(cause: Cause) -> str:
     """For a torch.tensor() copy, the call that copies and keeps the history."""
+    if cause.listed and cause.stacks:
+        return (" (torch.stack of the same tensors builds the same tensor and keeps their "
+                "gradients: gradtrace tried it on copies)")
     if cause.listed:
         return (" (to make one tensor of several and keep their gradients, use torch.stack or "
                 "torch.cat instead of torch.tensor)")

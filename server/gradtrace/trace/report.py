@@ -107,15 +107,21 @@ def _same_cause(diagnostics: list[dict]) -> list[list[dict]]:
     argmax), grouped in order: the page's problems.js groups them alike."""
     groups: dict[tuple, list[dict]] = {}
     for d in diagnostics:
-        said = (lambda text, name=d["variable"]: (text or "").replace(name, "\0"))  # noqa: E731
-        key = (d["severity"], d["code"], d["line"], said(d["message"]), said(d["fix"]))
+        key = (d["severity"], d["code"], d["line"], _named(d["message"], d["variable"], "\0"),
+               _named(d["fix"], d["variable"], "\0"))
         groups.setdefault(key, []).append(d)
     return list(groups.values())
 
 
 def _told(text: str, group: list[dict]) -> str:
     """A group's first message, said of each of them."""
-    return text.replace(group[0]["variable"], "each of them") if len(group) > 1 else text
+    return _named(text, group[0]["variable"], "each of them") if len(group) > 1 else text
+
+
+def _named(text: str, name: str, instead: str) -> str:
+    """``text`` with the variable ``name`` (a whole name: not the `a` inside `path`) said as
+    ``instead``."""
+    return re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w)", lambda _: instead, text or "")
 
 
 # What each code of an expected state says, once for all the variables that share it (the page's
