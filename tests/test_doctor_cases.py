@@ -148,6 +148,28 @@ CASES = {
         "    y = t @ a\n    x_out = t @ (x + y)\n"
         "    loss = torch.nn.functional.mse_loss(x_out, x)\n    loss.backward()\n",
         ["t", "a"], says="made once, before the loop"),
+    "retain_graph, then the optimizer's step": Case(
+        "The same question (discuss 24554) asks whether retain_graph=True is the fix. With an "
+        "optimizer it is not: its step changes t in place, which the graph of y saved.",
+        "import torch\n"
+        "t = torch.randn(3, 3, requires_grad=True)\n"
+        "a = torch.randn(3, requires_grad=True)\n"
+        "x = torch.randn(3)\n"
+        "opt = torch.optim.SGD([t, a], lr=0.01)\n"
+        "y = t @ a\n"  # 6
+        "for step in range(3):\n"
+        "    x_out = t @ (x + y)\n"
+        "    loss = torch.nn.functional.mse_loss(x_out, x)\n"
+        "    opt.zero_grad()\n"
+        "    loss.backward(retain_graph=True)\n"  # 11
+        "    opt.step()\n",  # 12: the in-place change
+        {}, ("inplace_modified", 6),
+        "import torch\nt = torch.randn(3, 3, requires_grad=True)\n"
+        "a = torch.randn(3, requires_grad=True)\nx = torch.randn(3)\n"
+        "opt = torch.optim.SGD([t, a], lr=0.01)\nfor step in range(3):\n    y = t @ a\n"
+        "    x_out = t @ (x + y)\n    loss = torch.nn.functional.mse_loss(x_out, x)\n"
+        "    opt.zero_grad()\n    loss.backward()\n    opt.step()\n",
+        ["t", "a"], says="changed in place since on line 12"),
     "a hidden state carried across iterations": Case(
         "https://discuss.pytorch.org/t/which-is-freed-which-is-not/8636, in the form an RNN "
         "takes: each iteration's state is made from the last one's, so each backward goes back "

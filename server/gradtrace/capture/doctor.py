@@ -114,7 +114,8 @@ def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] 
     """Set ``error.cause_line``: where the cause of the exception is, from the recording.
     - graph_freed: the earlier backward that freed the graph (in a loop, where that is the
       same line, the line that made the tensor carrying the graph from pass to pass);
-    - inplace_modified: the in-place op that changed a tensor a node had saved;
+    - inplace_modified: the in-place op that changed a tensor a node had saved (in a loop that
+      keeps its graph, the line that made the tensor carrying it);
     - no_grad_fn: the cut that left the tensor backward was called on with no graph, or where
       what it was made from began (a tensor created without requires_grad=True);
     - nonscalar_backward: where the tensor backward was called on was made;
@@ -134,8 +135,7 @@ def trace_error(error: ErrorInfo | None, session, diagnostics: list[Diagnostic] 
     if error.code == "graph_freed":
         _trace_freed(error, session)
     elif error.code == "inplace_modified":
-        cuts = Cuts(session)
-        error.cause_line = cuts.clobbered(_saved_by(error.message), session.graph)
+        _trace_clobbered(error, session)
     elif error.code in ("no_grad_fn", "nonscalar_backward") and session.failed_roots:
         cuts = Cuts(session)
         root = session.failed_roots[0]
@@ -163,14 +163,53 @@ def _cut_said(cause: Cause) -> str:
 def _trace_freed(error: ErrorInfo, session) -> None:
     """A backward went through a graph an earlier one freed. The cause is that backward's line;
     but in a loop that is the error's own line, and what matters is the tensor that carries the
-    graph from pass to pass: the node nearest the loss that the earlier pass already ran."""
+    graph from pass to pass (_carried)."""
     done = [p for p in session.passes if p.error is None and not p.retain_graph]
-    failed = next((p for p in reversed(session.passes) if p.error is not None), None)
     if not done:
         return
     error.cause_line = done[-1].line
-    if failed is None or failed.line != done[-1].line:
-        return  # two backward calls on two lines: retain_graph on the first is the fix
+    carried = _carried(session, done)
+    if carried is not None:
+        node, failed, again = carried
+        error.cause_line = node.line
+        error.message += (
+            f" (in the loop, the backward on line {failed.line} goes back through the graph of "
+            f"line {node.line}, which an earlier backward freed: " + (
+                "each iteration there builds on the last one's result. Detach it at the start "
+                "of each iteration (h = h.detach()), or keep every graph with retain_graph=True "
+                "if the gradient should flow through them all)" if again else
+                "it was made once, before the loop. Make that tensor inside the loop, or "
+                ".detach() it if no gradient should flow back through it)"))
+
+
+def _trace_clobbered(error: ErrorInfo, session) -> None:
+    """An in-place op changed a tensor a node had saved: its line is the cause. In a loop whose
+    graph is kept from pass to pass (retain_graph=True, with an optimizer's step in between),
+    what matters is the tensor that carries that graph (_carried)."""
+    error.cause_line = Cuts(session).clobbered(_saved_by(error.message), session.graph)
+    carried = _carried(session, [p for p in session.passes if p.error is None])
+    if carried is not None:
+        node, failed, again = carried
+        changed = f" on line {error.cause_line}" if error.cause_line else ""
+        made = "by the previous iteration" if again else "once, before the loop"
+        error.cause_line = node.line
+        error.message += (
+            f" (in the loop, the backward on line {failed.line} goes back through the graph of "
+            f"line {node.line}, made {made}, whose saved tensors were changed in place "
+            f"since{changed}. " + (
+                "Detach it at the start of each iteration (h = h.detach()))" if again else
+                "Make that tensor inside the loop, or .detach() it if no gradient should flow "
+                "back through it)"))
+
+
+def _carried(session, done: list):
+    """(node, failed pass, made again each iteration) when the pass that raised is a loop's:
+    on the line of an earlier pass in ``done``, and going back into a graph that pass already
+    ran. The node is the nearest such one to the loss that is not a leaf: the tensor carrying
+    the graph from pass to pass. None otherwise."""
+    failed = next((p for p in reversed(session.passes) if p.error is not None), None)
+    if failed is None or not done or failed.line != done[-1].line:
+        return None  # two backward calls on two lines: the earlier call's line is the cause
     ran = {s.node for p in done for s in p.steps if s.kind == "node"}
     producers: dict[int, list[int]] = {}
     for edge in session.graph.edges:
@@ -182,22 +221,14 @@ def _trace_freed(error: ErrorInfo, session) -> None:
         if node is None:
             continue
         if node.id in ran and node.kind != "leaf" and node.line is not None:
-            error.cause_line = node.line
             again = any(s.line == node.line and s.index > done[0].after_step
                         for s in session.steps)
-            error.message += (
-                f" (in the loop, the backward on line {failed.line} goes back through the graph "
-                f"of line {node.line}, which an earlier backward freed: "
-                + ("each iteration there builds on the last one's result. Detach it at the start "
-                   "of each iteration (h = h.detach()), or keep every graph with "
-                   "retain_graph=True if the gradient should flow through them all)" if again
-                   else "it was made once, before the loop. Make that tensor inside the loop, "
-                   "or .detach() it if no gradient should flow back through it)"))
-            return
+            return node, failed, again
         for src in producers.get(node.id, ()):
             if src not in seen:
                 seen.add(src)
                 queue.append(src)
+    return None
 
 
 def _saved_by(message: str) -> str | None:

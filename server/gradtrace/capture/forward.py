@@ -16,6 +16,8 @@ DLPack), the session flushes what it holds.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -137,7 +139,7 @@ class ForwardRecorder(TorchFunctionMode):
             return func(*args, **kwargs)
         if category == "read":  # .grad: a None read is the user's question (the doctor's)
             result = func(*args, **kwargs)
-            if result is None and args:
+            if result is None and args and not _clearing():
                 session.read_none_grad(args[0])
             return result
         line, span = session.source.locate(1)
@@ -187,6 +189,19 @@ class ForwardRecorder(TorchFunctionMode):
 _WRITES = frozenset({"data.__set__", "setitem"}) | _ALIASING
 _NO_KWARGS: dict = {}
 _GRAD_SWITCHES = frozenset({"requires_grad_", "requires_grad"})
+
+
+def _clearing() -> bool:
+    """Whether the caller is a zero_grad (an optimizer's or a module's): it reads every .grad
+    to clear it, and finding one None there is no question of the user's."""
+    frame = sys._getframe(2)
+    for _ in range(6):  # zero_grad, under a decorator or two
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "zero_grad":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _written_by(args, kwargs) -> list:
