@@ -344,3 +344,33 @@ def test_a_run_uses_as_many_torch_threads_as_its_cores(tmp_path):
         assert doc["threads"] == threads and doc["stdout"].split()[0] == str(threads)
     result = gradtrace("trace", "--cpus", "0", str(path))
     assert result.returncode == 2 and "--cpus takes a number of cores from 1" in result.stderr
+
+
+def test_the_report_of_a_loop_summarises_its_losses_and_joins_its_like_passes(tmp_path):
+    """Issue 30: a 300-pass loop whose loss falls four decades is a summary line, a sparkline on
+    a log scale, its first pass with the engine's order, and one line for the passes like it."""
+    path = tmp_path / "loop.py"
+    path.write_text("import torch\nw = torch.tensor(100.0, requires_grad=True)\n"
+                    "opt = torch.optim.SGD([w], lr=0.05)\nfor i in range(300):\n"
+                    "    loss = w ** 2\n    opt.zero_grad()\n    loss.backward()\n    opt.step()\n")
+    out = gradtrace("trace", str(path)).stdout
+    assert "  loss over 300 passes: first 10000. (pass 0), last " in out
+    spark = next(line for line in out.splitlines() if line.endswith("(log scale)"))
+    assert spark.strip()[0] == "█" and spark.strip()[47] == "▁"  # 48 steps, high to low
+    assert "  passes 1-9, 15, 31, 63, 127, 255, 290-299: the same, line for line" in out
+    assert out.count("    order: ") == 1
+
+
+def test_a_long_engine_order_is_whole_and_folded_by_module(tmp_path):
+    path = tmp_path / "gan.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n"
+        "netG = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), "
+        "nn.Linear(16, 4), nn.Tanh())\n"
+        "netD = nn.Sequential(nn.Linear(4, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), "
+        "nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Sigmoid())\n"
+        "bce = nn.BCELoss()\nfake = netG(torch.randn(32, 8))\n"
+        "lossG = bce(netD(fake), torch.ones(32, 1))\nlossG.backward()\n")
+    out = gradtrace("trace", str(path)).stdout
+    order = next(line for line in out.splitlines() if line.startswith("    order: "))
+    assert order.endswith("-> [netD: 15 nodes] -> [netG: 15 nodes]") and "..." not in order

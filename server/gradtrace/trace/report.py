@@ -4,6 +4,7 @@ diagnosis: warnings, then notes, then the expected states, one line a kind."""
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -59,15 +60,9 @@ def render(doc: dict, filename: str) -> str:
         kept = ", ".join(f"{_ranges(indices)} ({reason})" for reason, indices in why.items())
         lines.append(f"  kept the full record of passes {kept}; "
                      f"{log['skipped']} passes in between keep only their loss")
-    names = {n["id"]: f"{n['name']}({n['label']})" if n["kind"] == "leaf" else n["name"]
-             for n in graph["nodes"]}
-    for p in passes:
-        order = [names.get(s["node"], "?") for s in p["steps"] if s["kind"] == "node"]
-        loss = f"  loss {_num(p['loss'])}" if p.get("loss") is not None else ""
-        raised = f"  raised {p['error'].split(':', 1)[0]}" if p.get("error") else ""
-        lines.append(f"  pass {p['index']}: line {p['line']}  {p['span']}{loss}{raised}")
-        lines.append("    order: " + (" -> ".join(order[:12]) + (" ..." if len(order) > 12
-                                                                    else "") or "(none ran)"))
+    if len({p["line"] for p in passes}) == 1:  # a loop's one backward: its losses are a curve
+        lines.extend(_loss_summary(log))
+    lines.extend(_pass_lines(passes, graph))
     lines.append("variables:")
     width = max((len(v["name"]) for v in doc["variables"]), default=4)
     for v in doc["variables"]:
@@ -91,6 +86,97 @@ def render(doc: dict, filename: str) -> str:
         lines.append("stdout:")
         lines.extend("  " + line for line in doc["stdout"].rstrip("\n").splitlines()[:50])
     return "\n".join(map(_printable, lines)) + "\n"
+
+
+def _pass_lines(passes: list[dict], graph: dict) -> list[str]:
+    """Each kept pass and the engine's order, whole. A pass that ran what the one before it ran,
+    on the same line, joins it ("passes 1-9, 15: the same"), so a loop is a few lines."""
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    found: list[str] = []
+    same: list[int] = []
+    last = None
+    for p in passes:
+        order = [s["node"] for s in p["steps"] if s["kind"] == "node"]
+        ran = [(nodes.get(i) or {}).get("name") for i in order]  # each iteration's own nodes
+        if last is not None and not p.get("error") and (p["line"], ran) == last:
+            same.append(p["index"])
+            continue
+        if same:
+            found.append(f"  passes {_ranges(same)}: the same, line for line")
+            same = []
+        loss = f"  loss {_num(p['loss'])}" if p.get("loss") is not None else ""
+        raised = f"  raised {p['error'].split(':', 1)[0]}" if p.get("error") else ""
+        found.append(f"  pass {p['index']}: line {p['line']}  {p['span']}{loss}{raised}")
+        found.append("    order: " + (_order_text(order, nodes) or "(none ran)"))
+        last = (p["line"], ran)
+    if same:
+        found.append(f"  passes {_ranges(same)}: the same, line for line")
+    return found
+
+
+FOLDED_ORDER = 24  # an engine order longer than this folds each module's run of nodes
+
+
+def _order_text(order: list[int], nodes: dict[int, dict]) -> str:
+    """The engine's order, whole: past FOLDED_ORDER nodes, three or more in a row inside one
+    top-level module call are one entry, `[netD#2: 9 nodes]`."""
+    def module(node_id: int) -> str | None:
+        path = (nodes.get(node_id) or {}).get("module")
+        return path.split(".")[0] if path else None
+
+    def name(node_id: int) -> str:
+        n = nodes.get(node_id)
+        if n is None:
+            return "?"
+        return f"{n['name']}({n['label']})" if n["kind"] == "leaf" else n["name"]
+
+    if len(order) <= FOLDED_ORDER:
+        return " -> ".join(name(i) for i in order)
+    parts: list[str] = []
+    k = 0
+    while k < len(order):
+        held = module(order[k])
+        run = k
+        while run < len(order) and held and (module(order[run]) == held or (
+                (nodes.get(order[run]) or {}).get("kind") == "leaf"  # a shared weight's
+                and module(order[run]) is None)):  # leaf is drawn at the top: it joins the run
+            run += 1
+        if run - k >= 3:
+            parts.append(f"[{held}: {run - k} nodes]")
+            k = run
+        else:
+            parts.append(name(order[k]))
+            k += 1
+    return " -> ".join(parts)
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 48
+
+
+def _loss_summary(log: dict) -> list[str]:
+    """A loop's losses in two lines: the first, the last and the lowest (with their passes), and
+    a sparkline of them all (log scale when they span more than two decades)."""
+    losses = [(i, v) for i, v in enumerate(log.get("losses") or [])
+              if isinstance(v, int | float) and not isinstance(v, bool)]
+    if log["total"] < 3 or len(losses) < 3:
+        return []
+    lowest = min(losses, key=lambda item: item[1])
+    found = [f"  loss over {log['total']:,} passes: first {_num(losses[0][1])} (pass "
+             f"{losses[0][0]}), last {_num(losses[-1][1])} (pass {losses[-1][0]}), lowest "
+             f"{_num(lowest[1])} (pass {lowest[0]})"]
+    values = [v for _, v in losses]
+    log_scale = min(values) > 0 and max(values) / min(values) > 100
+    scaled = [math.log10(v) for v in values] if log_scale else values
+    buckets = [scaled[len(scaled) * b // SPARK_WIDTH: max(len(scaled) * (b + 1) // SPARK_WIDTH,
+                                                          len(scaled) * b // SPARK_WIDTH + 1)]
+               for b in range(min(SPARK_WIDTH, len(scaled)))]
+    means = [sum(b) / len(b) for b in buckets]
+    lo, hi = min(means), max(means)
+    spark = "".join(SPARK[0 if hi == lo else round((m - lo) / (hi - lo) * (len(SPARK) - 1))]
+                    for m in means)
+    found.append(f"    {spark}{'  (log scale)' if log_scale else ''}")
+    return found
 
 
 def setup_text(doc: dict) -> str:
