@@ -110,6 +110,21 @@ def test_presenter_mode_makes_the_graphs_text_half_as_large_again(page):
     }""")
     low = [r for r in ratios if r[2] < 4.5]
     assert not low, low
+    controls = page.evaluate("""() => {  // every control on screen takes the theme (issue 30)
+      const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+          v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+      const page = lum(getComputedStyle(document.body).backgroundColor);
+      return [...document.querySelectorAll("input, select, button")]
+        .filter((e) => e.offsetParent && !e.disabled && !["checkbox", "range", "file"]
+          .includes(e.type))
+        .map((e) => { const s = getComputedStyle(e);
+          const [x, y] = [lum(s.color), lum(s.backgroundColor)].sort((p, q) => q - p);
+          return [e.dataset.testid || e.textContent.trim(), (x + 0.05) / (y + 0.05),
+                  lum(s.backgroundColor) - page]; });
+    }""")
+    assert len(controls) > 10 and not [c for c in controls if c[1] < 4.5], controls
+    assert not [c for c in controls if c[2] > 0.5], controls  # none left white on the dark page
     page.screenshot(path=str(ARTIFACTS / "page-present-dark.png"))
 
 
