@@ -113,6 +113,17 @@ def test_the_servers_own_events_are_refused(kind):
         f'event 0: type "{kind}" is sent by the server, never by a worker'
 
 
+@pytest.mark.parametrize("setup, refused", [
+    ({"seed": "0; rm -rf /"}, "must be a non-negative integer or null, not str"),
+    ({"threads": -3}, "must be a non-negative integer, not -3"),
+    ({"threads": True}, "must be a non-negative integer"),
+])
+def test_a_forged_run_setup_is_refused(setup, refused):
+    start = {"type": "start", "schema": "gradtrace/1", "device": "cpu", "seed": 0, "threads": 1}
+    assert check_batch([start]) is None
+    assert refused in check_batch([{**start, **setup}])
+
+
 def test_unknown_and_missing_types_are_refused():
     assert check_batch([{"type": "<script>alert(1)</script>"}]) == \
         "event 0: has an unknown type, '<script>alert(1)</script>'"

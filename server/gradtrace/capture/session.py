@@ -280,8 +280,7 @@ class Session:
             values = [self.summaries.of(written.get(i, t), hold=True)
                       for i, t in enumerate(outputs)]
         if (detail is None and kind == "op" and grad_mode == "grad" and op not in COPYING
-                and not op.endswith(_SHAPED_LIKE) and not op.startswith(_SHAPED_NEW)
-                and _gives_no_gradient(inputs, outputs, grad_fns)):
+                and not _takes_shape_only(op) and _gives_no_gradient(inputs, outputs, grad_fns)):
             detail = {"cut": op}  # argmax, a comparison, an integer cast: the path ends here
         if detail is not None and "cut" in detail and inputs:
             cut = next((t for t in inputs if t.requires_grad), inputs[0])
@@ -507,9 +506,10 @@ def _gives_no_gradient(inputs, outputs, grad_fns) -> bool:
         t.requires_grad for t in inputs)
 
 
-# Ops that take only an input's shape, dtype or device, not its values: nothing left the graph
-_SHAPED_LIKE = ("_like",)
-_SHAPED_NEW = ("new_",)
+def _takes_shape_only(op: str) -> bool:
+    """An op that takes only an input's shape, dtype or device, not its values (zeros_like,
+    new_ones): nothing left the graph."""
+    return op.endswith("_like") or op.startswith("new_")
 
 
 def _no_grad_cut(grad_mode: str, line: int, inputs, outputs) -> dict | None:
