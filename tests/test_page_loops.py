@@ -146,7 +146,9 @@ def test_a_dropped_socket_reconnects_and_says_the_run_was_stopped(page, server):
         "Number((document.querySelector('[data-testid=progress]').textContent"
         ".match(/^([0-9,]+) pass/) || [0, '0'])[1].replaceAll(',', '')) >= 50", timeout=SLOW)
     assert health(server)["running"] == 1
-    assert page.get_attribute("[data-testid=losses]", "data-current") is not None  # it grows
+    page.wait_for_function(  # the chart grows too (drawn on the page's next frame)
+        "document.querySelector('[data-testid=losses]').getAttribute('data-current') !== null",
+        timeout=SLOW)
     page.screenshot(path=str(ARTIFACTS / "page-loop-running.png"))
     page.evaluate("window.openSockets.filter((ws) => ws.readyState === 1)"
                   ".forEach((ws) => ws.close())")
